@@ -1,0 +1,219 @@
+/* kheap.h - the one public header of the kheap module: a bitmap heap for freestanding kernels.
+ * Contract: every function below says what it returns, when it fails, what it keeps, and its cost. */
+#ifndef KHEAP_H
+#define KHEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/*
+ * Terms used below.
+ *   B       the pool's block size (a power of two, 4 .. 1 MiB); every pointer returned is
+ *           B-aligned and every allocation is a whole number of blocks.
+ *   N       blocks in the pool's block area. W = N / 32, the words of one bitmap.
+ *   n       blocks of the request: ceil(size / B).
+ *   live    the pointer returned by an allocation and not yet freed: the start of an
+ *           allocation. Only live pointers may be freed, resized or sized.
+ *   "the heap is unchanged": same bitmaps and same counters (but for `faults` and
+ *           `failed_allocs`, which record the event), and every byte of every live allocation
+ *           as it was.
+ *
+ * Concurrency: a call holds the lock set by kheap_set_lock() (none by default) for its whole
+ * run; hooks run with the lock released. Time bounds are worst cases in bitmap words read:
+ * the search skips whole used words, so a typical call reads far fewer.
+ */
+
+#define KHEAP_DEFAULT_BLOCK 16u      /* block size when 0 is passed; also the minimum alignment */
+
+/* error codes: 0 is success, these are negative */
+#define KHEAP_EINVAL    (-1)         /* not a pointer of this heap, misaligned, or a bad argument */
+#define KHEAP_EDOUBLE   (-2)         /* the block is already free */
+#define KHEAP_EINTERIOR (-3)         /* points inside a live allocation, not at its start */
+#define KHEAP_ECORRUPT  (-4)         /* heap metadata or a guard pattern is damaged */
+
+typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to kheap_create */
+
+struct kheap_stats {
+    size_t block_size;               /* bytes per block */
+    size_t capacity;                 /* bytes in the block area */
+    size_t used;                     /* bytes in live allocations, whole blocks */
+    size_t peak_used;                /* highest 'used' since creation */
+    size_t largest_free;             /* bytes in the largest run of free blocks */
+    size_t live_allocs;              /* allocations not yet freed */
+    size_t total_allocs, total_frees;
+    size_t failed_allocs;            /* NULL returns for a non-zero request */
+    size_t faults;                   /* bad frees and detected corruption */
+};
+
+enum kheap_fault_kind { KHEAP_FAULT_INVALID = 1, KHEAP_FAULT_DOUBLE_FREE,
+                        KHEAP_FAULT_INTERIOR, KHEAP_FAULT_CORRUPT };
+
+struct kheap_fault {
+    enum kheap_fault_kind kind;
+    kheap_t *heap;
+    const void *ptr;                 /* the pointer passed in, or the damaged address */
+    const void *caller;              /* return address of the API call */
+};
+
+/* ======================= pools: any number, each in caller-provided memory ======================= */
+
+/*
+ * kheap_create - make a pool of all of [mem, mem+size).
+ * block_size: a power of two from 4 to 1 MiB, or 0 for KHEAP_DEFAULT_BLOCK.
+ * Returns the pool's handle, which lies inside mem (the control block sits at mem, word
+ * aligned, followed by two bitmaps of N bits each, then the B-aligned block area), or NULL
+ * when mem is NULL, block_size is invalid, the region wraps past the top of the address
+ * space, or it cannot hold the control block, the bitmaps and one block.
+ * Overhead: the control block (80 bytes on i386), 2 bits per block, and up to B-1 bytes
+ * of alignment pad. Nothing is written outside [mem, mem+size). O(W).
+ */
+kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
+
+/*
+ * kheap_alloc - the lowest-addressed run of n free blocks (first fit).
+ * Returns a B-aligned pointer to at least `size` bytes, contents undefined; NULL when size
+ * is 0 (not counted as a failure), or when no run is free, size overflows or h is NULL or
+ * damaged (counted in failed_allocs, heap unchanged). O(W) worst case.
+ */
+void *kheap_alloc(kheap_t *h, size_t size);
+
+/*
+ * kheap_alloc_aligned - as kheap_alloc, with the address a multiple of align.
+ * align: a non-zero power of two; below B it means B. A bad align gives NULL and counts a
+ * failure. Works for any align up to 2 GiB (it is the address that is aligned, not the
+ * offset in the pool). O(W) worst case.
+ */
+void *kheap_alloc_aligned(kheap_t *h, size_t size, size_t align);
+
+/*
+ * kheap_calloc - as kheap_alloc(h, n * size), with every usable byte zeroed.
+ * Returns NULL when n * size overflows (a failure, heap unchanged) or is 0 (not a failure).
+ * O(W + n*size) (the zeroing runs after the lock is released).
+ */
+void *kheap_calloc(kheap_t *h, size_t n, size_t size);
+
+/*
+ * kheap_realloc - resize a live allocation, keeping its first min(old, new) bytes.
+ * p NULL: kheap_alloc(h, size). size 0: frees p, returns NULL.
+ * Otherwise: the same number of blocks returns p; fewer blocks frees the tail in place and
+ * returns p; more blocks grows in place when the following blocks are free, else allocates
+ * a new run (first fit), copies, frees p and returns the new pointer.
+ * Returns NULL when the request cannot be served (a failure; p stays live with its bytes)
+ * or when p is not a live pointer of h (fault hook as kheap_free; nothing changes).
+ * O(W + old size) (the copy runs under the lock).
+ */
+void *kheap_realloc(kheap_t *h, void *p, size_t size);
+
+/*
+ * kheap_free - release a live allocation; its size comes from the bitmaps.
+ * Returns 0 (p NULL is 0 and does nothing), or without changing the heap:
+ *   KHEAP_EINVAL    p outside the block area, or not at a block boundary, or h NULL;
+ *   KHEAP_EDOUBLE   p's block is free (already freed, or never allocated);
+ *   KHEAP_EINTERIOR p is inside a live allocation, not at its start;
+ *   KHEAP_ECORRUPT  h's control block is damaged.
+ * Each error counts a fault and calls the fault hook (after the lock is released).
+ * O(1) to validate, O(n / 32) to free.
+ */
+int kheap_free(kheap_t *h, void *p);
+
+/*
+ * kheap_usable_size - bytes usable at p: n * B, which is >= the size asked for.
+ * Returns 0 when p is not a live pointer of h. Never calls the fault hook. O(n / 32).
+ */
+size_t kheap_usable_size(kheap_t *h, const void *p);
+
+/*
+ * kheap_owns - true when p lies in h's block area (live or not). No lock. O(1).
+ */
+bool kheap_owns(const kheap_t *h, const void *p);
+
+/*
+ * kheap_check - verify every invariant of the pool:
+ *   the control block (magic, geometry and its checksum);
+ *   every start bit is a used block, and every run of used blocks begins with a start bit;
+ *   the pad bits past the last block (used set, start clear);
+ *   no free block below the search hint;
+ *   free_blocks and live_allocs equal what the bitmaps say; live = total allocs - frees;
+ *   peak >= used.
+ * Returns 0, or KHEAP_ECORRUPT after counting a fault and calling the fault hook with the
+ * damaged address (the control block, or the first bad bitmap word); KHEAP_EINVAL when h is
+ * NULL. Changes nothing else. O(W).
+ */
+int kheap_check(kheap_t *h);
+
+/*
+ * kheap_get_stats - fill *out. All sizes in bytes. A NULL or damaged h gives all zeros.
+ * O(W) (largest_free is found by scanning).
+ */
+void kheap_get_stats(const kheap_t *h, struct kheap_stats *out);
+
+/*
+ * kheap_walk - call fn(ctx, p, size, used) for every live allocation and every maximal run
+ * of free blocks, in address order; sizes in bytes, whole blocks.
+ * Returns 0 after the last run, or the first non-zero value fn returned (the walk stops
+ * there), or KHEAP_EINVAL (h or fn NULL), KHEAP_ECORRUPT (h damaged).
+ * fn runs with the lock held and must not call this module. O(W + runs).
+ */
+int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used), void *ctx);
+
+/* ======================= hooks (optional; defaults do nothing, or print nothing) ======================= */
+
+/*
+ * kheap_set_fault_handler - fn gets every bad free and every detected corruption, once, after
+ * the lock is released (so it may call the module, print, or panic). NULL: no hook.
+ * One hook for all pools; set it before other CPUs or interrupts use the heap.
+ */
+void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f));
+
+/*
+ * kheap_set_lock - every public call below (but kheap_create, kheap_owns and the setters)
+ * runs between state = lock() and unlock(state).
+ * lock returns a state word that unlock restores: nestable IRQ-save on one CPU, a spinlock
+ * on many. Both NULL: no locking (the default). Passing only one of them means none.
+ * Set it before the heap is shared.
+ */
+void kheap_set_lock(uintptr_t (*lock)(void), void (*unlock)(uintptr_t state));
+
+/* ======================= the kernel-wide heap: what most kernel code calls ======================= */
+/* A chain of pools with block size KHEAP_DEFAULT_BLOCK: the first region, then every region
+ * added, tried in that order. Each call below costs what its kheap_ twin costs per region. */
+
+/* kmalloc_init - make [mem, mem+size) the first region. Returns 0, or KHEAP_EINVAL when
+ * kheap_create would fail. A second call re-creates: every earlier region is forgotten. */
+int kmalloc_init(void *mem, size_t size);
+
+/* kmalloc_add_region - add a region, served after the earlier ones fill. Returns 0, or
+ * KHEAP_EINVAL when kmalloc_init was not called, the region overlaps one already in the
+ * heap, or kheap_create would fail on it. */
+int kmalloc_add_region(void *mem, size_t size);
+
+/* kmalloc_heap - the first region's pool (for stats, check, walk), or NULL before init. */
+kheap_t *kmalloc_heap(void);
+
+/* kmalloc - first fit in the first region with room. NULL for size 0 (not a failure), or when
+ * no region can serve it (a failure, counted in the first region's failed_allocs). */
+void *kmalloc(size_t size);
+
+/* kzalloc - kmalloc, then every usable byte zeroed. */
+void *kzalloc(size_t size);
+
+/* kcalloc - kzalloc(n * size); NULL and a failure when n * size overflows. */
+void *kcalloc(size_t n, size_t size);
+
+/* krealloc - kheap_realloc on p's region; when that region has no room the new run may come
+ * from any region. krealloc(NULL,n)=kmalloc(n); krealloc(p,0) frees, returns NULL. A p that is
+ * not live in any region: NULL, fault hook, nothing changes. */
+void *krealloc(void *p, size_t size);
+
+/* kmalloc_aligned - kheap_alloc_aligned over the regions, in order. */
+void *kmalloc_aligned(size_t size, size_t align);
+
+/* kfree - kheap_free on the region that owns p. NULL is a no-op. A bad pointer goes to the
+ * fault hook (a pointer in no region is KHEAP_FAULT_INVALID against the first region). */
+void kfree(void *p);
+
+/* ksize - kheap_usable_size on p's region; 0 when p is not live in any region. */
+size_t ksize(const void *p);
+
+#endif /* KHEAP_H */

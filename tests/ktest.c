@@ -1,0 +1,182 @@
+/* ktest.c - the harness behind ktest.h: runs the registered tests, prints KTAP, and keeps
+ * the per-test helpers (scratch arena, seeded PRNG, fault log). Uses only kheap.h. */
+#include "ktest.h"
+
+extern const struct ktest __start_ktests[], __stop_ktests[];
+
+struct kt_fault_log kt_faults;
+
+static struct {
+    int checks;                 /* assertions evaluated in the current test */
+    int failures;               /* of which false */
+    const char *file;           /* the first failure, for the result line */
+    int line;
+    const char *expr;
+} cur;
+
+static unsigned char arena[KT_ARENA_SIZE] __attribute__((aligned(4096)));
+static size_t arena_used;
+static uint32_t rng_state;
+
+char *kt_utoa(char *buf, unsigned long v)
+{
+    char tmp[12];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return buf;
+}
+
+static void write_location(const char *file, int line, const char *expr)
+{
+    char num[12];
+    ktest_write(file);
+    ktest_write(":");
+    ktest_write(kt_utoa(num, (unsigned long)line));
+    ktest_write(": ");
+    ktest_write(expr);
+}
+
+bool kt_expect(bool ok, const char *file, int line, const char *expr)
+{
+    cur.checks++;
+    if (ok)
+        return true;
+    if (cur.failures++ == 0) {
+        cur.file = file;
+        cur.line = line;
+        cur.expr = expr;
+    }
+    ktest_write("# FAIL ");
+    write_location(file, line, expr);
+    ktest_write("\n");
+    return false;
+}
+
+void *kt_mem(size_t size, size_t align)
+{
+    uintptr_t base = (uintptr_t)arena;
+    uintptr_t at = (base + arena_used + align - 1) & ~(uintptr_t)(align - 1);
+    if (at < base || at - base > KT_ARENA_SIZE || size > KT_ARENA_SIZE - (at - base)) {
+        kt_expect(false, __FILE__, __LINE__, "kt_mem: scratch arena exhausted");
+        return 0;
+    }
+    arena_used = at - base + size;
+    return (void *)at;
+}
+
+void kt_seed(uint32_t seed)
+{
+    rng_state = seed ? seed : 0x2545F491u;
+}
+
+uint32_t kt_rand(void)
+{
+    uint32_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return rng_state = x;
+}
+
+uint32_t kt_range(uint32_t lo, uint32_t hi)
+{
+    return lo + kt_rand() % (hi - lo + 1);
+}
+
+static unsigned char pattern(uint32_t tag, size_t i)
+{
+    uint32_t x = tag * 2654435761u + (uint32_t)i * 40503u;
+    return (unsigned char)(x ^ (x >> 13) ^ (x >> 24));
+}
+
+void kt_fill(void *p, size_t n, uint32_t tag)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = pattern(tag, i);
+}
+
+bool kt_intact(const void *p, size_t n, uint32_t tag)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != pattern(tag, i))
+            return false;
+    return true;
+}
+
+bool kt_all_bytes(const void *p, size_t n, unsigned char value)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != value)
+            return false;
+    return true;
+}
+
+bool kt_stats_same(const struct kheap_stats *a, const struct kheap_stats *b)
+{
+    return a->block_size == b->block_size && a->capacity == b->capacity
+        && a->used == b->used && a->peak_used == b->peak_used
+        && a->largest_free == b->largest_free && a->live_allocs == b->live_allocs
+        && a->total_allocs == b->total_allocs && a->total_frees == b->total_frees;
+}
+
+struct kheap_stats kt_stats(const kheap_t *h)
+{
+    struct kheap_stats st;
+    kheap_get_stats(h, &st);
+    return st;
+}
+
+static void record_fault(const struct kheap_fault *f)
+{
+    kt_faults.count++;
+    kt_faults.last = *f;
+}
+
+/* Every test starts from the same state: no hooks but the fault log, an empty arena. */
+static void reset(void)
+{
+    cur.checks = cur.failures = 0;
+    arena_used = 0;
+    kt_seed(0);
+    kt_faults.count = 0;
+    kheap_set_lock(0, 0);
+    kheap_set_fault_handler(record_fault);
+}
+
+int ktest_run(void)
+{
+    char num[12];
+    unsigned long total = (unsigned long)(__stop_ktests - __start_ktests);
+    int failed = 0;
+    ktest_write("KTAP version 1\n1..");
+    ktest_write(kt_utoa(num, total));
+    ktest_write("\n");
+    for (unsigned long i = 0; i < total; i++) {
+        const struct ktest *t = &__start_ktests[i];
+        reset();
+        t->fn();
+        if (cur.checks == 0)
+            kt_expect(false, "ktest.c", 0, "the test asserted nothing");
+        failed += cur.failures != 0;
+        ktest_write(cur.failures ? "not ok " : "ok ");
+        ktest_write(kt_utoa(num, i + 1));
+        ktest_write(" ");
+        ktest_write(t->name);
+        if (cur.failures) {
+            ktest_write(" # ");
+            write_location(cur.file, cur.line, cur.expr);
+        }
+        ktest_write("\n");
+    }
+    kheap_set_fault_handler(0);
+    return failed;
+}

@@ -1,0 +1,68 @@
+/* ktest.h - a KUnit-style harness: KTEST(name) registers a test in the `ktests` section,
+ * ktest_run() runs them all and prints KTAP version 1 through the backend's ktest_write. */
+#ifndef KTEST_H
+#define KTEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kheap.h"
+
+struct ktest {
+    const char *name;
+    void (*fn)(void);
+};
+
+/* Defines and registers a test: KTEST(my_case) { KT_EXPECT(...); } */
+#define KTEST(name)                                                                    \
+    static void name(void);                                                            \
+    static const struct ktest ktest_entry_##name                                       \
+        __attribute__((used, section("ktests"), aligned(sizeof(void *)))) = { #name, name }; \
+    static void name(void)
+
+/* Records a failure (file:line: expression) and goes on; evaluates to the condition. */
+#define KT_EXPECT(cond) kt_expect(!!(cond), __FILE__, __LINE__, #cond)
+/* As KT_EXPECT, but a failure ends the test. */
+#define KT_ASSERT(cond) do { if (!KT_EXPECT(cond)) return; } while (0)
+
+bool kt_expect(bool ok, const char *file, int line, const char *expr);
+
+/* Runs every registered test; prints KTAP; returns the number that failed. A test that
+ * checked nothing fails too: a test must assert something. */
+int ktest_run(void);
+
+/* Provided by the backend (the kernel: serial; a host build: stdout). */
+void ktest_write(const char *s);
+
+/* ---- helpers for tests; all state is reset before each test ---- */
+
+/* size bytes of scratch memory aligned to align (a power of two), valid for this test only.
+ * The arena holds KT_ARENA_SIZE bytes; running out fails the test and returns NULL. */
+#define KT_ARENA_SIZE (12u * 1024 * 1024)
+void *kt_mem(size_t size, size_t align);
+
+/* A repeatable pseudo-random sequence (xorshift32); kt_seed(0) is mapped to a fixed seed. */
+void kt_seed(uint32_t seed);
+uint32_t kt_rand(void);
+uint32_t kt_range(uint32_t lo, uint32_t hi);        /* uniform-ish in [lo, hi] */
+
+/* Fills n bytes with a pattern unique to `tag`; kt_intact says whether they still hold it. */
+void kt_fill(void *p, size_t n, uint32_t tag);
+bool kt_intact(const void *p, size_t n, uint32_t tag);
+bool kt_all_bytes(const void *p, size_t n, unsigned char value);
+
+/* Faults seen by the harness's fault hook since the test began. */
+struct kt_fault_log {
+    int count;
+    struct kheap_fault last;
+};
+extern struct kt_fault_log kt_faults;
+
+/* Stats equal but for the event counters `faults` and `failed_allocs`. */
+bool kt_stats_same(const struct kheap_stats *a, const struct kheap_stats *b);
+struct kheap_stats kt_stats(const kheap_t *h);
+
+/* Formats a decimal number into buf (12 bytes at least); returns buf. */
+char *kt_utoa(char *buf, unsigned long v);
+
+#endif
