@@ -70,6 +70,15 @@ void *kt_mem(size_t size, size_t align)
     return (void *)at;
 }
 
+kheap_t *kt_pool(size_t size, size_t block)
+{
+    void *mem = kt_mem(size, 16);
+    kheap_t *h = mem ? kheap_create(mem, size, block) : 0;
+    if (!h)
+        kt_expect(false, __FILE__, __LINE__, "kt_pool: kheap_create refused the pool");
+    return h;
+}
+
 void kt_seed(uint32_t seed)
 {
     rng_state = seed ? seed : 0x2545F491u;

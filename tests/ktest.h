@@ -41,6 +41,10 @@ void ktest_write(const char *s);
 #define KT_ARENA_SIZE (12u * 1024 * 1024)
 void *kt_mem(size_t size, size_t align);
 
+/* A pool of `size` bytes of scratch memory with the given block size (0: default);
+ * fails the test and returns NULL if kheap_create refuses it. */
+kheap_t *kt_pool(size_t size, size_t block);
+
 /* A repeatable pseudo-random sequence (xorshift32); kt_seed(0) is mapped to a fixed seed. */
 void kt_seed(uint32_t seed);
 uint32_t kt_rand(void);

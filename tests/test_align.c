@@ -1,0 +1,99 @@
+/* test_align.c - kheap_alloc_aligned: every power of two up to 1 MiB, first fit among the
+ * aligned places, bad alignments, and alignments below the block size. */
+#include "ktest.h"
+
+/* The address of block 0: the first run the walk reports. */
+static int first_run(void *ctx, void *p, size_t size, bool used)
+{
+    (void)size, (void)used;
+    *(void **)ctx = p;
+    return 1;
+}
+
+KTEST(aligned_every_power_of_two_up_to_1mib)
+{
+    kheap_t *h = kt_pool(5u * 1024 * 1024, 0);
+    KT_ASSERT(h);
+    void *p[17];
+    unsigned n = 0;
+    for (size_t align = 16; align <= 1024 * 1024; align <<= 1, n++) {
+        size_t size = 24 + n * 40;
+        p[n] = kheap_alloc_aligned(h, size, align);
+        KT_ASSERT(p[n] != 0);
+        KT_EXPECT((uintptr_t)p[n] % align == 0);
+        KT_EXPECT(kheap_usable_size(h, p[n]) >= size);
+        kt_fill(p[n], size, n);
+    }
+    for (unsigned i = 0; i < n; i++)
+        KT_EXPECT(kt_intact(p[i], 24 + i * 40, i));
+    KT_EXPECT(kheap_check(h) == 0);
+    for (unsigned i = 0; i < n; i++)
+        KT_EXPECT(kheap_free(h, p[i]) == 0);
+    KT_EXPECT(kt_stats(h).used == 0);
+}
+
+KTEST(aligned_takes_the_lowest_aligned_place)
+{
+    kheap_t *h = kt_pool(64 * 1024, 0);
+    KT_ASSERT(h);
+    uintptr_t base = 0;
+    KT_EXPECT(kheap_walk(h, first_run, &base) == 1);
+    uintptr_t want = (base + 255) & ~(uintptr_t)255;
+    unsigned char *a = kheap_alloc_aligned(h, 16, 256);
+    KT_EXPECT((uintptr_t)a == want);
+    unsigned char *b = kheap_alloc_aligned(h, 300, 256);  /* a's run blocks want */
+    KT_EXPECT((uintptr_t)b == want + 256);
+    if (want > base) {                                    /* the gap below a is still served */
+        void *low = kheap_alloc(h, 16);
+        KT_EXPECT((uintptr_t)low == base);
+    }
+    void *c = kheap_alloc_aligned(h, 16, 256);            /* b ends at +560: next is +768 */
+    KT_EXPECT((uintptr_t)c == want + 768);
+    KT_EXPECT(kheap_check(h) == 0);
+}
+
+KTEST(aligned_bad_alignment_is_a_failure)
+{
+    kheap_t *h = kt_pool(64 * 1024, 0);
+    KT_ASSERT(h);
+    struct kheap_stats before = kt_stats(h);
+    KT_EXPECT(kheap_alloc_aligned(h, 16, 0) == 0);
+    KT_EXPECT(kheap_alloc_aligned(h, 16, 3) == 0);
+    KT_EXPECT(kheap_alloc_aligned(h, 16, 48) == 0);
+    KT_EXPECT(kheap_alloc_aligned(h, 16, SIZE_MAX) == 0);
+    struct kheap_stats after = kt_stats(h);
+    KT_EXPECT(kt_stats_same(&before, &after));
+    KT_EXPECT(after.failed_allocs == 4 && kt_faults.count == 0);
+}
+
+KTEST(aligned_below_block_size_means_block_size)
+{
+    kheap_t *h = kt_pool(64 * 1024, 64);
+    KT_ASSERT(h);
+    unsigned char *a = kheap_alloc_aligned(h, 10, 1);
+    unsigned char *b = kheap_alloc_aligned(h, 10, 8);
+    unsigned char *c = kheap_alloc_aligned(h, 10, 64);
+    KT_ASSERT(a && b && c);
+    KT_EXPECT(b == a + 64 && c == b + 64);                /* no space wasted for them */
+    KT_EXPECT((uintptr_t)a % 64 == 0);
+}
+
+KTEST(aligned_beyond_the_pool_is_served_only_where_a_boundary_falls)
+{
+    kheap_t *h = kt_pool(64 * 1024, 0);
+    KT_ASSERT(h);
+    struct kheap_stats st = kt_stats(h);
+    uintptr_t base = 0;
+    KT_EXPECT(kheap_walk(h, first_run, &base) == 1);
+    for (unsigned shift = 16; shift <= 31; shift++) {
+        size_t align = (size_t)1 << shift;
+        uintptr_t boundary = (base + align - 1) & ~(uintptr_t)(align - 1);
+        bool fits = boundary >= base && boundary + 16 <= base + st.capacity;
+        void *p = kheap_alloc_aligned(h, 16, align);
+        KT_EXPECT(fits ? (uintptr_t)p == boundary : p == 0);
+        if (p)
+            KT_EXPECT(kheap_free(h, p) == 0);
+    }
+    KT_EXPECT(kt_stats(h).failed_allocs >= 1);             /* 2 GiB: the arena is below it */
+    KT_EXPECT(kheap_check(h) == 0);
+}
