@@ -17,7 +17,7 @@ CFLAGS      := -m32 -std=gnu11 -ffreestanding -fno-pie -fno-pic -fno-stack-prote
 ASFLAGS     := -f elf32 -Wall -Werror
 LDFLAGS     := -m elf_i386 -T linker.ld -nostdlib
 
-MODULE_OBJS := $(BUILD)/asm/kheap.o $(BUILD)/kernel/kheap.o
+MODULE_OBJS := $(BUILD)/asm/kheap_asm.o $(BUILD)/kernel/kheap.o   # distinct names inside the .a
 KERNEL_SRCS := kernel/kmain.c kernel/serial.c kernel/kprintf.c kernel/string.c \
                kernel/panic.c kernel/multiboot.c kernel/demo.c
 TEST_SRCS   := $(wildcard tests/*.c)
@@ -43,7 +43,7 @@ $(BUILD)/kheap_offsets.inc: kernel/kheap.c include/kheap.h | $(BUILD)
 	sed -n 's/^->\([A-Z_]*\) \([0-9]*\)$$/%define C_\1 \2/p' $(BUILD)/kheap_offsets.s > $@
 	@test -s $@ || { echo "no offsets generated from kernel/kheap.c"; rm -f $@; exit 1; }
 
-$(BUILD)/asm/kheap.o: asm/kheap.asm $(BUILD)/kheap_offsets.inc
+$(BUILD)/asm/kheap_asm.o: asm/kheap.asm $(BUILD)/kheap_offsets.inc
 	@mkdir -p $(@D)
 	$(AS) $(ASFLAGS) -DKHEAP_CHECK_OFFSETS -I$(BUILD)/ $< -o $@
 

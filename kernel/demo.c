@@ -41,9 +41,15 @@ void demo_run(void)
     kprintf("kmalloc_aligned(4K, 4K) = %p\n", page);
     kprintf("kmalloc(10000)          = %p, ksize %u\n", big, (unsigned)ksize(big));
 
-    char *grown = krealloc(name, 40);
-    kprintf("krealloc(name, 40)      = %p (%s), still \"%s\"\n", (void *)grown,
-            grown == name ? "grown in place" : "moved", grown);
+    char *moved = krealloc(name, 40);
+    kprintf("krealloc(name, 40)      = %p (%s: `table` follows it), still \"%s\"\n",
+            (void *)moved, moved == name ? "grown in place" : "moved", moved);
+    void *grown = krealloc(big, 20000);
+    kprintf("krealloc(big, 20000)    = %p (%s)\n", grown,
+            grown == big ? "grown in place" : "moved");
+    if (!moved || !grown)
+        panic("demo: krealloc failed");
+    big = grown;
 
     kprintf("\nfreeing table twice, then a pointer into the middle of `big`:\n");
     kfree(table);
@@ -58,7 +64,7 @@ void demo_run(void)
     unsigned shown = 0;
     kheap_walk(kmalloc_heap(), print_run, &shown);
 
-    kfree(grown);
+    kfree(moved);
     kfree(page);
     kfree(big);
     print_stats();
