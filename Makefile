@@ -14,19 +14,19 @@ AR          := ar
 CFLAGS      := -m32 -std=gnu11 -ffreestanding -fno-pie -fno-pic -fno-stack-protector \
                -nostdlib -O2 -Wall -Wextra -Werror -fno-asynchronous-unwind-tables \
                -fno-tree-loop-distribute-patterns -Iinclude -Itests
-ASFLAGS     := -f elf32 -Wall -Werror
+ASFLAGS     := -f elf32 -g -F dwarf -Wall -Werror
 LDFLAGS     := -m elf_i386 -T linker.ld -nostdlib
 
 MODULE_OBJS := $(BUILD)/asm/kheap_asm.o $(BUILD)/kernel/kheap.o   # distinct names inside the .a
 KERNEL_SRCS := kernel/kmain.c kernel/serial.c kernel/kprintf.c kernel/string.c \
-               kernel/panic.c kernel/multiboot.c kernel/demo.c
+               kernel/panic.c kernel/multiboot.c kernel/demo.c kernel/ktest_backend.c
 TEST_SRCS   := $(wildcard tests/*.c)
 KERNEL_OBJS := $(BUILD)/boot/boot.o $(KERNEL_SRCS:%.c=$(BUILD)/%.o) $(TEST_SRCS:%.c=$(BUILD)/%.o)
 KERNEL      := $(BUILD)/kheap.elf
 ISO         := $(BUILD)/kheap.iso
 LIB         := $(BUILD)/libkheap.a
 
-.PHONY: all run test iso lib deps clean help
+.PHONY: all run test iso lib host deps clean help
 all: $(KERNEL)
 
 help:
@@ -87,17 +87,53 @@ iso: $(ISO)
 $(BUILD):
 	mkdir -p $@
 
+# ---- the host twin: the same test sources as a 32-bit host program ----
+# plain: linked with $(LIB) as shipped; san: module and tests under ASan+UBSan;
+# vg: the module with Valgrind mempool annotations (-DKHEAP_VALGRIND), run under memcheck.
+HOST_CFLAGS := -m32 -std=gnu11 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
+               -fno-toplevel-reorder -Iinclude -Itests
+SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all
+VALGRIND    := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all
+HOST_TESTS  := $(TEST_SRCS) tests/host/backend.c
+HOST_SUITES := $(BUILD)/host/ktest $(BUILD)/host/ktest-san $(BUILD)/host/ktest-vg
+ASM_OBJ     := $(BUILD)/asm/kheap_asm.o
+
+$(BUILD)/host/plain/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/host/san/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/host/vg/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -DKHEAP_VALGRIND -MMD -MP -c $< -o $@
+
+$(BUILD)/host/ktest: $(HOST_TESTS:%.c=$(BUILD)/host/plain/%.o) $(LIB)
+	$(CC) -m32 -no-pie -o $@ $^
+$(BUILD)/host/ktest-san: $(HOST_TESTS:%.c=$(BUILD)/host/san/%.o) $(BUILD)/host/san/kernel/kheap.o $(ASM_OBJ)
+	$(CC) -m32 -no-pie $(SAN_FLAGS) -o $@ $^
+$(BUILD)/host/ktest-vg: $(HOST_TESTS:%.c=$(BUILD)/host/vg/%.o) $(BUILD)/host/vg/kernel/kheap.o $(ASM_OBJ)
+	$(CC) -m32 -no-pie -o $@ $^
+
+host: $(HOST_SUITES)
+
 # ---- running ----
 run: deps $(KERNEL)
 	@$(QEMU) $(QEMU_FLAGS) -kernel $(KERNEL); rc=$$?; \
 	if [ $$rc -eq 33 ]; then exit 0; fi; echo "QEMU exited with $$rc (33 means success)"; exit 1
 
-test: deps $(KERNEL) $(ISO)
-	@tests/run-qemu.sh --kernel $(KERNEL) --iso $(ISO)
+test: deps $(KERNEL) $(ISO) $(HOST_SUITES)
+	@tests/run-suites.sh --kernel $(KERNEL) --iso $(ISO) \
+	    --host "host:$(BUILD)/host/ktest" \
+	    --host "host asan+ubsan:$(BUILD)/host/ktest-san" \
+	    --host "host valgrind:$(VALGRIND) $(BUILD)/host/ktest-vg"
 
 # ---- toolchain: each needed command, and the Debian package that has it ----
+# The host twin adds valgrind (with 32-bit glibc symbols, libc6-dbg:i386), clang and its
+# libFuzzer runtime (libclang-rt-dev, g++-multilib for the 32-bit C++ runtime) and lcov.
 DEPS := nasm:nasm ld:binutils gcc:gcc qemu-system-i386:qemu-system-x86 \
-        grub-mkrescue:grub-common grub-file:grub-common xorriso:xorriso mformat:mtools
+        grub-mkrescue:grub-common grub-file:grub-common xorriso:xorriso mformat:mtools \
+        valgrind:valgrind clang:clang lcov:lcov
 
 deps:
 	@missing=""; \
@@ -105,11 +141,17 @@ deps:
 	[ -d /usr/lib/grub/i386-pc ] || missing="$$missing grub-pc-bin"; \
 	echo 'int main(void){return 0;}' | $(CC) -m32 -x c - -o /dev/null >/dev/null 2>&1 || \
 	    missing="$$missing gcc-multilib"; \
+	echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' | \
+	    clang -m32 -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1 || \
+	    missing="$$missing libclang-rt-dev g++-multilib"; \
+	i386=""; dpkg -s libc6-dbg:i386 >/dev/null 2>&1 || { i386=yes; missing="$$missing libc6-dbg:i386"; }; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
 	if [ -n "$${missing% }" ]; then \
 	    sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
-	    echo "make deps: installing$$missing (apt-get$${sudo:+ via sudo})"; \
-	    $$sudo apt-get update -qq && \
+	    echo "make deps: installing $$missing(apt-get$${sudo:+ via sudo})"; \
+	    if [ -n "$$i386" ]; then echo "make deps: dpkg --add-architecture i386 (for libc6-dbg:i386)"; \
+	        $$sudo dpkg --add-architecture i386; fi; \
+	    $$sudo apt-get update -qq || echo "make deps: apt-get update had errors; trying the install"; \
 	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
 	fi
 

@@ -29,6 +29,39 @@ struct kheap {
 };
 
 #define KH_MAGIC_VALUE 0x5045484Bu          /* "KHEP", as in asm/kheap.asm */
+
+/* Host test builds only (make test builds one with -DKHEAP_VALGRIND): tell Valgrind which
+ * blocks are live, so any touch of a free block or of the pad is reported. These are no-ops
+ * in every other build, and the module never needs Valgrind's header otherwise. */
+#ifdef KHEAP_VALGRIND
+#include <valgrind/memcheck.h>
+/* A new pool: any older pool at the same address is gone (destroying it makes its old
+ * blocks no-access, so the fresh control block and bitmaps are marked defined again);
+ * everything past the bitmaps is off limits until allocated. */
+#define VG_POOL(h) do {                                                                   \
+        if (VALGRIND_MEMPOOL_EXISTS(h))                                                  \
+            VALGRIND_DESTROY_MEMPOOL(h);                                                 \
+        VALGRIND_MAKE_MEM_DEFINED(h, (uintptr_t)((h)->start + (h)->nwords) - (uintptr_t)(h)); \
+        VALGRIND_CREATE_MEMPOOL(h, 0, 0);                                                \
+        VALGRIND_MAKE_MEM_NOACCESS((h)->start + (h)->nwords,                             \
+                                   (h)->mem_end - (uintptr_t)((h)->start + (h)->nwords)); \
+    } while (0)
+#define VG_ALLOC(h, p, n)      VALGRIND_MEMPOOL_ALLOC(h, p, n)
+#define VG_FREE(h, p)          VALGRIND_MEMPOOL_FREE(h, p)
+/* Resized in place from `old` to `new` bytes: a grown tail is usable, a cut tail is not. */
+#define VG_RESIZE(h, p, old, new) do {                                                    \
+        VALGRIND_MEMPOOL_CHANGE(h, p, p, new);                                           \
+        if ((new) > (old))                                                               \
+            VALGRIND_MAKE_MEM_UNDEFINED((char *)(p) + (old), (new) - (old));             \
+        else                                                                             \
+            VALGRIND_MAKE_MEM_NOACCESS((char *)(p) + (new), (old) - (new));              \
+    } while (0)
+#else
+#define VG_POOL(h)                  ((void)0)
+#define VG_ALLOC(h, p, n)           ((void)0)
+#define VG_FREE(h, p)               ((void)0)
+#define VG_RESIZE(h, p, old, new)   ((void)0)
+#endif
 #define KH_MIN_SHIFT 2                      /* blocks of 4 bytes .. */
 #define KH_MAX_SHIFT 20                     /* .. to 1 MiB */
 
@@ -180,8 +213,10 @@ kheap_t *kheap_create(void *mem, size_t size, size_t block)
     if (!mem || shift < 0)
         return 0;
     kheap_t *h = kh_init(mem, size, (uintptr_t)shift);
-    if (h)
+    if (h) {
         h->geometry = geometry_sum(h);
+        VG_POOL(h);
+    }
     return h;
 }
 
@@ -209,6 +244,7 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align)
     count_used(h, n);
     h->live_allocs++;
     h->total_allocs++;
+    VG_ALLOC(h, block_addr(h, (uintptr_t)first), n << h->shift);
     return block_addr(h, (uintptr_t)first);
 }
 
@@ -217,6 +253,7 @@ static void pool_release(kheap_t *h, uintptr_t i)
 {
     uintptr_t n = kh_alloc_blocks(h, i);
     kh_release(h, i, n);
+    VG_FREE(h, block_addr(h, i));
     h->free_blocks += n;
     h->live_allocs--;
     h->total_frees++;
@@ -300,12 +337,14 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
         if (n < old) {
             kh_unmark(h, i + n, old - n);
             h->free_blocks += old - n;
+            VG_RESIZE(h, p, old << h->shift, n << h->shift);
         }
         return p;
     }
     if (n <= h->nblocks - i && kh_next_used(h, i + old, i + n) == i + n) {
         kh_mark(h, i + old, n - old);        /* grow in place: the following blocks are free */
         count_used(h, n - old);
+        VG_RESIZE(h, p, old << h->shift, n << h->shift);
         return p;
     }
     void *q = chain_alloc(from, size, 1, chain);

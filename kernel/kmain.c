@@ -34,12 +34,6 @@ static void print_fault(const struct kheap_fault *f)
             fault_name(f->kind), f->ptr, (void *)f->heap, f->caller);
 }
 
-/* The test harness's output backend (tests/ktest.h). */
-void ktest_write(const char *s)
-{
-    serial_write(s);
-}
-
 void kmain(uint32_t magic, const struct multiboot_info *mbi)
 {
     serial_init();

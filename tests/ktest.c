@@ -14,8 +14,6 @@ static struct {
     const char *expr;
 } cur;
 
-static unsigned char arena[KT_ARENA_SIZE] __attribute__((aligned(4096)));
-static size_t arena_used;
 static uint32_t rng_state;
 
 char *kt_utoa(char *buf, unsigned long v)
@@ -60,14 +58,10 @@ bool kt_expect(bool ok, const char *file, int line, const char *expr)
 
 void *kt_mem(size_t size, size_t align)
 {
-    uintptr_t base = (uintptr_t)arena;
-    uintptr_t at = (base + arena_used + align - 1) & ~(uintptr_t)(align - 1);
-    if (at < base || at - base > KT_ARENA_SIZE || size > KT_ARENA_SIZE - (at - base)) {
-        kt_expect(false, __FILE__, __LINE__, "kt_mem: scratch arena exhausted");
-        return 0;
-    }
-    arena_used = at - base + size;
-    return (void *)at;
+    void *p = ktest_scratch(size, align);
+    if (!p)
+        kt_expect(false, __FILE__, __LINE__, "kt_mem: out of scratch memory");
+    return p;
 }
 
 kheap_t *kt_pool(size_t size, size_t block)
@@ -154,7 +148,7 @@ static void record_fault(const struct kheap_fault *f)
 static void reset(void)
 {
     cur.checks = cur.failures = 0;
-    arena_used = 0;
+    ktest_scratch_reset();
     kt_seed(0);
     kt_faults.count = 0;
     kheap_set_lock(0, 0);
@@ -187,5 +181,6 @@ int ktest_run(void)
         ktest_write("\n");
     }
     kheap_set_fault_handler(0);
+    ktest_scratch_reset();
     return failed;
 }

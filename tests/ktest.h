@@ -31,14 +31,17 @@ bool kt_expect(bool ok, const char *file, int line, const char *expr);
  * checked nothing fails too: a test must assert something. */
 int ktest_run(void);
 
-/* Provided by the backend (the kernel: serial; a host build: stdout). */
-void ktest_write(const char *s);
+/* ---- the backend: kernel/ktest_backend.c on the metal, tests/host/backend.c on a host ---- */
+void ktest_write(const char *s);                        /* print text */
+void *ktest_scratch(size_t size, size_t align);         /* scratch memory, or NULL when out */
+void ktest_scratch_reset(void);                         /* release all scratch memory */
 
 /* ---- helpers for tests; all state is reset before each test ---- */
 
 /* size bytes of scratch memory aligned to align (a power of two), valid for this test only.
- * The arena holds KT_ARENA_SIZE bytes; running out fails the test and returns NULL. */
-#define KT_ARENA_SIZE (12u * 1024 * 1024)
+ * The backend has room for at least KT_SCRATCH_SIZE bytes a test; running out fails the
+ * test and returns NULL. */
+#define KT_SCRATCH_SIZE (12u * 1024 * 1024)
 void *kt_mem(size_t size, size_t align);
 
 /* A pool of `size` bytes of scratch memory with the given block size (0: default);

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# run-suites.sh - runs test suites that print KTAP: the kernel under QEMU (with -kernel, and
+# from the GRUB ISO) and host programs; ends with one line "N passed, M failed" over them all.
+#
+# Usage: tests/run-suites.sh [--kernel ELF] [--iso ISO] [--host "LABEL:COMMAND"]...
+#                            [--append ARGS] [--qemu "EXTRA FLAGS"]
+# A QEMU boot passes only when QEMU exits 33 (isa-debug-exit 0x10) after a complete KTAP plan;
+# a host command passes when it exits 0 after a complete plan. A hang (timeout), a triple
+# fault or reset (-no-reboot exit 0), a short plan or any other exit is a failure: its missing
+# tests count as failed and the reason is printed.
+set -u
+
+TIMEOUT=${KTEST_TIMEOUT:-120}
+QEMU=${QEMU:-qemu-system-i386}
+QEMU_FLAGS=(-display none -serial stdio -monitor none -no-reboot
+            -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+passed=0
+failed=0
+append=test
+extra=()
+boots=()
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --kernel) boots+=("kernel:$2"); shift 2 ;;
+        --iso) boots+=("iso:$2"); shift 2 ;;
+        --host) boots+=("host:$2"); shift 2 ;;
+        --append) append=$2; shift 2 ;;
+        --qemu) read -r -a extra <<< "$2"; shift 2 ;;
+        *) echo "usage: $0 [--kernel ELF] [--iso ISO] [--host LABEL:CMD] [--append ARGS] [--qemu FLAGS]" >&2
+           exit 2 ;;
+    esac
+done
+[ ${#boots[@]} -gt 0 ] || { echo "$0: nothing to boot" >&2; exit 2; }
+
+# boot KIND WHAT: one suite run (WHAT is a path, or LABEL:COMMAND for a host suite);
+# adds to passed/failed.
+boot() {
+    local kind=$1 what=$2 log rc start end expect=33 label="qemu $1"
+    local -a cmd
+    case $kind in
+        kernel) cmd=("$QEMU" "${QEMU_FLAGS[@]}" "${extra[@]}" -kernel "$what" -append "$append")
+                echo "# boot: $what with -kernel -append \"$append\"" ;;
+        iso)    cmd=("$QEMU" "${QEMU_FLAGS[@]}" "${extra[@]}" -cdrom "$what" -boot d)
+                echo "# boot: $what from GRUB" ;;
+        host)   label=${what%%:*}
+                read -r -a cmd <<< "${what#*:}"
+                expect=0
+                echo "# host: ${what#*:}" ;;
+    esac
+    log=$(mktemp)
+    start=$(date +%s.%N)
+    timeout --foreground "$TIMEOUT" "${cmd[@]}" < /dev/null 2>&1 | tr -d '\r' | tee "$log"
+    rc=${PIPESTATUS[0]}
+    end=$(date +%s.%N)
+
+    # KTAP lines, with terminal escape sequences (GRUB's) removed.
+    local ktap plan ok notok why=""
+    ktap=$(sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$log" | sed -n '/^KTAP version 1$/,$p')
+    plan=$(printf '%s\n' "$ktap" | sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' | head -n 1)
+    ok=$(printf '%s\n' "$ktap" | grep -c '^ok [0-9]')
+    notok=$(printf '%s\n' "$ktap" | grep -c '^not ok [0-9]')
+    rm -f "$log"
+
+    if [ -z "$ktap" ]; then why="no KTAP output"
+    elif [ -z "$plan" ]; then why="no test plan"
+    fi
+    if [ "$rc" -eq "$expect" ]; then :
+    elif [ "$rc" -eq 124 ]; then why="hang: no exit within ${TIMEOUT}s${why:+ ($why)}"
+    elif [ "$kind" = host ]; then why="exited with $rc${why:+ ($why)}"
+    elif [ "$rc" -eq 35 ]; then [ -n "$why" ] || [ "$notok" -gt 0 ] || why="the kernel reported failure"
+    elif [ "$rc" -eq 0 ]; then why="triple fault or reset (QEMU exited 0 under -no-reboot)${why:+ ($why)}"
+    else why="QEMU exited with $rc${why:+ ($why)}"
+    fi
+    local missing=0
+    if [ -n "$plan" ] && [ $((ok + notok)) -lt "$plan" ]; then
+        missing=$((plan - ok - notok))
+        why="${why:-short plan}: $((ok + notok)) of $plan tests reported"
+    fi
+    local bad=$((notok + missing))
+    if [ -n "$why" ] && [ "$bad" -eq 0 ]; then bad=1; fi
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+    printf '# %s: %d passed, %d failed in %.1f s%s\n' "$label" "$ok" "$bad" \
+        "$(awk "BEGIN { print $end - $start }")" "${why:+ - FAILED: $why}"
+}
+
+for b in "${boots[@]}"; do
+    boot "${b%%:*}" "${b#*:}"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
