@@ -26,7 +26,7 @@ KERNEL      := $(BUILD)/kheap.elf
 ISO         := $(BUILD)/kheap.iso
 LIB         := $(BUILD)/libkheap.a
 
-.PHONY: all run test iso lib host deps clean help
+.PHONY: all run test iso lib host fuzz deps clean help
 all: $(KERNEL)
 
 help:
@@ -115,7 +115,39 @@ $(BUILD)/host/ktest-san: $(HOST_TESTS:%.c=$(BUILD)/host/san/%.o) $(BUILD)/host/s
 $(BUILD)/host/ktest-vg: $(HOST_TESTS:%.c=$(BUILD)/host/vg/%.o) $(BUILD)/host/vg/kernel/kheap.o $(ASM_OBJ)
 	$(CC) -m32 -no-pie -o $@ $^
 
+# The model's own test, and the fuzz target replaying the committed corpora (ASan+UBSan).
+$(BUILD)/host/model_test: $(BUILD)/host/plain/tests/ktest.o $(BUILD)/host/plain/tests/host/backend.o \
+                          $(BUILD)/host/plain/tests/host/model.o $(BUILD)/host/plain/tests/host/model_test.o $(LIB)
+	$(CC) -m32 -no-pie -o $@ $^
+$(BUILD)/host/replay: $(BUILD)/host/san/tests/host/replay.o $(BUILD)/host/san/tests/host/fuzz_kheap.o \
+                      $(BUILD)/host/san/tests/host/model.o $(BUILD)/host/san/kernel/kheap.o $(ASM_OBJ)
+	$(CC) -m32 -no-pie $(SAN_FLAGS) -o $@ $^
+HOST_SUITES += $(BUILD)/host/model_test $(BUILD)/host/replay
+
 host: $(HOST_SUITES)
+
+# ---- the differential fuzzer: libFuzzer, kheap against the model ----
+FUZZ_SECONDS ?= 60
+FUZZ_BASE    := -m32 -g -O1 -fno-sanitize-recover=all -Iinclude -Itests -Itests/host
+FUZZ_FLAGS   := $(FUZZ_BASE) -fsanitize=fuzzer,address,undefined
+FUZZ_CORPORA := tests/fuzz/seeds tests/fuzz/regressions
+
+# The model is built without coverage feedback: the fuzzer should steer by kheap's
+# branches and the decoder's, not the model's.
+$(BUILD)/fuzz/model.o: tests/host/model.c tests/host/model.h include/kheap.h
+	@mkdir -p $(@D)
+	clang $(FUZZ_BASE) -fsanitize=address,undefined -c $< -o $@
+$(BUILD)/fuzz/fuzz_kheap: tests/host/fuzz_kheap.c tests/host/model.h kernel/kheap.c include/kheap.h \
+                          $(BUILD)/fuzz/model.o $(ASM_OBJ)
+	clang $(FUZZ_FLAGS) -no-pie -o $@ tests/host/fuzz_kheap.c kernel/kheap.c \
+	    $(BUILD)/fuzz/model.o $(ASM_OBJ)
+
+# New inputs go to build/fuzz/corpus; a finding is written to build/fuzz/ as crash-*:
+# copy it into tests/fuzz/regressions once fixed.
+fuzz: deps $(BUILD)/fuzz/fuzz_kheap
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_kheap -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -timeout=20 \
+	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(FUZZ_CORPORA)
 
 # ---- running ----
 run: deps $(KERNEL)
@@ -124,9 +156,11 @@ run: deps $(KERNEL)
 
 test: deps $(KERNEL) $(ISO) $(HOST_SUITES)
 	@tests/run-suites.sh --kernel $(KERNEL) --iso $(ISO) \
-	    --host "host:$(BUILD)/host/ktest" \
+	    --host "host (libkheap.a):$(BUILD)/host/ktest" \
 	    --host "host asan+ubsan:$(BUILD)/host/ktest-san" \
-	    --host "host valgrind:$(VALGRIND) $(BUILD)/host/ktest-vg"
+	    --host "host valgrind:$(VALGRIND) $(BUILD)/host/ktest-vg" \
+	    --host "model:$(BUILD)/host/model_test" \
+	    --host "fuzz corpus replay:$(BUILD)/host/replay $(FUZZ_CORPORA)"
 
 # ---- toolchain: each needed command, and the Debian package that has it ----
 # The host twin adds valgrind (with 32-bit glibc symbols, libc6-dbg:i386), clang and its

@@ -1,0 +1,255 @@
+/* model.c - the executable model of one kheap pool: every rule of API.md and DESIGN.md section
+ * 5, written as plainly as possible, to be compared call by call with the real thing. */
+#include "model.h"
+
+bool model_geometry(uintptr_t mem, size_t size, size_t block, uintptr_t *base, size_t *nblocks)
+{
+    uint64_t end = (uint64_t)mem + size;
+    uint64_t control = ((uint64_t)mem + 3) / 4 * 4;
+    if (end > UINT32_MAX + (uint64_t)1)
+        return false;
+    for (uint64_t n = size / block; n > 0; n--) {
+        uint64_t words = (n + 31) / 32;
+        uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 2 * 4 * words;
+        uint64_t first = (bitmaps_end + block - 1) / block * block;
+        if (first + n * block <= end) {
+            *base = (uintptr_t)first;
+            *nblocks = (size_t)n;
+            return true;
+        }
+    }
+    return false;
+}
+
+void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, unsigned char *state)
+{
+    *m = (struct model){ .base = base, .block = block, .nblocks = nblocks, .state = state };
+    for (size_t i = 0; i < nblocks; i++)
+        state[i] = M_FREE;
+}
+
+static size_t used_blocks(const struct model *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nblocks; i++)
+        n += m->state[i] != M_FREE;
+    return n;
+}
+
+static size_t length(const struct model *m, size_t i)
+{
+    size_t n = 1;
+    while (i + n < m->nblocks && m->state[i + n] == M_CONT)
+        n++;
+    return n;
+}
+
+/* The first block in [i, i+n) that is not free, or i+n. */
+static size_t first_taken(const struct model *m, size_t i, size_t n)
+{
+    size_t k = i;
+    while (k < i + n && m->state[k] == M_FREE)
+        k++;
+    return k;
+}
+
+static bool free_run(const struct model *m, size_t i, size_t n)
+{
+    return i + n <= m->nblocks && first_taken(m, i, n) == i + n;
+}
+
+static void take(struct model *m, size_t i, size_t n)
+{
+    m->state[i] = M_START;
+    for (size_t k = 1; k < n; k++)
+        m->state[i + k] = M_CONT;
+    size_t used = used_blocks(m);
+    if (used > m->peak_blocks)
+        m->peak_blocks = used;
+}
+
+/* Blocks for size bytes; 0 when it cannot be represented. */
+static size_t blocks_for(const struct model *m, size_t size)
+{
+    if (size > SIZE_MAX - (m->block - 1))
+        return 0;
+    return (size + m->block - 1) / m->block;
+}
+
+/* First fit with no counting: the lowest aligned block starting n free ones, or -1.
+ * When [i, i+n) holds a taken block k, no start up to k can work, so the scan resumes
+ * after k. */
+static long first_fit(const struct model *m, size_t n, size_t align)
+{
+    size_t i = 0;
+    while (n <= m->nblocks && i <= m->nblocks - n) {
+        if ((m->base + i * m->block) % align != 0) {
+            i++;
+            continue;
+        }
+        size_t k = first_taken(m, i, n);
+        if (k == i + n)
+            return (long)i;
+        i = k + 1;
+    }
+    return -1;
+}
+
+static uintptr_t alloc_blocks(struct model *m, size_t size, size_t align)
+{
+    size_t n = blocks_for(m, size);
+    if (align < m->block)
+        align = m->block;
+    long i = n ? first_fit(m, n, align) : -1;
+    if (i < 0)
+        return 0;
+    take(m, (size_t)i, n);
+    m->total_allocs++;
+    return m->base + (size_t)i * m->block;
+}
+
+uintptr_t model_alloc(struct model *m, size_t size, size_t align)
+{
+    if (size == 0)
+        return 0;
+    uintptr_t p = 0;
+    if (align != 0 && (align & (align - 1)) == 0)
+        p = alloc_blocks(m, size, align);
+    if (!p)
+        m->failed++;
+    return p;
+}
+
+uintptr_t model_calloc(struct model *m, size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) {
+        m->failed++;
+        return 0;
+    }
+    return model_alloc(m, n * size, 1);
+}
+
+/* The block of a live allocation start, or a KHEAP_E* code. */
+static long classify(const struct model *m, uintptr_t p)
+{
+    if (p < m->base || p - m->base >= m->nblocks * m->block || (p - m->base) % m->block)
+        return KHEAP_EINVAL;
+    size_t i = (p - m->base) / m->block;
+    if (m->state[i] == M_FREE)
+        return KHEAP_EDOUBLE;
+    if (m->state[i] == M_CONT)
+        return KHEAP_EINTERIOR;
+    return (long)i;
+}
+
+static void release(struct model *m, size_t i)
+{
+    size_t n = length(m, i);
+    for (size_t k = i; k < i + n; k++)
+        m->state[k] = M_FREE;
+    m->total_frees++;
+}
+
+int model_free(struct model *m, uintptr_t p)
+{
+    if (!p)
+        return 0;
+    long i = classify(m, p);
+    if (i < 0) {
+        m->faults++;
+        return (int)i;
+    }
+    release(m, (size_t)i);
+    return 0;
+}
+
+uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err)
+{
+    *err = 0;
+    if (!p)
+        return model_alloc(m, size, 1);
+    if (size == 0) {
+        *err = model_free(m, p);
+        return 0;
+    }
+    long i = classify(m, p);
+    if (i < 0) {
+        m->faults++;
+        *err = (int)i;
+        return 0;
+    }
+    size_t old = length(m, (size_t)i), n = blocks_for(m, size);
+    if (n == 0) {
+        m->failed++;
+        return 0;
+    }
+    if (n <= old) {
+        for (size_t k = (size_t)i + n; k < (size_t)i + old; k++)
+            m->state[k] = M_FREE;
+        return p;
+    }
+    if (free_run(m, (size_t)i + old, n - old)) {
+        for (size_t k = (size_t)i + old; k < (size_t)i + n; k++)
+            m->state[k] = M_CONT;
+        size_t used = used_blocks(m);
+        if (used > m->peak_blocks)
+            m->peak_blocks = used;
+        return p;
+    }
+    uintptr_t q = alloc_blocks(m, size, 1);
+    if (!q) {
+        m->failed++;
+        return 0;
+    }
+    release(m, (size_t)i);
+    return q;
+}
+
+size_t model_usable(const struct model *m, uintptr_t p)
+{
+    long i = classify(m, p);
+    return i < 0 ? 0 : length(m, (size_t)i) * m->block;
+}
+
+void model_stats(const struct model *m, struct kheap_stats *st)
+{
+    size_t largest = 0, run = 0, live = 0;
+    for (size_t i = 0; i < m->nblocks; i++) {
+        run = m->state[i] == M_FREE ? run + 1 : 0;
+        if (run > largest)
+            largest = run;
+        live += m->state[i] == M_START;
+    }
+    *st = (struct kheap_stats){
+        .block_size = m->block,
+        .capacity = m->nblocks * m->block,
+        .used = used_blocks(m) * m->block,
+        .peak_used = m->peak_blocks * m->block,
+        .largest_free = largest * m->block,
+        .live_allocs = live,
+        .total_allocs = m->total_allocs,
+        .total_frees = m->total_frees,
+        .failed_allocs = m->failed,
+        .faults = m->faults,
+    };
+}
+
+bool model_run(const struct model *m, size_t want, uintptr_t *p, size_t *size, bool *used)
+{
+    size_t i = 0, run = 0;
+    while (i < m->nblocks) {
+        size_t n = 1;
+        bool u = m->state[i] != M_FREE;
+        while (i + n < m->nblocks &&
+               (u ? m->state[i + n] == M_CONT : m->state[i + n] == M_FREE))
+            n++;
+        if (run++ == want) {
+            *p = m->base + i * m->block;
+            *size = n * m->block;
+            *used = u;
+            return true;
+        }
+        i += n;
+    }
+    return false;
+}

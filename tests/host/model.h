@@ -1,0 +1,41 @@
+/* model.h - an executable model of the kheap contract for one pool: one state per block,
+ * linear scans, no cleverness. Used only by tests: the differential fuzzer and model_test. */
+#ifndef MODEL_H
+#define MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kheap.h"
+
+#define MODEL_CONTROL_BYTES 80          /* the i386 control block, before the two bitmaps */
+
+enum model_state { M_FREE, M_START, M_CONT };
+
+struct model {
+    uintptr_t base;                     /* address of block 0 */
+    size_t block;                       /* block size */
+    size_t nblocks;
+    unsigned char *state;               /* nblocks entries of enum model_state */
+    size_t peak_blocks, total_allocs, total_frees, failed, faults;
+};
+
+/* The layout DESIGN.md and include/kheap.h promise, found by trying every block count from
+ * the most that could fit down: block 0 address and block count, or false if none fits. */
+bool model_geometry(uintptr_t mem, size_t size, size_t block, uintptr_t *base, size_t *nblocks);
+
+/* state must hold nblocks bytes. */
+void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, unsigned char *state);
+
+uintptr_t model_alloc(struct model *m, size_t size, size_t align);  /* 0 when it cannot */
+uintptr_t model_calloc(struct model *m, size_t n, size_t size);
+int model_free(struct model *m, uintptr_t p);                       /* 0 or KHEAP_E* */
+/* realloc; *err gets the KHEAP_E* of a bad p (then 0 is returned), else 0. */
+uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err);
+size_t model_usable(const struct model *m, uintptr_t p);
+void model_stats(const struct model *m, struct kheap_stats *st);
+/* The i-th run of the pool in address order (allocations and maximal free runs):
+ * false when there are fewer runs. */
+bool model_run(const struct model *m, size_t i, uintptr_t *p, size_t *size, bool *used);
+
+#endif

@@ -1,0 +1,94 @@
+/* model_test.c - the model's own short test: hand-worked expectations for first fit, bad
+ * frees, realloc and the layout, and one cross-check of the layout against kheap_create. */
+#include "ktest.h"
+#include "model.h"
+
+static struct model m;
+static unsigned char state[64];
+
+/* A pool of 8 blocks of 16 bytes at address 0x1000. */
+static void eight_blocks(void)
+{
+    model_init(&m, 0x1000, 16, 8, state);
+}
+
+KTEST(model_first_fit_and_alignment)
+{
+    eight_blocks();
+    KT_EXPECT(model_alloc(&m, 16, 1) == 0x1000);
+    KT_EXPECT(model_alloc(&m, 17, 1) == 0x1010);          /* two blocks */
+    KT_EXPECT(model_free(&m, 0x1000) == 0);
+    KT_EXPECT(model_alloc(&m, 64, 64) == 0x1040);         /* 0x1000 is free but too small */
+    KT_EXPECT(model_alloc(&m, 8, 1) == 0x1000);
+    KT_EXPECT(model_alloc(&m, 64, 1) == 0);               /* 0x1030 + 0x1080-: no 4 free */
+    KT_EXPECT(model_alloc(&m, 0, 1) == 0);
+    KT_EXPECT(model_alloc(&m, 16, 3) == 0);
+    struct kheap_stats st;
+    model_stats(&m, &st);
+    KT_EXPECT(st.failed_allocs == 2 && st.live_allocs == 3 && st.used == 7 * 16);
+    KT_EXPECT(st.largest_free == 16 && st.peak_used == 7 * 16);
+}
+
+KTEST(model_bad_frees)
+{
+    eight_blocks();
+    KT_EXPECT(model_alloc(&m, 48, 1) == 0x1000);
+    KT_EXPECT(model_free(&m, 0x1010) == KHEAP_EINTERIOR);
+    KT_EXPECT(model_free(&m, 0x1001) == KHEAP_EINVAL);
+    KT_EXPECT(model_free(&m, 0x1080) == KHEAP_EINVAL);    /* one past the end */
+    KT_EXPECT(model_free(&m, 0x0ff0) == KHEAP_EINVAL);
+    KT_EXPECT(model_free(&m, 0x1030) == KHEAP_EDOUBLE);   /* never allocated */
+    KT_EXPECT(model_free(&m, 0x1000) == 0);
+    KT_EXPECT(model_free(&m, 0x1000) == KHEAP_EDOUBLE);
+    KT_EXPECT(model_free(&m, 0) == 0);
+    struct kheap_stats st;
+    model_stats(&m, &st);
+    KT_EXPECT(st.faults == 6 && st.live_allocs == 0 && st.total_frees == 1);
+}
+
+KTEST(model_realloc_in_place_and_moved)
+{
+    int err;
+    eight_blocks();
+    KT_EXPECT(model_alloc(&m, 16, 1) == 0x1000);
+    KT_EXPECT(model_realloc(&m, 0x1000, 48, &err) == 0x1000 && err == 0);   /* grows */
+    KT_EXPECT(model_usable(&m, 0x1000) == 48);
+    KT_EXPECT(model_alloc(&m, 16, 1) == 0x1030);
+    KT_EXPECT(model_realloc(&m, 0x1000, 64, &err) == 0x1040);   /* blocked: moves */
+    KT_EXPECT(model_usable(&m, 0x1000) == 0);
+    KT_EXPECT(model_realloc(&m, 0x1040, 16, &err) == 0x1040);   /* shrinks */
+    KT_EXPECT(model_realloc(&m, 0x1040, 1000, &err) == 0 && err == 0);
+    KT_EXPECT(model_realloc(&m, 0x1048, 16, &err) == 0 && err == KHEAP_EINVAL);
+    KT_EXPECT(model_realloc(&m, 0x1040, 0, &err) == 0 && err == 0);
+    KT_EXPECT(model_usable(&m, 0x1040) == 0);
+}
+
+KTEST(model_runs_in_address_order)
+{
+    uintptr_t p;
+    size_t size;
+    bool used;
+    eight_blocks();
+    KT_EXPECT(model_alloc(&m, 32, 1) == 0x1000 && model_alloc(&m, 16, 1) == 0x1020);
+    KT_EXPECT(model_free(&m, 0x1000) == 0);
+    KT_EXPECT(model_run(&m, 0, &p, &size, &used) && p == 0x1000 && size == 32 && !used);
+    KT_EXPECT(model_run(&m, 1, &p, &size, &used) && p == 0x1020 && size == 16 && used);
+    KT_EXPECT(model_run(&m, 2, &p, &size, &used) && p == 0x1030 && size == 80 && !used);
+    KT_EXPECT(!model_run(&m, 3, &p, &size, &used));
+}
+
+KTEST(model_geometry_by_hand_and_against_kheap)
+{
+    uintptr_t base;
+    size_t n;
+    /* 4096 bytes at 0x1000: control to 0x1050, 8-word bitmaps to 0x1090, then 247 blocks */
+    KT_EXPECT(model_geometry(0x1000, 4096, 16, &base, &n) && base == 0x1090 && n == 247);
+    KT_EXPECT(!model_geometry(0x1000, 90, 16, &base, &n));
+    unsigned char *mem = kt_mem(5000, 16);
+    KT_ASSERT(mem);
+    kheap_t *h = kheap_create(mem + 3, 4999, 32);
+    KT_ASSERT(h);
+    KT_EXPECT(model_geometry((uintptr_t)mem + 3, 4999, 32, &base, &n));
+    void *p = kheap_alloc(h, 1);
+    KT_EXPECT((uintptr_t)p == base && kt_stats(h).capacity == n * 32);
+}
