@@ -26,7 +26,7 @@ KERNEL      := $(BUILD)/kheap.elf
 ISO         := $(BUILD)/kheap.iso
 LIB         := $(BUILD)/libkheap.a
 
-.PHONY: all run test iso lib host fuzz deps clean help
+.PHONY: all run test iso lib host fuzz coverage deps clean help
 all: $(KERNEL)
 
 help:
@@ -34,6 +34,8 @@ help:
 	@echo "make test   build and run the KTAP suite: booted with -kernel and from the GRUB ISO"
 	@echo "make iso    $(ISO) (boots the test suite; the demo is its second menu entry)"
 	@echo "make lib    $(LIB): the module's i386 objects only"
+	@echo "make fuzz   differential fuzzing against the model (FUZZ_SECONDS=60)"
+	@echo "make coverage  line coverage of kernel/kheap.c, branch targets of asm/kheap.asm"
 	@echo "make deps   install missing Debian packages (apt-get, sudo when not root)"
 	@echo "make clean  remove $(BUILD)/"
 
@@ -148,6 +150,32 @@ fuzz: deps $(BUILD)/fuzz/fuzz_kheap
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_kheap -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -timeout=20 \
 	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(FUZZ_CORPORA)
+
+# ---- coverage: lines of kernel/kheap.c (gcov/lcov) and branch targets of asm/kheap.asm (gdb),
+# both from the host suite plus the replay of the committed fuzz corpora ----
+COV_FLAGS := -m32 -std=gnu11 -g -O0 -fno-toplevel-reorder -Iinclude -Itests -Itests/host
+$(BUILD)/cov/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(COV_FLAGS) -c $< -o $@
+$(BUILD)/cov/kernel/kheap.o: kernel/kheap.c include/kheap.h
+	@mkdir -p $(@D)
+	$(CC) $(COV_FLAGS) --coverage -c $< -o $@
+$(BUILD)/cov/ktest: $(HOST_TESTS:%.c=$(BUILD)/cov/%.o) $(BUILD)/cov/kernel/kheap.o $(ASM_OBJ)
+	$(CC) -m32 -no-pie --coverage -o $@ $^
+$(BUILD)/cov/replay: $(BUILD)/cov/tests/host/replay.o $(BUILD)/cov/tests/host/fuzz_kheap.o \
+                     $(BUILD)/cov/tests/host/model.o $(BUILD)/cov/kernel/kheap.o $(ASM_OBJ)
+	$(CC) -m32 -no-pie --coverage -o $@ $^
+
+coverage: deps $(BUILD)/cov/ktest $(BUILD)/cov/replay
+	@find $(BUILD)/cov -name '*.gcda' -delete
+	@$(BUILD)/cov/ktest > /dev/null && $(BUILD)/cov/replay $(FUZZ_CORPORA) > /dev/null
+	@lcov -q --capture --directory $(BUILD)/cov --output-file $(BUILD)/cov/all.info 2>/dev/null
+	@lcov -q --extract $(BUILD)/cov/all.info '*/kernel/kheap.c' --output-file $(BUILD)/cov/kheap.info
+	@genhtml -q $(BUILD)/cov/kheap.info --output-directory $(BUILD)/cov/html
+	@echo "kernel/kheap.c (report: $(BUILD)/cov/html/index.html):"
+	@lcov --summary $(BUILD)/cov/kheap.info 2>&1 | grep -E 'lines|functions'
+	@echo "asm/kheap.asm (gdb, tests/asm-coverage.sh):"
+	@tests/asm-coverage.sh $(BUILD)/cov/ktest -- $(BUILD)/cov/replay $(FUZZ_CORPORA)
 
 # ---- running ----
 run: deps $(KERNEL)
