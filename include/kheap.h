@@ -180,7 +180,8 @@ void kheap_set_lock(uintptr_t (*lock)(void), void (*unlock)(uintptr_t state));
  * added, tried in that order. Each call below costs what its kheap_ twin costs per region. */
 
 /* kmalloc_init - make [mem, mem+size) the first region. Returns 0, or KHEAP_EINVAL when
- * kheap_create would fail. A second call re-creates: every earlier region is forgotten. */
+ * kheap_create would fail (the heap then stays as it was). A second call re-creates: every
+ * earlier region is forgotten. */
 int kmalloc_init(void *mem, size_t size);
 
 /* kmalloc_add_region - add a region, served after the earlier ones fill. Returns 0, or

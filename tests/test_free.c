@@ -158,6 +158,12 @@ KTEST(free_with_null_heap_is_einval)
     KT_EXPECT(kt_intact(fx.b, NEIGHBOUR, 2));
 }
 
+static int walk_nothing(void *ctx, void *p, size_t size, bool used)
+{
+    (void)ctx, (void)p, (void)size, (void)used;
+    return 0;
+}
+
 KTEST(damaged_handle_is_refused_and_left_alone)
 {
     KT_ASSERT(setup());
@@ -170,9 +176,10 @@ KTEST(damaged_handle_is_refused_and_left_alone)
     KT_EXPECT(kheap_free(fx.h, fx.b) == KHEAP_ECORRUPT);
     KT_EXPECT(kheap_check(fx.h) == KHEAP_ECORRUPT);
     KT_EXPECT(kheap_realloc(fx.h, fx.b, 200) == 0);
+    KT_EXPECT(kheap_walk(fx.h, walk_nothing, 0) == KHEAP_ECORRUPT);
     KT_EXPECT(kheap_usable_size(fx.h, fx.b) == 0);
     KT_EXPECT(kt_stats(fx.h).capacity == 0);               /* no stats from a damaged pool */
-    KT_EXPECT(kt_faults.count == 4);                       /* the two queries report nothing */
+    KT_EXPECT(kt_faults.count == 5);                       /* the two queries report nothing */
     KT_EXPECT(*first_word == (saved ^ 0x10));              /* nothing was written to it */
     *first_word = saved;                                   /* repaired, all is as before */
     KT_EXPECT(kheap_check(fx.h) == 0);

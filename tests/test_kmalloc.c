@@ -141,3 +141,34 @@ KTEST(kmalloc_init_again_recreates)
     KT_EXPECT(kmalloc_add_region(two, REGION) == 0);      /* region two was forgotten */
     KT_EXPECT(kmalloc(100) == p);
 }
+
+KTEST(krealloc_of_a_pointer_in_no_region_changes_nothing)
+{
+    static unsigned char elsewhere[64];
+    KT_ASSERT(kmalloc_init(kt_mem(REGION, 16), REGION) == 0);
+    unsigned char *p = kmalloc(100);
+    KT_ASSERT(p);
+    kt_fill(p, 100, 6);
+    struct kheap_stats before = kt_stats(kmalloc_heap());
+    KT_EXPECT(krealloc(elsewhere, 50) == 0);
+    KT_EXPECT(kt_faults.count == 1 && kt_faults.last.kind == KHEAP_FAULT_INVALID);
+    KT_EXPECT(kt_faults.last.ptr == elsewhere && kt_faults.last.heap == kmalloc_heap());
+    KT_EXPECT(krealloc(elsewhere, 0) == 0);               /* as a free: reported the same way */
+    KT_EXPECT(kt_faults.count == 2 && kt_faults.last.kind == KHEAP_FAULT_INVALID);
+    struct kheap_stats after = kt_stats(kmalloc_heap());
+    KT_EXPECT(kt_stats_same(&before, &after) && after.faults == before.faults + 2);
+    KT_EXPECT(after.failed_allocs == before.failed_allocs);
+    KT_EXPECT(kt_intact(p, 100, 6) && ksize(elsewhere) == 0);
+}
+
+KTEST(refused_regions_leave_the_kernel_heap_alone)
+{
+    KT_ASSERT(kmalloc_init(kt_mem(REGION, 16), REGION) == 0);
+    kheap_t *h = kmalloc_heap();
+    KT_EXPECT(kmalloc_init(0, REGION) == KHEAP_EINVAL);
+    KT_EXPECT(kmalloc_heap() == h);
+    unsigned char *odd = kt_mem(64, 16);
+    KT_EXPECT(kmalloc_add_region(odd, 64) == KHEAP_EINVAL);   /* too small to be a pool */
+    KT_EXPECT(kmalloc_add_region(odd, SIZE_MAX) == KHEAP_EINVAL);   /* wraps */
+    KT_EXPECT(kmalloc(100) != 0 && kheap_check(h) == 0);
+}

@@ -69,9 +69,9 @@ KTEST(lock_wraps_every_pool_call)
 
 KTEST(lock_wraps_every_kmalloc_call)
 {
-    KT_ASSERT(kmalloc_init(kt_mem(32 * 1024, 16), 32 * 1024) == 0);
     lk = (typeof(lk)){0};
     kheap_set_lock(test_lock, test_unlock);
+    LOCKED_ONCE(KT_ASSERT(kmalloc_init(kt_mem(32 * 1024, 16), 32 * 1024) == 0));
     void *p = 0;
     LOCKED_ONCE(p = kmalloc(10));
     LOCKED_ONCE(p = krealloc(p, 200));
