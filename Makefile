@@ -52,9 +52,8 @@ $(BUILD)/asm/kheap_asm.o: asm/kheap.asm $(BUILD)/kheap_offsets.inc
 $(LIB): $(MODULE_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
-	@undef=$$(nm -u $@ | grep -v -e '^$$' -e ':$$' | grep -v -w -e kh_init -e kh_find \
-	    -e kh_claim -e kh_release -e kh_mark -e kh_unmark -e kh_next_used -e kh_next_free \
-	    -e kh_alloc_blocks -e kh_block_of -e kh_zero -e kh_copy); \
+	@undef=$$(nm $@ | awk '$$1 == "U" { u[$$2] = 1 } NF == 3 { d[$$3] = 1 } \
+	    END { for (s in u) if (!(s in d)) print s }'); \
 	if [ -n "$$undef" ]; then echo "$@ needs symbols from outside the module:"; \
 	    echo "$$undef"; rm -f $@; exit 1; fi
 

@@ -8,9 +8,10 @@
 ;
 ; Routine            arguments                 result
 ; -----------------  ------------------------  ---------------------------------------------
-; kh_init            mem, size, shift          control block address, or 0 when the region
-;                                              cannot hold the control block, both bitmaps
-;                                              and one block (or wraps past 4 GiB)
+; kh_init            mem, size, shift, extra   control block address, or 0 when the region
+;                                              cannot hold the control block, both bitmaps,
+;                                              `extra` side-table bytes per block and one
+;                                              block (or wraps past 4 GiB)
 ; kh_find            h, count, align           first block of the lowest run of `count` free
 ;                                              blocks whose address is a multiple of
 ;                                              align << shift (align: power of two, in
@@ -26,7 +27,9 @@
 ;                                              KHEAP_EINVAL (outside the block area or not
 ;                                              block aligned), KHEAP_EDOUBLE (block free),
 ;                                              KHEAP_EINTERIOR (inside an allocation)
-; kh_zero            dst, n                    -  n bytes at dst set to 0
+; kh_fill            dst, n, byte              -  n bytes at dst set to byte
+; kh_unlike          p, n, byte                address of the first of n bytes at p that is
+;                                              not `byte`, or 0 when all are
 ; kh_copy            dst, src, n               -  n bytes copied, regions must not overlap
 ;
 ; Clobbers: every routine clobbers eax ecx edx and flags, nothing else.
@@ -119,6 +122,8 @@ field KH_BASE                   ; -> block 0
 field KH_LIMIT                  ; -> one past the last block
 field KH_MEM_START              ; the region handed to kheap_create
 field KH_MEM_END
+field KH_SIDE                   ; -> side table (nblocks * extra bytes), after the start bitmap
+field KH_FLAGS                  ; KHEAP_F_* of the pool (C layer)
 field KH_HINT                   ; word index, invariant I3
 field KH_FREE_BLOCKS
 field KH_LIVE_ALLOCS
@@ -138,7 +143,7 @@ field KH_NEXT                   ; next region of the kmalloc heap, or 0
 section .text
 
 global kh_init, kh_find, kh_claim, kh_release, kh_mark, kh_unmark
-global kh_next_used, kh_next_free, kh_alloc_blocks, kh_block_of, kh_zero, kh_copy
+global kh_next_used, kh_next_free, kh_alloc_blocks, kh_block_of, kh_fill, kh_unlike, kh_copy
 
 ; =====================================================================================
 ; Internal helpers. They take registers, not stack arguments, and say what they clobber.
@@ -251,10 +256,12 @@ start_bit:
         ret
 
 ; =====================================================================================
-; kh_init(mem, size, shift) -> h or 0
-; Lays out | control | used bitmap | start bitmap | pad | blocks | in [mem, mem+size):
-; control block word aligned, block 0 aligned to the block size, as many blocks as fit.
-; Leaves an empty pool: both bitmaps clear but for the I2 pad bits, counters zero.
+; kh_init(mem, size, shift, extra) -> h or 0
+; Lays out | control | used bitmap | start bitmap | side table | pad | blocks | in
+; [mem, mem+size): control block word aligned, block 0 aligned to the block size, as many
+; blocks as fit; the side table has `extra` bytes per block (0 but in debug pools).
+; Leaves an empty pool: both bitmaps clear but for the I2 pad bits, counters zero; the
+; side table is the C layer's to fill.
 ; =====================================================================================
 kh_init:
         ENTER_SAVED
@@ -272,16 +279,18 @@ kh_init:
         ja      .fail
         push    xDX                             ; [esp] = end of region
 
-        ; Estimate: each block costs (block bytes + 2 bits), so
-        ; n = (end - xSI) * 8 / (8 * block + 2), a 64 by 32 bit division.
+        ; Estimate: each block costs (block + extra bytes + 2 bits), so
+        ; n = (end - xSI) * 8 / (8 * (block + extra) + 2), a 64 by 32 bit division.
         mov     xAX, xDX
         sub     xAX, xSI
         xor     xDX, xDX
         shld    xDX, xAX, 3
         shl     xAX, 3
         mov     xCX, ARGP(2, 1)                 ; one word pushed since ENTER_SAVED
-        mov     xDI, 8
+        mov     xDI, 1
         shl     xDI, cl
+        add     xDI, ARGP(3, 1)
+        shl     xDI, 3
         add     xDI, 2
         div     xDI                             ; xAX = estimated block count
 
@@ -291,7 +300,11 @@ kh_init:
         mov     xDI, xAX
         add     xDI, WORD_BITS - 1
         shr     xDI, WORD_SHIFT                 ; xDI = words per bitmap
-        lea     xBP, [xSI + xDI * (2 * WORD_BYTES)]   ; end of both bitmaps
+        mov     xBP, ARGP(3, 1)
+        imul    xBP, xAX                        ; side table bytes (below end: no overflow)
+        lea     xBP, [xBP + xDI * (2 * WORD_BYTES)]
+        add     xBP, xSI                        ; end of both bitmaps and the side table
+        jc      .smaller
         mov     xDX, 1
         shl     xDX, cl                         ; xDX = block size
         dec     xDX
@@ -328,6 +341,8 @@ kh_init:
         mov     [xBX + KH_USED], xSI
         lea     xCX, [xSI + xDI * WORD_BYTES]
         mov     [xBX + KH_START], xCX
+        lea     xCX, [xCX + xDI * WORD_BYTES]
+        mov     [xBX + KH_SIDE], xCX
         mov     [xBX + KH_BASE], xBP
         mov     [xBX + KH_LIMIT], xDX
         mov     xCX, ARGP(0, 1)
@@ -561,20 +576,36 @@ kh_block_of:
         LEAVE_SAVED
 
 ; =====================================================================================
-; kh_zero(dst, n) and kh_copy(dst, src, n): a word at a time, then the remaining bytes.
+; kh_fill(dst, n, byte), kh_unlike(p, n, byte) and kh_copy(dst, src, n): the only loops over
+; allocation bytes (zeroing, debug patterns, realloc's copy), a word at a time where they can.
 ; The direction flag is clear by the ABI, so the string instructions move upward.
 ; =====================================================================================
-kh_zero:
+kh_fill:
         ENTER_SAVED
         mov     xDI, ARG(0)
         mov     xDX, ARG(1)
-        xor     xAX, xAX
+        movzx   xAX, byte ARG(2)
+        imul    xAX, xAX, 0x01010101            ; the byte in every byte of a word
         mov     xCX, xDX
         shr     xCX, 2
         rep stosd
         mov     xCX, xDX
         and     xCX, 3
         rep stosb
+        LEAVE_SAVED
+
+kh_unlike:
+        ENTER_SAVED
+        mov     xDI, ARG(0)
+        mov     xCX, ARG(1)
+        movzx   xAX, byte ARG(2)
+        xor     xDX, xDX                        ; the answer when every byte matches
+        test    xCX, xCX
+        jz      .done
+        repe scasb                              ; stops after the first byte that differs
+        je      .done                           ; ... or after the last, which matched
+        lea     xDX, [xDI - 1]
+.done:  mov     xAX, xDX
         LEAVE_SAVED
 
 kh_copy:

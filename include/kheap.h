@@ -34,6 +34,15 @@
 
 typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to kheap_create */
 
+/* Pool options for kheap_create_flags and kmalloc_init_flags. */
+#define KHEAP_F_DEBUG   0x1u         /* debug guards and caller tracking: see below */
+
+/* The debug patterns (KHEAP_F_DEBUG pools). */
+#define KHEAP_SCRUB_BYTE  0xA5u      /* a new allocation's bytes (calloc: zero instead) */
+#define KHEAP_POISON_BYTE 0x6Bu      /* every byte of every free block */
+#define KHEAP_GUARD_BYTE  0xFDu      /* from the requested size to the end of the allocation */
+#define KHEAP_GUARD_MIN   4u         /* at least this many guard bytes: else one more block */
+
 struct kheap_stats {
     size_t block_size;               /* bytes per block */
     size_t capacity;                 /* bytes in the block area */
@@ -65,10 +74,30 @@ struct kheap_fault {
  * aligned, followed by two bitmaps of N bits each, then the B-aligned block area), or NULL
  * when mem is NULL, block_size is invalid, the region wraps past the top of the address
  * space, or it cannot hold the control block, the bitmaps and one block.
- * Overhead: the control block (80 bytes on i386), 2 bits per block, and up to B-1 bytes
+ * Overhead: the control block (88 bytes on i386), 2 bits per block, and up to B-1 bytes
  * of alignment pad. Nothing is written outside [mem, mem+size). O(W).
  */
 kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
+
+/*
+ * kheap_create_flags - kheap_create with options; flags 0 is kheap_create.
+ * KHEAP_F_DEBUG makes a debug pool, for finding heap corruption in the kernel that uses it:
+ *   - new allocations are scrubbed with KHEAP_SCRUB_BYTE (reads of uninitialised memory
+ *     show a recognisable pattern);
+ *   - freed blocks are poisoned with KHEAP_POISON_BYTE, and the poison is checked when they
+ *     are handed out again (writes after free);
+ *   - the bytes from the requested size to the end of the allocation hold KHEAP_GUARD_BYTE,
+ *     at least KHEAP_GUARD_MIN of them (an extra block when the slack is smaller), checked
+ *     on free, on realloc and by kheap_check: a 1-byte overflow is caught at every size;
+ *   - the requested size and the caller of each live allocation are kept in a side table in
+ *     the pool (8 bytes per block on i386; no header), listed by kheap_dump;
+ *   - kheap_usable_size returns the requested size, so using all of it is safe.
+ * Each detection calls the fault hook with KHEAP_FAULT_CORRUPT and the first damaged byte's
+ * address; the heap stays usable (the damaged block is still freed or handed out, and its
+ * patterns are rewritten). Pools without the flag pay one test of a control-block word per
+ * allocation and free. Other flags: NULL. O(size) in debug mode (the block area is poisoned).
+ */
+kheap_t *kheap_create_flags(void *mem, size_t size, size_t block_size, unsigned flags);
 
 /*
  * kheap_alloc - the lowest-addressed run of n free blocks (first fit).
@@ -107,7 +136,8 @@ void *kheap_realloc(kheap_t *h, void *p, size_t size);
 
 /*
  * kheap_free - release a live allocation; its size comes from the bitmaps.
- * Returns 0 (p NULL is 0 and does nothing), or without changing the heap:
+ * Returns 0 (p NULL is 0 and does nothing), or KHEAP_ECORRUPT when a debug pool finds p's
+ * guard bytes overwritten (p is freed all the same), or without changing the heap:
  *   KHEAP_EINVAL    p outside the block area, or not at a block boundary, or h NULL;
  *   KHEAP_EDOUBLE   p's block is free (already freed, or never allocated);
  *   KHEAP_EINTERIOR p is inside a live allocation, not at its start;
@@ -118,7 +148,8 @@ void *kheap_realloc(kheap_t *h, void *p, size_t size);
 int kheap_free(kheap_t *h, void *p);
 
 /*
- * kheap_usable_size - bytes usable at p: n * B, which is >= the size asked for.
+ * kheap_usable_size - bytes usable at p: n * B, which is >= the size asked for (in a debug
+ * pool: exactly the size asked for).
  * Returns 0 when p is not a live pointer of h. Never calls the fault hook. O(n / 32).
  */
 size_t kheap_usable_size(kheap_t *h, const void *p);
@@ -157,6 +188,24 @@ void kheap_get_stats(const kheap_t *h, struct kheap_stats *out);
  */
 int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used), void *ctx);
 
+/*
+ * kheap_dump - describe the pool through emit, a line at a time (each ends in '\n'): the
+ * stats, a map of the pool with one character per group of blocks ('#' all used, '+' partly,
+ * '.' all free; at most 256 characters in lines of 64), and in a debug pool every live
+ * allocation with its requested size and caller (the first 64; then a count of the rest).
+ * emit runs with the lock held and must not call this module. Returns 0, KHEAP_EINVAL (h or
+ * emit NULL) or KHEAP_ECORRUPT (h damaged). O(W + live allocations).
+ */
+int kheap_dump(kheap_t *h, void (*emit)(const char *line));
+
+/*
+ * kheap_fail_nth - failure injection, for testing a kernel's out-of-memory paths: the n-th
+ * allocating call from now (any pool; kheap_alloc*, kheap_calloc, a kheap_realloc that needs
+ * memory, the kmalloc family) returns NULL as if memory had run out, counted in
+ * failed_allocs; later calls are served again. n = 0 turns it off. O(1).
+ */
+void kheap_fail_nth(unsigned long n);
+
 /* ======================= hooks (optional; defaults do nothing, or print nothing) ======================= */
 
 /*
@@ -183,6 +232,10 @@ void kheap_set_lock(uintptr_t (*lock)(void), void (*unlock)(uintptr_t state));
  * kheap_create would fail (the heap then stays as it was). A second call re-creates: every
  * earlier region is forgotten. */
 int kmalloc_init(void *mem, size_t size);
+
+/* kmalloc_init_flags - kmalloc_init with pool options (KHEAP_F_DEBUG); regions added later
+ * get the same options. */
+int kmalloc_init_flags(void *mem, size_t size, unsigned flags);
 
 /* kmalloc_add_region - add a region, served after the earlier ones fill. Returns 0, or
  * KHEAP_EINVAL when kmalloc_init was not called, the region overlaps one already in the

@@ -1,5 +1,6 @@
-/* kheap.c - the module's C layer: pools, the kmalloc family, hooks, stats, check and walk.
- * The bitmap work is in asm/kheap.asm; this file keeps the counters and the rules of the API. */
+/* kheap.c - the module's C layer: pools, the kmalloc family, hooks, debug guards, stats,
+ * check, walk and dump. The bitmap work is in asm/kheap.asm; this file keeps the counters
+ * and the rules of the API. */
 #include "kheap.h"
 
 /* The control block. asm/kheap.asm declares the same fields in the same order; the build
@@ -9,7 +10,7 @@ typedef uintptr_t kh_word;                  /* one bitmap word */
 
 struct kheap {
     uintptr_t magic;                        /* KH_MAGIC_VALUE while valid */
-    uintptr_t geometry;                     /* geometry_sum() of the fields below, to mem_end */
+    uintptr_t geometry;                     /* geometry_sum() of the fields shift .. flags */
     uintptr_t shift;                        /* log2(block size) */
     uintptr_t nblocks;                      /* blocks in the block area */
     uintptr_t nwords;                       /* words in each bitmap */
@@ -18,6 +19,8 @@ struct kheap {
     uintptr_t base;                         /* address of block 0 */
     uintptr_t limit;                        /* one past the last block */
     uintptr_t mem_start, mem_end;           /* the region given to kheap_create */
+    uintptr_t side;                         /* side table (debug pools), after the bitmaps */
+    uintptr_t flags;                        /* KHEAP_F_* */
     uintptr_t hint;                         /* every used word below this one is full */
     size_t free_blocks;
     size_t live_allocs;
@@ -28,23 +31,32 @@ struct kheap {
     struct kheap *next;                     /* next region of the kmalloc heap */
 };
 
+/* A debug pool's side table: an entry per block, meaningful at allocation starts. */
+struct kh_side {
+    uintptr_t caller;                       /* return address of the allocating call */
+    size_t size;                            /* bytes asked for */
+};
+
 #define KH_MAGIC_VALUE 0x5045484Bu          /* "KHEP", as in asm/kheap.asm */
+#define KH_MIN_SHIFT 2                      /* blocks of 4 bytes .. */
+#define KH_MAX_SHIFT 20                     /* .. to 1 MiB */
+#define KH_KNOWN_FLAGS KHEAP_F_DEBUG
 
 /* Host test builds only (make test builds one with -DKHEAP_VALGRIND): tell Valgrind which
  * blocks are live, so any touch of a free block or of the pad is reported. These are no-ops
  * in every other build, and the module never needs Valgrind's header otherwise. */
 #ifdef KHEAP_VALGRIND
 #include <valgrind/memcheck.h>
-/* A new pool: any older pool at the same address is gone (destroying it makes its old
- * blocks no-access, so the fresh control block and bitmaps are marked defined again);
- * everything past the bitmaps is off limits until allocated. */
-#define VG_POOL(h) do {                                                                   \
+/* A new pool whose metadata ends at meta_end: any older pool at the same address is gone
+ * (destroying it makes its old blocks no-access, so the fresh control block, bitmaps and
+ * side table are marked defined again); everything past them, the pad included, is off
+ * limits until allocated. */
+#define VG_POOL(h, meta_end) do {                                                         \
         if (VALGRIND_MEMPOOL_EXISTS(h))                                                  \
             VALGRIND_DESTROY_MEMPOOL(h);                                                 \
-        VALGRIND_MAKE_MEM_DEFINED(h, (uintptr_t)((h)->start + (h)->nwords) - (uintptr_t)(h)); \
+        VALGRIND_MAKE_MEM_DEFINED(h, (meta_end) - (uintptr_t)(h));                       \
         VALGRIND_CREATE_MEMPOOL(h, 0, 0);                                                \
-        VALGRIND_MAKE_MEM_NOACCESS((h)->start + (h)->nwords,                             \
-                                   (h)->mem_end - (uintptr_t)((h)->start + (h)->nwords)); \
+        VALGRIND_MAKE_MEM_NOACCESS((void *)(meta_end), (h)->mem_end - (meta_end));       \
     } while (0)
 #define VG_ALLOC(h, p, n)      VALGRIND_MEMPOOL_ALLOC(h, p, n)
 #define VG_FREE(h, p)          VALGRIND_MEMPOOL_FREE(h, p)
@@ -56,17 +68,20 @@ struct kheap {
         else                                                                             \
             VALGRIND_MAKE_MEM_NOACCESS((char *)(p) + (new), (old) - (new));              \
     } while (0)
+/* A debug pool's patterns are real values, and free blocks are read to check them. */
+#define VG_DEFINED(p, n)       VALGRIND_MAKE_MEM_DEFINED(p, n)
+#define VG_NOACCESS(p, n)      VALGRIND_MAKE_MEM_NOACCESS(p, n)
 #else
-#define VG_POOL(h)                  ((void)0)
+#define VG_POOL(h, meta_end)        ((void)0)
 #define VG_ALLOC(h, p, n)           ((void)0)
 #define VG_FREE(h, p)               ((void)0)
 #define VG_RESIZE(h, p, old, new)   ((void)0)
+#define VG_DEFINED(p, n)            ((void)0)
+#define VG_NOACCESS(p, n)           ((void)0)
 #endif
-#define KH_MIN_SHIFT 2                      /* blocks of 4 bytes .. */
-#define KH_MAX_SHIFT 20                     /* .. to 1 MiB */
 
 /* asm/kheap.asm: the table at its top gives each routine's contract. */
-kheap_t *kh_init(void *mem, size_t size, uintptr_t shift);
+kheap_t *kh_init(void *mem, size_t size, uintptr_t shift, uintptr_t extra);
 intptr_t kh_find(kheap_t *h, uintptr_t count, uintptr_t align);
 void kh_claim(kheap_t *h, uintptr_t first, uintptr_t count);
 void kh_release(kheap_t *h, uintptr_t first, uintptr_t count);
@@ -76,7 +91,8 @@ uintptr_t kh_next_used(const kheap_t *h, uintptr_t from, uintptr_t limit);
 uintptr_t kh_next_free(const kheap_t *h, uintptr_t from, uintptr_t limit);
 uintptr_t kh_alloc_blocks(const kheap_t *h, uintptr_t first);
 intptr_t kh_block_of(const kheap_t *h, const void *p);
-void kh_zero(void *dst, size_t n);
+void kh_fill(void *dst, size_t n, unsigned byte);
+const void *kh_unlike(const void *p, size_t n, unsigned byte);
 void kh_copy(void *dst, const void *src, size_t n);
 
 #ifdef KHEAP_EMIT_OFFSETS
@@ -92,7 +108,8 @@ void kheap_emit_offsets(void)
     KH_EMIT(KH_NWORDS, nwords);         KH_EMIT(KH_USED, used);
     KH_EMIT(KH_START, start);           KH_EMIT(KH_BASE, base);
     KH_EMIT(KH_LIMIT, limit);           KH_EMIT(KH_MEM_START, mem_start);
-    KH_EMIT(KH_MEM_END, mem_end);       KH_EMIT(KH_HINT, hint);
+    KH_EMIT(KH_MEM_END, mem_end);       KH_EMIT(KH_SIDE, side);
+    KH_EMIT(KH_FLAGS, flags);           KH_EMIT(KH_HINT, hint);
     KH_EMIT(KH_FREE_BLOCKS, free_blocks);   KH_EMIT(KH_LIVE_ALLOCS, live_allocs);
     KH_EMIT(KH_PEAK_BLOCKS, peak_blocks);   KH_EMIT(KH_TOTAL_ALLOCS, total_allocs);
     KH_EMIT(KH_TOTAL_FREES, total_frees);   KH_EMIT(KH_FAILED_ALLOCS, failed_allocs);
@@ -104,11 +121,14 @@ void kheap_emit_offsets(void)
 /* ---------------------------------------------------------------- hooks and locking */
 
 static bool heap_ok(const kheap_t *h);
+static size_t usable_size(const kheap_t *h, const void *p);
+static kheap_t *owner(const void *p);
 
 static void (*fault_hook)(const struct kheap_fault *f);
 static uintptr_t (*lock_hook)(void);
 static void (*unlock_hook)(uintptr_t state);
 static kheap_t *kmalloc_first;              /* the kmalloc regions, chained through .next */
+static unsigned long fail_countdown;        /* kheap_fail_nth: calls left, 0 = off */
 
 void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f))
 {
@@ -123,42 +143,61 @@ void kheap_set_lock(uintptr_t (*lock)(void), void (*unlock)(uintptr_t state))
     unlock_hook = unlock;
 }
 
-static uintptr_t heap_lock(void)
+void kheap_fail_nth(unsigned long n)
 {
-    return lock_hook ? lock_hook() : 0;
+    fail_countdown = n;
 }
 
-/* Releases the lock, then reports the fault recorded during the call, if any: the hook
- * never runs under the lock, so it may print, panic or call the module. */
-static void heap_unlock(uintptr_t state, const struct kheap_fault *f)
+/* One public call in progress: who made it, and the first fault it found. */
+struct call {
+    const void *caller;
+    struct kheap_fault fault;
+    uintptr_t lock_state;
+};
+
+static void begin(struct call *c, const void *caller)
+{
+    c->caller = caller;
+    c->fault = (struct kheap_fault){0};
+    c->lock_state = lock_hook ? lock_hook() : 0;
+}
+
+/* Releases the lock, then reports the first fault of the call, if any: the hook never runs
+ * under the lock, so it may print, panic or call the module. */
+static void end(struct call *c)
 {
     if (unlock_hook)
-        unlock_hook(state);
-    if (f->kind && fault_hook)
-        fault_hook(f);
+        unlock_hook(c->lock_state);
+    if (c->fault.kind && fault_hook)
+        fault_hook(&c->fault);
 }
 
-/* Records a fault against h (counted now, reported at unlock). */
-static void fault(struct kheap_fault *f, enum kheap_fault_kind kind, kheap_t *h,
-                  const void *ptr, const void *caller)
+/* Counts a fault against h (unless h is damaged: then nothing is written to it) and keeps
+ * the first of the call for the hook. */
+static void fault(struct call *c, enum kheap_fault_kind kind, kheap_t *h, const void *ptr)
 {
-    f->kind = kind;
-    f->heap = h;
-    f->ptr = ptr;
-    f->caller = caller;
-    if (heap_ok(h))                         /* a damaged control block is not written */
+    if (!c->fault.kind)
+        c->fault = (struct kheap_fault){ kind, h, ptr, c->caller };
+    if (heap_ok(h))
         h->faults++;
+}
+
+/* True when this allocating call is the one kheap_fail_nth asked to fail. */
+static bool injected_failure(void)
+{
+    return fail_countdown && --fail_countdown == 0;
 }
 
 /* ---------------------------------------------------------------- pool geometry */
 
-/* A checksum of the fields that never change after kh_init; a wild write to any of them
+/* A checksum of the fields that never change after creation; a wild write to any of them
  * makes the handle fail heap_ok(). */
 static uintptr_t geometry_sum(const kheap_t *h)
 {
     uintptr_t s = 0x9E3779B9u;
     const uintptr_t f[] = { h->shift, h->nblocks, h->nwords, (uintptr_t)h->used,
-                            (uintptr_t)h->start, h->base, h->limit, h->mem_start, h->mem_end };
+                            (uintptr_t)h->start, h->base, h->limit, h->mem_start, h->mem_end,
+                            h->side, h->flags };
     for (unsigned i = 0; i < sizeof f / sizeof f[0]; i++)
         s = (s ^ f[i]) * 0x01000193u + (s >> 15);
     return s;
@@ -171,12 +210,12 @@ static bool heap_ok(const kheap_t *h)
 }
 
 /* Checks the handle of a call; a damaged one is reported as corruption of h itself. */
-static bool usable(kheap_t *h, struct kheap_fault *f, const void *caller)
+static bool usable(kheap_t *h, struct call *c)
 {
     if (heap_ok(h))
         return true;
     if (h)
-        fault(f, KHEAP_FAULT_CORRUPT, h, h, caller);
+        fault(c, KHEAP_FAULT_CORRUPT, h, h);
     return false;
 }
 
@@ -185,18 +224,25 @@ static size_t block_size(const kheap_t *h)
     return (size_t)1 << h->shift;
 }
 
-static void *block_addr(const kheap_t *h, uintptr_t i)
+static unsigned char *block_addr(const kheap_t *h, uintptr_t i)
 {
-    return (void *)(h->base + (i << h->shift));
+    return (unsigned char *)(h->base + (i << h->shift));
 }
 
-/* Blocks needed for size bytes, or 0 when size is 0 or too large for any pool. */
+static bool debug_pool(const kheap_t *h)
+{
+    return h->flags & KHEAP_F_DEBUG;
+}
+
+/* Blocks needed for size bytes (with the guard of a debug pool), or 0 when size is 0 or
+ * too large for any pool. */
 static uintptr_t blocks_for(const kheap_t *h, size_t size)
 {
     size_t mask = block_size(h) - 1;
-    if (size == 0 || size > SIZE_MAX - mask)
+    size_t guard = debug_pool(h) ? KHEAP_GUARD_MIN : 0;
+    if (size == 0 || size > SIZE_MAX - mask - guard)
         return 0;
-    return (size + mask) >> h->shift;
+    return (size + guard + mask) >> h->shift;
 }
 
 static int shift_of(size_t block)
@@ -207,17 +253,82 @@ static int shift_of(size_t block)
     return -1;
 }
 
-kheap_t *kheap_create(void *mem, size_t size, size_t block)
+kheap_t *kheap_create_flags(void *mem, size_t size, size_t block, unsigned flags)
 {
     int shift = shift_of(block ? block : KHEAP_DEFAULT_BLOCK);
-    if (!mem || shift < 0)
+    if (!mem || shift < 0 || (flags & ~KH_KNOWN_FLAGS))
         return 0;
-    kheap_t *h = kh_init(mem, size, (uintptr_t)shift);
-    if (h) {
-        h->geometry = geometry_sum(h);
-        VG_POOL(h);
+    bool debug = flags & KHEAP_F_DEBUG;
+    size_t side = debug ? sizeof(struct kh_side) : 0;
+    kheap_t *h = kh_init(mem, size, (uintptr_t)shift, side);
+    if (!h)
+        return 0;
+    h->flags = flags;
+    h->geometry = geometry_sum(h);
+    if (debug) {                            /* every free block holds the poison */
+        kh_fill((void *)h->side, h->nblocks * sizeof(struct kh_side), 0);
+        kh_fill((void *)h->base, h->nblocks << h->shift, KHEAP_POISON_BYTE);
     }
+    VG_POOL(h, h->side + h->nblocks * side);
     return h;
+}
+
+kheap_t *kheap_create(void *mem, size_t size, size_t block)
+{
+    return kheap_create_flags(mem, size, block, 0);
+}
+
+/* ---------------------------------------------------------------- debug pools */
+
+static struct kh_side *side_of(const kheap_t *h, uintptr_t i)
+{
+    return (struct kh_side *)h->side + i;
+}
+
+/* Bytes at p hold `byte`; else the first that does not is reported as corruption. */
+static bool pattern_ok(kheap_t *h, const unsigned char *p, size_t n, unsigned byte,
+                       struct call *c)
+{
+    const void *bad = kh_unlike(p, n, byte);
+    if (bad)
+        fault(c, KHEAP_FAULT_CORRUPT, h, bad);
+    return !bad;
+}
+
+/* As pattern_ok, for free blocks (which Valgrind builds keep no-access). */
+static bool poison_ok(kheap_t *h, const unsigned char *p, size_t n, struct call *c)
+{
+    VG_DEFINED(p, n);
+    bool ok = pattern_ok(h, p, n, KHEAP_POISON_BYTE, c);
+    VG_NOACCESS(p, n);
+    return ok;
+}
+
+/* The guard of live allocation i: from its requested size to its last block. */
+static bool guard_ok(kheap_t *h, uintptr_t i, struct call *c)
+{
+    size_t size = side_of(h, i)->size;
+    size_t total = (size_t)kh_alloc_blocks(h, i) << h->shift;
+    if (size >= total) {                    /* the side table itself is damaged */
+        fault(c, KHEAP_FAULT_CORRUPT, h, side_of(h, i));
+        return false;
+    }
+    return pattern_ok(h, block_addr(h, i) + size, total - size, KHEAP_GUARD_BYTE, c);
+}
+
+/* Allocation i (n blocks) now holds `size` bytes, of which the first `kept` are the
+ * caller's: the rest is scrubbed, and the guard written after it. */
+static void shape(kheap_t *h, uintptr_t i, uintptr_t n, size_t kept, size_t size,
+                  const void *caller)
+{
+    unsigned char *p = block_addr(h, i);
+    if (size > kept)
+        kh_fill(p + kept, size - kept, KHEAP_SCRUB_BYTE);
+    kh_fill(p + size, (n << h->shift) - size, KHEAP_GUARD_BYTE);
+    struct kh_side *s = side_of(h, i);
+    s->size = size;
+    if (caller)
+        s->caller = (uintptr_t)caller;
 }
 
 /* ---------------------------------------------------------------- allocation core (unlocked) */
@@ -231,7 +342,7 @@ static void count_used(kheap_t *h, uintptr_t claimed)
 }
 
 /* First fit of size bytes at an align-byte boundary (a power of two) in one pool. */
-static void *pool_alloc(kheap_t *h, size_t size, size_t align)
+static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
 {
     uintptr_t n = blocks_for(h, size);
     if (n == 0 || n > h->free_blocks)
@@ -240,12 +351,19 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align)
     intptr_t first = kh_find(h, n, a ? a : 1);
     if (first < 0)
         return 0;
-    kh_claim(h, (uintptr_t)first, n);
+    uintptr_t i = (uintptr_t)first;
+    unsigned char *p = block_addr(h, i);
+    kh_claim(h, i, n);
     count_used(h, n);
     h->live_allocs++;
     h->total_allocs++;
-    VG_ALLOC(h, block_addr(h, (uintptr_t)first), n << h->shift);
-    return block_addr(h, (uintptr_t)first);
+    VG_ALLOC(h, p, n << h->shift);
+    if (debug_pool(h)) {                    /* a write after free shows in the poison */
+        VG_DEFINED(p, n << h->shift);
+        pattern_ok(h, p, n << h->shift, KHEAP_POISON_BYTE, c);
+        shape(h, i, n, 0, size, c->caller);
+    }
+    return p;
 }
 
 /* Frees the allocation starting at block i (known live). */
@@ -253,6 +371,10 @@ static void pool_release(kheap_t *h, uintptr_t i)
 {
     uintptr_t n = kh_alloc_blocks(h, i);
     kh_release(h, i, n);
+    if (debug_pool(h)) {
+        kh_fill(block_addr(h, i), n << h->shift, KHEAP_POISON_BYTE);
+        *side_of(h, i) = (struct kh_side){0};
+    }
     VG_FREE(h, block_addr(h, i));
     h->free_blocks += n;
     h->live_allocs--;
@@ -269,19 +391,19 @@ static enum kheap_fault_kind fault_kind(intptr_t err)
 }
 
 /* Block of a live pointer p of h, or a KHEAP_E* code with the fault recorded. */
-static intptr_t live_block(kheap_t *h, const void *p, struct kheap_fault *f, const void *caller)
+static intptr_t live_block(kheap_t *h, const void *p, struct call *c)
 {
     intptr_t i = kh_block_of(h, p);
     if (i < 0)
-        fault(f, fault_kind(i), h, p, caller);
+        fault(c, fault_kind(i), h, p);
     return i;
 }
 
 /* The first pool of the chain from h (only h when !chain) that serves the request. */
-static void *chain_alloc(kheap_t *h, size_t size, size_t align, bool chain)
+static void *chain_alloc(kheap_t *h, size_t size, size_t align, bool chain, struct call *c)
 {
     for (; h; h = chain ? h->next : 0) {
-        void *p = pool_alloc(h, size, align);
+        void *p = pool_alloc(h, size, align, c);
         if (p)
             return p;
     }
@@ -293,26 +415,26 @@ static bool align_ok(size_t align)
     return align && !(align & (align - 1));
 }
 
-/* The whole of an allocating call on a pool or chain: the size-0 rule, the failure count,
- * the lock. Zeroes the usable size when zero is set (outside the lock). */
+/* The whole of an allocating call on a pool or chain: the size-0 rule, failure injection,
+ * the failure count, the lock. With zero set, the usable size is zeroed (after the lock is
+ * released; in a debug pool that is the size asked for, and the guard after it stays). */
 static void *alloc_call(kheap_t *h, size_t size, size_t align, bool chain, bool zero,
                         const void *caller)
 {
     if (size == 0)
         return 0;
-    struct kheap_fault f = {0};
-    uintptr_t s = heap_lock();
+    struct call c;
+    begin(&c, caller);
     void *p = 0;
-    if (usable(h, &f, caller)) {
-        if (align_ok(align))
-            p = chain_alloc(h, size, align, chain);
+    if (usable(h, &c)) {
+        if (align_ok(align) && !injected_failure())
+            p = chain_alloc(h, size, align, chain, &c);
         if (!p)
             h->failed_allocs++;
     }
-    size_t bytes = p ? (size_t)blocks_for(h, size) << h->shift : 0;
-    heap_unlock(s, &f);
-    if (p && zero)
-        kh_zero(p, bytes);
+    size_t bytes = p && zero ? usable_size(chain ? owner(p) : h, p) : 0;
+    end(&c);
+    kh_fill(p, bytes, 0);
     return p;
 }
 
@@ -325,31 +447,46 @@ static size_t array_size(size_t n, size_t size)
 }
 
 /* Resizes live allocation i of pool h; a move takes the new run from the chain at `from`.
- * Returns the new pointer, or NULL with nothing changed but the failure count. */
-static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bool chain)
+ * Returns the new pointer, or NULL with nothing changed but the failure count (and, in a
+ * debug pool, a report of a damaged guard, which is then rewritten). */
+static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bool chain,
+                         struct call *c)
 {
     uintptr_t old = kh_alloc_blocks(h, i);
     uintptr_t n = blocks_for(h, size);
-    void *p = block_addr(h, i);
+    unsigned char *p = block_addr(h, i);
+    bool debug = debug_pool(h);
+    size_t kept = debug ? side_of(h, i)->size : old << h->shift;
+    if (debug && !guard_ok(h, i, c))        /* an overflow, reported before it is lost */
+        shape(h, i, old, kept, kept, 0);
     if (n == 0)
         return 0;
-    if (n <= old) {                          /* shrink in place: free the tail */
+    if (n <= old) {                         /* shrink in place: free the tail */
         if (n < old) {
+            if (debug)
+                kh_fill(p + (n << h->shift), (old - n) << h->shift, KHEAP_POISON_BYTE);
             kh_unmark(h, i + n, old - n);
             h->free_blocks += old - n;
             VG_RESIZE(h, p, old << h->shift, n << h->shift);
         }
+        if (debug)
+            shape(h, i, n, size < kept ? size : kept, size, 0);
         return p;
     }
     if (n <= h->nblocks - i && kh_next_used(h, i + old, i + n) == i + n) {
-        kh_mark(h, i + old, n - old);        /* grow in place: the following blocks are free */
+        kh_mark(h, i + old, n - old);       /* grow in place: the following blocks are free */
         count_used(h, n - old);
         VG_RESIZE(h, p, old << h->shift, n << h->shift);
+        if (debug) {
+            VG_DEFINED(p + (old << h->shift), (n - old) << h->shift);
+            pattern_ok(h, p + (old << h->shift), (n - old) << h->shift, KHEAP_POISON_BYTE, c);
+            shape(h, i, n, kept, size, 0);
+        }
         return p;
     }
-    void *q = chain_alloc(from, size, 1, chain);
+    void *q = chain_alloc(from, size, 1, chain, c);
     if (q) {
-        kh_copy(q, p, old << h->shift);
+        kh_copy(q, p, kept);
         pool_release(h, i);
     }
     return q;
@@ -373,57 +510,57 @@ void *kheap_calloc(kheap_t *h, size_t n, size_t size)
 }
 
 /* Frees p in h, or records why not. */
-static int free_in(kheap_t *h, void *p, struct kheap_fault *f, const void *caller)
+static int free_in(kheap_t *h, void *p, struct call *c)
 {
     if (!h) {
-        fault(f, KHEAP_FAULT_INVALID, 0, p, caller);
+        fault(c, KHEAP_FAULT_INVALID, 0, p);
         return KHEAP_EINVAL;
     }
-    if (!usable(h, f, caller))
+    if (!usable(h, c))
         return KHEAP_ECORRUPT;
-    intptr_t i = live_block(h, p, f, caller);
+    intptr_t i = live_block(h, p, c);
     if (i < 0)
         return (int)i;
+    bool intact = !debug_pool(h) || guard_ok(h, (uintptr_t)i, c);
     pool_release(h, (uintptr_t)i);
-    return 0;
+    return intact ? 0 : KHEAP_ECORRUPT;
 }
 
 int kheap_free(kheap_t *h, void *p)
 {
     if (!p)
         return 0;
-    struct kheap_fault f = {0};
-    uintptr_t s = heap_lock();
-    int err = free_in(h, p, &f, __builtin_return_address(0));
-    heap_unlock(s, &f);
+    struct call c;
+    begin(&c, __builtin_return_address(0));
+    int err = free_in(h, p, &c);
+    end(&c);
     return err;
 }
-
-static kheap_t *owner(const void *p);
 
 /* realloc of a non-NULL p: on pool h alone, or (chain) on the kmalloc region owning p,
  * moving to any region. */
 static void *realloc_in(kheap_t *h, void *p, size_t size, bool chain, const void *caller)
 {
-    struct kheap_fault f = {0};
-    uintptr_t s = heap_lock();
+    struct call c;
+    begin(&c, caller);
     kheap_t *from = chain ? kmalloc_first : h;
     void *q = 0;
     if (chain)
         h = owner(p);
     if (!h) {
-        fault(&f, KHEAP_FAULT_INVALID, from, p, caller);
+        fault(&c, KHEAP_FAULT_INVALID, from, p);
     } else if (size == 0) {
-        free_in(h, p, &f, caller);
-    } else if (usable(h, &f, caller)) {
-        intptr_t i = live_block(h, p, &f, caller);
+        free_in(h, p, &c);
+    } else if (usable(h, &c)) {
+        intptr_t i = live_block(h, p, &c);
         if (i >= 0) {
-            q = pool_resize(h, (uintptr_t)i, size, from, chain);
+            if (!injected_failure())
+                q = pool_resize(h, (uintptr_t)i, size, from, chain, &c);
             if (!q)
                 from->failed_allocs++;
         }
     }
-    heap_unlock(s, &f);
+    end(&c);
     return q;
 }
 
@@ -435,21 +572,25 @@ void *kheap_realloc(kheap_t *h, void *p, size_t size)
     return realloc_in(h, p, size, false, caller);
 }
 
-/* Bytes of the live allocation at p, or 0. Unlocked. */
+/* Bytes of the live allocation at p (the size asked for, in a debug pool), or 0. Unlocked. */
 static size_t usable_size(const kheap_t *h, const void *p)
 {
     if (!heap_ok(h))
         return 0;
     intptr_t i = kh_block_of(h, p);
-    return i < 0 ? 0 : (size_t)kh_alloc_blocks(h, (uintptr_t)i) << h->shift;
+    if (i < 0)
+        return 0;
+    if (debug_pool(h))
+        return side_of(h, (uintptr_t)i)->size;
+    return (size_t)kh_alloc_blocks(h, (uintptr_t)i) << h->shift;
 }
 
 size_t kheap_usable_size(kheap_t *h, const void *p)
 {
-    uintptr_t s = heap_lock();
+    struct call c;
+    begin(&c, 0);
     size_t n = usable_size(h, p);
-    if (unlock_hook)
-        unlock_hook(s);
+    end(&c);
     return n;
 }
 
@@ -459,7 +600,7 @@ bool kheap_owns(const kheap_t *h, const void *p)
     return heap_ok(h) && a >= h->base && a < h->limit;
 }
 
-/* ---------------------------------------------------------------- check, stats, walk */
+/* ---------------------------------------------------------------- check, stats, walk, dump */
 
 static unsigned popcount(kh_word w)
 {
@@ -480,13 +621,16 @@ static kh_word pad_mask(const kheap_t *h)
 static bool control_ok(const kheap_t *h)
 {
     uintptr_t bs = (uintptr_t)1 << h->shift;
-    uintptr_t words_end = (uintptr_t)(h->start + h->nwords);
+    uintptr_t side_bytes = debug_pool(h) ? h->nblocks * sizeof(struct kh_side) : 0;
     return heap_ok(h)
         && h->shift >= KH_MIN_SHIFT && h->shift <= KH_MAX_SHIFT
+        && (h->flags & ~(uintptr_t)KH_KNOWN_FLAGS) == 0
         && h->nblocks > 0 && h->nwords == (h->nblocks + KH_WORD_BITS - 1) / KH_WORD_BITS
         && (uintptr_t)h->used == (uintptr_t)(h + 1)
         && h->start == h->used + h->nwords
-        && h->base >= words_end && h->base - words_end < bs && (h->base & (bs - 1)) == 0
+        && h->side == (uintptr_t)(h->start + h->nwords)
+        && h->base >= h->side + side_bytes && h->base - (h->side + side_bytes) < bs
+        && (h->base & (bs - 1)) == 0
         && h->limit == h->base + (h->nblocks << h->shift)
         && h->mem_start <= (uintptr_t)h && h->limit <= h->mem_end
         && h->hint <= h->nwords
@@ -521,13 +665,32 @@ static const void *bitmaps_bad(const kheap_t *h, size_t *used_bits, size_t *star
     return 0;
 }
 
+/* A debug pool's patterns: every guard and all the poison. Reports the first damage. */
+static bool patterns_ok(kheap_t *h, struct call *c)
+{
+    for (uintptr_t i = 0; i < h->nblocks;) {
+        uintptr_t end;
+        if (kh_next_free(h, i, i + 1) != i) {
+            end = i + kh_alloc_blocks(h, i);
+            if (!guard_ok(h, i, c))
+                return false;
+        } else {
+            end = kh_next_used(h, i, h->nblocks);
+            if (!poison_ok(h, block_addr(h, i), (end - i) << h->shift, c))
+                return false;
+        }
+        i = end;
+    }
+    return true;
+}
+
 int kheap_check(kheap_t *h)
 {
     if (!h)
         return KHEAP_EINVAL;
-    struct kheap_fault f = {0};
+    struct call c;
+    begin(&c, __builtin_return_address(0));
     const void *bad = 0;
-    uintptr_t s = heap_lock();
     if (!control_ok(h)) {
         bad = h;
     } else {
@@ -537,37 +700,49 @@ int kheap_check(kheap_t *h)
             bad = h;                        /* counters disagree with the bitmaps */
     }
     if (bad)
-        fault(&f, KHEAP_FAULT_CORRUPT, h, bad, __builtin_return_address(0));
-    heap_unlock(s, &f);
+        fault(&c, KHEAP_FAULT_CORRUPT, h, bad);
+    else if (debug_pool(h) && !patterns_ok(h, &c))
+        bad = h;                            /* reported by patterns_ok, at the damage */
+    end(&c);
     return bad ? KHEAP_ECORRUPT : 0;
+}
+
+/* Blocks in the largest run of free blocks. */
+static uintptr_t largest_free(const kheap_t *h)
+{
+    uintptr_t largest = 0;
+    for (uintptr_t i = kh_next_free(h, 0, h->nblocks); i < h->nblocks;) {
+        uintptr_t end = kh_next_used(h, i, h->nblocks);
+        if (end - i > largest)
+            largest = end - i;
+        i = kh_next_free(h, end, h->nblocks);
+    }
+    return largest;
+}
+
+static void stats_of(const kheap_t *h, struct kheap_stats *st)
+{
+    size_t bs = block_size(h);
+    st->block_size = bs;
+    st->capacity = h->nblocks * bs;
+    st->used = (h->nblocks - h->free_blocks) * bs;
+    st->peak_used = h->peak_blocks * bs;
+    st->largest_free = largest_free(h) * bs;
+    st->live_allocs = h->live_allocs;
+    st->total_allocs = h->total_allocs;
+    st->total_frees = h->total_frees;
+    st->failed_allocs = h->failed_allocs;
+    st->faults = h->faults;
 }
 
 void kheap_get_stats(const kheap_t *h, struct kheap_stats *out)
 {
     struct kheap_stats st = {0};
-    uintptr_t s = heap_lock();
-    if (heap_ok(h)) {
-        size_t bs = block_size(h);
-        uintptr_t largest = 0;
-        for (uintptr_t i = kh_next_free(h, 0, h->nblocks); i < h->nblocks;) {
-            uintptr_t end = kh_next_used(h, i, h->nblocks);
-            if (end - i > largest)
-                largest = end - i;
-            i = kh_next_free(h, end, h->nblocks);
-        }
-        st.block_size = bs;
-        st.capacity = h->nblocks * bs;
-        st.used = (h->nblocks - h->free_blocks) * bs;
-        st.peak_used = h->peak_blocks * bs;
-        st.largest_free = largest * bs;
-        st.live_allocs = h->live_allocs;
-        st.total_allocs = h->total_allocs;
-        st.total_frees = h->total_frees;
-        st.failed_allocs = h->failed_allocs;
-        st.faults = h->faults;
-    }
-    if (unlock_hook)
-        unlock_hook(s);
+    struct call c;
+    begin(&c, 0);
+    if (heap_ok(h))
+        stats_of(h, &st);
+    end(&c);
     if (out)
         *out = st;
 }
@@ -576,10 +751,10 @@ int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used)
 {
     if (!h || !fn)
         return KHEAP_EINVAL;
-    struct kheap_fault f = {0};
+    struct call c;
     int ret = 0;
-    uintptr_t s = heap_lock();
-    if (!usable(h, &f, __builtin_return_address(0))) {
+    begin(&c, __builtin_return_address(0));
+    if (!usable(h, &c)) {
         ret = KHEAP_ECORRUPT;
     } else {
         for (uintptr_t i = 0; i < h->nblocks && ret == 0;) {
@@ -589,22 +764,177 @@ int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used)
             i = end;
         }
     }
-    heap_unlock(s, &f);
+    end(&c);
+    return ret;
+}
+
+/* A line of kheap_dump, built without libc. */
+struct line {
+    char text[96];
+    unsigned len;
+};
+
+static void put(struct line *l, const char *s)
+{
+    while (*s && l->len < sizeof l->text - 2)
+        l->text[l->len++] = *s++;
+}
+
+static void put_num(struct line *l, uintptr_t v, unsigned base, unsigned width)
+{
+    char digits[sizeof(uintptr_t) * 8 + 1];
+    unsigned n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    for (; n < width; width--)
+        put(l, "0");
+    while (n) {
+        char d[2] = { digits[--n], 0 };
+        put(l, d);
+    }
+}
+
+static void put_hex(struct line *l, uintptr_t v)
+{
+    put(l, "0x");
+    put_num(l, v, 16, sizeof(uintptr_t) * 2);
+}
+
+static void emit_line(struct line *l, void (*emit)(const char *line))
+{
+    l->text[l->len++] = '\n';
+    l->text[l->len] = '\0';
+    emit(l->text);
+    l->len = 0;
+}
+
+#define DUMP_MAP_CHARS 256
+#define DUMP_MAP_WIDTH 64
+#define DUMP_LIST_MAX 64
+
+/* The map: one character per group of blocks. */
+static void dump_map(const kheap_t *h, void (*emit)(const char *line))
+{
+    struct line l = {0};
+    uintptr_t group = (h->nblocks + DUMP_MAP_CHARS - 1) / DUMP_MAP_CHARS;
+    put(&l, "  map, one character per ");
+    put_num(&l, group, 10, 0);
+    put(&l, group == 1 ? " block" : " blocks");
+    put(&l, " ('#' used, '+' partly used, '.' free):");
+    emit_line(&l, emit);
+    for (uintptr_t g = 0, col = 0; g * group < h->nblocks; g++) {
+        uintptr_t lo = g * group, hi = lo + group < h->nblocks ? lo + group : h->nblocks;
+        if (col == 0) {
+            put(&l, "  ");
+            put_hex(&l, (uintptr_t)block_addr(h, lo));
+            put(&l, " |");
+        }
+        bool any_used = kh_next_used(h, lo, hi) != hi, any_free = kh_next_free(h, lo, hi) != hi;
+        put(&l, !any_used ? "." : any_free ? "+" : "#");
+        if (++col == DUMP_MAP_WIDTH || hi == h->nblocks) {
+            put(&l, "|");
+            emit_line(&l, emit);
+            col = 0;
+        }
+    }
+}
+
+/* A debug pool's live allocations: address, size asked for, caller. */
+static void dump_live(const kheap_t *h, void (*emit)(const char *line))
+{
+    struct line l = {0};
+    uintptr_t shown = 0;
+    put(&l, "  live allocations (address, bytes asked for, caller):");
+    emit_line(&l, emit);
+    for (uintptr_t i = kh_next_used(h, 0, h->nblocks); i < h->nblocks;) {
+        if (shown++ < DUMP_LIST_MAX) {
+            put(&l, "  ");
+            put_hex(&l, (uintptr_t)block_addr(h, i));
+            put(&l, " ");
+            put_num(&l, side_of(h, i)->size, 10, 0);
+            put(&l, " bytes from ");
+            put_hex(&l, side_of(h, i)->caller);
+            emit_line(&l, emit);
+        }
+        uintptr_t end = i + kh_alloc_blocks(h, i);
+        i = kh_next_used(h, end, h->nblocks);
+    }
+    if (shown > DUMP_LIST_MAX) {
+        put(&l, "  ... and ");
+        put_num(&l, shown - DUMP_LIST_MAX, 10, 0);
+        put(&l, " more");
+        emit_line(&l, emit);
+    }
+}
+
+int kheap_dump(kheap_t *h, void (*emit)(const char *line))
+{
+    if (!h || !emit)
+        return KHEAP_EINVAL;
+    struct call c;
+    begin(&c, __builtin_return_address(0));
+    int ret = KHEAP_ECORRUPT;
+    if (usable(h, &c)) {
+        struct kheap_stats st;
+        struct line l = {0};
+        stats_of(h, &st);
+        put(&l, "kheap ");
+        put_hex(&l, (uintptr_t)h);
+        put(&l, ": ");
+        put_num(&l, h->nblocks, 10, 0);
+        put(&l, " blocks of ");
+        put_num(&l, st.block_size, 10, 0);
+        put(&l, " bytes");
+        put(&l, debug_pool(h) ? ", debug guards on" : "");
+        emit_line(&l, emit);
+        put(&l, "  used ");
+        put_num(&l, st.used, 10, 0);
+        put(&l, " of ");
+        put_num(&l, st.capacity, 10, 0);
+        put(&l, " bytes (peak ");
+        put_num(&l, st.peak_used, 10, 0);
+        put(&l, "), largest free run ");
+        put_num(&l, st.largest_free, 10, 0);
+        emit_line(&l, emit);
+        put(&l, "  live ");
+        put_num(&l, st.live_allocs, 10, 0);
+        put(&l, ", allocs ");
+        put_num(&l, st.total_allocs, 10, 0);
+        put(&l, ", frees ");
+        put_num(&l, st.total_frees, 10, 0);
+        put(&l, ", failed ");
+        put_num(&l, st.failed_allocs, 10, 0);
+        put(&l, ", faults ");
+        put_num(&l, st.faults, 10, 0);
+        emit_line(&l, emit);
+        dump_map(h, emit);
+        if (debug_pool(h))
+            dump_live(h, emit);
+        ret = 0;
+    }
+    end(&c);
     return ret;
 }
 
 /* ---------------------------------------------------------------- the kernel-wide heap */
 
-int kmalloc_init(void *mem, size_t size)
+int kmalloc_init_flags(void *mem, size_t size, unsigned flags)
 {
-    kheap_t *h = kheap_create(mem, size, 0);
+    kheap_t *h = kheap_create_flags(mem, size, 0, flags);
     if (!h)
         return KHEAP_EINVAL;
-    uintptr_t s = heap_lock();
+    struct call c;
+    begin(&c, 0);
     kmalloc_first = h;
-    if (unlock_hook)
-        unlock_hook(s);
+    end(&c);
     return 0;
+}
+
+int kmalloc_init(void *mem, size_t size)
+{
+    return kmalloc_init_flags(mem, size, 0);
 }
 
 static bool overlaps(const kheap_t *h, uintptr_t lo, uintptr_t hi)
@@ -616,7 +946,8 @@ int kmalloc_add_region(void *mem, size_t size)
 {
     uintptr_t lo = (uintptr_t)mem, hi = lo + size;
     int err = 0;
-    uintptr_t s = heap_lock();
+    struct call c;
+    begin(&c, 0);
     kheap_t **tail = &kmalloc_first;
     if (!kmalloc_first || hi < lo)
         err = KHEAP_EINVAL;
@@ -624,14 +955,13 @@ int kmalloc_add_region(void *mem, size_t size)
         if (overlaps(*tail, lo, hi))
             err = KHEAP_EINVAL;
     if (!err) {
-        kheap_t *h = kheap_create(mem, size, 0);
+        kheap_t *h = kheap_create_flags(mem, size, 0, (unsigned)kmalloc_first->flags);
         if (h)
             *tail = h;
         else
             err = KHEAP_EINVAL;
     }
-    if (unlock_hook)
-        unlock_hook(s);
+    end(&c);
     return err;
 }
 
@@ -674,15 +1004,14 @@ void kfree(void *p)
 {
     if (!p)
         return;
-    struct kheap_fault f = {0};
-    const void *caller = __builtin_return_address(0);
-    uintptr_t s = heap_lock();
+    struct call c;
+    begin(&c, __builtin_return_address(0));
     kheap_t *h = owner(p);
     if (h)
-        free_in(h, p, &f, caller);
+        free_in(h, p, &c);
     else
-        fault(&f, KHEAP_FAULT_INVALID, kmalloc_first, p, caller);
-    heap_unlock(s, &f);
+        fault(&c, KHEAP_FAULT_INVALID, kmalloc_first, p);
+    end(&c);
 }
 
 void *krealloc(void *p, size_t size)
@@ -695,9 +1024,9 @@ void *krealloc(void *p, size_t size)
 
 size_t ksize(const void *p)
 {
-    uintptr_t s = heap_lock();
+    struct call c;
+    begin(&c, 0);
     size_t n = usable_size(owner(p), p);
-    if (unlock_hook)
-        unlock_hook(s);
+    end(&c);
     return n;
 }
