@@ -34,6 +34,10 @@
 
 typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to kheap_create */
 
+/* Bytes of a pool's control block, which sits at the start of the pool's memory (word
+ * aligned) and is followed by the two bitmaps of ceil(N / 32) words each. */
+#define KHEAP_CONTROL_BYTES (22u * sizeof(uintptr_t))
+
 /* Pool options for kheap_create_flags and kmalloc_init_flags. */
 #define KHEAP_F_DEBUG   0x1u         /* debug guards and caller tracking: see below */
 

@@ -31,6 +31,8 @@ struct kheap {
     struct kheap *next;                     /* next region of the kmalloc heap */
 };
 
+_Static_assert(sizeof(struct kheap) == KHEAP_CONTROL_BYTES, "kheap.h: KHEAP_CONTROL_BYTES");
+
 /* A debug pool's side table: an entry per block, meaningful at allocation starts. */
 struct kh_side {
     uintptr_t caller;                       /* return address of the allocating call */
@@ -620,11 +622,11 @@ static kh_word pad_mask(const kheap_t *h)
 /* The control block's own invariants; returns false when any field is out of shape. */
 static bool control_ok(const kheap_t *h)
 {
+    if (!heap_ok(h) || h->shift < KH_MIN_SHIFT || h->shift > KH_MAX_SHIFT)
+        return false;                       /* (before the shift is used at all) */
     uintptr_t bs = (uintptr_t)1 << h->shift;
     uintptr_t side_bytes = debug_pool(h) ? h->nblocks * sizeof(struct kh_side) : 0;
-    return heap_ok(h)
-        && h->shift >= KH_MIN_SHIFT && h->shift <= KH_MAX_SHIFT
-        && (h->flags & ~(uintptr_t)KH_KNOWN_FLAGS) == 0
+    return (h->flags & ~(uintptr_t)KH_KNOWN_FLAGS) == 0
         && h->nblocks > 0 && h->nwords == (h->nblocks + KH_WORD_BITS - 1) / KH_WORD_BITS
         && (uintptr_t)h->used == (uintptr_t)(h + 1)
         && h->start == h->used + h->nwords

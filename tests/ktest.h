@@ -35,6 +35,9 @@ int ktest_run(void);
 void ktest_write(const char *s);                        /* print text */
 void *ktest_scratch(size_t size, size_t align);         /* scratch memory, or NULL when out */
 void ktest_scratch_reset(void);                         /* release all scratch memory */
+/* A test is about to touch memory the heap keeps off limits (a freed block) on purpose:
+ * the host's Valgrind build is told so; on the metal it does nothing. */
+void ktest_expose(const void *p, size_t n);
 
 /* ---- helpers for tests; all state is reset before each test ---- */
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include "kheap.h"
 
-#define MODEL_CONTROL_BYTES 88          /* the i386 control block, before the two bitmaps */
+#define MODEL_CONTROL_BYTES KHEAP_CONTROL_BYTES   /* before the two bitmaps */
 
 enum model_state { M_FREE, M_START, M_CONT };
 
