@@ -19,20 +19,25 @@ LDFLAGS     := -m elf_i386 -T linker.ld -nostdlib
 
 MODULE_OBJS := $(BUILD)/asm/kheap_asm.o $(BUILD)/kernel/kheap.o   # distinct names inside the .a
 KERNEL_SRCS := kernel/kmain.c kernel/serial.c kernel/kprintf.c kernel/string.c \
-               kernel/panic.c kernel/multiboot.c kernel/demo.c kernel/ktest_backend.c
+               kernel/panic.c kernel/multiboot.c kernel/demo.c kernel/ktest_backend.c \
+               kernel/gdt.c kernel/idt.c kernel/pic.c kernel/pit.c kernel/irqlock.c \
+               kernel/irqstress.c kernel/memmap.c
 TEST_SRCS   := $(wildcard tests/*.c)
-KERNEL_OBJS := $(BUILD)/boot/boot.o $(KERNEL_SRCS:%.c=$(BUILD)/%.o) $(TEST_SRCS:%.c=$(BUILD)/%.o)
+KTEST_SRCS  := $(wildcard tests/kernel/*.c)      # tests that need the stub kernel
+KERNEL_OBJS := $(BUILD)/boot/boot.o $(BUILD)/boot/cpu.o $(KERNEL_SRCS:%.c=$(BUILD)/%.o) \
+               $(TEST_SRCS:%.c=$(BUILD)/%.o) $(KTEST_SRCS:%.c=$(BUILD)/%.o)
 KERNEL      := $(BUILD)/kheap.elf
 ISO         := $(BUILD)/kheap.iso
 LIB         := $(BUILD)/libkheap.a
 
-.PHONY: all run test iso lib host fuzz coverage deps clean help
+.PHONY: all run test iso lib host fuzz coverage irq-nolock deps clean help
 all: $(KERNEL)
 
 help:
 	@echo "make run    boot the demo kernel in QEMU (serial on this terminal)"
 	@echo "make test   build and run the KTAP suite: booted with -kernel and from the GRUB ISO"
 	@echo "make iso    $(ISO) (boots the test suite; the demo is its second menu entry)"
+	@echo "make irq-nolock  the interrupt stress without the heap's lock (shows the corruption)"
 	@echo "make lib    $(LIB): the module's i386 objects only"
 	@echo "make fuzz   differential fuzzing against the model (FUZZ_SECONDS=60)"
 	@echo "make coverage  line coverage of kernel/kheap.c, branch targets of asm/kheap.asm"
@@ -67,7 +72,7 @@ $(BUILD)/%.o: %.c
 # Tests register in source order, so KTAP numbers follow the files.
 $(BUILD)/tests/%.o: CFLAGS += -fno-toplevel-reorder
 
-$(BUILD)/boot/boot.o: boot/boot.asm
+$(BUILD)/boot/%.o: boot/%.asm
 	@mkdir -p $(@D)
 	$(AS) $(ASFLAGS) $< -o $@
 
@@ -181,8 +186,14 @@ run: deps $(KERNEL)
 	@$(QEMU) $(QEMU_FLAGS) -kernel $(KERNEL); rc=$$?; \
 	if [ $$rc -eq 33 ]; then exit 0; fi; echo "QEMU exited with $$rc (33 means success)"; exit 1
 
+# The interrupt stress without the heap's lock: shows the corruption the lock prevents.
+irq-nolock: deps $(KERNEL)
+	@$(QEMU) $(QEMU_FLAGS) -kernel $(KERNEL) -append irq-nolock; rc=$$?; \
+	if [ $$rc -eq 33 ]; then exit 0; fi; echo "QEMU exited with $$rc (33 means success)"; exit 1
+
 test: deps $(KERNEL) $(ISO) $(HOST_SUITES)
 	@tests/run-suites.sh --kernel $(KERNEL) --iso $(ISO) \
+	    --kernel "$(KERNEL)@-m 64" --kernel "$(KERNEL)@-m 512" --crash $(KERNEL) \
 	    --host "host (libkheap.a):$(BUILD)/host/ktest" \
 	    --host "host asan+ubsan:$(BUILD)/host/ktest-san" \
 	    --host "host valgrind:$(VALGRIND) $(BUILD)/host/ktest-vg" \

@@ -3,6 +3,8 @@
 #include <kernel/kprintf.h>
 #include <kernel/multiboot.h>
 
+const struct multiboot_info *boot_info;
+
 const char *multiboot_cmdline(const struct multiboot_info *mbi)
 {
     if (!(mbi->flags & MB_INFO_CMDLINE) || !mbi->cmdline)

@@ -2,8 +2,10 @@
 # run-suites.sh - runs test suites that print KTAP: the kernel under QEMU (with -kernel, and
 # from the GRUB ISO) and host programs; ends with one line "N passed, M failed" over them all.
 #
-# Usage: tests/run-suites.sh [--kernel ELF] [--iso ISO] [--host "LABEL:COMMAND"]...
-#                            [--append ARGS] [--qemu "EXTRA FLAGS"]
+# Usage: tests/run-suites.sh [--kernel ELF[@QEMU FLAGS]] [--iso ISO] [--host "LABEL:COMMAND"]
+#                            [--crash ELF] [--append ARGS] [--qemu "EXTRA FLAGS"]
+# --crash boots ELF with "crash" on its command line: it passes, as one test, when the
+# kernel prints its CPU exception dump and QEMU exits 35.
 # A QEMU boot passes only when QEMU exits 33 (isa-debug-exit 0x10) after a complete KTAP plan;
 # a host command passes when it exits 0 after a complete plan. A hang (timeout), a triple
 # fault or reset (-no-reboot exit 0), a short plan or any other exit is a failure: its missing
@@ -25,6 +27,7 @@ while [ $# -gt 0 ]; do
         --kernel) boots+=("kernel:$2"); shift 2 ;;
         --iso) boots+=("iso:$2"); shift 2 ;;
         --host) boots+=("host:$2"); shift 2 ;;
+        --crash) boots+=("crash:$2"); shift 2 ;;
         --append) append=$2; shift 2 ;;
         --qemu) read -r -a extra <<< "$2"; shift 2 ;;
         *) echo "usage: $0 [--kernel ELF] [--iso ISO] [--host LABEL:CMD] [--append ARGS] [--qemu FLAGS]" >&2
@@ -38,9 +41,14 @@ done
 boot() {
     local kind=$1 what=$2 log rc start end expect=33 label="qemu $1"
     local -a cmd
+    local -a flags=()
+    case $what in *@*) read -r -a flags <<< "${what#*@}"; what=${what%%@*}
+                       label="$label ${flags[*]}" ;; esac
     case $kind in
-        kernel) cmd=("$QEMU" "${QEMU_FLAGS[@]}" "${extra[@]}" -kernel "$what" -append "$append")
-                echo "# boot: $what with -kernel -append \"$append\"" ;;
+        kernel) cmd=("$QEMU" "${QEMU_FLAGS[@]}" "${extra[@]}" "${flags[@]}" -kernel "$what" -append "$append")
+                echo "# boot: $what with -kernel -append \"$append\" ${flags[*]}" ;;
+        crash)  cmd=("$QEMU" "${QEMU_FLAGS[@]}" "${extra[@]}" -kernel "$what" -append crash)
+                echo "# boot: $what with -append crash: a CPU exception must end the run" ;;
         iso)    cmd=("$QEMU" "${QEMU_FLAGS[@]}" "${extra[@]}" -cdrom "$what" -boot d)
                 echo "# boot: $what from GRUB" ;;
         host)   label=${what%%:*}
@@ -53,6 +61,16 @@ boot() {
     timeout --foreground "$TIMEOUT" "${cmd[@]}" < /dev/null 2>&1 | tr -d '\r' | tee "$log"
     rc=${PIPESTATUS[0]}
     end=$(date +%s.%N)
+
+    if [ "$kind" = crash ]; then                # one test: the dump, then exit 35
+        local dump
+        dump=$(grep -c '^# CPU EXCEPTION 6 (invalid opcode)' "$log")
+        rm -f "$log"
+        if [ "$rc" -eq 35 ] && [ "$dump" -eq 1 ]; then passed=$((passed + 1)); why=""
+        else failed=$((failed + 1)); why=" - FAILED: exit $rc, exception dumps seen: $dump"; fi
+        printf '# qemu crash: exception dump and failure exit%s\n' "${why:- - ok}"
+        return
+    fi
 
     # KTAP lines, with terminal escape sequences (GRUB's) removed.
     local ktap plan ok notok why=""

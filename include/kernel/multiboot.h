@@ -32,6 +32,9 @@ struct multiboot_mmap_entry {
     uint32_t type;
 } __attribute__((packed));
 
+/* What the loader handed kmain, for code that needs it later (the memory-map tests). */
+extern const struct multiboot_info *boot_info;
+
 /* The command line, or "" when the loader gave none. */
 const char *multiboot_cmdline(const struct multiboot_info *mbi);
 /* Prints the memory map (or mem_lower/upper when there is no map) over serial. */

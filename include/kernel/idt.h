@@ -1,0 +1,21 @@
+/* idt.h - interrupts: the IDT for vectors 0-47, CPU exceptions (a register dump over
+ * serial, then the run ends as a failure) and handlers for the 16 PIC interrupts. */
+#ifndef KERNEL_IDT_H
+#define KERNEL_IDT_H
+
+#include <stdint.h>
+
+/* The frame boot/cpu.asm builds: pushad's registers, then the vector and error code,
+ * then what the CPU pushed. */
+struct regs {
+    uint32_t edi, esi, ebp, esp, ebx, edx, ecx, eax;
+    uint32_t vector, error;
+    uint32_t eip, cs, eflags;
+};
+
+void idt_init(void);
+/* Runs fn(regs) for PIC interrupt line irq (0-15), with interrupts off; NULL removes it. */
+void irq_set_handler(unsigned irq, void (*fn)(struct regs *r));
+void isr_dispatch(struct regs *r);          /* called by boot/cpu.asm */
+
+#endif

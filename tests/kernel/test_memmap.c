@@ -1,0 +1,67 @@
+/* test_memmap.c - (kernel only) the memory map as heap regions: allocations past the static
+ * pool land in mapped RAM, never on the kernel image or the loader's data. Booted with
+ * several -m sizes by make test. */
+#include <kheap.h>
+#include <kernel/memmap.h>
+#include <kernel/multiboot.h>
+#include "ktest.h"
+
+extern char _kernel_start[], _kernel_end[];
+
+static struct { uintptr_t lo[16], hi[16]; unsigned n; int errors; } seen;
+
+static void note_region(uintptr_t start, size_t size, int result)
+{
+    if (seen.n < 16) {
+        seen.lo[seen.n] = start;
+        seen.hi[seen.n++] = start + size;
+    }
+    seen.errors += result != 0;
+}
+
+static bool overlaps(uintptr_t lo, uintptr_t hi, uintptr_t a, uintptr_t b)
+{
+    return lo < b && a < hi;
+}
+
+KTEST(memmap_regions_serve_past_the_static_pool)
+{
+    const struct multiboot_info *mbi = boot_info;
+    KT_ASSERT(mbi && (mbi->flags & MB_INFO_MMAP) && (mbi->flags & MB_INFO_MEMORY));
+    KT_ASSERT(kmalloc_init(kt_mem(64 * 1024, 16), 64 * 1024) == 0);
+    seen.n = 0, seen.errors = 0;
+    size_t ram = (size_t)mbi->mem_upper * 1024;     /* above 1 MiB */
+    size_t kernel = (size_t)(_kernel_end - _kernel_start);
+    size_t added = memmap_add_regions(mbi, note_region);
+    char n[12];
+    ktest_write("# memory map: ");
+    ktest_write(kt_utoa(n, (unsigned long)(ram >> 20)));
+    ktest_write(" MiB above 1 MiB, ");
+    ktest_write(kt_utoa(n, (unsigned long)(added >> 20)));
+    ktest_write(" MiB added in ");
+    ktest_write(kt_utoa(n, seen.n));
+    ktest_write(" regions\n");
+    KT_EXPECT(seen.n >= 1 && seen.errors == 0);
+    KT_EXPECT(added + kernel + 2 * 1024 * 1024 >= ram);   /* all but the kernel, roughly */
+    KT_EXPECT(added <= ram);
+    for (unsigned i = 0; i < seen.n; i++) {
+        KT_EXPECT(seen.lo[i] >= 0x100000);
+        KT_EXPECT(!overlaps(seen.lo[i], seen.hi[i], (uintptr_t)_kernel_start, (uintptr_t)_kernel_end));
+        KT_EXPECT(!overlaps(seen.lo[i], seen.hi[i], (uintptr_t)mbi, (uintptr_t)(mbi + 1)));
+        KT_EXPECT(!overlaps(seen.lo[i], seen.hi[i], mbi->mmap_addr, mbi->mmap_addr + mbi->mmap_length));
+    }
+    size_t want = added / 2;                        /* far past the 64 KiB first region */
+    unsigned char *big = kmalloc(want);
+    KT_ASSERT(big != 0);
+    KT_EXPECT(!kheap_owns(kmalloc_heap(), big) && ksize(big) >= want);
+    KT_EXPECT((uintptr_t)big >= (uintptr_t)_kernel_end);
+    for (size_t off = 0; off < want; off += want / 64) {  /* the RAM is really there */
+        big[off] = (unsigned char)(off >> 12);
+        KT_EXPECT(big[off] == (unsigned char)(off >> 12));
+    }
+    big[want - 1] = 0x5A;
+    KT_EXPECT(big[want - 1] == 0x5A);
+    kfree(big);
+    KT_EXPECT(ksize(big) == 0 && kt_faults.count == 0);
+    KT_EXPECT(kheap_check(kmalloc_heap()) == 0);
+}
