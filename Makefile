@@ -30,7 +30,7 @@ KERNEL      := $(BUILD)/kheap.elf
 ISO         := $(BUILD)/kheap.iso
 LIB         := $(BUILD)/libkheap.a
 
-.PHONY: all run test iso lib host fuzz coverage irq-nolock deps clean help
+.PHONY: all run test iso lib host fuzz coverage irq-nolock debug-cost deps clean help
 all: $(KERNEL)
 
 help:
@@ -38,6 +38,7 @@ help:
 	@echo "make test   build and run the KTAP suite: booted with -kernel and from the GRUB ISO"
 	@echo "make iso    $(ISO) (boots the test suite; the demo is its second menu entry)"
 	@echo "make irq-nolock  the interrupt stress without the heap's lock (shows the corruption)"
+	@echo "make debug-cost  what KHEAP_F_DEBUG costs in time and memory"
 	@echo "make lib    $(LIB): the module's i386 objects only"
 	@echo "make fuzz   differential fuzzing against the model (FUZZ_SECONDS=60)"
 	@echo "make coverage  line coverage of kernel/kheap.c, branch targets of asm/kheap.asm"
@@ -180,6 +181,13 @@ coverage: deps $(BUILD)/cov/ktest $(BUILD)/cov/replay
 	@lcov --summary $(BUILD)/cov/kheap.info 2>&1 | grep -E 'lines|functions'
 	@echo "asm/kheap.asm (gdb, tests/asm-coverage.sh):"
 	@tests/asm-coverage.sh $(BUILD)/cov/ktest -- $(BUILD)/cov/replay $(FUZZ_CORPORA)
+
+# ---- what debug pools cost (a benchmark: prints figures) ----
+$(BUILD)/host/debug_cost: tests/host/debug_cost.c include/kheap.h $(LIB)
+	$(CC) -m32 -no-pie -O2 -Iinclude -o $@ $< $(LIB)
+
+debug-cost: deps $(BUILD)/host/debug_cost
+	@$(BUILD)/host/debug_cost
 
 # ---- running ----
 run: deps $(KERNEL)

@@ -1,8 +1,11 @@
 /* demo.c - a short tour of the kernel heap for `make run`: allocations, a caught double free
- * and an interior free, realloc in place, aligned memory, the stats and a walk of the pool. */
+ * and an interior free, realloc, the stats and map, the memory map's RAM as more heap, and a
+ * debug pool catching an overflow and a write after free. */
 #include <kheap.h>
 #include <kernel/demo.h>
 #include <kernel/kprintf.h>
+#include <kernel/memmap.h>
+#include <kernel/multiboot.h>
 #include <kernel/panic.h>
 #include <kernel/string.h>
 
@@ -23,6 +26,42 @@ static int print_run(void *ctx, void *p, size_t size, bool used)
     if ((*shown)++ < 8)
         kprintf("  %p  %7u bytes  %s\n", p, (unsigned)size, used ? "used" : "free");
     return 0;
+}
+
+static void print_line(const char *line)
+{
+    kprintf("%s", line);
+}
+
+static void print_region(uintptr_t start, size_t size, int result)
+{
+    kprintf("  region %p - %p  %6u KiB  %s\n", (void *)start, (void *)(start + size - 1),
+            (unsigned)(size / 1024), result == 0 ? "added" : "refused");
+}
+
+/* Three allocations from three places, so the debug dump has callers to show. */
+static __attribute__((noinline)) void *make_table(kheap_t *h) { return kheap_alloc(h, 120); }
+static __attribute__((noinline)) void *make_name(kheap_t *h) { return kheap_alloc(h, 16); }
+static __attribute__((noinline)) void *make_buffer(kheap_t *h) { return kheap_alloc(h, 500); }
+
+static void debug_tour(void)
+{
+    static unsigned char mem[16 * 1024] __attribute__((aligned(16)));
+    kheap_t *h = kheap_create_flags(mem, sizeof mem, 0, KHEAP_F_DEBUG);
+    if (!h)
+        panic("demo: no debug pool");
+    kprintf("\n== a debug pool (KHEAP_F_DEBUG): guards, poison, callers ==\n");
+    char *table = make_table(h), *name = make_name(h);
+    unsigned char *buffer = make_buffer(h);
+    kprintf("name = %p (16 bytes); writing 17 bytes into it, then freeing it:\n", name);
+    memcpy(name, "seventeen bytes!", 17);
+    kheap_free(h, name);
+    kprintf("table = %p; freeing it, then writing through the stale pointer:\n", table);
+    kheap_free(h, table);
+    table[8] = 'X';
+    kprintf("kheap_check: %d\n", kheap_check(h));
+    kheap_dump(h, print_line);
+    kheap_free(h, buffer);
 }
 
 void demo_run(void)
@@ -64,9 +103,20 @@ void demo_run(void)
     unsigned shown = 0;
     kheap_walk(kmalloc_heap(), print_run, &shown);
 
+    kprintf("\nkheap_dump of the kernel heap:\n");
+    kheap_dump(kmalloc_heap(), print_line);
+
     kfree(moved);
     kfree(page);
     kfree(big);
+
+    kprintf("\nRAM from the memory map, added to the kernel heap:\n");
+    size_t added = memmap_add_regions(boot_info, print_region);
+    void *huge = kmalloc(added / 2);
+    kprintf("%u KiB added; kmalloc(%u KiB) = %p, past the static pool\n",
+            (unsigned)(added / 1024), (unsigned)(added / 2048), huge);
+    kfree(huge);
     print_stats();
+    debug_tour();
     kprintf("== demo done ==\n");
 }
