@@ -26,6 +26,7 @@ struct pool {
     kheap_t *h;
     struct model m;
     unsigned char *state;
+    size_t *asked;
     struct slot slot[SLOTS];
     uintptr_t freed[FREED];             /* recently freed pointers, for double frees */
     unsigned nfreed;
@@ -268,6 +269,8 @@ static void do_free(struct pool *pl, uintptr_t p, const char *what)
 {
     int before = seen.count;
     struct slot *s = slot_of(pl, p);
+    if (s)                                  /* before the free: a debug pool poisons it */
+        expect_intact(s, s->size, "allocation to be freed");
     int err = kheap_free(pl->h, (void *)p);
     int merr = model_free(&pl->m, p);
     note("free(%p) [%s] = %d\n", (void *)p, what, err);
@@ -275,10 +278,27 @@ static void do_free(struct pool *pl, uintptr_t p, const char *what)
     expect_fault(pl, before, err, (void *)p);
     if (err == 0 && p) {
         EXPECT(s != 0, "freed a live start no slot knows");
-        expect_intact(s, s->size, "freed allocation");
         s->p = 0;
         remember_freed(pl, (unsigned char *)p);
     }
+}
+
+/* A debug pool's overflow by one byte, then the free that must report it. */
+static void do_overflow(struct pool *pl, struct slot *s)
+{
+    int before = seen.count;
+    unsigned char *p = s->p;
+    note("overflow(%p + %zu), free\n", (void *)p, s->size);
+    p[s->size] ^= 0x5A;
+    int err = kheap_free(pl->h, p);
+    EXPECT(model_free(&pl->m, (uintptr_t)p) == 0, "the model could not free %p", (void *)p);
+    EXPECT(err == KHEAP_ECORRUPT, "an overflow freed with %d", err);
+    EXPECT(seen.count == before + 1 && seen.last.kind == KHEAP_FAULT_CORRUPT &&
+           seen.last.ptr == p + s->size, "overflow report: %d faults, kind %d at %p",
+           seen.count - before, seen.last.kind, seen.last.ptr);
+    pl->m.faults++;                         /* the model does not see guards */
+    s->p = 0;
+    remember_freed(pl, p);
 }
 
 static void one_call(struct input *in)
@@ -286,7 +306,7 @@ static void one_call(struct input *in)
     unsigned op = u8(in);
     struct pool *pl = &pools[op % POOLS];
     struct slot *s = &pl->slot[u8(in) % SLOTS];
-    unsigned kind = (op / POOLS) % 14;
+    unsigned kind = (op / POOLS) % 15;
     op_count++;
     size_t mark = trace_len;
     note("#%u pool %u: ", op_count, op % POOLS);
@@ -355,6 +375,10 @@ static void one_call(struct input *in)
         note("walk\n");
         expect_walk(pl);
         break;
+    case 13:
+        if (s->p && pl->m.debug)
+            do_overflow(pl, s);
+        break;
     default:
         note("check\n");
         expect_all_intact(pl);
@@ -377,26 +401,29 @@ static bool make_pool(struct pool *pl, struct input *in)
 {
     static const size_t sizes[] = { 300, 1024, 2048, 4096, 9000 };
     static const size_t blocks[] = { 4, 8, 16, 32, 64, 256 };
-    unsigned a = u8(in), b = u8(in);
+    unsigned a = u8(in), b = u8(in), c = u8(in);
     *pl = (struct pool){0};
     pl->size = sizes[a % 5] + (b >> 4) * 8;
     pl->block = blocks[(a / 5) % 6];
     size_t offset = b & 15;
     pl->raw = malloc(pl->size + offset);
     pl->state = malloc(pl->size);
-    if (!pl->raw || !pl->state)
+    pl->asked = malloc(pl->size * sizeof(size_t));
+    if (!pl->raw || !pl->state || !pl->asked)
         abort();
     pl->mem = pl->raw + offset;
-    pl->h = kheap_create(pl->mem, pl->size, pl->block);
+    bool debug = c & 1;
+    pl->h = kheap_create_flags(pl->mem, pl->size, pl->block, debug ? KHEAP_F_DEBUG : 0);
     uintptr_t base;
     size_t n;
-    bool fits = model_geometry((uintptr_t)pl->mem, pl->size, pl->block, &base, &n);
-    note("create(%p, %zu, %zu) = %p\n", (void *)pl->mem, pl->size, pl->block, (void *)pl->h);
+    bool fits = model_geometry((uintptr_t)pl->mem, pl->size, pl->block, debug, &base, &n);
+    note("create(%p, %zu, %zu%s) = %p\n", (void *)pl->mem, pl->size, pl->block,
+         debug ? ", debug" : "", (void *)pl->h);
     EXPECT((pl->h != 0) == fits, "create: kheap %p, the model %s", (void *)pl->h,
            fits ? "fits" : "does not fit");
     if (!pl->h)
         return false;
-    model_init(&pl->m, base, pl->block, n, pl->state);
+    model_init(&pl->m, base, pl->block, n, debug, pl->state, pl->asked);
     expect_stats(pl, "create");
     expect_walk(pl);
     return true;
@@ -415,11 +442,12 @@ static void finish(struct pool *pl)
         struct kheap_stats st;
         kheap_get_stats(pl->h, &st);
         EXPECT(st.used == 0 && st.largest_free == st.capacity, "not empty at the end");
-        void *all = kheap_alloc(pl->h, st.capacity);
+        void *all = kheap_alloc(pl->h, st.capacity - (pl->m.debug ? KHEAP_GUARD_MIN : 0));
         EXPECT(all != 0 && kheap_check(pl->h) == 0, "no full recovery");
     }
     free(pl->raw);
     free(pl->state);
+    free(pl->asked);
     pl->raw = 0;
 }
 

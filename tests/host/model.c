@@ -2,7 +2,8 @@
  * 5, written as plainly as possible, to be compared call by call with the real thing. */
 #include "model.h"
 
-bool model_geometry(uintptr_t mem, size_t size, size_t block, uintptr_t *base, size_t *nblocks)
+bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintptr_t *base,
+                    size_t *nblocks)
 {
     uint64_t end = (uint64_t)mem + size;
     uint64_t control = ((uint64_t)mem + 3) / 4 * 4;
@@ -10,7 +11,8 @@ bool model_geometry(uintptr_t mem, size_t size, size_t block, uintptr_t *base, s
         return false;
     for (uint64_t n = size / block; n > 0; n--) {
         uint64_t words = (n + 31) / 32;
-        uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 2 * 4 * words;
+        uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 2 * 4 * words
+                             + (debug ? n * MODEL_SIDE_BYTES : 0);
         uint64_t first = (bitmaps_end + block - 1) / block * block;
         if (first + n * block <= end) {
             *base = (uintptr_t)first;
@@ -21,9 +23,11 @@ bool model_geometry(uintptr_t mem, size_t size, size_t block, uintptr_t *base, s
     return false;
 }
 
-void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, unsigned char *state)
+void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, bool debug,
+                unsigned char *state, size_t *asked)
 {
-    *m = (struct model){ .base = base, .block = block, .nblocks = nblocks, .state = state };
+    *m = (struct model){ .base = base, .block = block, .nblocks = nblocks, .state = state,
+                         .asked = asked, .debug = debug };
     for (size_t i = 0; i < nblocks; i++)
         state[i] = M_FREE;
 }
@@ -68,12 +72,13 @@ static void take(struct model *m, size_t i, size_t n)
         m->peak_blocks = used;
 }
 
-/* Blocks for size bytes; 0 when it cannot be represented. */
+/* Blocks for size bytes (and a debug pool's guard); 0 when it cannot be represented. */
 static size_t blocks_for(const struct model *m, size_t size)
 {
-    if (size > SIZE_MAX - (m->block - 1))
+    size_t guard = m->debug ? KHEAP_GUARD_MIN : 0;
+    if (size > SIZE_MAX - (m->block - 1) - guard)
         return 0;
-    return (size + m->block - 1) / m->block;
+    return (size + guard + m->block - 1) / m->block;
 }
 
 /* First fit with no counting: the lowest aligned block starting n free ones, or -1.
@@ -104,6 +109,8 @@ static uintptr_t alloc_blocks(struct model *m, size_t size, size_t align)
     if (i < 0)
         return 0;
     take(m, (size_t)i, n);
+    if (m->debug)
+        m->asked[i] = size;
     m->total_allocs++;
     return m->base + (size_t)i * m->block;
 }
@@ -186,9 +193,13 @@ uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err)
     if (n <= old) {
         for (size_t k = (size_t)i + n; k < (size_t)i + old; k++)
             m->state[k] = M_FREE;
+        if (m->debug)
+            m->asked[i] = size;
         return p;
     }
     if (free_run(m, (size_t)i + old, n - old)) {
+        if (m->debug)
+            m->asked[i] = size;
         for (size_t k = (size_t)i + old; k < (size_t)i + n; k++)
             m->state[k] = M_CONT;
         size_t used = used_blocks(m);
@@ -208,7 +219,9 @@ uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err)
 size_t model_usable(const struct model *m, uintptr_t p)
 {
     long i = classify(m, p);
-    return i < 0 ? 0 : length(m, (size_t)i) * m->block;
+    if (i < 0)
+        return 0;
+    return m->debug ? m->asked[i] : length(m, (size_t)i) * m->block;
 }
 
 void model_stats(const struct model *m, struct kheap_stats *st)

@@ -9,6 +9,7 @@
 #include "kheap.h"
 
 #define MODEL_CONTROL_BYTES KHEAP_CONTROL_BYTES   /* before the two bitmaps */
+#define MODEL_SIDE_BYTES (2 * sizeof(uintptr_t))   /* per block, in debug pools */
 
 enum model_state { M_FREE, M_START, M_CONT };
 
@@ -17,15 +18,19 @@ struct model {
     size_t block;                       /* block size */
     size_t nblocks;
     unsigned char *state;               /* nblocks entries of enum model_state */
+    size_t *asked;                      /* debug pools: bytes asked for, at each start */
+    bool debug;                         /* KHEAP_F_DEBUG: guard bytes, usable = asked */
     size_t peak_blocks, total_allocs, total_frees, failed, faults;
 };
 
 /* The layout DESIGN.md and include/kheap.h promise, found by trying every block count from
  * the most that could fit down: block 0 address and block count, or false if none fits. */
-bool model_geometry(uintptr_t mem, size_t size, size_t block, uintptr_t *base, size_t *nblocks);
+bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintptr_t *base,
+                    size_t *nblocks);
 
-/* state must hold nblocks bytes. */
-void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, unsigned char *state);
+/* state must hold nblocks bytes; asked nblocks sizes when debug (else it may be NULL). */
+void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, bool debug,
+                unsigned char *state, size_t *asked);
 
 uintptr_t model_alloc(struct model *m, size_t size, size_t align);  /* 0 when it cannot */
 uintptr_t model_calloc(struct model *m, size_t n, size_t size);

@@ -9,7 +9,7 @@ static unsigned char state[64];
 /* A pool of 8 blocks of 16 bytes at address 0x1000. */
 static void eight_blocks(void)
 {
-    model_init(&m, 0x1000, 16, 8, state);
+    model_init(&m, 0x1000, 16, 8, false, state, 0);
 }
 
 KTEST(model_first_fit_and_alignment)
@@ -83,13 +83,34 @@ KTEST(model_geometry_by_hand_and_against_kheap)
     size_t n;
     /* 4096 bytes at 0x1000: control to 0x1058, 8-word bitmaps to 0x1098, block 0 aligned
      * up to 0x10a0, then (0x2000 - 0x10a0) / 16 = 246 blocks */
-    KT_EXPECT(model_geometry(0x1000, 4096, 16, &base, &n) && base == 0x10a0 && n == 246);
-    KT_EXPECT(!model_geometry(0x1000, 90, 16, &base, &n));
+    KT_EXPECT(model_geometry(0x1000, 4096, 16, false, &base, &n) && base == 0x10a0 && n == 246);
+    KT_EXPECT(!model_geometry(0x1000, 90, 16, false, &base, &n));
+    /* debug, 8 more bytes a block: n = 165 has 6-word bitmaps to 0x1088, the side table to
+     * 0x15b0 = block 0, and its blocks end at 0x2000; n = 166 would end at 0x2020 */
+    KT_EXPECT(model_geometry(0x1000, 4096, 16, true, &base, &n) && base == 0x15b0 && n == 165);
     unsigned char *mem = kt_mem(5000, 16);
     KT_ASSERT(mem);
     kheap_t *h = kheap_create(mem + 3, 4999, 32);
     KT_ASSERT(h);
-    KT_EXPECT(model_geometry((uintptr_t)mem + 3, 4999, 32, &base, &n));
+    KT_EXPECT(model_geometry((uintptr_t)mem + 3, 4999, 32, false, &base, &n));
     void *p = kheap_alloc(h, 1);
     KT_EXPECT((uintptr_t)p == base && kt_stats(h).capacity == n * 32);
+    h = kheap_create_flags(mem + 3, 4999, 32, KHEAP_F_DEBUG);
+    KT_ASSERT(h);
+    KT_EXPECT(model_geometry((uintptr_t)mem + 3, 4999, 32, true, &base, &n));
+    p = kheap_alloc(h, 1);
+    KT_EXPECT((uintptr_t)p == base && kt_stats(h).capacity == n * 32);
+}
+
+KTEST(model_debug_pool_keeps_the_guard_and_the_size_asked)
+{
+    static size_t asked[8];
+    int err;
+    model_init(&m, 0x1000, 16, 8, true, state, asked);
+    KT_EXPECT(model_alloc(&m, 12, 1) == 0x1000);        /* 12 + 4 guard: one block */
+    KT_EXPECT(model_alloc(&m, 13, 1) == 0x1010);        /* 13 + 4: two blocks */
+    KT_EXPECT(model_usable(&m, 0x1010) == 13);
+    KT_EXPECT(model_alloc(&m, 1, 1) == 0x1030);
+    KT_EXPECT(model_realloc(&m, 0x1000, 12, &err) == 0x1000 && model_usable(&m, 0x1000) == 12);
+    KT_EXPECT(model_realloc(&m, 0x1000, 13, &err) == 0x1040);   /* needs a second block */
 }
