@@ -147,7 +147,7 @@ KTEST(debug_kmalloc_regions_share_the_guards)
 
 /* ---- kheap_dump ---- */
 
-static struct { char text[4096]; size_t len; int lines; } dumped;
+static struct { char text[8192]; size_t len; int lines; } dumped;
 
 static void collect(const char *line)
 {
@@ -242,4 +242,34 @@ KTEST(fail_nth_fails_exactly_that_call)
     for (int i = 0; i < 4; i++)
         KT_EXPECT(kheap_alloc(h, 16) != 0);
     KT_EXPECT(kheap_check(h) == 0 && kt_faults.count == 0);
+}
+
+KTEST(debug_check_finds_a_damaged_side_table_entry)
+{
+    kheap_t *h = debug_pool(4096, 16);
+    KT_ASSERT(h);
+    unsigned char *p = kheap_alloc(h, 20);              /* block 0: side table entry 0 */
+    KT_ASSERT(p);
+    size_t blocks = kt_stats(h).capacity / 16, words = (blocks + 31) / 32;
+    /* README: the side table follows the two bitmaps, {caller, size} per block */
+    uintptr_t *entry = (uintptr_t *)((unsigned char *)h + KHEAP_CONTROL_BYTES + 2 * words * 4);
+    KT_ASSERT(entry[1] == 20);
+    entry[1] = 4096;                                    /* larger than the allocation */
+    KT_EXPECT(kheap_check(h) == KHEAP_ECORRUPT);
+    KT_EXPECT(kt_faults.count == 1 && kt_faults.last.kind == KHEAP_FAULT_CORRUPT);
+    KT_EXPECT(kt_faults.last.ptr == entry);
+    entry[1] = 20;
+    KT_EXPECT(kheap_check(h) == 0 && kheap_free(h, p) == 0);
+}
+
+KTEST(dump_lists_64_allocations_then_counts_the_rest)
+{
+    kheap_t *h = debug_pool(16 * 1024, 16);
+    KT_ASSERT(h);
+    for (int i = 0; i < 70; i++)
+        KT_ASSERT(kheap_alloc(h, 8) != 0);
+    dumped.len = 0, dumped.lines = 0;
+    KT_EXPECT(kheap_dump(h, collect) == 0);
+    KT_EXPECT(dumped_has("  ... and 6 more"));
+    KT_EXPECT(dumped_has("live 70,"));
 }
