@@ -804,6 +804,13 @@ static void put_hex(struct line *l, uintptr_t v)
     put_num(l, v, 16, sizeof(uintptr_t) * 2);
 }
 
+/* A label and a decimal number. */
+static void put_dec(struct line *l, const char *label, uintptr_t v)
+{
+    put(l, label);
+    put_num(l, v, 10, 0);
+}
+
 static void emit_line(struct line *l, void (*emit)(const char *line))
 {
     l->text[l->len++] = '\n';
@@ -821,8 +828,7 @@ static void dump_map(const kheap_t *h, void (*emit)(const char *line))
 {
     struct line l = {0};
     uintptr_t group = (h->nblocks + DUMP_MAP_CHARS - 1) / DUMP_MAP_CHARS;
-    put(&l, "  map, one character per ");
-    put_num(&l, group, 10, 0);
+    put_dec(&l, "  map, one character per ", group);
     put(&l, group == 1 ? " block" : " blocks");
     put(&l, " ('#' used, '+' partly used, '.' free):");
     emit_line(&l, emit);
@@ -854,8 +860,7 @@ static void dump_live(const kheap_t *h, void (*emit)(const char *line))
         if (shown++ < DUMP_LIST_MAX) {
             put(&l, "  ");
             put_hex(&l, (uintptr_t)block_addr(h, i));
-            put(&l, " ");
-            put_num(&l, side_of(h, i)->size, 10, 0);
+            put_dec(&l, " ", side_of(h, i)->size);
             put(&l, " bytes from ");
             put_hex(&l, side_of(h, i)->caller);
             emit_line(&l, emit);
@@ -864,11 +869,35 @@ static void dump_live(const kheap_t *h, void (*emit)(const char *line))
         i = kh_next_used(h, end, h->nblocks);
     }
     if (shown > DUMP_LIST_MAX) {
-        put(&l, "  ... and ");
-        put_num(&l, shown - DUMP_LIST_MAX, 10, 0);
+        put_dec(&l, "  ... and ", shown - DUMP_LIST_MAX);
         put(&l, " more");
         emit_line(&l, emit);
     }
+}
+
+/* The first three lines of the dump: geometry, memory, counters. */
+static void dump_stats(const kheap_t *h, void (*emit)(const char *line))
+{
+    struct kheap_stats st;
+    struct line l = {0};
+    stats_of(h, &st);
+    put(&l, "kheap ");
+    put_hex(&l, (uintptr_t)h);
+    put_dec(&l, ": ", h->nblocks);
+    put_dec(&l, " blocks of ", st.block_size);
+    put(&l, debug_pool(h) ? " bytes, debug guards on" : " bytes");
+    emit_line(&l, emit);
+    put_dec(&l, "  used ", st.used);
+    put_dec(&l, " of ", st.capacity);
+    put_dec(&l, " bytes (peak ", st.peak_used);
+    put_dec(&l, "), largest free run ", st.largest_free);
+    emit_line(&l, emit);
+    put_dec(&l, "  live ", st.live_allocs);
+    put_dec(&l, ", allocs ", st.total_allocs);
+    put_dec(&l, ", frees ", st.total_frees);
+    put_dec(&l, ", failed ", st.failed_allocs);
+    put_dec(&l, ", faults ", st.faults);
+    emit_line(&l, emit);
 }
 
 int kheap_dump(kheap_t *h, void (*emit)(const char *line))
@@ -879,38 +908,7 @@ int kheap_dump(kheap_t *h, void (*emit)(const char *line))
     begin(&c, __builtin_return_address(0));
     int ret = KHEAP_ECORRUPT;
     if (usable(h, &c)) {
-        struct kheap_stats st;
-        struct line l = {0};
-        stats_of(h, &st);
-        put(&l, "kheap ");
-        put_hex(&l, (uintptr_t)h);
-        put(&l, ": ");
-        put_num(&l, h->nblocks, 10, 0);
-        put(&l, " blocks of ");
-        put_num(&l, st.block_size, 10, 0);
-        put(&l, " bytes");
-        put(&l, debug_pool(h) ? ", debug guards on" : "");
-        emit_line(&l, emit);
-        put(&l, "  used ");
-        put_num(&l, st.used, 10, 0);
-        put(&l, " of ");
-        put_num(&l, st.capacity, 10, 0);
-        put(&l, " bytes (peak ");
-        put_num(&l, st.peak_used, 10, 0);
-        put(&l, "), largest free run ");
-        put_num(&l, st.largest_free, 10, 0);
-        emit_line(&l, emit);
-        put(&l, "  live ");
-        put_num(&l, st.live_allocs, 10, 0);
-        put(&l, ", allocs ");
-        put_num(&l, st.total_allocs, 10, 0);
-        put(&l, ", frees ");
-        put_num(&l, st.total_frees, 10, 0);
-        put(&l, ", failed ");
-        put_num(&l, st.failed_allocs, 10, 0);
-        put(&l, ", faults ");
-        put_num(&l, st.faults, 10, 0);
-        emit_line(&l, emit);
+        dump_stats(h, emit);
         dump_map(h, emit);
         if (debug_pool(h))
             dump_live(h, emit);
