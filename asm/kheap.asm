@@ -52,6 +52,10 @@ bits 32
 %define WORD_SHIFT      5               ; log2(WORD_BITS)
 %define WORD_SCALE      4               ; index scale for a word array
 %define ALL_ONES        0xFFFFFFFF
+%define WORD_BYTES_LOG2 2
+%define BYTE_SPREAD     0x01010101      ; times a byte: that byte in every byte of a word
+%define STOS_WORD       stosd           ; the string instructions a word at a time
+%define MOVS_WORD       movsd
 %define resword         resd
 
 ; Register names used below; they map to the 64-bit registers in a later x86-64 build.
@@ -329,7 +333,7 @@ kh_init:
         mov     xDI, xBX
         mov     xCX, CB_SIZE / WORD_BYTES
         xor     xAX, xAX
-        rep stosd
+        rep STOS_WORD
         pop     xDI
         pop     xAX
         mov     dword [xBX + KH_MAGIC], KH_MAGIC_VALUE
@@ -356,7 +360,7 @@ kh_init:
         shl     xCX, 1
         mov     xDI, xSI
         xor     xAX, xAX
-        rep stosd
+        rep STOS_WORD
         pop     xAX
 
         ; I2: the pad bits of the last used word are set, so searches stop at the pool end.
@@ -585,12 +589,12 @@ kh_fill:
         mov     xDI, ARG(0)
         mov     xDX, ARG(1)
         movzx   xAX, byte ARG(2)
-        imul    xAX, xAX, 0x01010101            ; the byte in every byte of a word
+        imul    xAX, xAX, BYTE_SPREAD           ; the byte in every byte of a word
         mov     xCX, xDX
-        shr     xCX, 2
-        rep stosd
+        shr     xCX, WORD_BYTES_LOG2
+        rep STOS_WORD
         mov     xCX, xDX
-        and     xCX, 3
+        and     xCX, WORD_BYTES - 1
         rep stosb
         LEAVE_SAVED
 
@@ -614,10 +618,10 @@ kh_copy:
         mov     xSI, ARG(1)
         mov     xDX, ARG(2)
         mov     xCX, xDX
-        shr     xCX, 2
-        rep movsd
+        shr     xCX, WORD_BYTES_LOG2
+        rep MOVS_WORD
         mov     xCX, xDX
-        and     xCX, 3
+        and     xCX, WORD_BYTES - 1
         rep movsb
         LEAVE_SAVED
 
