@@ -204,9 +204,11 @@ int kheap_dump(kheap_t *h, void (*emit)(const char *line));
 
 /*
  * kheap_fail_nth - failure injection, for testing a kernel's out-of-memory paths: the n-th
- * allocating call from now (any pool; kheap_alloc*, kheap_calloc, a kheap_realloc that needs
- * memory, the kmalloc family) returns NULL as if memory had run out, counted in
- * failed_allocs; later calls are served again. n = 0 turns it off. O(1).
+ * allocating call from now (any pool; kheap_alloc, kheap_alloc_aligned, kheap_calloc, a
+ * kheap_realloc of a live pointer to a non-zero size, and their kmalloc twins) returns NULL
+ * as if memory had run out, counted in failed_allocs (a realloc keeps p); later calls are
+ * served again. n = 0 turns it off. Global, not locked: set it while nothing else allocates.
+ * O(1).
  */
 void kheap_fail_nth(unsigned long n);
 
@@ -220,8 +222,8 @@ void kheap_fail_nth(unsigned long n);
 void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f));
 
 /*
- * kheap_set_lock - every public call below (but kheap_create, kheap_owns and the setters)
- * runs between state = lock() and unlock(state).
+ * kheap_set_lock - every public call (but kheap_create, kheap_create_flags, kheap_owns,
+ * kheap_fail_nth and the two setters) runs between state = lock() and unlock(state).
  * lock returns a state word that unlock restores: nestable IRQ-save on one CPU, a spinlock
  * on many. Both NULL: no locking (the default). Passing only one of them means none.
  * Set it before the heap is shared.
