@@ -170,10 +170,11 @@ bool kheap_owns(const kheap_t *h, const void *p);
  *   the pad bits past the last block (used set, start clear);
  *   no free block below the search hint;
  *   free_blocks and live_allocs equal what the bitmaps say; live = total allocs - frees;
- *   peak >= used.
+ *   peak >= used;
+ *   in a debug pool, every allocation's guard bytes and the poison of every free block.
  * Returns 0, or KHEAP_ECORRUPT after counting a fault and calling the fault hook with the
  * damaged address (the control block, or the first bad bitmap word); KHEAP_EINVAL when h is
- * NULL. Changes nothing else. O(W).
+ * NULL. Changes nothing else. O(W), or O(W + capacity) in a debug pool.
  */
 int kheap_check(kheap_t *h);
 
