@@ -30,7 +30,7 @@ KERNEL      := $(BUILD)/kheap.elf
 ISO         := $(BUILD)/kheap.iso
 LIB         := $(BUILD)/libkheap.a
 
-.PHONY: all run test iso lib host fuzz coverage irq-nolock debug-cost deps clean help
+.PHONY: all run test iso lib host fuzz coverage irq-nolock debug-cost deps deps-run clean help
 all: $(KERNEL)
 
 help:
@@ -43,6 +43,7 @@ help:
 	@echo "make fuzz   differential fuzzing against the model (FUZZ_SECONDS=60)"
 	@echo "make coverage  line coverage of kernel/kheap.c, branch targets of asm/kheap.asm"
 	@echo "make deps   install missing Debian packages (apt-get, sudo when not root)"
+	@echo "make deps-run  only those make run needs"
 	@echo "make clean  remove $(BUILD)/"
 
 # ---- the module: asm core (its control block checked against the C struct) + C layer ----
@@ -190,12 +191,12 @@ debug-cost: deps $(BUILD)/host/debug_cost
 	@$(BUILD)/host/debug_cost
 
 # ---- running ----
-run: deps $(KERNEL)
+run: deps-run $(KERNEL)
 	@$(QEMU) $(QEMU_FLAGS) -kernel $(KERNEL); rc=$$?; \
 	if [ $$rc -eq 33 ]; then exit 0; fi; echo "QEMU exited with $$rc (33 means success)"; exit 1
 
 # The interrupt stress without the heap's lock: shows the corruption the lock prevents.
-irq-nolock: deps $(KERNEL)
+irq-nolock: deps-run $(KERNEL)
 	@$(QEMU) $(QEMU_FLAGS) -kernel $(KERNEL) -append irq-nolock; rc=$$?; \
 	if [ $$rc -eq 33 ]; then exit 0; fi; echo "QEMU exited with $$rc (33 means success)"; exit 1
 
@@ -209,22 +210,28 @@ test: deps $(KERNEL) $(ISO) $(HOST_SUITES)
 	    --host "fuzz corpus replay:$(BUILD)/host/replay $(FUZZ_CORPORA)"
 
 # ---- toolchain: each needed command, and the Debian package that has it ----
-# The host twin adds valgrind (with 32-bit glibc symbols, libc6-dbg:i386), clang and its
-# libFuzzer runtime (libclang-rt-dev, g++-multilib for the 32-bit C++ runtime) and lcov.
-DEPS := nasm:nasm ld:binutils gcc:gcc qemu-system-i386:qemu-system-x86 \
-        grub-mkrescue:grub-common grub-file:grub-common xorriso:xorriso mformat:mtools \
-        valgrind:valgrind clang:clang lcov:lcov
+# deps-run: what `make run` needs to build and boot the kernel, kept small so a first run
+# is quick. deps: everything, adding GRUB and the ISO tools, and for the host twin valgrind
+# (with 32-bit glibc symbols, libc6-dbg:i386), clang with its libFuzzer runtime
+# (libclang-rt-dev, g++-multilib for the 32-bit C++ runtime) and lcov.
+RUN_DEPS := nasm:nasm ld:binutils gcc:gcc qemu-system-i386:qemu-system-x86
+ALL_DEPS := $(RUN_DEPS) grub-mkrescue:grub-common grub-file:grub-common xorriso:xorriso \
+            mformat:mtools valgrind:valgrind clang:clang lcov:lcov
 
-deps:
+# $(call install_missing,COMMAND:PACKAGE list,extra checks yes/no)
+define install_missing
 	@missing=""; \
-	for d in $(DEPS); do command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; done; \
-	[ -d /usr/lib/grub/i386-pc ] || missing="$$missing grub-pc-bin"; \
+	for d in $(1); do command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; done; \
 	echo 'int main(void){return 0;}' | $(CC) -m32 -x c - -o /dev/null >/dev/null 2>&1 || \
 	    missing="$$missing gcc-multilib"; \
-	echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' | \
-	    clang -m32 -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1 || \
-	    missing="$$missing libclang-rt-dev g++-multilib"; \
-	i386=""; dpkg -s libc6-dbg:i386 >/dev/null 2>&1 || { i386=yes; missing="$$missing libc6-dbg:i386"; }; \
+	i386=""; \
+	if [ "$(2)" = yes ]; then \
+	    [ -d /usr/lib/grub/i386-pc ] || missing="$$missing grub-pc-bin"; \
+	    echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' | \
+	        clang -m32 -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1 || \
+	        missing="$$missing libclang-rt-dev g++-multilib"; \
+	    dpkg -s libc6-dbg:i386 >/dev/null 2>&1 || { i386=yes; missing="$$missing libc6-dbg:i386"; }; \
+	fi; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
 	if [ -n "$${missing% }" ]; then \
 	    sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
@@ -234,6 +241,13 @@ deps:
 	    $$sudo apt-get update -qq || echo "make deps: apt-get update had errors; trying the install"; \
 	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps-run:
+	$(call install_missing,$(RUN_DEPS),no)
+
+deps:
+	$(call install_missing,$(ALL_DEPS),yes)
 
 clean:
 	rm -rf $(BUILD)
