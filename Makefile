@@ -30,7 +30,7 @@ KERNEL      := $(BUILD)/kheap.elf
 ISO         := $(BUILD)/kheap.iso
 LIB         := $(BUILD)/libkheap.a
 
-.PHONY: all run test iso lib host fuzz coverage irq-nolock debug-cost deps deps-run clean help
+.PHONY: all run test iso lib host fuzz coverage irq-nolock debug-cost bench deps deps-run clean help
 all: $(KERNEL)
 
 help:
@@ -39,6 +39,7 @@ help:
 	@echo "make iso    $(ISO) (boots the test suite; the demo is its second menu entry)"
 	@echo "make irq-nolock  the interrupt stress without the heap's lock (shows the corruption)"
 	@echo "make debug-cost  what KHEAP_F_DEBUG costs in time and memory"
+	@echo "make bench  kheap, glibc malloc and a naive bitmap on the same traces"
 	@echo "make lib    $(LIB): the module's i386 objects only"
 	@echo "make fuzz   differential fuzzing against the model (FUZZ_SECONDS=60)"
 	@echo "make coverage  line coverage of kernel/kheap.c, branch targets of asm/kheap.asm"
@@ -189,6 +190,13 @@ $(BUILD)/host/debug_cost: tests/host/debug_cost.c include/kheap.h $(LIB)
 
 debug-cost: deps $(BUILD)/host/debug_cost
 	@$(BUILD)/host/debug_cost
+
+# ---- make bench: kheap, glibc malloc and a naive bitmap on the same traces (prints figures) ----
+$(BUILD)/host/bench: tests/host/bench.c include/kheap.h $(LIB)
+	$(CC) -m32 -no-pie -O2 -Iinclude -o $@ $< $(LIB)
+
+bench: deps $(BUILD)/host/bench
+	@$(BUILD)/host/bench
 
 # ---- running ----
 run: deps-run $(KERNEL)

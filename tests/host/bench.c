@@ -1,0 +1,439 @@
+/* bench.c - make bench: the same seeded traces of allocations and frees replayed on kheap,
+ * glibc malloc and a plain bit-by-bit bitmap, for 1, 16 and 128 MiB pools. Prints figures. */
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "kheap.h"
+
+#define RUNS 5
+#define STEADY_OPS 50000u
+#define NAIVE_BUDGET_NS 3e9         /* a naive-bitmap replay gives up after this */
+
+/* ---------------------------------------------------------------- traces */
+
+enum { OP_ALLOC, OP_FREE };
+
+struct op {
+    uint32_t slot;
+    uint32_t size;                  /* bytes, for OP_ALLOC */
+    uint32_t align;                 /* bytes, for OP_ALLOC (16 = none) */
+    uint8_t kind;
+};
+
+struct trace {
+    const char *name;
+    struct op *ops;
+    size_t nops, nslots;
+};
+
+static uint32_t rng;
+
+static uint32_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+static uint32_t range(uint32_t lo, uint32_t hi)
+{
+    return lo + next() % (hi - lo + 1);
+}
+
+static void push(struct trace *t, uint8_t kind, uint32_t slot, uint32_t size, uint32_t align)
+{
+    t->ops[t->nops++] = (struct op){ slot, size, align, kind };
+}
+
+static struct trace new_trace(const char *name, size_t max_ops, size_t nslots)
+{
+    struct trace t = { name, calloc(max_ops, sizeof(struct op)), 0, nslots };
+    if (!t.ops)
+        abort();
+    return t;
+}
+
+/* W1 small LIFO: a stack of 16-128 B allocations that grows and shrinks at random. */
+static struct trace w1(size_t pool)
+{
+    (void)pool;
+    struct trace t = new_trace("W1 small LIFO", STEADY_OPS, 64);
+    size_t depth = 0;
+    while (t.nops < STEADY_OPS) {
+        if (depth == 0 || (depth < 64 && next() % 2))
+            push(&t, OP_ALLOC, (uint32_t)depth++, range(16, 128), 16);
+        else
+            push(&t, OP_FREE, (uint32_t)--depth, 0, 16);
+    }
+    return t;
+}
+
+/* W2 kernel mix: 70% 16-256 B, 20% 257 B-2 KiB, 8% 4 KiB page-aligned, 2% 8-64 KiB, random
+ * frees, live bytes kept about 40% of the pool. */
+static struct trace w2(size_t pool)
+{
+    size_t nslots = pool / 1024 + 64, target = pool / 10 * 4, live = 0, steady = 0;
+    struct trace t = new_trace("W2 kernel mix", nslots * 2 + STEADY_OPS * 2, nslots);
+    uint32_t *size = calloc(nslots, sizeof *size);
+    while (steady < STEADY_OPS) {
+        uint32_t s = next() % nslots;
+        if (live < target && !size[s]) {
+            uint32_t r = next() % 100, align = 16;
+            size[s] = r < 70 ? range(16, 256) : r < 90 ? range(257, 2048)
+                    : r < 98 ? (align = 4096) : range(8192, 65536);
+            push(&t, OP_ALLOC, s, size[s], align);
+            live += size[s];
+        } else if (live >= target && size[s]) {
+            push(&t, OP_FREE, s, 0, 16);
+            live -= size[s];
+            size[s] = 0;
+        } else {
+            continue;
+        }
+        steady += live >= target / 2;           /* the fill does not count as steady */
+    }
+    free(size);
+    return t;
+}
+
+/* W3 FIFO churn: a queue of 64-1024 B buffers, freed oldest first, about 30% of the pool. */
+static struct trace w3(size_t pool)
+{
+    size_t queue = pool / 10 * 3 / 544;
+    struct trace t = new_trace("W3 FIFO churn", queue + STEADY_OPS, queue);
+    size_t head = 0, tail = 0;
+    for (; tail < queue; tail++)
+        push(&t, OP_ALLOC, (uint32_t)tail, range(64, 1024), 16);
+    while (t.nops < queue + STEADY_OPS) {
+        push(&t, OP_FREE, (uint32_t)(head++ % queue), 0, 16);
+        push(&t, OP_ALLOC, (uint32_t)(tail++ % queue), range(64, 1024), 16);
+    }
+    return t;
+}
+
+/* W4 fragmenter: 32 B blocks over 60% of the pool, every other one freed, then requests of
+ * 1-8 KiB that stay allocated. */
+#define W4_LARGE 2000u
+static struct trace w4(size_t pool)
+{
+    size_t small = pool / 10 * 6 / 32;
+    struct trace t = new_trace("W4 fragmenter", small + small / 2 + W4_LARGE, small + W4_LARGE);
+    for (size_t i = 0; i < small; i++)
+        push(&t, OP_ALLOC, (uint32_t)i, 32, 16);
+    for (size_t i = 0; i < small; i += 2)
+        push(&t, OP_FREE, (uint32_t)i, 0, 16);
+    for (size_t i = 0; i < W4_LARGE; i++)
+        push(&t, OP_ALLOC, (uint32_t)(small + i), range(1024, 8192), 16);
+    return t;
+}
+
+/* ---------------------------------------------------------------- allocators */
+
+struct allocator {
+    const char *name;
+    void *(*open)(size_t pool);             /* a fresh heap of `pool` bytes */
+    void *(*alloc)(void *heap, size_t size, size_t align);
+    void (*free)(void *heap, void *p);
+    size_t (*footprint)(void *heap, void *p); /* bytes p costs, for the peak */
+    size_t (*overhead)(void *heap);         /* fixed bytes of the heap itself */
+    void (*close)(void *heap);
+};
+
+/* kheap: a pool over malloc'd memory. */
+static void *kheap_open(size_t pool)
+{
+    void *mem = aligned_alloc(4096, pool);
+    return mem ? kheap_create(mem, pool, 0) : 0;
+}
+
+static void *kheap_op_alloc(void *h, size_t size, size_t align)
+{
+    return align > 16 ? kheap_alloc_aligned(h, size, align) : kheap_alloc(h, size);
+}
+
+static void kheap_op_free(void *h, void *p)
+{
+    kheap_free(h, p);
+}
+
+static size_t kheap_op_footprint(void *h, void *p)
+{
+    return kheap_usable_size(h, p);
+}
+
+static size_t kheap_op_overhead(void *h)
+{
+    struct kheap_stats st;
+    kheap_get_stats(h, &st);
+    return KHEAP_CONTROL_BYTES + 2 * ((st.capacity / st.block_size + 31) / 32 * 4);
+}
+
+static void kheap_close(void *h)
+{
+    free(h);                                /* the control block is at the pool's start */
+}
+
+/* glibc: the process heap; the pool size is not a limit. */
+static void *glibc_open(size_t pool)
+{
+    (void)pool;
+    return (void *)1;
+}
+
+static void *glibc_alloc(void *h, size_t size, size_t align)
+{
+    (void)h;
+    return align > 16 ? aligned_alloc(align, (size + align - 1) / align * align) : malloc(size);
+}
+
+static void glibc_free(void *h, void *p)
+{
+    (void)h;
+    free(p);
+}
+
+static size_t glibc_footprint(void *h, void *p)
+{
+    (void)h;
+    return malloc_usable_size(p) + sizeof(size_t);  /* the chunk header */
+}
+
+static size_t glibc_overhead(void *h)
+{
+    (void)h;
+    return 0;
+}
+
+static void glibc_close(void *h)
+{
+    (void)h;
+    malloc_trim(0);
+}
+
+/* naive: what hobby kernels often write: 16 B blocks, a bitmap searched bit by bit from block
+ * 0, the length of each allocation kept in a side array. */
+struct naive {
+    uintptr_t base;
+    size_t nblocks;
+    uint8_t *bits;
+    uint32_t *length;
+    void *mem;
+};
+
+static int naive_get(const struct naive *n, size_t i)
+{
+    return n->bits[i / 8] >> (i % 8) & 1;
+}
+
+static void naive_set(struct naive *n, size_t i, int v)
+{
+    if (v)
+        n->bits[i / 8] |= (uint8_t)(1 << (i % 8));
+    else
+        n->bits[i / 8] &= (uint8_t)~(1 << (i % 8));
+}
+
+static void *naive_open(size_t pool)
+{
+    struct naive *n = calloc(1, sizeof *n);
+    n->mem = aligned_alloc(4096, pool);
+    n->base = (uintptr_t)n->mem;
+    n->nblocks = pool / 16;
+    n->bits = calloc(n->nblocks / 8 + 1, 1);
+    n->length = calloc(n->nblocks, sizeof *n->length);
+    return n;
+}
+
+static void *naive_alloc(void *heap, size_t size, size_t align)
+{
+    struct naive *n = heap;
+    size_t want = (size + 15) / 16, step = align / 16;
+    for (size_t i = 0; i + want <= n->nblocks; i += step) {
+        size_t k = 0;
+        while (k < want && !naive_get(n, i + k))
+            k++;
+        if (k == want) {
+            for (k = 0; k < want; k++)
+                naive_set(n, i + k, 1);
+            n->length[i] = (uint32_t)want;
+            return (void *)(n->base + i * 16);
+        }
+    }
+    return 0;
+}
+
+static void naive_free(void *heap, void *p)
+{
+    struct naive *n = heap;
+    size_t i = ((uintptr_t)p - n->base) / 16;
+    for (size_t k = 0; k < n->length[i]; k++)
+        naive_set(n, i + k, 0);
+    n->length[i] = 0;
+}
+
+static size_t naive_footprint(void *heap, void *p)
+{
+    struct naive *n = heap;
+    return n->length[((uintptr_t)p - n->base) / 16] * 16;
+}
+
+static size_t naive_overhead(void *heap)
+{
+    struct naive *n = heap;
+    return n->nblocks / 8 + n->nblocks * sizeof *n->length;
+}
+
+static void naive_close(void *heap)
+{
+    struct naive *n = heap;
+    free(n->mem);
+    free(n->bits);
+    free(n->length);
+    free(n);
+}
+
+static const struct allocator allocators[] = {
+    { "kheap", kheap_open, kheap_op_alloc, kheap_op_free, kheap_op_footprint,
+      kheap_op_overhead, kheap_close },
+    { "glibc", glibc_open, glibc_alloc, glibc_free, glibc_footprint, glibc_overhead,
+      glibc_close },
+    { "naive", naive_open, naive_alloc, naive_free, naive_footprint, naive_overhead,
+      naive_close },
+};
+
+/* ---------------------------------------------------------------- replay */
+
+struct cell {
+    double ns[RUNS];
+    int runs;
+    size_t failed, peak;
+};
+
+static double now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+/* One replay of t on a fresh heap; returns ns per operation, or -1 when it ran past
+ * budget_ns. With `measure`, also counts failures and the peak footprint (outside the timed
+ * runs: it costs a call per op). */
+static double replay(const struct allocator *a, const struct trace *t, size_t pool, void **slot,
+                     struct cell *c, int measure, double budget_ns)
+{
+    void *heap = a->open(pool);
+    size_t live = 0;
+    if (!heap)
+        abort();
+    memset(slot, 0, t->nslots * sizeof *slot);
+    double start = now_ns();
+    size_t i;
+    for (i = 0; i < t->nops; i++) {
+        const struct op *o = &t->ops[i];
+        if (i % 256 == 0 && now_ns() - start > budget_ns)
+            break;
+        if (o->kind == OP_ALLOC) {
+            void *p = a->alloc(heap, o->size, o->align);
+            slot[o->slot] = p;
+            if (measure) {
+                if (!p)
+                    c->failed++;
+                else if ((live += a->footprint(heap, p)) > c->peak)
+                    c->peak = live;
+            }
+        } else if (slot[o->slot]) {
+            if (measure)
+                live -= a->footprint(heap, slot[o->slot]);
+            a->free(heap, slot[o->slot]);
+            slot[o->slot] = 0;
+        }
+    }
+    double ns = i < t->nops ? -1 : (now_ns() - start) / t->nops;
+    for (size_t s = 0; s < t->nslots; s++)
+        if (slot[s])
+            a->free(heap, slot[s]);
+    if (measure)
+        c->peak += a->overhead(heap);
+    a->close(heap);
+    return ns;
+}
+
+static int by_value(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* ---------------------------------------------------------------- best fit, for W4 */
+
+/* Failures a best-fit search would have on W4's large requests, on 16 B blocks: simulated on
+ * the list of free runs the first two phases leave (the same for any exact allocator). */
+static size_t w4_best_fit_failures(const struct trace *t, size_t pool)
+{
+    size_t nblocks = pool / 16, nruns = 0, failed = 0;
+    size_t small = 0;
+    while (small < t->nops && t->ops[small].kind == OP_ALLOC && t->ops[small].size == 32)
+        small++;
+    size_t *run = malloc((small / 2 + 2) * sizeof *run);
+    for (size_t i = 0; i < small; i += 2)
+        run[nruns++] = 2;                   /* each freed 32 B block: a 2-block hole */
+    run[nruns++] = nblocks - small * 2;     /* the free tail */
+    for (size_t i = small + (small + 1) / 2; i < t->nops; i++) {
+        size_t want = (t->ops[i].size + 15) / 16, best = SIZE_MAX;
+        for (size_t r = 0; r < nruns; r++)
+            if (run[r] >= want && (best == SIZE_MAX || run[r] < run[best]))
+                best = r;
+        if (best == SIZE_MAX)
+            failed++;
+        else
+            run[best] -= want;
+    }
+    free(run);
+    return failed;
+}
+
+int main(void)
+{
+    static const size_t pools[] = { 1u << 20, 16u << 20, 128u << 20 };
+    struct trace (*const make[])(size_t) = { w1, w2, w3, w4 };
+    printf("make bench: median ns/op [min-max] of %d runs, failed allocations, peak footprint\n",
+           RUNS);
+    printf("(%u steady operations per trace after any fill; the naive bitmap stops a cell "
+           "after %.0f s)\n\n", STEADY_OPS, NAIVE_BUDGET_NS / 1e9);
+    printf("%-15s %7s |", "workload", "pool");
+    for (unsigned a = 0; a < 3; a++)
+        printf(" %-36s|", allocators[a].name);
+    printf("\n");
+    for (unsigned w = 0; w < 4; w++)
+        for (unsigned p = 0; p < 3; p++) {
+            rng = 2026 + w;
+            struct trace t = make[w](pools[p]);
+            void **slot = calloc(t.nslots, sizeof *slot);
+            printf("%-15s %4zu MiB |", t.name, pools[p] >> 20);
+            for (unsigned a = 0; a < 3; a++) {
+                struct cell c = {0};
+                double budget = a == 2 ? NAIVE_BUDGET_NS : 1e18;
+                if (replay(&allocators[a], &t, pools[p], slot, &c, 1, budget) < 0) {
+                    printf(" %-36s|", " too slow: stopped after 3 s");
+                    continue;
+                }
+                for (; c.runs < RUNS; c.runs++)
+                    c.ns[c.runs] = replay(&allocators[a], &t, pools[p], slot, &c, 0, 1e18);
+                qsort(c.ns, c.runs, sizeof c.ns[0], by_value);
+                printf(" %8.1f [%7.1f-%8.1f] %5zu %7zuK |", c.ns[c.runs / 2], c.ns[0],
+                       c.ns[c.runs - 1], c.failed, c.peak >> 10);
+                fflush(stdout);
+            }
+            if (w == 3)
+                printf(" best fit would fail %zu", w4_best_fit_failures(&t, pools[p]));
+            printf("\n");
+            free(slot);
+            free(t.ops);
+        }
+    return 0;
+}
