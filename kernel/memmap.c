@@ -31,7 +31,7 @@ static void reserve(uint64_t lo, uint64_t len)
 static void collect_reserved(const struct multiboot_info *mbi)
 {
     nreserved = 0;
-    reserve((uintptr_t)_kernel_start, (uintptr_t)(_kernel_end - _kernel_start));
+    reserve((uintptr_t)_kernel_start, (uintptr_t)_kernel_end - (uintptr_t)_kernel_start);
     reserve((uintptr_t)mbi, sizeof *mbi);
     if (mbi->flags & MB_INFO_CMDLINE)
         reserve(mbi->cmdline, strlen(multiboot_cmdline(mbi)) + 1);

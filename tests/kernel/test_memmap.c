@@ -31,7 +31,7 @@ KTEST(memmap_regions_serve_past_the_static_pool)
     KT_ASSERT(kmalloc_init(kt_mem(64 * 1024, 16), 64 * 1024) == 0);
     seen.n = 0, seen.errors = 0;
     size_t ram = (size_t)mbi->mem_upper * 1024;     /* above 1 MiB */
-    size_t kernel = (size_t)(_kernel_end - _kernel_start);
+    size_t kernel = (uintptr_t)_kernel_end - (uintptr_t)_kernel_start;
     size_t added = memmap_add_regions(mbi, note_region);
     char n[12];
     ktest_write("# memory map: ");
