@@ -159,7 +159,8 @@ static void reset(void)
 int ktest_run(void)
 {
     char num[12];
-    unsigned long total = (unsigned long)(__stop_ktests - __start_ktests);
+    unsigned long total = (unsigned long)(((uintptr_t)__stop_ktests - (uintptr_t)__start_ktests)
+                                          / sizeof(struct ktest));
     int failed = 0;
     ktest_write("KTAP version 1\n1..");
     ktest_write(kt_utoa(num, total));

@@ -77,7 +77,7 @@ int main(void)
 {
     struct result plain = median(0), debug = median(KHEAP_F_DEBUG);
     printf("debug-mode cost: %u random alloc/free on a %u MiB pool, 16-byte blocks, median of %d\n",
-           OPS, POOL >> 20, RUNS);
+           (unsigned)OPS, POOL >> 20, RUNS);
     printf("%-8s %10s %12s %12s %14s\n", "pool", "ns/op", "capacity", "live", "bytes/alloc");
     printf("%-8s %10.1f %12zu %12zu %14.1f\n", "plain", plain.ns_per_op, plain.capacity,
            plain.live, (double)plain.used / plain.live);
