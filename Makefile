@@ -30,7 +30,7 @@ KERNEL      := $(BUILD)/kheap.elf
 ISO         := $(BUILD)/kheap.iso
 LIB         := $(BUILD)/libkheap.a
 
-.PHONY: all run test iso lib host fuzz coverage irq-nolock debug-cost bench deps deps-run clean help
+.PHONY: all run test iso lib host fuzz coverage irq-nolock debug-cost bench bench-cg deps deps-run clean help
 all: $(KERNEL)
 
 help:
@@ -40,6 +40,7 @@ help:
 	@echo "make irq-nolock  the interrupt stress without the heap's lock (shows the corruption)"
 	@echo "make debug-cost  what KHEAP_F_DEBUG costs in time and memory"
 	@echo "make bench  kheap, glibc malloc and a naive bitmap on the same traces"
+	@echo "make bench-cg  instructions per alloc and per free (callgrind), W2 at 1 and 16 MiB"
 	@echo "make lib    $(LIB): the module's i386 objects only"
 	@echo "make fuzz   differential fuzzing against the model (FUZZ_SECONDS=60)"
 	@echo "make coverage  line coverage of kernel/kheap.c, branch targets of asm/kheap.asm"
@@ -197,6 +198,10 @@ $(BUILD)/host/bench: tests/host/bench.c include/kheap.h $(LIB)
 
 bench: deps $(BUILD)/host/bench
 	@$(BUILD)/host/bench
+
+# Instructions per alloc and per free on W2 at 1 and 16 MiB, from callgrind.
+bench-cg: deps $(BUILD)/host/bench
+	@tests/bench-cg.sh $(BUILD)/host/bench $(BUILD)/bench-cg
 
 # ---- running ----
 run: deps-run $(KERNEL)

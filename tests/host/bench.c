@@ -397,10 +397,40 @@ static size_t w4_best_fit_failures(const struct trace *t, size_t pool)
     return failed;
 }
 
-int main(void)
+static struct trace (*const make[])(size_t) = { w1, w2, w3, w4 };
+
+/* bench --one W MIB ALLOCATOR: one untimed replay, for callgrind (make bench-cg); prints
+ * how many allocations and frees it made, to divide the instruction counts by. */
+static int one(int argc, char **argv)
+{
+    unsigned w = argc > 2 ? (unsigned)atoi(argv[2]) : 0;
+    size_t pool = argc > 3 ? (size_t)atoi(argv[3]) << 20 : 0;
+    const struct allocator *a = 0;
+    for (unsigned i = 0; argc > 4 && i < 3; i++)
+        if (strcmp(argv[4], allocators[i].name) == 0)
+            a = &allocators[i];
+    if (w < 1 || w > 4 || !pool || !a) {
+        fprintf(stderr, "usage: bench --one 1-4 MIB kheap|glibc|naive\n");
+        return 2;
+    }
+    rng = 2026 + (w - 1);
+    struct trace t = make[w - 1](pool);
+    void **slot = calloc(t.nslots, sizeof *slot);
+    struct cell c = {0};
+    size_t allocs = 0;
+    for (size_t i = 0; i < t.nops; i++)
+        allocs += t.ops[i].kind == OP_ALLOC;
+    replay(a, &t, pool, slot, &c, 1, 1e18);
+    /* every allocation made is freed, in the trace or at its end */
+    printf("allocs %zu frees %zu\n", allocs, allocs - c.failed);
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     static const size_t pools[] = { 1u << 20, 16u << 20, 128u << 20 };
-    struct trace (*const make[])(size_t) = { w1, w2, w3, w4 };
+    if (argc > 1 && strcmp(argv[1], "--one") == 0)
+        return one(argc, argv);
     printf("make bench: median ns/op [min-max] of %d runs, failed allocations, peak footprint\n",
            RUNS);
     printf("(%u steady operations per trace after any fill; the naive bitmap stops a cell "
