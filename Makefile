@@ -197,7 +197,9 @@ $(BUILD)/host/bench: tests/host/bench.c include/kheap.h $(LIB)
 	$(CC) -m32 -no-pie -O2 -Iinclude -o $@ $< $(LIB)
 
 bench: deps $(BUILD)/host/bench
-	@$(BUILD)/host/bench
+	@mkdir -p $(BUILD)/bench
+	@$(BUILD)/host/bench $(BUILD)/bench/bench.dat | tee $(BUILD)/bench/bench.txt
+	@gnuplot tests/bench.gp && echo "plot: $(BUILD)/bench/bench.png"
 
 # Instructions per alloc and per free on W2 at 1 and 16 MiB, from callgrind.
 bench-cg: deps $(BUILD)/host/bench
@@ -226,10 +228,10 @@ test: deps $(KERNEL) $(ISO) $(HOST_SUITES)
 # deps-run: what `make run` needs to build and boot the kernel, kept small so a first run
 # is quick. deps: everything, adding GRUB and the ISO tools, and for the host twin valgrind
 # (with 32-bit glibc symbols, libc6-dbg:i386), clang with its libFuzzer runtime
-# (libclang-rt-dev, g++-multilib for the 32-bit C++ runtime) and lcov.
+# (libclang-rt-dev, g++-multilib for the 32-bit C++ runtime), lcov and gnuplot (make bench).
 RUN_DEPS := nasm:nasm ld:binutils gcc:gcc qemu-system-i386:qemu-system-x86
 ALL_DEPS := $(RUN_DEPS) grub-mkrescue:grub-common grub-file:grub-common xorriso:xorriso \
-            mformat:mtools valgrind:valgrind clang:clang lcov:lcov
+            mformat:mtools valgrind:valgrind clang:clang lcov:lcov gnuplot:gnuplot-nox
 
 # $(call install_missing,COMMAND:PACKAGE list,extra checks yes/no)
 define install_missing

@@ -426,11 +426,14 @@ static int one(int argc, char **argv)
     return 0;
 }
 
+/* bench [DATA_FILE]: the table on stdout; with DATA_FILE, also "workload pool_MiB allocator
+ * median_ns" lines for the plot (make bench draws build/bench/bench.png from them). */
 int main(int argc, char **argv)
 {
     static const size_t pools[] = { 1u << 20, 16u << 20, 128u << 20 };
     if (argc > 1 && strcmp(argv[1], "--one") == 0)
         return one(argc, argv);
+    FILE *data = argc > 1 ? fopen(argv[1], "w") : 0;
     printf("make bench: median ns/op [min-max] of %d runs, failed allocations, peak footprint\n",
            RUNS);
     printf("(%u steady operations per trace after any fill; the naive bitmap stops a cell "
@@ -450,6 +453,8 @@ int main(int argc, char **argv)
                 double budget = a == 2 ? NAIVE_BUDGET_NS : 1e18;
                 if (replay(&allocators[a], &t, pools[p], slot, &c, 1, budget) < 0) {
                     printf(" %-36s|", " too slow: stopped after 3 s");
+                    if (data)
+                        fprintf(data, "W%u %zu %s NaN\n", w + 1, pools[p] >> 20, allocators[a].name);
                     continue;
                 }
                 for (; c.runs < RUNS; c.runs++)
@@ -457,6 +462,9 @@ int main(int argc, char **argv)
                 qsort(c.ns, c.runs, sizeof c.ns[0], by_value);
                 printf(" %8.1f [%7.1f-%8.1f] %5zu %7zuK |", c.ns[c.runs / 2], c.ns[0],
                        c.ns[c.runs - 1], c.failed, c.peak >> 10);
+                if (data)
+                    fprintf(data, "W%u %zu %s %.1f\n", w + 1, pools[p] >> 20,
+                            allocators[a].name, c.ns[c.runs / 2]);
                 fflush(stdout);
             }
             if (w == 3)
@@ -465,5 +473,7 @@ int main(int argc, char **argv)
             free(slot);
             free(t.ops);
         }
+    if (data)
+        fclose(data);
     return 0;
 }
