@@ -10,6 +10,7 @@
 #include <kernel/kprintf.h>
 #include <kernel/multiboot.h>
 #include <kernel/panic.h>
+#include <kernel/perf.h>
 #include <kernel/pic.h>
 #include <kernel/pit.h>
 #include <kernel/serial.h>
@@ -83,8 +84,17 @@ void kmain(uint32_t magic, const struct multiboot_info *mbi)
             (unsigned)(st.capacity / st.block_size), (unsigned)st.block_size,
             (unsigned)st.capacity);
 
-    if (has_word(cmdline, "test"))
-        qemu_exit(ktest_run() == 0 ? QEMU_EXIT_SUCCESS : QEMU_EXIT_FAILURE);
+    if (has_word(cmdline, "test")) {
+        int failed = ktest_run();
+        kheap_set_lock(irq_save, irq_restore);
+        perf_report();                          /* a report after the plan, not a test */
+        qemu_exit(failed == 0 ? QEMU_EXIT_SUCCESS : QEMU_EXIT_FAILURE);
+    }
+    if (has_word(cmdline, "perf")) {
+        kheap_set_lock(irq_save, irq_restore);
+        perf_report();
+        qemu_exit(QEMU_EXIT_SUCCESS);
+    }
     if (has_word(cmdline, "crash"))             /* proves the exception path: must not return */
         __asm__ volatile("ud2");
     if (has_word(cmdline, "irq-nolock")) {
