@@ -15,11 +15,13 @@
 ; kh_find            h, count, align           first block of the lowest run of `count` free
 ;                                              blocks whose address is a multiple of
 ;                                              align << shift (align: power of two, in
-;                                              blocks); -1 when none. Raises the hint.
+;                                              blocks); -1 when none. Raises the hint, and
+;                                              after an unaligned search the class hints.
 ; kh_claim           h, first, count           -  marks [first, first+count) used, first a start
-; kh_release         h, first, count           -  clears them and the start bit; lowers the hint
+; kh_release         h, first, count           -  clears them and the start bit; lowers the
+;                                              hint and the class hints
 ; kh_mark            h, first, count           -  marks used only (grow in place)
-; kh_unmark          h, first, count           -  clears used only (shrink); lowers the hint
+; kh_unmark          h, first, count           -  clears used only (shrink); lowers as release
 ; kh_next_used       h, from, limit            first used block in [from, limit), else limit
 ; kh_next_free       h, from, limit            first free block in [from, limit), else limit
 ; kh_alloc_blocks    h, first                  length in blocks of the allocation at `first`
@@ -43,6 +45,13 @@
 ;   I3  Every bitmap word below `hint` is all ones in `used` (no free block below it).
 ;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer: nothing here
 ;       touches them, except kh_init which sets them for an empty pool.
+;   I5  For each size class c (0 .. KH_CLASSES-1), no maximal run of free blocks at least
+;       2^c long starts below class_hint[c]. The summary that lets a search skip regions
+;       that cannot hold it: a search for n blocks starts at class_hint[floor(log2 n)].
+;       Kept by kh_find, which raises the hints of the classes 2^c >= n after an unaligned
+;       search (every run starting before its result, or anywhere when it fails, was
+;       shorter than n), and by every free, which lowers all of them to the start of the
+;       free run the freed blocks join (or to a block below it).
 
 bits 32
 
@@ -105,15 +114,17 @@ KH_MAGIC_VALUE  equ 0x5045484B          ; "KHEP": the pool's control block is va
 %endif
 
 %assign CB_SIZE 0
-%macro field 1
+%macro field 1-2 1                          ; name [, words]
   %ifdef KHEAP_CHECK_OFFSETS
     %if C_%1 != CB_SIZE
       %error control block drift: %1 is at CB_SIZE here but elsewhere in struct kheap
     %endif
   %endif
   %assign %1 CB_SIZE
-  %assign CB_SIZE CB_SIZE + WORD_BYTES
+  %assign CB_SIZE CB_SIZE + (%2) * WORD_BYTES
 %endmacro
+
+KH_CLASSES      equ 16                  ; size classes of the class hints: runs of 2^0 .. 2^15
 
 field KH_MAGIC                  ; KH_MAGIC_VALUE while the pool is valid
 field KH_GEOMETRY               ; checksum of the fields up to KH_MEM_END (C layer)
@@ -137,6 +148,7 @@ field KH_TOTAL_FREES
 field KH_FAILED_ALLOCS
 field KH_FAULTS
 field KH_NEXT                   ; next region of the kmalloc heap, or 0
+field KH_CLASS_HINT, KH_CLASSES ; block index per class c, invariant I5
 
 %ifdef KHEAP_CHECK_OFFSETS
   %if C_KH_SIZE != CB_SIZE
@@ -246,6 +258,64 @@ lower_hint:
         jae     .keep
         mov     [xBX + KH_HINT], xAX
 .keep:  ret
+
+; raise_classes - I5 after kh_find (ARG(1) = count, ARG(2) = align; ENTER_SAVED done) found
+; its first fit at xAX, or none (xAX = nblocks): no run of count blocks or more starts below
+; xAX, so for every class with 2^c >= count the hint is raised to xAX. An aligned search may
+; have passed over runs that were long enough but badly placed, so it raises nothing.
+; in: xBX = h, xAX = block. clobbers: xCX, xDX
+raise_classes:
+        cmp     dword ARGP(2, 1), 1             ; (one more word: our return address)
+        jne     .done
+        mov     xDX, ARGP(1, 1)
+        xor     xCX, xCX
+        dec     xDX
+        jz      .loop                           ; count 1: every class from 0
+        bsr     xCX, xDX
+        inc     xCX                             ; xCX = ceil(log2 count)
+.loop:  cmp     xCX, KH_CLASSES
+        jae     .done
+        cmp     [xBX + KH_CLASS_HINT + xCX * WORD_SCALE], xAX
+        jae     .next
+        mov     [xBX + KH_CLASS_HINT + xCX * WORD_SCALE], xAX
+.next:  inc     xCX
+        jmp     .loop
+.done:  ret
+
+; lower_classes - I5 after blocks from xAX on became free: they may join a free run that
+; starts before them. Its start is found when the used block before it lies in the same
+; bitmap word; otherwise the first block of the hint word is used, which is at or below
+; it (I3). Every class hint above that block is lowered to it.
+; in: xBX = h, xAX = first freed block (the hint already lowered). clobbers: xAX, xCX, xDX, xBP
+lower_classes:
+        test    xAX, xAX
+        jz      .lower                          ; block 0 starts its run
+        dec     xAX                             ; the block before the freed ones
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1
+        shr     xAX, WORD_SHIFT
+        mov     xDX, [xBX + KH_USED]
+        mov     xBP, [xDX + xAX * WORD_SCALE]
+        neg     xCX
+        add     xCX, WORD_BITS - 1
+        shl     xBP, cl                         ; keep the bits up to that block ...
+        shr     xBP, cl                         ; ... (used bits at or below it)
+        test    xBP, xBP
+        jz      .far
+        bsr     xBP, xBP
+        shl     xAX, WORD_SHIFT
+        lea     xAX, [xAX + xBP + 1]            ; the run starts after the last used block
+        jmp     .lower
+.far:   mov     xAX, [xBX + KH_HINT]
+        shl     xAX, WORD_SHIFT
+.lower: xor     xCX, xCX
+.loop:  cmp     [xBX + KH_CLASS_HINT + xCX * WORD_SCALE], xAX
+        jbe     .next
+        mov     [xBX + KH_CLASS_HINT + xCX * WORD_SCALE], xAX
+.next:  inc     xCX
+        cmp     xCX, KH_CLASSES
+        jb      .loop
+        ret
 
 ; start_bit - xDI = address of the start word holding block xAX, xCX = its bit.
 ; in: xBX = h, xAX = block. clobbers: nothing else
@@ -401,7 +471,16 @@ kh_find:
         jb      .hint
         mov     xCX, [xBX + KH_NWORDS]          ; no free block: every word is full
 .hint:  mov     [xBX + KH_HINT], xCX
-        jmp     .have_free
+        ; I5: no run of `count` blocks starts below the hint of class floor(log2 count)
+        bsr     xCX, ARG(1)
+        cmp     xCX, KH_CLASSES - 1
+        jbe     .class
+        mov     xCX, KH_CLASSES - 1
+.class: mov     xDX, [xBX + KH_CLASS_HINT + xCX * WORD_SCALE]
+        cmp     xAX, xDX
+        jae     .have_free
+        mov     xAX, xDX                        ; start the search at the class hint
+        jmp     .next_free
 
 .next_free:                                     ; 1. xAX = from
         mov     xDX, [xBX + KH_NBLOCKS]
@@ -445,8 +524,11 @@ kh_find:
         cmp     xAX, xDX
         jb      .next_free                      ; run too short: go on from that used block
         mov     xAX, xCX
+        call    raise_classes                   ; no shorter-than-count run ends the search
         LEAVE_SAVED
-.fail:  mov     xAX, -1
+.fail:  mov     xAX, [xBX + KH_NBLOCKS]
+        call    raise_classes                   ; no run of count blocks anywhere
+        mov     xAX, -1
         LEAVE_SAVED
 
 ; =====================================================================================
@@ -499,6 +581,8 @@ unmark_range:                                   ; shared tail: ENTER_SAVED done,
         call    fill
         mov     xAX, ARG(1)
         call    lower_hint
+        mov     xAX, ARG(1)
+        call    lower_classes
         LEAVE_SAVED
 
 ; =====================================================================================

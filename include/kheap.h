@@ -36,7 +36,7 @@ typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to
 
 /* Bytes of a pool's control block, which sits at the start of the pool's memory (word
  * aligned) and is followed by the two bitmaps of ceil(N / 32) words each. */
-#define KHEAP_CONTROL_BYTES (22u * sizeof(uintptr_t))
+#define KHEAP_CONTROL_BYTES (38u * sizeof(uintptr_t))
 
 /* Pool options for kheap_create_flags and kmalloc_init_flags. */
 #define KHEAP_F_DEBUG   0x1u         /* debug guards and caller tracking: see below */
@@ -78,7 +78,7 @@ struct kheap_fault {
  * aligned, followed by two bitmaps of N bits each, then the B-aligned block area), or NULL
  * when mem is NULL, block_size is invalid, the region wraps past the top of the address
  * space, or it cannot hold the control block, the bitmaps and one block.
- * Overhead: the control block (88 bytes on i386), 2 bits per block, and up to B-1 bytes
+ * Overhead: the control block (152 bytes on i386), 2 bits per block, and up to B-1 bytes
  * of alignment pad. Nothing is written outside [mem, mem+size). O(W).
  */
 kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
@@ -168,7 +168,8 @@ bool kheap_owns(const kheap_t *h, const void *p);
  *   the control block (magic, geometry and its checksum);
  *   every start bit is a used block, and every run of used blocks begins with a start bit;
  *   the pad bits past the last block (used set, start clear);
- *   no free block below the search hint;
+ *   no free block below the search hint, and no free run of 2^c blocks below the hint of
+ *   size class c (the summary the search starts from);
  *   free_blocks and live_allocs equal what the bitmaps say; live = total allocs - frees;
  *   peak >= used;
  *   in a debug pool, every allocation's guard bytes and the poison of every free block.

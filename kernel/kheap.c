@@ -7,6 +7,7 @@
  * compares the two (see KHEAP_EMIT_OFFSETS below) and stops on any drift. */
 typedef uintptr_t kh_word;                  /* one bitmap word */
 #define KH_WORD_BITS (sizeof(kh_word) * 8)
+#define KH_CLASSES 16                       /* as in asm/kheap.asm */
 
 struct kheap {
     uintptr_t magic;                        /* KH_MAGIC_VALUE while valid */
@@ -29,6 +30,8 @@ struct kheap {
     size_t failed_allocs;
     size_t faults;
     struct kheap *next;                     /* next region of the kmalloc heap */
+    uintptr_t class_hint[KH_CLASSES];       /* no free run of 2^c blocks starts below
+                                               class_hint[c] (I5 in asm/kheap.asm) */
 };
 
 _Static_assert(sizeof(struct kheap) == KHEAP_CONTROL_BYTES, "kheap.h: KHEAP_CONTROL_BYTES");
@@ -116,6 +119,7 @@ void kheap_emit_offsets(void)
     KH_EMIT(KH_PEAK_BLOCKS, peak_blocks);   KH_EMIT(KH_TOTAL_ALLOCS, total_allocs);
     KH_EMIT(KH_TOTAL_FREES, total_frees);   KH_EMIT(KH_FAILED_ALLOCS, failed_allocs);
     KH_EMIT(KH_FAULTS, faults);         KH_EMIT(KH_NEXT, next);
+    KH_EMIT(KH_CLASS_HINT, class_hint);
     __asm__ volatile("\n->KH_SIZE %c0" : : "i"(sizeof(struct kheap)));
 }
 #endif
@@ -667,6 +671,23 @@ static const void *bitmaps_bad(const kheap_t *h, size_t *used_bits, size_t *star
     return 0;
 }
 
+/* I5: no free run of 2^c blocks or more starts below class_hint[c]. Returns the first class
+ * hint that claims too much, or NULL. O(W + free runs). */
+static const void *class_hints_bad(const kheap_t *h)
+{
+    for (unsigned c = 0; c < KH_CLASSES; c++)
+        if (h->class_hint[c] > h->nblocks)
+            return &h->class_hint[c];
+    for (uintptr_t s = kh_next_free(h, 0, h->nblocks); s < h->nblocks;) {
+        uintptr_t e = kh_next_used(h, s, h->nblocks);
+        for (unsigned c = 0; c < KH_CLASSES && e - s >= (uintptr_t)1 << c; c++)
+            if (s < h->class_hint[c])
+                return &h->class_hint[c];
+        s = kh_next_free(h, e, h->nblocks);
+    }
+    return 0;
+}
+
 /* A debug pool's patterns: every guard and all the poison. Reports the first damage. */
 static bool patterns_ok(kheap_t *h, struct call *c)
 {
@@ -700,6 +721,8 @@ int kheap_check(kheap_t *h)
         bad = bitmaps_bad(h, &used, &starts);
         if (!bad && (used != h->nblocks - h->free_blocks || starts != h->live_allocs))
             bad = h;                        /* counters disagree with the bitmaps */
+        if (!bad)
+            bad = class_hints_bad(h);
     }
     if (bad)
         fault(&c, KHEAP_FAULT_CORRUPT, h, bad);
