@@ -6,7 +6,7 @@
 /* Positions in the control block, as README's design section lists its fields. These tests
  * damage the layout on purpose, so they name it; a change of layout shows up here. */
 enum { CB_SHIFT = 2, CB_BASE = 7, CB_HINT = 13, CB_FREE_BLOCKS = 14, CB_LIVE_ALLOCS = 15,
-       CB_PEAK = 16 };
+       CB_PEAK = 16, CB_CLASS_HINT = 22, CB_CLASSES = 16 };
 
 struct damaged_pool {
     kheap_t *h;
@@ -145,4 +145,33 @@ KTEST(foreign_handle_fails_safe)
     kt_fill(junk, 4096, 77);
     KT_EXPECT(calls_refuse_and_write_nothing((kheap_t *)junk, junk + 512, 4096));
     KT_EXPECT(kt_intact(junk, 4096, 77));
+}
+
+KTEST(check_catches_a_class_hint_that_skips_a_free_run)
+{
+    struct damaged_pool d;
+    KT_ASSERT(make(&d));
+    /* A hint past every block claims no free run of 2^c blocks exists: false for every class
+     * the free tail reaches, true (so not corruption) for the classes beyond it. */
+    size_t tail = kt_stats(d.h).largest_free / 16;
+    unsigned caught = 0, reached = 0;
+    for (unsigned c = 0; c < CB_CLASSES; c++) {
+        uintptr_t saved = d.control[CB_CLASS_HINT + c];
+        int before = kt_faults.count;
+        bool false_claim = ((size_t)1 << c) <= tail;
+        reached += false_claim;
+        d.control[CB_CLASS_HINT + c] = kt_stats(d.h).capacity / 16;
+        int err = kheap_check(d.h);
+        if (false_claim)
+            caught += err == KHEAP_ECORRUPT && kt_faults.count == before + 1 &&
+                      kt_faults.last.ptr == &d.control[CB_CLASS_HINT + c];
+        else
+            KT_EXPECT(err == 0);
+        d.control[CB_CLASS_HINT + c] = saved;
+        KT_EXPECT(kheap_check(d.h) == 0);
+    }
+    KT_EXPECT(reached >= 7 && caught == reached);
+    d.control[CB_CLASS_HINT] = 0;                   /* lowering is always allowed */
+    KT_EXPECT(kheap_check(d.h) == 0);
+    KT_EXPECT(kheap_alloc(d.h, 32) == d.a + 48);    /* and first fit is unchanged */
 }
