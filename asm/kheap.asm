@@ -15,8 +15,8 @@
 ; kh_find            h, count, align           first block of the lowest run of `count` free
 ;                                              blocks whose address is a multiple of
 ;                                              align << shift (align: power of two, in
-;                                              blocks); -1 when none. Raises the hint, and
-;                                              after an unaligned search the class hints.
+;                                              blocks); -1 when none. Raises the hint and
+;                                              class hints.
 ; kh_claim           h, first, count           -  marks [first, first+count) used, first a start
 ; kh_release         h, first, count           -  clears them and the start bit; lowers the
 ;                                              hint and the class hints
@@ -48,10 +48,11 @@
 ;   I5  For each size class c (0 .. KH_CLASSES-1), no maximal run of free blocks at least
 ;       2^c long starts below class_hint[c]. The summary that lets a search skip regions
 ;       that cannot hold it: a search for n blocks starts at class_hint[floor(log2 n)].
-;       Kept by kh_find, which raises the hints of the classes 2^c >= n after an unaligned
-;       search (every run starting before its result, or anywhere when it fails, was
-;       shorter than n), and by every free, which lowers all of them to the start of the
-;       free run the freed blocks join (or to a block below it).
+;       Kept by kh_find, which after a search for n blocks aligned to a raises the hints
+;       of the classes 2^c >= n + a - 1 to its result, or to nblocks when it fails (every
+;       run starting before the result was too short to hold an aligned fit), and by every
+;       free, which lowers all of them to the start of the free run the freed blocks join
+;       (or to a block below it).
 
 bits 32
 
@@ -260,19 +261,20 @@ lower_hint:
 .keep:  ret
 
 ; raise_classes - I5 after kh_find (ARG(1) = count, ARG(2) = align; ENTER_SAVED done) found
-; its first fit at xAX, or none (xAX = nblocks): no run of count blocks or more starts below
-; xAX, so for every class with 2^c >= count the hint is raised to xAX. An aligned search may
-; have passed over runs that were long enough but badly placed, so it raises nothing.
+; its first fit at xAX, or none (xAX = nblocks). A free run of count + align - 1 blocks always
+; holds an aligned fit, so no run that long starts below xAX: for every class with
+; 2^c >= count + align - 1 the hint is raised to xAX. (A run starting below the search's
+; start is shorter than 2^floor(log2 count) by I5, or there is none, by I3.)
 ; in: xBX = h, xAX = block. clobbers: xCX, xDX
 raise_classes:
-        cmp     dword ARGP(2, 1), 1             ; (one more word: our return address)
-        jne     .done
-        mov     xDX, ARGP(1, 1)
+        mov     xDX, ARGP(1, 1)                 ; (one more word: our return address)
+        add     xDX, ARGP(2, 1)
+        sub     xDX, 2                          ; count + align - 2
         xor     xCX, xCX
-        dec     xDX
-        jz      .loop                           ; count 1: every class from 0
+        test    xDX, xDX
+        jz      .loop                           ; count + align - 1 = 1: every class from 0
         bsr     xCX, xDX
-        inc     xCX                             ; xCX = ceil(log2 count)
+        inc     xCX                             ; xCX = ceil(log2(count + align - 1))
 .loop:  cmp     xCX, KH_CLASSES
         jae     .done
         cmp     [xBX + KH_CLASS_HINT + xCX * WORD_SCALE], xAX
