@@ -184,3 +184,21 @@ KTEST(calloc_zeroes_reused_memory)
     KT_EXPECT(kheap_usable_size(h, z) >= 4000);
     KT_EXPECT(kheap_check(h) == 0);
 }
+
+KTEST(alloc_beyond_the_largest_size_class)
+{
+    /* 2^16 blocks and more: past the largest class of the search summary */
+    kheap_t *h = kt_pool(3u << 20, 16);
+    KT_ASSERT(h);
+    size_t big = (size_t)70000 * 16;
+    unsigned char *small = kheap_alloc(h, 16), *a = kheap_alloc(h, big);
+    KT_ASSERT(small && a);
+    KT_EXPECT(a == small + 16 && kheap_usable_size(h, a) == big);
+    KT_EXPECT(kheap_free(h, small) == 0);
+    unsigned char *b = kheap_alloc(h, big);             /* after a: the hole is too small */
+    KT_EXPECT(b == a + big);
+    KT_EXPECT(kheap_alloc(h, kt_stats(h).largest_free + 16) == 0);
+    KT_EXPECT(kheap_free(h, a) == 0 && kheap_free(h, b) == 0);
+    KT_EXPECT(kheap_alloc(h, kt_stats(h).capacity) != 0);
+    KT_EXPECT(kheap_check(h) == 0);
+}

@@ -171,6 +171,10 @@ KTEST(check_catches_a_class_hint_that_skips_a_free_run)
         KT_EXPECT(kheap_check(d.h) == 0);
     }
     KT_EXPECT(reached >= 7 && caught == reached);
+    uintptr_t saved = d.control[CB_CLASS_HINT + CB_CLASSES - 1];
+    d.control[CB_CLASS_HINT + CB_CLASSES - 1] = kt_stats(d.h).capacity / 16 + 1;  /* past N */
+    KT_EXPECT(kheap_check(d.h) == KHEAP_ECORRUPT);
+    d.control[CB_CLASS_HINT + CB_CLASSES - 1] = saved;
     d.control[CB_CLASS_HINT] = 0;                   /* lowering is always allowed */
     KT_EXPECT(kheap_check(d.h) == 0);
     KT_EXPECT(kheap_alloc(d.h, 32) == d.a + 48);    /* and first fit is unchanged */
