@@ -187,15 +187,15 @@ coverage: deps $(BUILD)/cov/ktest $(BUILD)/cov/replay
 	@tests/asm-coverage.sh $(BUILD)/cov/ktest -- $(BUILD)/cov/replay $(FUZZ_CORPORA)
 
 # ---- what debug pools cost (a benchmark: prints figures) ----
-$(BUILD)/host/debug_cost: tests/host/debug_cost.c include/kheap.h $(LIB)
-	$(CC) -m32 -no-pie -O2 -Iinclude -o $@ $< $(LIB)
+$(BUILD)/host/debug_cost: tests/host/debug_cost.c tests/host/rng.h include/kheap.h $(LIB)
+	$(CC) -m32 -no-pie -O2 -Iinclude -Itests/host -o $@ $< $(LIB)
 
 debug-cost: deps $(BUILD)/host/debug_cost
 	@$(BUILD)/host/debug_cost
 
 # ---- make bench: kheap, glibc malloc and a naive bitmap on the same traces (prints figures) ----
-$(BUILD)/host/bench: tests/host/bench.c include/kheap.h $(LIB)
-	$(CC) -m32 -no-pie -O2 -Iinclude -o $@ $< $(LIB)
+$(BUILD)/host/bench: tests/host/bench.c tests/host/rng.h include/kheap.h $(LIB)
+	$(CC) -m32 -no-pie -O2 -Iinclude -Itests/host -o $@ $< $(LIB)
 
 bench: deps $(BUILD)/host/bench
 	@mkdir -p $(BUILD)/bench

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "kheap.h"
+#include "rng.h"
 
 #define RUNS 5
 #define STEADY_OPS 50000u
@@ -33,10 +34,7 @@ static uint32_t rng;
 
 static uint32_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
+    return xorshift32(&rng);
 }
 
 static uint32_t range(uint32_t lo, uint32_t hi)

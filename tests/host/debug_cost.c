@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "kheap.h"
+#include "rng.h"
 
 #define POOL (4u << 20)
 #define SLOTS 1024
@@ -16,10 +17,7 @@ static uint32_t rng;
 
 static uint32_t next(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
+    return xorshift32(&rng);
 }
 
 struct result {
