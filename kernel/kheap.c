@@ -993,11 +993,13 @@ kheap_t *kmalloc_heap(void)
     return kmalloc_first;
 }
 
-/* The region that owns p, or NULL. Called under the lock. */
+/* The region whose block area holds p, or NULL. Called under the lock. Only bounds and the
+ * magic are read here: the call that uses the region checks its geometry once (usable()). */
 static kheap_t *owner(const void *p)
 {
+    uintptr_t a = (uintptr_t)p;
     kheap_t *h = kmalloc_first;
-    while (h && !kheap_owns(h, p))
+    while (h && !(h->magic == KH_MAGIC_VALUE && a >= h->base && a < h->limit))
         h = h->next;
     return h;
 }
