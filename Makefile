@@ -130,8 +130,18 @@ $(BUILD)/host/ktest-vg: $(HOST_TESTS:%.c=$(BUILD)/host/vg/%.o) $(BUILD)/host/vg/
 $(BUILD)/host/model_test: $(BUILD)/host/plain/tests/ktest.o $(BUILD)/host/plain/tests/host/backend.o \
                           $(BUILD)/host/plain/tests/host/model.o $(BUILD)/host/plain/tests/host/model_test.o $(LIB)
 	$(CC) -m32 -no-pie -o $@ $^
-$(BUILD)/host/replay: $(BUILD)/host/san/tests/host/replay.o $(BUILD)/host/san/tests/host/fuzz_kheap.o \
-                      $(BUILD)/host/san/tests/host/model.o $(BUILD)/host/san/kernel/kheap.o $(ASM_OBJ)
+# The fuzzer's module: run-tree leaves of 2 words (64 blocks) instead of 16, so its small
+# pools have trees up to 6 levels deep; asm and C get the same -D.
+SMALL_LEAF  := -DKHEAP_LEAF_WORDS_LOG2=1
+FUZZ_ASM    := $(BUILD)/fuzz/kheap_asm.o
+$(FUZZ_ASM): asm/kheap.asm $(BUILD)/kheap_offsets.inc
+	@mkdir -p $(@D)
+	$(AS) $(ASFLAGS) -DKHEAP_CHECK_OFFSETS $(SMALL_LEAF) -I$(BUILD)/ $< -o $@
+$(BUILD)/host/leaf/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -Itests/host $(SAN_FLAGS) $(SMALL_LEAF) -MMD -MP -c $< -o $@
+$(BUILD)/host/replay: $(BUILD)/host/leaf/tests/host/replay.o $(BUILD)/host/leaf/tests/host/fuzz_kheap.o \
+                      $(BUILD)/host/leaf/tests/host/model.o $(BUILD)/host/leaf/kernel/kheap.o $(FUZZ_ASM)
 	$(CC) -m32 -no-pie $(SAN_FLAGS) -o $@ $^
 HOST_SUITES += $(BUILD)/host/model_test $(BUILD)/host/replay
 
@@ -147,11 +157,11 @@ FUZZ_CORPORA := tests/fuzz/seeds tests/fuzz/regressions
 # branches and the decoder's, not the model's.
 $(BUILD)/fuzz/model.o: tests/host/model.c tests/host/model.h include/kheap.h
 	@mkdir -p $(@D)
-	clang $(FUZZ_BASE) -fsanitize=address,undefined -c $< -o $@
+	clang $(FUZZ_BASE) $(SMALL_LEAF) -fsanitize=address,undefined -c $< -o $@
 $(BUILD)/fuzz/fuzz_kheap: tests/host/fuzz_kheap.c tests/host/model.h kernel/kheap.c include/kheap.h \
-                          $(BUILD)/fuzz/model.o $(ASM_OBJ)
-	clang $(FUZZ_FLAGS) -no-pie -o $@ tests/host/fuzz_kheap.c kernel/kheap.c \
-	    $(BUILD)/fuzz/model.o $(ASM_OBJ)
+                          $(BUILD)/fuzz/model.o $(FUZZ_ASM)
+	clang $(FUZZ_FLAGS) $(SMALL_LEAF) -no-pie -o $@ tests/host/fuzz_kheap.c kernel/kheap.c \
+	    $(BUILD)/fuzz/model.o $(FUZZ_ASM)
 
 # New inputs go to build/fuzz/corpus; a finding is written to build/fuzz/ as crash-*:
 # copy it into tests/fuzz/regressions once fixed.

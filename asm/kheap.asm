@@ -15,13 +15,14 @@
 ; kh_find            h, count, align           first block of the lowest run of `count` free
 ;                                              blocks whose address is a multiple of
 ;                                              align << shift (align: power of two, in
-;                                              blocks); -1 when none. Raises the hint and
-;                                              class hints.
+;                                              blocks); -1 when none. Reads only.
 ; kh_claim           h, first, count           -  marks [first, first+count) used, first a start
-; kh_release         h, first, count           -  clears them and the start bit; lowers the
-;                                              hint and the class hints
-; kh_mark            h, first, count           -  marks used only (grow in place)
-; kh_unmark          h, first, count           -  clears used only (shrink); lowers as release
+;                                              and updates the run tree
+; kh_release         h, first, count           -  clears them and the start bit; updates
+;                                              the run tree
+; kh_mark            h, first, count           -  marks used only (grow in place); updates
+;                                              the tree
+; kh_unmark          h, first, count           -  clears used only (shrink); updates the tree
 ; kh_next_used       h, from, limit            first used block in [from, limit), else limit
 ; kh_next_free       h, from, limit            first free block in [from, limit), else limit
 ; kh_alloc_blocks    h, first                  length in blocks of the allocation at `first`
@@ -42,17 +43,25 @@
 ;       begins with a start bit, so an allocation is [start bit, next start bit or free).
 ;   I2  Bits past the last block in the last bitmap word: used = 1, start = 0. A search
 ;       therefore never returns a block past the pool, whatever the word holds.
-;   I3  Every bitmap word below `hint` is all ones in `used` (no free block below it).
+;   I3  The run tree summarises the used bitmap. Leaf j covers LEAF_WORDS bitmap words
+;       (blocks [j * LEAF_BLOCKS, (j+1) * LEAF_BLOCKS)); the tree is complete, with `leaves`
+;       (a power of two) leaves, node 1 the root, node k's children 2k and 2k+1, leaf j at
+;       node leaves + j. Blocks past the pool (pad bits, words past the bitmap, leaves past
+;       the last) count as used. Every node holds, for its range of blocks:
+;         pre   free blocks at its start, before the first used one,
+;         suf   free blocks at its end, after the last used one,
+;         best  the longest run of free blocks inside it (runs cut at its edges).
+;       A parent follows from its children (length len each):
+;         pre  = L.pre  (+ R.pre  when L.pre = len)
+;         suf  = R.suf  (+ L.suf  when R.suf = len)
+;         best = max(L.best, R.best, L.suf + R.pre)
+;       Every routine that changes the used bitmap recomputes the leaves it touched and
+;       their ancestors, so the tree is exact at every return. A search descends it to the
+;       lowest run long enough, in O(log leaves + LEAF_WORDS) steps.
 ;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer: nothing here
 ;       touches them, except kh_init which sets them for an empty pool.
-;   I5  For each size class c (0 .. KH_CLASSES-1), no maximal run of free blocks at least
-;       2^c long starts below class_hint[c]. The summary that lets a search skip regions
-;       that cannot hold it: a search for n blocks starts at class_hint[floor(log2 n)].
-;       Kept by kh_find, which after a search for n blocks aligned to a raises the hints
-;       of the classes 2^c >= n + a - 1 to its result, or to nblocks when it fails (every
-;       run starting before the result was too short to hold an aligned fit), and by every
-;       free, which lowers all of them to the start of the free run the freed blocks join
-;       (or to a block below it).
+;
+; Pool layout: | control | used bitmap | start bitmap | side table | run tree | pad | blocks |
 
 bits 32
 
@@ -67,6 +76,7 @@ bits 32
 %define STOS_WORD       stosd           ; the string instructions a word at a time
 %define MOVS_WORD       movsd
 %define resword         resd
+%define WORD_PTR        dword           ; size of a memory operand holding a word
 
 ; Register names used below; they map to the 64-bit registers in a later x86-64 build.
 %define xAX eax
@@ -114,18 +124,20 @@ KH_MAGIC_VALUE  equ 0x5045484B          ; "KHEP": the pool's control block is va
 %include "kheap_offsets.inc"
 %endif
 
-%assign CB_SIZE 0
-%macro field 1-2 1                          ; name [, words]
+; member R, NAME: the next word of record R, whose size so far is R_SIZE (NAME = offset).
+%macro member 2
   %ifdef KHEAP_CHECK_OFFSETS
-    %if C_%1 != CB_SIZE
-      %error control block drift: %1 is at CB_SIZE here but elsewhere in struct kheap
+    %if C_%2 != %1_SIZE
+      %error control block drift: %2 is at %1_SIZE here but elsewhere in kernel/kheap.c
     %endif
   %endif
-  %assign %1 CB_SIZE
-  %assign CB_SIZE CB_SIZE + (%2) * WORD_BYTES
+  %assign %2 %1_SIZE
+  %assign %1_SIZE %1_SIZE + WORD_BYTES
 %endmacro
-
-KH_CLASSES      equ 16                  ; size classes of the class hints: runs of 2^0 .. 2^15
+%define field member CB,
+%define node_field member NODE,
+%assign CB_SIZE 0
+%assign NODE_SIZE 0
 
 field KH_MAGIC                  ; KH_MAGIC_VALUE while the pool is valid
 field KH_GEOMETRY               ; checksum of the fields up to KH_MEM_END (C layer)
@@ -140,7 +152,7 @@ field KH_MEM_START              ; the region handed to kheap_create
 field KH_MEM_END
 field KH_SIDE                   ; -> side table (nblocks * extra bytes), after the start bitmap
 field KH_FLAGS                  ; KHEAP_F_* of the pool (C layer)
-field KH_HINT                   ; word index, invariant I3
+field KH_TREE                   ; -> node 0 of the run tree (I3), after the side table
 field KH_FREE_BLOCKS
 field KH_LIVE_ALLOCS
 field KH_PEAK_BLOCKS
@@ -149,13 +161,36 @@ field KH_TOTAL_FREES
 field KH_FAILED_ALLOCS
 field KH_FAULTS
 field KH_NEXT                   ; next region of the kmalloc heap, or 0
-field KH_CLASS_HINT, KH_CLASSES ; block index per class c, invariant I5
+field KH_LEAVES                 ; leaves of the run tree, a power of two (I3)
+
+; A node of the run tree: struct kh_node in kernel/kheap.c.
+node_field NODE_PRE             ; free blocks at the start of its range
+node_field NODE_SUF             ; free blocks at its end
+node_field NODE_BEST            ; longest free run inside it
 
 %ifdef KHEAP_CHECK_OFFSETS
-  %if C_KH_SIZE != CB_SIZE
-    %error control block drift: struct kheap has a different size
+  %if C_KH_SIZE != CB_SIZE || C_NODE_SIZE != NODE_SIZE
+    %error control block drift: struct kheap or struct kh_node has a different size
   %endif
 %endif
+
+; Leaf size: 16 words (512 blocks) unless the build says otherwise. The differential fuzzer
+; builds asm and C with -DKHEAP_LEAF_WORDS_LOG2=1 so its small pools get deep trees; both
+; files must be given the same value (kheap_check fails on every pool otherwise).
+%ifndef KHEAP_LEAF_WORDS_LOG2
+  %define KHEAP_LEAF_WORDS_LOG2 4
+%endif
+LEAF_WORDS_LOG2 equ KHEAP_LEAF_WORDS_LOG2
+LEAF_WORDS      equ 1 << LEAF_WORDS_LOG2        ; bitmap words under one leaf of the tree
+LEAF_SHIFT      equ WORD_SHIFT + LEAF_WORDS_LOG2
+LEAF_BLOCKS     equ 1 << LEAF_SHIFT             ; blocks under one leaf
+
+; NODE dst, index: dst = address of node `index` (xBX = h). dst and index may not be one.
+%macro NODE 2
+        lea     %1, [%2 + %2 * 2]               ; three words a node
+        shl     %1, WORD_BYTES_LOG2
+        add     %1, [xBX + KH_TREE]
+%endmacro
 
 section .text
 
@@ -251,72 +286,152 @@ fill:
         jmp     .word
 .done:  ret
 
-; lower_hint - keep I3 after blocks from xAX on became free: hint = min(hint, word of xAX).
-; in: xBX = h, xAX = first freed block. clobbers: xAX
-lower_hint:
-        shr     xAX, WORD_SHIFT
-        cmp     xAX, [xBX + KH_HINT]
-        jae     .keep
-        mov     [xBX + KH_HINT], xAX
-.keep:  ret
+%if NODE_SIZE != 3 * WORD_BYTES
+  %error NODE assumes three words a node
+%endif
 
-; raise_classes - I5 after kh_find (ARG(1) = count, ARG(2) = align; ENTER_SAVED done) found
-; its first fit at xAX, or none (xAX = nblocks). A free run of count + align - 1 blocks always
-; holds an aligned fit, so no run that long starts below xAX: for every class with
-; 2^c >= count + align - 1 the hint is raised to xAX. (A run starting below the search's
-; start is shorter than 2^floor(log2 count) by I5, or there is none, by I3.)
-; in: xBX = h, xAX = block. clobbers: xCX, xDX
-raise_classes:
-        mov     xDX, ARGP(1, 1)                 ; (one more word: our return address)
-        add     xDX, ARGP(2, 1)
-        sub     xDX, 2                          ; count + align - 2
-        xor     xCX, xCX
-        test    xDX, xDX
-        jz      .loop                           ; count + align - 1 = 1: every class from 0
-        bsr     xCX, xDX
-        inc     xCX                             ; xCX = ceil(log2(count + align - 1))
-.loop:  cmp     xCX, KH_CLASSES
-        jae     .done
-        cmp     [xBX + KH_CLASS_HINT + xCX * WORD_SCALE], xAX
-        jae     .next
-        mov     [xBX + KH_CLASS_HINT + xCX * WORD_SCALE], xAX
-.next:  inc     xCX
-        jmp     .loop
-.done:  ret
-
-; lower_classes - I5 after blocks from xAX on became free: they may join a free run that
-; starts before them. Its start is found when the used block before it lies in the same
-; bitmap word; otherwise the first block of the hint word is used, which is at or below
-; it (I3). Every class hint above that block is lowered to it.
-; in: xBX = h, xAX = first freed block (the hint already lowered). clobbers: xAX, xCX, xDX, xBP
-lower_classes:
-        test    xAX, xAX
-        jz      .lower                          ; block 0 starts its run
-        dec     xAX                             ; the block before the freed ones
+; leaf_update - I3 for leaf xAX: its pre, suf and best from its LEAF_WORDS bitmap words,
+; low block first. A word is all free (the run grows by a word), or has a used bit: then
+; the free bits below its lowest used bit end the current run, the runs between its lowest
+; and highest used bits are measured only when they could beat the best so far, and the
+; free bits above its highest used bit start the next run.
+; in: xBX = h, xAX = leaf. clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+leaf_update:
+        push    xAX                             ; [xSP + WORD_BYTES] = leaf
+        push    -1                              ; [xSP] = pre, -1 until a used block is seen
+        mov     xSI, xAX
+        shl     xSI, LEAF_WORDS_LOG2            ; xSI = word
+        lea     xDI, [xSI + LEAF_WORDS]         ; xDI = end word
+        xor     xDX, xDX                        ; xDX = free run ending before word xSI
+        xor     xBP, xBP                        ; xBP = best
+.word:  mov     xAX, ALL_ONES                   ; past the bitmap: used, like the pad bits (I2)
+        cmp     xSI, [xBX + KH_NWORDS]
+        jae     .have
+        mov     xAX, [xBX + KH_USED]
+        mov     xAX, [xAX + xSI * WORD_SCALE]
+.have:  test    xAX, xAX
+        jnz     .mixed
+        add     xDX, WORD_BITS                  ; all free: the run goes on
+        jmp     .next
+.mixed: bsf     xCX, xAX                        ; xCX = lowest used bit
+        add     xDX, xCX                        ; the run ends there
+        cmp     WORD_PTR [xSP], -1
+        jne     .ended
+        mov     [xSP], xDX                      ; the first run to end is the prefix
+.ended: cmp     xDX, xBP
+        jbe     .inner
+        mov     xBP, xDX
+.inner: bsr     xDX, xAX                        ; xDX = highest used bit
+        push    xDX
+        sub     xDX, xCX
+        dec     xDX                             ; bits strictly between lowest and highest
+        cmp     xDX, xBP                        ; (signed: -1 when they are one bit)
+        jle     .top                            ; no run in between can beat best
+        not     xAX
+        inc     xCX
+        shr     xAX, cl                         ; free bits above the lowest used one ...
+        mov     xCX, xDX
+        mov     xDX, 1
+        shl     xDX, cl
+        dec     xDX
+        and     xAX, xDX                        ; ... and below the highest: xAX = z
+        xor     xDX, xDX
+.shrink: test   xAX, xAX                        ; each step shortens every run of z by one,
+        jz      .longest                        ; so the steps taken = its longest run
         mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
-        shr     xAX, WORD_SHIFT
-        mov     xDX, [xBX + KH_USED]
-        mov     xBP, [xDX + xAX * WORD_SCALE]
-        neg     xCX
-        add     xCX, WORD_BITS - 1
-        shl     xBP, cl                         ; keep the bits up to that block ...
-        shr     xBP, cl                         ; ... (used bits at or below it)
-        test    xBP, xBP
-        jz      .far
-        bsr     xBP, xBP
-        shl     xAX, WORD_SHIFT
-        lea     xAX, [xAX + xBP + 1]            ; the run starts after the last used block
-        jmp     .lower
-.far:   mov     xAX, [xBX + KH_HINT]
-        shl     xAX, WORD_SHIFT
-.lower: xor     xCX, xCX
-.loop:  cmp     [xBX + KH_CLASS_HINT + xCX * WORD_SCALE], xAX
-        jbe     .next
-        mov     [xBX + KH_CLASS_HINT + xCX * WORD_SCALE], xAX
-.next:  inc     xCX
-        cmp     xCX, KH_CLASSES
-        jb      .loop
+        shr     xCX, 1
+        and     xAX, xCX
+        inc     xDX
+        jmp     .shrink
+.longest:
+        cmp     xDX, xBP
+        jbe     .top
+        mov     xBP, xDX
+.top:   pop     xCX                             ; highest used bit
+        mov     xDX, WORD_BITS - 1
+        sub     xDX, xCX                        ; the free bits above it start the next run
+.next:  inc     xSI
+        cmp     xSI, xDI
+        jb      .word
+        pop     xAX                             ; pre
+        cmp     xAX, -1
+        jne     .suf
+        mov     xAX, xDX                        ; no used block: one run fills the leaf
+.suf:   cmp     xDX, xBP                        ; xDX = suf, the run that reached the end
+        jbe     .store
+        mov     xBP, xDX
+.store: pop     xCX
+        add     xCX, [xBX + KH_LEAVES]          ; the leaf's node
+        NODE    xDI, xCX
+        mov     [xDI + NODE_PRE], xAX
+        mov     [xDI + NODE_SUF], xDX
+        mov     [xDI + NODE_BEST], xBP
+        ret
+
+; combine - I3 for internal node xAX from its two children, each xDX blocks long.
+; in: xBX = h, xAX = node, xDX = child length. clobbers: xCX, xSI, xDI, xBP
+combine:
+        lea     xCX, [xAX + xAX]
+        NODE    xSI, xCX                        ; xSI = left child
+        lea     xDI, [xSI + NODE_SIZE]          ; xDI = right child
+        NODE    xCX, xAX                        ; xCX = the node
+        mov     xBP, [xSI + NODE_PRE]
+        cmp     xBP, xDX
+        jne     .pre
+        add     xBP, [xDI + NODE_PRE]           ; the left child is all free: on into the right
+.pre:   mov     [xCX + NODE_PRE], xBP
+        mov     xBP, [xDI + NODE_SUF]
+        cmp     xBP, xDX
+        jne     .suf
+        add     xBP, [xSI + NODE_SUF]           ; the right child is all free: back into the left
+.suf:   mov     [xCX + NODE_SUF], xBP
+        mov     xBP, [xSI + NODE_SUF]
+        add     xBP, [xDI + NODE_PRE]           ; the run across the middle
+        cmp     xBP, [xSI + NODE_BEST]
+        jae     .left
+        mov     xBP, [xSI + NODE_BEST]
+.left:  cmp     xBP, [xDI + NODE_BEST]
+        jae     .right
+        mov     xBP, [xDI + NODE_BEST]
+.right: mov     [xCX + NODE_BEST], xBP
+        ret
+
+; tree_update - I3 after the used bits of blocks [xAX, xDX) changed (xAX < xDX): the leaves
+; over them, then their ancestors a level at a time, each level's range of nodes the halved
+; range of the level below. O(leaves touched * LEAF_WORDS + log leaves).
+; in: xBX = h, xAX = first block, xDX = end block. clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+%define LEVEL_NODE  [xSP]                       ; locals: the node being updated,
+%define LEVEL_FIRST [xSP + WORD_BYTES]          ; the first and last nodes of the level
+%define LEVEL_LAST  [xSP + 2 * WORD_BYTES]
+tree_update:
+        dec     xDX
+        shr     xAX, LEAF_SHIFT
+        shr     xDX, LEAF_SHIFT
+        add     xAX, [xBX + KH_LEAVES]
+        add     xDX, [xBX + KH_LEAVES]          ; node numbers of the first and last leaf
+        push    xDX
+        push    xAX
+        push    xAX
+.leaf:  mov     xAX, LEVEL_NODE
+        sub     xAX, [xBX + KH_LEAVES]
+        call    leaf_update
+        inc     WORD_PTR LEVEL_NODE
+        mov     xAX, LEVEL_NODE
+        cmp     xAX, LEVEL_LAST
+        jbe     .leaf
+        mov     xDX, LEAF_BLOCKS                ; children's length one level up
+.level: shr     WORD_PTR LEVEL_FIRST, 1
+        shr     WORD_PTR LEVEL_LAST, 1
+        mov     xAX, LEVEL_FIRST
+        test    xAX, xAX
+        jz      .done                           ; the root is done
+.node:  call    combine                         ; (keeps xAX and xDX)
+        inc     xAX
+        cmp     xAX, LEVEL_LAST
+        jbe     .node
+        shl     xDX, 1
+        jmp     .level
+.done:  add     xSP, 3 * WORD_BYTES
         ret
 
 ; start_bit - xDI = address of the start word holding block xAX, xCX = its bit.
@@ -330,6 +445,51 @@ start_bit:
         lea     xDI, [xDI + xAX * WORD_SCALE]
         pop     xAX
         ret
+
+; tree_bytes - the run tree of a pool whose bitmaps have xDI words: xBP = its leaves (the
+; power of two at or above the leaves needed), xCX = its bytes (nodes 0 .. 2 * leaves - 1;
+; node 0 is unused, so node k is at k * NODE_SIZE).
+; in: xDI = words. clobbers: nothing else
+tree_bytes:
+        lea     xCX, [xDI + LEAF_WORDS - 1]
+        shr     xCX, LEAF_WORDS_LOG2            ; leaves needed, at least 1
+        mov     xBP, 1
+        dec     xCX
+        jz      .have
+        bsr     xCX, xCX
+        inc     xCX
+        shl     xBP, cl                         ; the power of two at or above them
+.have:  lea     xCX, [xBP + xBP * 2]
+        shl     xCX, 1 + WORD_BYTES_LOG2        ; 2 * leaves nodes of three words
+        ret
+
+; layout - where a pool of xAX blocks would put its blocks (kh_init's arguments in place,
+; its return address and one word above ENTER_SAVED): xDI = words per bitmap, xBP = block 0,
+; xDX = the block-area limit; carry set when an address passes 4 GiB.
+; in: xAX = blocks, xSI = first bitmap byte. clobbers: xCX
+layout:
+        mov     xDI, xAX
+        add     xDI, WORD_BITS - 1
+        shr     xDI, WORD_SHIFT                 ; xDI = words per bitmap
+        call    tree_bytes                      ; xCX = tree bytes
+        mov     xBP, ARGP(3, 2)
+        imul    xBP, xAX                        ; side table bytes (below end: no overflow)
+        add     xBP, xCX
+        lea     xBP, [xBP + xDI * (2 * WORD_BYTES)]
+        add     xBP, xSI                        ; end of bitmaps, side table and tree
+        jc      .out
+        mov     xCX, ARGP(2, 2)
+        mov     xDX, 1
+        shl     xDX, cl                         ; xDX = block size
+        dec     xDX
+        add     xBP, xDX                        ; align up to the block size
+        jc      .out
+        not     xDX
+        and     xBP, xDX                        ; xBP = block 0
+        mov     xDX, xAX
+        shl     xDX, cl                         ; (blocks * block size < size: no overflow)
+        add     xDX, xBP                        ; xDX = one past the last block
+.out:   ret
 
 ; =====================================================================================
 ; kh_init(mem, size, shift, extra) -> h or 0
@@ -370,30 +530,39 @@ kh_init:
         add     xDI, 2
         div     xDI                             ; xAX = estimated block count
 
-        ; Trim the estimate until bitmaps, alignment pad and blocks fit before the end.
+        ; Trim the estimate until bitmaps, side table, tree, alignment pad and blocks fit
+        ; before the end. The estimate left out the tree (under 1 bit a block), so the
+        ; first misses step down by a share of the bytes too many; the step never passes
+        ; the largest count that fits (fitting only gets easier as the count falls).
 .try:   test    xAX, xAX
         jz      .fail_pop
-        mov     xDI, xAX
-        add     xDI, WORD_BITS - 1
-        shr     xDI, WORD_SHIFT                 ; xDI = words per bitmap
-        mov     xBP, ARGP(3, 1)
-        imul    xBP, xAX                        ; side table bytes (below end: no overflow)
-        lea     xBP, [xBP + xDI * (2 * WORD_BYTES)]
-        add     xBP, xSI                        ; end of both bitmaps and the side table
-        jc      .smaller
-        mov     xDX, 1
-        shl     xDX, cl                         ; xDX = block size
-        dec     xDX
-        add     xBP, xDX                        ; align up to the block size
-        jc      .smaller
-        not     xDX
-        and     xBP, xDX                        ; xBP = block 0
-        mov     xDX, xAX
-        shl     xDX, cl
-        add     xDX, xBP                        ; xDX = one past the last block
+        call    layout                          ; xBP = block 0, xDX = limit, xDI = words
         jc      .smaller
         cmp     xDX, [xSP]
         jbe     .fits
+        sub     xDX, [xSP]                      ; bytes too many
+        call    tree_bytes                      ; (xDI = words) xCX = bytes of the tree
+        sub     xDX, xCX                        ; less what a smaller tree may give back
+        jbe     .smaller
+        mov     xCX, ARGP(2, 1)
+        mov     xBP, 1
+        shl     xBP, cl
+        sub     xDX, xBP                        ; and what the alignment pad may give back
+        jbe     .smaller
+        sub     xDX, xBP
+        jbe     .smaller
+        add     xBP, ARGP(3, 1)
+        shl     xBP, 1                          ; 2 * (block + extra): at most half the
+        push    xAX                             ; blocks whose bytes are too many
+        mov     xAX, xDX
+        xor     xDX, xDX
+        div     xBP
+        mov     xCX, xAX
+        pop     xAX
+        cmp     xCX, xAX
+        jae     .smaller
+        sub     xAX, xCX
+        jmp     .try
 .smaller:
         dec     xAX
         jmp     .try
@@ -421,26 +590,40 @@ kh_init:
         mov     [xBX + KH_SIDE], xCX
         mov     [xBX + KH_BASE], xBP
         mov     [xBX + KH_LIMIT], xDX
+        mov     xDX, ARGP(3, 1)
+        imul    xDX, xAX
+        add     xCX, xDX
+        mov     [xBX + KH_TREE], xCX            ; the tree follows the side table
         mov     xCX, ARGP(0, 1)
         mov     [xBX + KH_MEM_START], xCX
         pop     xCX
         mov     [xBX + KH_MEM_END], xCX
+        call    tree_bytes
+        mov     [xBX + KH_LEAVES], xBP
 
-        ; Both bitmaps cleared: no block is used (I1, I3 with hint 0).
-        push    xAX
-        mov     xCX, xDI
-        shl     xCX, 1
-        mov     xDI, xSI
+        ; Both bitmaps cleared: no block is used (I1); the tree all zero (I3 for the
+        ; leaves past the pool, which stay so).
+        mov     xDI, [xBX + KH_TREE]
+        shr     xCX, WORD_BYTES_LOG2
         xor     xAX, xAX
         rep STOS_WORD
-        pop     xAX
+        mov     xCX, [xBX + KH_NWORDS]
+        shl     xCX, 1
+        mov     xDI, xSI
+        rep STOS_WORD
 
         ; I2: the pad bits of the last used word are set, so searches stop at the pool end.
+        mov     xAX, [xBX + KH_NBLOCKS]
         mov     xDX, [xBX + KH_NWORDS]
         shl     xDX, WORD_SHIFT                 ; end = nwords * WORD_BITS
         mov     xDI, [xBX + KH_USED]
         mov     xSI, ALL_ONES
         call    fill                            ; [nblocks, nwords*WORD_BITS)
+
+        ; I3: every leaf over the pool, and their ancestors.
+        xor     xAX, xAX
+        mov     xDX, [xBX + KH_NBLOCKS]
+        call    tree_update
 
         mov     xAX, xBX
         LEAVE_SAVED
@@ -451,49 +634,118 @@ kh_init:
 
 ; =====================================================================================
 ; kh_find(h, count, align) -> first block, or -1
-; First fit: the lowest block b with b aligned, and [b, b+count) free.
-;   1. from the hint, jump to the next free block (whole used words are skipped);
-;   2. round it up to the alignment; if that moved it, go back to 1 from there;
-;   3. jump to the next used block before b+count; none means found, else go to 1 from it.
-; Every step moves `from` forward, so the loop ends. The first free block seen from the
-; hint lies in the lowest word with a free bit, so the hint is raised to that word (I3).
+; First fit from the run tree (I3): the lowest block b, aligned, with [b, b+count) free.
+;   descend: from the root, into the left child when its best holds count; else the run
+;            across the middle when L.suf + R.pre holds it (it starts L.suf before the
+;            middle); else into the right child. At a leaf, its runs are read in order.
+;   align:   when b is not aligned, the answer is the lowest fit at or after round_up(b):
+;            the runs of that b's leaf from there, then a climb: up the tree from the leaf,
+;            trying each right sibling on the way (the run carried into its prefix, then its
+;            best), and down again into the first that holds a fit.
+; A found run is checked against the bitmap before it is returned, so a damaged tree can make
+; a search fail but never return a used block. Every step moves right: the loop ends.
+; O(log leaves + LEAF_WORDS) a candidate; an aligned request may see several candidates.
 ; =====================================================================================
+%define COUNT ARG(1)
 kh_find:
         ENTER_SAVED
         mov     xBX, ARG(0)
-        mov     xAX, [xBX + KH_HINT]
-        shl     xAX, WORD_SHIFT                 ; from = first block of the hint word
-        mov     xDX, [xBX + KH_NBLOCKS]
-        mov     xSI, ALL_ONES
-        xor     xDI, xDI
-        call    scan                            ; xAX = lowest free block, or nblocks
-        mov     xCX, xAX
-        shr     xCX, WORD_SHIFT
-        cmp     xAX, xDX
-        jb      .hint
-        mov     xCX, [xBX + KH_NWORDS]          ; no free block: every word is full
-.hint:  mov     [xBX + KH_HINT], xCX
-        ; I5: no run of `count` blocks starts below the hint of class floor(log2 count)
-        bsr     xCX, ARG(1)
-        cmp     xCX, KH_CLASSES - 1
-        jbe     .class
-        mov     xCX, KH_CLASSES - 1
-.class: mov     xDX, [xBX + KH_CLASS_HINT + xCX * WORD_SCALE]
-        cmp     xAX, xDX
-        jae     .have_free
-        mov     xAX, xDX                        ; start the search at the class hint
-        jmp     .next_free
+        mov     xCX, 1                          ; the root
+        NODE    xSI, xCX
+        mov     xDX, COUNT
+        cmp     [xSI + NODE_BEST], xDX
+        jb      .fail                           ; no run anywhere is long enough
+        xor     xAX, xAX                        ; the root's first block ..
+        mov     xDX, [xBX + KH_LEAVES]
+        shl     xDX, LEAF_SHIFT                 ; .. and its length
 
-.next_free:                                     ; 1. xAX = from
-        mov     xDX, [xBX + KH_NBLOCKS]
-        mov     xSI, ALL_ONES
-        xor     xDI, xDI
-        call    scan
-.have_free:
-        cmp     xAX, [xBX + KH_NBLOCKS]
-        jae     .fail
+.descend:
+        ; Node xCX (blocks [xAX, xAX + xDX)) holds a run of count blocks that starts in it,
+        ; and none starts before it (past `from`).
+        cmp     xDX, LEAF_BLOCKS
+        jbe     .leaf
+        shr     xDX, 1                          ; the children's length
+        shl     xCX, 1                          ; the left child
+        NODE    xSI, xCX
+        mov     xBP, COUNT
+        cmp     [xSI + NODE_BEST], xBP
+        jae     .descend
+        mov     xDI, [xSI + NODE_SUF]
+        add     xDI, [xSI + NODE_SIZE + NODE_PRE]
+        cmp     xDI, xBP
+        jae     .middle
+        inc     xCX                             ; the right child
+        add     xAX, xDX
+        jmp     .descend
+.middle:
+        add     xAX, xDX
+        sub     xAX, [xSI + NODE_SUF]           ; the run starts L.suf before the middle
+        jmp     .found
 
-        ; 2. align: b = round_up(base/block + xAX, align) - base/block
+.leaf:  ; xAX = from: the runs from there to the end of its leaf (or of the pool), in order
+        mov     xDX, xAX
+        or      xDX, LEAF_BLOCKS - 1
+        inc     xDX                             ; the leaf's end
+        cmp     xDX, [xBX + KH_NBLOCKS]
+        jbe     .run
+        mov     xDX, [xBX + KH_NBLOCKS]
+.run:   mov     xSI, ALL_ONES
+        xor     xDI, xDI
+        call    scan                            ; next free block, or xDX
+        xor     xBP, xBP                        ; (no run reaches the end)
+        cmp     xAX, xDX
+        jae     .ends
+        push    xAX
+        xor     xSI, xSI
+        call    scan                            ; the used block after it, or xDX
+        pop     xCX
+        mov     xBP, xAX
+        sub     xBP, xCX                        ; the run's length
+        cmp     xBP, COUNT
+        jae     .in_leaf
+        cmp     xAX, xDX
+        jb      .run                            ; too short: on from the used block
+.ends:  ; xBP = the run that reaches the leaf's end (0 when none): up the tree with it
+        cmp     xDX, [xBX + KH_NBLOCKS]
+        jae     .fail                           ; the pool ends here
+        mov     xAX, xDX                        ; xAX = end of node xCX
+        lea     xCX, [xDX - 1]
+        shr     xCX, LEAF_SHIFT
+        add     xCX, [xBX + KH_LEAVES]          ; xCX = the leaf's node
+        mov     xDX, LEAF_BLOCKS                ; xDX = its length
+.climb: ; xBP = free blocks from `from` on that end at xAX, the end of node xCX
+        cmp     xCX, 1
+        jbe     .fail                           ; the root: nothing further right
+        test    xCX, 1
+        jnz     .up                             ; a right child ends where its parent does
+        NODE    xSI, xCX
+        add     xSI, NODE_SIZE                  ; xSI = the right sibling, from block xAX
+        mov     xDI, [xSI + NODE_PRE]
+        add     xDI, xBP
+        cmp     xDI, COUNT
+        jae     .joined
+        mov     xDI, COUNT
+        cmp     [xSI + NODE_BEST], xDI
+        jae     .sibling
+        mov     xDI, [xSI + NODE_SUF]           ; no fit in it: carry the run at its end
+        cmp     xDI, xDX
+        jne     .carry
+        add     xDI, xBP                        ; (all of it free: the run goes through)
+.carry: mov     xBP, xDI
+        add     xAX, xDX
+.up:    shr     xCX, 1
+        shl     xDX, 1
+        jmp     .climb
+.sibling:
+        inc     xCX
+        jmp     .descend
+.joined:
+        sub     xAX, xBP                        ; the carried run, which starts at or after from
+        jmp     .found
+.in_leaf:
+        mov     xAX, xCX
+
+.found: ; xAX = b, the lowest fit at or after from. Aligned? Else again from round_up(b).
         mov     xDX, [xBX + KH_BASE]
         mov     xCX, [xBX + KH_SHIFT]
         shr     xDX, cl                         ; xDX = block number of block 0
@@ -503,39 +755,35 @@ kh_find:
         add     xBP, xCX
         not     xCX
         and     xBP, xCX
-        sub     xBP, xDX                        ; xBP = aligned candidate >= xAX
+        sub     xBP, xDX                        ; xBP = round_up(b) >= b
         cmp     xBP, xAX
-        je      .aligned
+        je      .check
         mov     xAX, xBP
         cmp     xAX, [xBX + KH_NBLOCKS]
-        jae     .fail
-        jmp     .next_free
-
-.aligned:                                       ; 3. xAX = free aligned candidate
-        mov     xDX, [xBX + KH_NBLOCKS]
-        sub     xDX, xAX
-        cmp     xDX, ARG(1)
-        jb      .fail                           ; fewer than count blocks left at all
+        jb      .leaf
+        jmp     .fail
+.check: mov     xDX, [xBX + KH_NBLOCKS]         ; the bitmap has the last word: [b, b+count)
+        sub     xDX, xAX                        ; inside the pool and all free
+        cmp     xDX, COUNT
+        jb      .fail
         mov     xDX, xAX
-        add     xDX, ARG(1)                     ; limit = candidate + count
+        add     xDX, COUNT
         push    xAX
         xor     xSI, xSI
         xor     xDI, xDI
-        call    scan                            ; next used block before the limit
+        call    scan
         pop     xCX
         cmp     xAX, xDX
-        jb      .next_free                      ; run too short: go on from that used block
+        jb      .fail
         mov     xAX, xCX
-        call    raise_classes                   ; no shorter-than-count run ends the search
         LEAVE_SAVED
-.fail:  mov     xAX, [xBX + KH_NBLOCKS]
-        call    raise_classes                   ; no run of count blocks anywhere
-        mov     xAX, -1
+.fail:  mov     xAX, -1
         LEAVE_SAVED
+%undef COUNT
 
 ; =====================================================================================
 ; kh_claim(h, first, count) / kh_mark(h, first, count)
-; Sets used over [first, first+count); kh_claim also sets start[first] (I1).
+; Sets used over [first, first+count); kh_claim also sets start[first] (I1). Then the tree (I3).
 ; The caller has checked the range is free and inside the pool.
 ; =====================================================================================
 kh_claim:
@@ -556,12 +804,11 @@ mark_range:                                     ; shared tail: ENTER_SAVED done,
         mov     xDI, [xBX + KH_USED]
         mov     xSI, ALL_ONES
         call    fill
-        LEAVE_SAVED
+        jmp     update_tail
 
 ; =====================================================================================
 ; kh_release(h, first, count) / kh_unmark(h, first, count)
-; Clears used over [first, first+count); kh_release also clears start[first].
-; The freed blocks may lie below the hint, so it is lowered to keep I3.
+; Clears used over [first, first+count); kh_release also clears start[first]. Then the tree.
 ; =====================================================================================
 kh_release:
         ENTER_SAVED
@@ -581,10 +828,11 @@ unmark_range:                                   ; shared tail: ENTER_SAVED done,
         mov     xDI, [xBX + KH_USED]
         xor     xSI, xSI
         call    fill
+update_tail:                                    ; shared tail: the tree over the changed blocks
         mov     xAX, ARG(1)
-        call    lower_hint
-        mov     xAX, ARG(1)
-        call    lower_classes
+        mov     xDX, xAX
+        add     xDX, ARG(2)
+        call    tree_update
         LEAVE_SAVED
 
 ; =====================================================================================

@@ -36,7 +36,7 @@ typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to
 
 /* Bytes of a pool's control block, which sits at the start of the pool's memory (word
  * aligned) and is followed by the two bitmaps of ceil(N / 32) words each. */
-#define KHEAP_CONTROL_BYTES (38u * sizeof(uintptr_t))
+#define KHEAP_CONTROL_BYTES (23u * sizeof(uintptr_t))
 
 /* Pool options for kheap_create_flags and kmalloc_init_flags. */
 #define KHEAP_F_DEBUG   0x1u         /* debug guards and caller tracking: see below */
@@ -75,11 +75,14 @@ struct kheap_fault {
  * kheap_create - make a pool of all of [mem, mem+size).
  * block_size: a power of two from 4 to 1 MiB, or 0 for KHEAP_DEFAULT_BLOCK.
  * Returns the pool's handle, which lies inside mem (the control block sits at mem, word
- * aligned, followed by two bitmaps of N bits each, then the B-aligned block area), or NULL
+ * aligned, followed by two bitmaps of N bits each, the run tree, then the B-aligned block
+ * area), or NULL
  * when mem is NULL, block_size is invalid, the region wraps past the top of the address
  * space, or it cannot hold the control block, the bitmaps and one block.
- * Overhead: the control block (152 bytes on i386), 2 bits per block, and up to B-1 bytes
- * of alignment pad. Nothing is written outside [mem, mem+size). O(W).
+ * Overhead: the control block (92 bytes on i386), 2 bits per block, the run tree (24 bytes
+ * per 512 blocks, the count of 512-block leaves rounded up to a power of two: 0.375 to 0.75
+ * bits per block) and up to B-1 bytes of alignment pad. Nothing is written outside
+ * [mem, mem+size). O(W).
  */
 kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
 
@@ -107,7 +110,10 @@ kheap_t *kheap_create_flags(void *mem, size_t size, size_t block_size, unsigned 
  * kheap_alloc - the lowest-addressed run of n free blocks (first fit).
  * Returns a B-aligned pointer to at least `size` bytes, contents undefined; NULL when size
  * is 0 (not counted as a failure), or when no run is free, size overflows or h is NULL or
- * damaged (counted in failed_allocs, heap unchanged). O(W) worst case.
+ * damaged (counted in failed_allocs, heap unchanged).
+ * O(log N + n/32): a descent of the run tree to the first run long enough, a read of at most
+ * 16 bitmap words of its leaf, then the marking of n blocks and the tree above them. A
+ * request no run can hold fails in O(1) (the root knows the longest free run).
  */
 void *kheap_alloc(kheap_t *h, size_t size);
 
@@ -115,7 +121,8 @@ void *kheap_alloc(kheap_t *h, size_t size);
  * kheap_alloc_aligned - as kheap_alloc, with the address a multiple of align.
  * align: a non-zero power of two; below B it means B. A bad align gives NULL and counts a
  * failure. Works for any align up to 2 GiB (it is the address that is aligned, not the
- * offset in the pool). O(W) worst case.
+ * offset in the pool). O(log N + n/32) per candidate: every free run of n blocks or more
+ * before the answer that holds no aligned fit is one more candidate (O(W) in all at worst).
  */
 void *kheap_alloc_aligned(kheap_t *h, size_t size, size_t align);
 
@@ -147,7 +154,7 @@ void *kheap_realloc(kheap_t *h, void *p, size_t size);
  *   KHEAP_EINTERIOR p is inside a live allocation, not at its start;
  *   KHEAP_ECORRUPT  h's control block is damaged.
  * Each error counts a fault and calls the fault hook (after the lock is released).
- * O(1) to validate, O(n / 32) to free.
+ * O(1) to validate, O(n / 32 + log N) to free (the bitmap, then the run tree above it).
  */
 int kheap_free(kheap_t *h, void *p);
 
@@ -168,20 +175,20 @@ bool kheap_owns(const kheap_t *h, const void *p);
  *   the control block (magic, geometry and its checksum);
  *   every start bit is a used block, and every run of used blocks begins with a start bit;
  *   the pad bits past the last block (used set, start clear);
- *   no free block below the search hint, and no free run of 2^c blocks below the hint of
- *   size class c (the summary the search starts from);
+ *   the run tree the search descends: every leaf's free runs (at its start, at its end,
+ *   longest) as the bitmap has them, every parent as its two children make it;
  *   free_blocks and live_allocs equal what the bitmaps say; live = total allocs - frees;
  *   peak >= used;
  *   in a debug pool, every allocation's guard bytes and the poison of every free block.
  * Returns 0, or KHEAP_ECORRUPT after counting a fault and calling the fault hook with the
- * damaged address (the control block, or the first bad bitmap word); KHEAP_EINVAL when h is
+ * damaged address (the control block, the first bad bitmap word or tree node); KHEAP_EINVAL when h is
  * NULL. Changes nothing else. O(W), or O(W + capacity) in a debug pool.
  */
 int kheap_check(kheap_t *h);
 
 /*
  * kheap_get_stats - fill *out. All sizes in bytes. A NULL or damaged h gives all zeros.
- * O(W) (largest_free is found by scanning).
+ * O(1) (largest_free is the run tree's root).
  */
 void kheap_get_stats(const kheap_t *h, struct kheap_stats *out);
 

@@ -7,11 +7,21 @@
  * compares the two (see KHEAP_EMIT_OFFSETS below) and stops on any drift. */
 typedef uintptr_t kh_word;                  /* one bitmap word */
 #define KH_WORD_BITS (sizeof(kh_word) * 8)
-#define KH_CLASSES 16                       /* as in asm/kheap.asm */
+#ifndef KHEAP_LEAF_WORDS_LOG2               /* as in asm/kheap.asm: give both the same */
+#define KHEAP_LEAF_WORDS_LOG2 4
+#endif
+#define KH_LEAF_WORDS ((uintptr_t)1 << KHEAP_LEAF_WORDS_LOG2)  /* bitmap words under a leaf */
+#define KH_LEAF_BLOCKS (KH_LEAF_WORDS * KH_WORD_BITS)
+
+/* A node of the run tree (I3 in asm/kheap.asm), for its range of blocks: free blocks at its
+ * start, free blocks at its end, and the longest free run inside it. */
+struct kh_node {
+    uintptr_t pre, suf, best;
+};
 
 struct kheap {
     uintptr_t magic;                        /* KH_MAGIC_VALUE while valid */
-    uintptr_t geometry;                     /* geometry_sum() of the fields shift .. flags */
+    uintptr_t geometry;                     /* geometry_sum() of the fields that never change */
     uintptr_t shift;                        /* log2(block size) */
     uintptr_t nblocks;                      /* blocks in the block area */
     uintptr_t nwords;                       /* words in each bitmap */
@@ -22,7 +32,8 @@ struct kheap {
     uintptr_t mem_start, mem_end;           /* the region given to kheap_create */
     uintptr_t side;                         /* side table (debug pools), after the bitmaps */
     uintptr_t flags;                        /* KHEAP_F_* */
-    uintptr_t hint;                         /* every used word below this one is full */
+    struct kh_node *tree;                   /* the run tree: node 1 the root, node k's
+                                               children 2k and 2k+1, after the side table */
     size_t free_blocks;
     size_t live_allocs;
     size_t peak_blocks;
@@ -30,8 +41,7 @@ struct kheap {
     size_t failed_allocs;
     size_t faults;
     struct kheap *next;                     /* next region of the kmalloc heap */
-    uintptr_t class_hint[KH_CLASSES];       /* no free run of 2^c blocks starts below
-                                               class_hint[c] (I5 in asm/kheap.asm) */
+    uintptr_t leaves;                       /* leaves of the tree, a power of two */
 };
 
 _Static_assert(sizeof(struct kheap) == KHEAP_CONTROL_BYTES, "kheap.h: KHEAP_CONTROL_BYTES");
@@ -114,13 +124,17 @@ void kheap_emit_offsets(void)
     KH_EMIT(KH_START, start);           KH_EMIT(KH_BASE, base);
     KH_EMIT(KH_LIMIT, limit);           KH_EMIT(KH_MEM_START, mem_start);
     KH_EMIT(KH_MEM_END, mem_end);       KH_EMIT(KH_SIDE, side);
-    KH_EMIT(KH_FLAGS, flags);           KH_EMIT(KH_HINT, hint);
+    KH_EMIT(KH_FLAGS, flags);           KH_EMIT(KH_TREE, tree);
     KH_EMIT(KH_FREE_BLOCKS, free_blocks);   KH_EMIT(KH_LIVE_ALLOCS, live_allocs);
     KH_EMIT(KH_PEAK_BLOCKS, peak_blocks);   KH_EMIT(KH_TOTAL_ALLOCS, total_allocs);
     KH_EMIT(KH_TOTAL_FREES, total_frees);   KH_EMIT(KH_FAILED_ALLOCS, failed_allocs);
     KH_EMIT(KH_FAULTS, faults);         KH_EMIT(KH_NEXT, next);
-    KH_EMIT(KH_CLASS_HINT, class_hint);
+    KH_EMIT(KH_LEAVES, leaves);
     __asm__ volatile("\n->KH_SIZE %c0" : : "i"(sizeof(struct kheap)));
+    __asm__ volatile("\n->NODE_PRE %c0" : : "i"(__builtin_offsetof(struct kh_node, pre)));
+    __asm__ volatile("\n->NODE_SUF %c0" : : "i"(__builtin_offsetof(struct kh_node, suf)));
+    __asm__ volatile("\n->NODE_BEST %c0" : : "i"(__builtin_offsetof(struct kh_node, best)));
+    __asm__ volatile("\n->NODE_SIZE %c0" : : "i"(sizeof(struct kh_node)));
 }
 #endif
 
@@ -203,7 +217,7 @@ static uintptr_t geometry_sum(const kheap_t *h)
     uintptr_t s = 0x9E3779B9u;
     const uintptr_t f[] = { h->shift, h->nblocks, h->nwords, (uintptr_t)h->used,
                             (uintptr_t)h->start, h->base, h->limit, h->mem_start, h->mem_end,
-                            h->side, h->flags };
+                            h->side, h->flags, (uintptr_t)h->tree, h->leaves };
     for (unsigned i = 0; i < sizeof f / sizeof f[0]; i++)
         s = (s ^ f[i]) * 0x01000193u + (s >> 15);
     return s;
@@ -275,7 +289,7 @@ kheap_t *kheap_create_flags(void *mem, size_t size, size_t block, unsigned flags
         kh_fill((void *)h->side, h->nblocks * sizeof(struct kh_side), 0);
         kh_fill((void *)h->base, h->nblocks << h->shift, KHEAP_POISON_BYTE);
     }
-    VG_POOL(h, h->side + h->nblocks * side);
+    VG_POOL(h, (uintptr_t)(h->tree + 2 * h->leaves));   /* the metadata ends with the tree */
     return h;
 }
 
@@ -623,6 +637,16 @@ static kh_word pad_mask(const kheap_t *h)
     return tail ? ~(kh_word)0 << tail : 0;
 }
 
+/* The tree's leaves for bitmaps of `words` words: a power of two, at least one leaf a
+ * LEAF_WORDS words (tree_bytes in asm/kheap.asm). */
+static uintptr_t leaves_for(uintptr_t words)
+{
+    uintptr_t n = 1;
+    while (n * KH_LEAF_WORDS < words)
+        n *= 2;
+    return n;
+}
+
 /* The control block's own invariants; returns false when any field is out of shape. */
 static bool control_ok(const kheap_t *h)
 {
@@ -630,16 +654,17 @@ static bool control_ok(const kheap_t *h)
         return false;                       /* (before the shift is used at all) */
     uintptr_t bs = (uintptr_t)1 << h->shift;
     uintptr_t side_bytes = debug_pool(h) ? h->nblocks * sizeof(struct kh_side) : 0;
+    uintptr_t tree_end = (uintptr_t)(h->tree + 2 * h->leaves);
     return (h->flags & ~(uintptr_t)KH_KNOWN_FLAGS) == 0
         && h->nblocks > 0 && h->nwords == (h->nblocks + KH_WORD_BITS - 1) / KH_WORD_BITS
         && (uintptr_t)h->used == (uintptr_t)(h + 1)
         && h->start == h->used + h->nwords
         && h->side == (uintptr_t)(h->start + h->nwords)
-        && h->base >= h->side + side_bytes && h->base - (h->side + side_bytes) < bs
+        && (uintptr_t)h->tree == h->side + side_bytes && h->leaves == leaves_for(h->nwords)
+        && h->base >= tree_end && h->base - tree_end < bs
         && (h->base & (bs - 1)) == 0
         && h->limit == h->base + (h->nblocks << h->shift)
         && h->mem_start <= (uintptr_t)h && h->limit <= h->mem_end
-        && h->hint <= h->nwords
         && h->free_blocks <= h->nblocks && h->peak_blocks <= h->nblocks
         && h->peak_blocks >= h->nblocks - h->free_blocks
         && h->total_allocs - h->total_frees == h->live_allocs;
@@ -662,8 +687,6 @@ static const void *bitmaps_bad(const kheap_t *h, size_t *used_bits, size_t *star
             return &h->used[w];             /* a used run without a start */
         if (last && ((u & pad) != pad || (st & pad)))
             return &h->used[w];             /* pad bits wrong */
-        if (w < h->hint && u != ~(kh_word)0)
-            return &h->used[w];             /* a free block below the hint */
         *used_bits += popcount(real);
         *start_bits += popcount(st);
         carry = u >> (KH_WORD_BITS - 1);
@@ -671,20 +694,65 @@ static const void *bitmaps_bad(const kheap_t *h, size_t *used_bits, size_t *star
     return 0;
 }
 
-/* I5: no free run of 2^c blocks or more starts below class_hint[c]. Returns the first class
- * hint that claims too much, or NULL. O(W + free runs). */
-static const void *class_hints_bad(const kheap_t *h)
+/* Leaf j's values from the used bitmap, independently of asm/kheap.asm: whole words when
+ * they are all free or all used, else a bit at a time. Blocks past the pool count as used. */
+static struct kh_node leaf_of(const kheap_t *h, uintptr_t j)
 {
-    for (unsigned c = 0; c < KH_CLASSES; c++)
-        if (h->class_hint[c] > h->nblocks)
-            return &h->class_hint[c];
-    for (uintptr_t s = kh_next_free(h, 0, h->nblocks); s < h->nblocks;) {
-        uintptr_t e = kh_next_used(h, s, h->nblocks);
-        for (unsigned c = 0; c < KH_CLASSES && e - s >= (uintptr_t)1 << c; c++)
-            if (s < h->class_hint[c])
-                return &h->class_hint[c];
-        s = kh_next_free(h, e, h->nblocks);
+    struct kh_node v = { 0, 0, 0 };
+    bool ended = false;                     /* a used block was seen: pre is known */
+    uintptr_t run = 0;
+    for (uintptr_t w = j * KH_LEAF_WORDS; w < (j + 1) * KH_LEAF_WORDS; w++) {
+        kh_word u = w < h->nwords ? h->used[w] : ~(kh_word)0;
+        for (unsigned b = 0; b < KH_WORD_BITS; b++) {
+            if (u == 0) {                   /* the rest of the word is free */
+                run += KH_WORD_BITS - b;
+                break;
+            }
+            if (!(u & 1)) {
+                run++;
+            } else {
+                if (!ended)
+                    v.pre = run, ended = true;
+                v.best = run > v.best ? run : v.best;
+                run = 0;
+            }
+            u >>= 1;
+        }
     }
+    if (!ended)
+        v.pre = run;
+    v.suf = run;
+    v.best = run > v.best ? run : v.best;
+    return v;
+}
+
+/* A parent's values from its children, each len blocks long. */
+static struct kh_node joined(struct kh_node l, struct kh_node r, uintptr_t len)
+{
+    struct kh_node v = { l.pre == len ? len + r.pre : l.pre,
+                         r.suf == len ? len + l.suf : r.suf, l.suf + r.pre };
+    v.best = l.best > v.best ? l.best : v.best;
+    v.best = r.best > v.best ? r.best : v.best;
+    return v;
+}
+
+static bool same_node(const struct kh_node *a, struct kh_node b)
+{
+    return a->pre == b.pre && a->suf == b.suf && a->best == b.best;
+}
+
+/* I3: every leaf as the bitmap says, then every parent as its (checked) children say, a
+ * level at a time from the bottom. Returns the first node that is wrong, or NULL. O(W). */
+static const void *tree_bad(const kheap_t *h)
+{
+    for (uintptr_t j = 0; j < h->leaves; j++)
+        if (!same_node(&h->tree[h->leaves + j], leaf_of(h, j)))
+            return &h->tree[h->leaves + j];
+    uintptr_t len = KH_LEAF_BLOCKS;         /* the children's length on this level */
+    for (uintptr_t first = h->leaves / 2; first >= 1; first /= 2, len *= 2)
+        for (uintptr_t k = first; k < 2 * first; k++)
+            if (!same_node(&h->tree[k], joined(h->tree[2 * k], h->tree[2 * k + 1], len)))
+                return &h->tree[k];
     return 0;
 }
 
@@ -722,7 +790,7 @@ int kheap_check(kheap_t *h)
         if (!bad && (used != h->nblocks - h->free_blocks || starts != h->live_allocs))
             bad = h;                        /* counters disagree with the bitmaps */
         if (!bad)
-            bad = class_hints_bad(h);
+            bad = tree_bad(h);
     }
     if (bad)
         fault(&c, KHEAP_FAULT_CORRUPT, h, bad);
@@ -732,17 +800,10 @@ int kheap_check(kheap_t *h)
     return bad ? KHEAP_ECORRUPT : 0;
 }
 
-/* Blocks in the largest run of free blocks. */
+/* Blocks in the largest run of free blocks: the root of the run tree knows. */
 static uintptr_t largest_free(const kheap_t *h)
 {
-    uintptr_t largest = 0;
-    for (uintptr_t i = kh_next_free(h, 0, h->nblocks); i < h->nblocks;) {
-        uintptr_t end = kh_next_used(h, i, h->nblocks);
-        if (end - i > largest)
-            largest = end - i;
-        i = kh_next_free(h, end, h->nblocks);
-    }
-    return largest;
+    return h->tree[1].best;
 }
 
 static void stats_of(const kheap_t *h, struct kheap_stats *st)

@@ -5,8 +5,9 @@
 
 /* Positions in the control block, as README's design section lists its fields. These tests
  * damage the layout on purpose, so they name it; a change of layout shows up here. */
-enum { CB_SHIFT = 2, CB_BASE = 7, CB_HINT = 13, CB_FREE_BLOCKS = 14, CB_LIVE_ALLOCS = 15,
-       CB_PEAK = 16, CB_CLASS_HINT = 22, CB_CLASSES = 16 };
+enum { CB_SHIFT = 2, CB_BASE = 7, CB_TREE = 13, CB_FREE_BLOCKS = 14, CB_LIVE_ALLOCS = 15,
+       CB_PEAK = 16, CB_LEAVES = 22 };
+enum { NODE_WORDS = 3 };                    /* a run-tree node: pre, suf, best */
 
 struct damaged_pool {
     kheap_t *h;
@@ -77,11 +78,11 @@ KTEST(check_catches_every_flipped_bit_in_the_start_bitmap)
 
 KTEST(check_catches_counters_that_disagree)
 {
-    static const int fields[] = { CB_FREE_BLOCKS, CB_LIVE_ALLOCS, CB_PEAK, CB_HINT };
+    static const int fields[] = { CB_FREE_BLOCKS, CB_LIVE_ALLOCS, CB_PEAK };
     static const int deltas[] = { 1, -1, 3 };
     struct damaged_pool d;
     KT_ASSERT(make(&d));
-    for (unsigned f = 0; f < 4; f++)
+    for (unsigned f = 0; f < 3; f++)
         for (unsigned k = 0; k < 3; k++) {
             if (fields[f] == CB_PEAK && deltas[k] > 0)
                 continue;                               /* a higher peak is still true */
@@ -122,15 +123,17 @@ static bool calls_refuse_and_write_nothing(kheap_t *h, void *live, size_t region
 
 KTEST(damaged_control_block_fails_safe)
 {
-    static const int fields[] = { 0, CB_SHIFT, CB_BASE };
+    static const int fields[] = { 0, CB_SHIFT, CB_BASE, CB_TREE, CB_LEAVES };
     struct damaged_pool d;
     KT_ASSERT(make(&d));
-    for (unsigned f = 0; f < 3; f++) {
+    /* the metadata: the control block, both bitmaps and the run tree, which ends it */
+    const unsigned char *meta_end = (const unsigned char *)((uintptr_t *)d.control[CB_TREE]
+                                    + 2 * d.control[CB_LEAVES] * NODE_WORDS);
+    for (unsigned f = 0; f < 5; f++) {
         uintptr_t saved = d.control[fields[f]];
         d.control[fields[f]] ^= 0x40;
-        /* the metadata: the control block and both bitmaps */
         KT_EXPECT(calls_refuse_and_write_nothing(d.h, d.b,
-                  (size_t)((unsigned char *)(d.start + d.words) - (unsigned char *)d.h)));
+                  (size_t)(meta_end - (unsigned char *)d.h)));
         KT_EXPECT(kt_intact(d.a, 48, 1) && kt_intact(d.b, 16, 2) && kt_intact(d.c, 80, 3));
         d.control[fields[f]] = saved;
         KT_EXPECT(kheap_check(d.h) == 0);
@@ -147,35 +150,77 @@ KTEST(foreign_handle_fails_safe)
     KT_EXPECT(kt_intact(junk, 4096, 77));
 }
 
-KTEST(check_catches_a_class_hint_that_skips_a_free_run)
+/* A pool of 64 KiB in 16-byte blocks (8 leaves, 15 nodes in its run tree) with allocations
+ * of 1 to 40 blocks and every third freed, so the nodes hold many different values. */
+static kheap_t *tree_pool(uintptr_t **tree, uintptr_t *leaves)
 {
-    struct damaged_pool d;
-    KT_ASSERT(make(&d));
-    /* A hint past every block claims no free run of 2^c blocks exists: false for every class
-     * the free tail reaches, true (so not corruption) for the classes beyond it. */
-    size_t tail = kt_stats(d.h).largest_free / 16;
-    unsigned caught = 0, reached = 0;
-    for (unsigned c = 0; c < CB_CLASSES; c++) {
-        uintptr_t saved = d.control[CB_CLASS_HINT + c];
-        int before = kt_faults.count;
-        bool false_claim = ((size_t)1 << c) <= tail;
-        reached += false_claim;
-        d.control[CB_CLASS_HINT + c] = kt_stats(d.h).capacity / 16;
-        int err = kheap_check(d.h);
-        if (false_claim)
-            caught += err == KHEAP_ECORRUPT && kt_faults.count == before + 1 &&
-                      kt_faults.last.ptr == &d.control[CB_CLASS_HINT + c];
-        else
-            KT_EXPECT(err == 0);
-        d.control[CB_CLASS_HINT + c] = saved;
-        KT_EXPECT(kheap_check(d.h) == 0);
-    }
-    KT_EXPECT(reached >= 7 && caught == reached);
-    uintptr_t saved = d.control[CB_CLASS_HINT + CB_CLASSES - 1];
-    d.control[CB_CLASS_HINT + CB_CLASSES - 1] = kt_stats(d.h).capacity / 16 + 1;  /* past N */
-    KT_EXPECT(kheap_check(d.h) == KHEAP_ECORRUPT);
-    d.control[CB_CLASS_HINT + CB_CLASSES - 1] = saved;
-    d.control[CB_CLASS_HINT] = 0;                   /* lowering is always allowed */
-    KT_EXPECT(kheap_check(d.h) == 0);
-    KT_EXPECT(kheap_alloc(d.h, 32) == d.a + 48);    /* and first fit is unchanged */
+    kheap_t *h = kt_pool(64 * 1024, 16);
+    if (!h)
+        return 0;
+    void *p[120];
+    for (unsigned i = 0; i < 120; i++)
+        p[i] = kheap_alloc(h, 16 * (1 + i * 7 % 40));
+    for (unsigned i = 0; i < 120; i += 3)
+        if (!p[i] || kheap_free(h, p[i]) != 0)
+            return 0;
+    *tree = (uintptr_t *)((uintptr_t *)h)[CB_TREE];
+    *leaves = ((uintptr_t *)h)[CB_LEAVES];
+    return kheap_check(h) == 0 ? h : 0;
+}
+
+KTEST(check_catches_every_damaged_tree_value)
+{
+    uintptr_t *tree, leaves;
+    kheap_t *h = tree_pool(&tree, &leaves);
+    KT_ASSERT(h && leaves == 8);
+    unsigned tried = 0, caught = 0;
+    for (uintptr_t k = 1; k < 2 * leaves; k++)
+        for (unsigned f = 0; f < NODE_WORDS; f++)
+            for (int delta = -1; delta <= 1; delta += 2) {
+                uintptr_t *v = &tree[k * NODE_WORDS + f];
+                if (*v == 0 && delta < 0)
+                    continue;
+                int before = kt_faults.count;
+                *v += (uintptr_t)delta;
+                tried++;
+                caught += kheap_check(h) == KHEAP_ECORRUPT && kt_faults.count == before + 1
+                          && kt_faults.last.ptr == &tree[k * NODE_WORDS];
+                *v -= (uintptr_t)delta;
+                KT_EXPECT(kheap_check(h) == 0);
+            }
+    KT_EXPECT(tried >= 2 * 15 * NODE_WORDS / 2 && caught == tried);
+}
+
+/* A tree that claims a free run where there is none makes the allocation fail; it never
+ * hands out a used block, and every live byte stays as it was. */
+KTEST(damaged_tree_never_hands_out_a_used_block)
+{
+    kheap_t *h = kt_pool(64 * 1024, 16);
+    KT_ASSERT(h);
+    uintptr_t *tree = (uintptr_t *)((uintptr_t *)h)[CB_TREE];
+    unsigned char **p = kt_mem(2048 * sizeof *p, sizeof *p);
+    KT_ASSERT(p);
+    unsigned n = 0;
+    while (n < 2048 && (p[n] = kheap_alloc(h, 64)) != 0)
+        kt_fill(p[n], 64, n), n++;
+    KT_ASSERT(n > 900 && kheap_free(h, p[n / 2]) == 0);     /* one hole of 4 blocks */
+    /* The lie: a run of 200 blocks across the middle of the root. */
+    uintptr_t saved[3 * NODE_WORDS];
+    for (unsigned i = 0; i < 3 * NODE_WORDS; i++)
+        saved[i] = tree[NODE_WORDS + i];
+    tree[1 * NODE_WORDS + 2] = 200;                         /* root: best */
+    tree[2 * NODE_WORDS + 1] = 100;                         /* left child: suf */
+    tree[3 * NODE_WORDS + 0] = 100;                         /* right child: pre */
+    size_t failed = kt_stats(h).failed_allocs;
+    KT_EXPECT(kheap_alloc(h, 150 * 16) == 0 && kt_stats(h).failed_allocs == failed + 1);
+    int before = kt_faults.count;
+    KT_EXPECT(kheap_check(h) == KHEAP_ECORRUPT && kt_faults.count == before + 1);
+    for (unsigned i = 0; i < 3 * NODE_WORDS; i++)
+        tree[NODE_WORDS + i] = saved[i];
+    bool intact = true;
+    for (unsigned i = 0; i < n; i++)
+        if (i != n / 2)
+            intact = intact && kt_intact(p[i], 64, i);
+    KT_EXPECT(intact && kheap_check(h) == 0);
+    KT_EXPECT(kheap_alloc(h, 64) == p[n / 2]);              /* and first fit is unchanged */
 }

@@ -142,9 +142,12 @@ struct allocator {
 };
 
 /* kheap: a pool over malloc'd memory. */
+static size_t kheap_pool_bytes;             /* the region of the open pool */
+
 static void *kheap_open(size_t pool)
 {
     void *mem = aligned_alloc(4096, pool);
+    kheap_pool_bytes = pool;
     return mem ? kheap_create(mem, pool, 0) : 0;
 }
 
@@ -167,7 +170,7 @@ static size_t kheap_op_overhead(void *h)
 {
     struct kheap_stats st;
     kheap_get_stats(h, &st);
-    return KHEAP_CONTROL_BYTES + 2 * ((st.capacity / st.block_size + 31) / 32 * 4);
+    return kheap_pool_bytes - st.capacity;  /* control block, bitmaps, run tree, pad */
 }
 
 static void kheap_close(void *h)

@@ -11,8 +11,11 @@ bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintpt
         return false;
     for (uint64_t n = size / block; n > 0; n--) {
         uint64_t words = (n + 31) / 32;
+        uint64_t leaves = 1;                /* the run tree: a power of two of leaves */
+        while (leaves * MODEL_LEAF_WORDS < words)
+            leaves *= 2;
         uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 2 * 4 * words
-                             + (debug ? n * MODEL_SIDE_BYTES : 0);
+                             + (debug ? n * MODEL_SIDE_BYTES : 0) + 2 * leaves * 12;
         uint64_t first = (bitmaps_end + block - 1) / block * block;
         if (first + n * block <= end) {
             *base = (uintptr_t)first;

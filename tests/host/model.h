@@ -9,6 +9,10 @@
 #include "kheap.h"
 
 #define MODEL_CONTROL_BYTES KHEAP_CONTROL_BYTES   /* before the two bitmaps */
+#ifndef KHEAP_LEAF_WORDS_LOG2               /* bitmap words under a leaf of the run tree */
+#define KHEAP_LEAF_WORDS_LOG2 4             /* (the fuzzer's build sets 1: deep trees) */
+#endif
+#define MODEL_LEAF_WORDS (1u << KHEAP_LEAF_WORDS_LOG2)
 #define MODEL_SIDE_BYTES (2 * sizeof(uintptr_t))   /* per block, in debug pools */
 
 enum model_state { M_FREE, M_START, M_CONT };

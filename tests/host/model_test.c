@@ -81,13 +81,15 @@ KTEST(model_geometry_by_hand_and_against_kheap)
 {
     uintptr_t base;
     size_t n;
-    /* 4096 bytes at 0x1000: control (152 bytes) to 0x1098, 8-word bitmaps to 0x10d8, block 0
-     * aligned up to 0x10e0, then (0x2000 - 0x10e0) / 16 = 242 blocks */
-    KT_EXPECT(model_geometry(0x1000, 4096, 16, false, &base, &n) && base == 0x10e0 && n == 242);
+    /* 4096 bytes at 0x1000: control (92 bytes) to 0x105c, 8-word bitmaps to 0x109c, a run
+     * tree of one leaf (nodes 0 and 1, 24 bytes) to 0x10b4, block 0 aligned up to 0x10c0,
+     * then (0x2000 - 0x10c0) / 16 = 244 blocks */
+    KT_EXPECT(model_geometry(0x1000, 4096, 16, false, &base, &n) && base == 0x10c0 && n == 244);
     KT_EXPECT(!model_geometry(0x1000, 90, 16, false, &base, &n));
-    /* debug, 8 more bytes a block: n = 162 has 6-word bitmaps to 0x10c8, the side table to
-     * 0x15d8, block 0 at 0x15e0, and its blocks end at 0x2000; n = 163 would end at 0x2010 */
-    KT_EXPECT(model_geometry(0x1000, 4096, 16, true, &base, &n) && base == 0x15e0 && n == 162);
+    /* debug, 8 more bytes a block: n = 163 has 6-word bitmaps to 0x108c, the side table to
+     * 0x15a4, the tree to 0x15bc, block 0 at 0x15c0, and its blocks end at 0x1ff0; n = 164
+     * would put block 0 at 0x15d0 and end at 0x2010 */
+    KT_EXPECT(model_geometry(0x1000, 4096, 16, true, &base, &n) && base == 0x15c0 && n == 163);
     unsigned char *mem = kt_mem(5000, 16);
     KT_ASSERT(mem);
     kheap_t *h = kheap_create(mem + 3, 4999, 32);
