@@ -201,6 +201,19 @@ global kh_next_used, kh_next_free, kh_alloc_blocks, kh_block_of, kh_fill, kh_unl
 ; Internal helpers. They take registers, not stack arguments, and say what they clobber.
 ; =====================================================================================
 
+; WORD_BITS_OF - xBP = B(xAX) for scan (xAX = word index), with xCX kept. Clobbers nothing else.
+%macro WORD_BITS_OF 0
+        mov     xBP, [xBX + KH_USED]
+        mov     xBP, [xBP + xAX * WORD_SCALE]
+        xor     xBP, xSI
+        push    xCX
+        mov     xCX, [xBX + KH_START]
+        mov     xCX, [xCX + xAX * WORD_SCALE]
+        and     xCX, xDI
+        or      xBP, xCX
+        pop     xCX
+%endmacro
+
 ; scan - the one bitmap search. Finds the first block b in [xAX, xDX) whose bit is set in
 ;        B(w) = (used[w] XOR xSI) OR (start[w] AND xDI)
 ;   xSI = 0,        xDI = 0:        next used block
@@ -216,7 +229,7 @@ scan:
         mov     xCX, xAX
         and     xCX, WORD_BITS - 1              ; cl = bit of `from` in its word
         shr     xAX, WORD_SHIFT                 ; xAX = word index from here on
-        call    word_bits
+        WORD_BITS_OF
         shr     xBP, cl                         ; drop bits below `from`
         shl     xBP, cl
         jmp     .test
@@ -226,7 +239,7 @@ scan:
         shl     xCX, WORD_SHIFT
         cmp     xCX, xDX
         jae     .none
-        call    word_bits
+        WORD_BITS_OF
 .test:  test    xBP, xBP
         jz      .next
         bsf     xCX, xBP
@@ -238,90 +251,124 @@ scan:
 .none:  mov     xAX, xDX
         ret
 
-; word_bits - xBP = B(xAX) for scan (xAX = word index). Clobbers nothing else.
-word_bits:
-        push    xCX
-        mov     xBP, [xBX + KH_USED]
-        mov     xBP, [xBP + xAX * WORD_SCALE]
-        xor     xBP, xSI
-        mov     xCX, [xBX + KH_START]
-        mov     xCX, [xCX + xAX * WORD_SCALE]
-        and     xCX, xDI
-        or      xBP, xCX
-        pop     xCX
-        ret
+; APPLY_MASK: set (xSI = ALL_ONES) or clear (xSI = 0) the bits of mask xBP in the word at xDI.
+%macro APPLY_MASK 0
+        test    xSI, xSI
+        jz      %%clear
+        or      [xDI], xBP
+        jmp     %%done
+%%clear:
+        not     xBP
+        and     [xDI], xBP
+%%done:
+%endmacro
 
-; fill - set (xSI = ALL_ONES) or clear (xSI = 0) the bits [xAX, xDX) of the bitmap at xDI.
-; One word per step: a mask of the bits of the range inside the word, then one or/and.
+; fill - set (xSI = ALL_ONES) or clear (xSI = 0) the bits [xAX, xDX) of the bitmap at xDI:
+; the first word through a mask, the whole words between with rep stos, the last word
+; through a mask (one mask with both ends when the range is inside one word).
 ; in:  xDI = bitmap, xAX = first, xDX = end (exclusive), xSI = pattern
 ; clobbers: xAX, xCX, xBP
 fill:
-.word:  cmp     xAX, xDX
+        cmp     xAX, xDX
         jae     .done
+        push    xDI
         mov     xCX, xAX
-        and     xCX, WORD_BITS - 1              ; cl = first bit of the range in this word
+        and     xCX, WORD_BITS - 1
         mov     xBP, ALL_ONES
-        shl     xBP, cl                         ; mask = bits cl .. top
-        push    xAX
-        sub     xAX, xCX                        ; xAX = first block of this word
+        shl     xBP, cl                         ; mask: the first block's bit and up
+        shr     xAX, WORD_SHIFT
+        lea     xDI, [xDI + xAX * WORD_SCALE]   ; xDI -> the first word
         mov     xCX, xDX
-        sub     xCX, xAX                        ; xCX = end, counted from this word
-        cmp     xCX, WORD_BITS
-        jae     .apply                          ; the range runs past this word
+        dec     xCX
+        shr     xCX, WORD_SHIFT
+        sub     xCX, xAX                        ; xCX = words after the first
+        jz      .last                           ; none: the last word is this one
+        APPLY_MASK
+        add     xDI, WORD_BYTES
+        dec     xCX                             ; whole words before the last
+        mov     xAX, xSI
+        rep STOS_WORD
+        mov     xBP, ALL_ONES
+.last:  mov     xCX, xDX
         neg     xCX
-        add     xCX, WORD_BITS                  ; cl = WORD_BITS - (end in this word)
-        shl     xBP, cl                         ; drop mask bits at or past end
+        and     xCX, WORD_BITS - 1              ; cl = bits of the last word at or past end
+        shl     xBP, cl                         ; drop them from the mask
         shr     xBP, cl
-.apply: shr     xAX, WORD_SHIFT                 ; xAX = word index
-        test    xSI, xSI
-        jz      .clear
-        or      [xDI + xAX * WORD_SCALE], xBP
-        jmp     .stepped
-.clear: not     xBP
-        and     [xDI + xAX * WORD_SCALE], xBP
-.stepped:
-        pop     xAX
-        or      xAX, WORD_BITS - 1              ; next word's first block
-        inc     xAX
-        jmp     .word
+        APPLY_MASK
+        pop     xDI
 .done:  ret
 
 %if NODE_SIZE != 3 * WORD_BYTES
   %error NODE assumes three words a node
 %endif
 
+; STORE_FIELD address, value: stores value and counts a change in xCX when it differs.
+%macro STORE_FIELD 2
+        cmp     [%1], %2
+        je      %%same
+        mov     [%1], %2
+        inc     xCX
+%%same:
+%endmacro
+
 ; leaf_update - I3 for leaf xAX: its pre, suf and best from its LEAF_WORDS bitmap words,
 ; low block first. A word is all free (the run grows by a word), or has a used bit: then
 ; the free bits below its lowest used bit end the current run, the runs between its lowest
 ; and highest used bits are measured only when they could beat the best so far, and the
 ; free bits above its highest used bit start the next run.
-; in: xBX = h, xAX = leaf. clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+; in: xBX = h, xAX = leaf. out: ZF set when the leaf's node did not change.
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+%define LEAF_PRE  [xSP]                         ; leaf_update's locals: pre, -1 until a
+%define LEAF_SELF [xSP + WORD_BYTES]            ; used block is seen, and the leaf
+; END_RUN: the free run xDX ends at a used block: the first to end is the prefix (LEAF_PRE),
+; and the longest so far is the best (xBP).
+%macro END_RUN 0
+        cmp     WORD_PTR LEAF_PRE, -1
+        jne     %%seen
+        mov     LEAF_PRE, xDX
+%%seen: cmp     xDX, xBP
+        jbe     %%short
+        mov     xBP, xDX
+%%short:
+%endmacro
 leaf_update:
-        push    xAX                             ; [xSP + WORD_BYTES] = leaf
-        push    -1                              ; [xSP] = pre, -1 until a used block is seen
-        mov     xSI, xAX
-        shl     xSI, LEAF_WORDS_LOG2            ; xSI = word
-        lea     xDI, [xSI + LEAF_WORDS]         ; xDI = end word
+        push    xAX
+        push    -1
+        shl     xAX, LEAF_WORDS_LOG2            ; xAX = the leaf's first word
+        lea     xCX, [xAX + LEAF_WORDS]         ; its end, or the bitmap's when that is lower
+        cmp     xCX, [xBX + KH_NWORDS]
+        jbe     .bounded
+        mov     xCX, [xBX + KH_NWORDS]
+.bounded:
+        mov     xSI, [xBX + KH_USED]
+        lea     xDI, [xSI + xCX * WORD_SCALE]   ; xDI -> end word
+        lea     xSI, [xSI + xAX * WORD_SCALE]   ; xSI -> word
         xor     xDX, xDX                        ; xDX = free run ending before word xSI
         xor     xBP, xBP                        ; xBP = best
-.word:  mov     xAX, ALL_ONES                   ; past the bitmap: used, like the pad bits (I2)
-        cmp     xSI, [xBX + KH_NWORDS]
-        jae     .have
-        mov     xAX, [xBX + KH_USED]
-        mov     xAX, [xAX + xSI * WORD_SCALE]
-.have:  test    xAX, xAX
+        cmp     xSI, xDI
+        jae     .past
+.word:  mov     xAX, [xSI]
+        test    xAX, xAX
         jnz     .mixed
         add     xDX, WORD_BITS                  ; all free: the run goes on
-        jmp     .next
+.next:  add     xSI, WORD_BYTES
+        cmp     xSI, xDI
+        jb      .word
+.past:  mov     xAX, LEAF_SELF                  ; words of the leaf past the bitmap count as
+        inc     xAX                             ; used (as the pad bits do, I2): they end
+        shl     xAX, LEAF_WORDS_LOG2            ; the run
+        cmp     xAX, [xBX + KH_NWORDS]
+        jbe     .ends
+        END_RUN
+        xor     xDX, xDX
+        jmp     .ends
 .mixed: bsf     xCX, xAX                        ; xCX = lowest used bit
         add     xDX, xCX                        ; the run ends there
-        cmp     WORD_PTR [xSP], -1
-        jne     .ended
-        mov     [xSP], xDX                      ; the first run to end is the prefix
-.ended: cmp     xDX, xBP
-        jbe     .inner
-        mov     xBP, xDX
-.inner: bsr     xDX, xAX                        ; xDX = highest used bit
+        END_RUN
+        xor     xDX, xDX                        ; (an all-used word: no run inside, none after)
+        cmp     xAX, ALL_ONES
+        je      .next
+        bsr     xDX, xAX                        ; xDX = highest used bit
         push    xDX
         sub     xDX, xCX
         dec     xDX                             ; bits strictly between lowest and highest
@@ -350,10 +397,8 @@ leaf_update:
 .top:   pop     xCX                             ; highest used bit
         mov     xDX, WORD_BITS - 1
         sub     xDX, xCX                        ; the free bits above it start the next run
-.next:  inc     xSI
-        cmp     xSI, xDI
-        jb      .word
-        pop     xAX                             ; pre
+        jmp     .next
+.ends:  pop     xAX                             ; pre
         cmp     xAX, -1
         jne     .suf
         mov     xAX, xDX                        ; no used block: one run fills the leaf
@@ -363,28 +408,34 @@ leaf_update:
 .store: pop     xCX
         add     xCX, [xBX + KH_LEAVES]          ; the leaf's node
         NODE    xDI, xCX
-        mov     [xDI + NODE_PRE], xAX
-        mov     [xDI + NODE_SUF], xDX
-        mov     [xDI + NODE_BEST], xBP
+        xor     xCX, xCX                        ; xCX = fields that changed
+        STORE_FIELD xDI + NODE_PRE, xAX
+        STORE_FIELD xDI + NODE_SUF, xDX
+        STORE_FIELD xDI + NODE_BEST, xBP
+        test    xCX, xCX                        ; ZF: the node is as it was
         ret
 
 ; combine - I3 for internal node xAX from its two children, each xDX blocks long.
-; in: xBX = h, xAX = node, xDX = child length. clobbers: xCX, xSI, xDI, xBP
+; in: xBX = h, xAX = node, xDX = child length. out: ZF set when the node did not change.
+; clobbers: xCX, xSI, xDI, xBP
 combine:
+        push    xAX
         lea     xCX, [xAX + xAX]
         NODE    xSI, xCX                        ; xSI = left child
         lea     xDI, [xSI + NODE_SIZE]          ; xDI = right child
-        NODE    xCX, xAX                        ; xCX = the node
+        NODE    xCX, xAX
+        mov     xAX, xCX                        ; xAX = the node
+        xor     xCX, xCX                        ; xCX = fields that changed
         mov     xBP, [xSI + NODE_PRE]
         cmp     xBP, xDX
         jne     .pre
         add     xBP, [xDI + NODE_PRE]           ; the left child is all free: on into the right
-.pre:   mov     [xCX + NODE_PRE], xBP
+.pre:   STORE_FIELD xAX + NODE_PRE, xBP
         mov     xBP, [xDI + NODE_SUF]
         cmp     xBP, xDX
         jne     .suf
         add     xBP, [xSI + NODE_SUF]           ; the right child is all free: back into the left
-.suf:   mov     [xCX + NODE_SUF], xBP
+.suf:   STORE_FIELD xAX + NODE_SUF, xBP
         mov     xBP, [xSI + NODE_SUF]
         add     xBP, [xDI + NODE_PRE]           ; the run across the middle
         cmp     xBP, [xSI + NODE_BEST]
@@ -393,46 +444,98 @@ combine:
 .left:  cmp     xBP, [xDI + NODE_BEST]
         jae     .right
         mov     xBP, [xDI + NODE_BEST]
-.right: mov     [xCX + NODE_BEST], xBP
+.right: STORE_FIELD xAX + NODE_BEST, xBP
+        pop     xAX
+        test    xCX, xCX
         ret
 
 ; tree_update - I3 after the used bits of blocks [xAX, xDX) changed (xAX < xDX): the leaves
 ; over them, then their ancestors a level at a time, each level's range of nodes the halved
-; range of the level below. O(leaves touched * LEAF_WORDS + log leaves).
-; in: xBX = h, xAX = first block, xDX = end block. clobbers: xAX, xCX, xDX, xSI, xDI, xBP
-%define LEVEL_NODE  [xSP]                       ; locals: the node being updated,
-%define LEVEL_FIRST [xSP + WORD_BYTES]          ; the first and last nodes of the level
-%define LEVEL_LAST  [xSP + 2 * WORD_BYTES]
+; range of the level below. A level where no node changed leaves every ancestor as it was,
+; so the walk stops there. The leaves strictly between the first and the last lie wholly
+; inside the range, so all their blocks hold the new pattern: they are set without reading
+; the bitmap. O(LEAF_WORDS + leaves touched + log leaves).
+; in: xBX = h, xAX = first block, xDX = end block, xSI = the blocks' new used pattern
+; (ALL_ONES or 0). clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+%define LEVEL_NODE    [xSP]                     ; locals: the node being updated,
+%define LEVEL_FIRST   [xSP + WORD_BYTES]        ; the first and last nodes of the level,
+%define LEVEL_LAST    [xSP + 2 * WORD_BYTES]
+%define LEVEL_CHANGED [xSP + 3 * WORD_BYTES]    ; whether any of them changed,
+%define LEVEL_COVERED [xSP + 4 * WORD_BYTES]    ; and the value of a covered leaf
 tree_update:
         dec     xDX
         shr     xAX, LEAF_SHIFT
         shr     xDX, LEAF_SHIFT
+        cmp     xAX, xDX
+        je      .one_leaf
         add     xAX, [xBX + KH_LEAVES]
         add     xDX, [xBX + KH_LEAVES]          ; node numbers of the first and last leaf
+        not     xSI
+        and     xSI, LEAF_BLOCKS                ; a covered leaf: all free, or all used
+        push    xSI
+        push    0
         push    xDX
         push    xAX
         push    xAX
 .leaf:  mov     xAX, LEVEL_NODE
-        sub     xAX, [xBX + KH_LEAVES]
-        call    leaf_update
+        cmp     xAX, LEVEL_FIRST
+        je      .read
+        cmp     xAX, LEVEL_LAST
+        je      .read
+        NODE    xDI, xAX                        ; covered: pre = suf = best = all or nothing
+        mov     xDX, LEVEL_COVERED
+        xor     xCX, xCX
+        STORE_FIELD xDI + NODE_PRE, xDX
+        STORE_FIELD xDI + NODE_SUF, xDX
+        STORE_FIELD xDI + NODE_BEST, xDX
+        test    xCX, xCX
+        jmp     .leaf_done
+.read:  sub     xAX, [xBX + KH_LEAVES]          ; an end leaf, maybe partly in the range:
+        call    leaf_update                     ; from its words
+.leaf_done:
+        jz      .leaf_same
+        mov     WORD_PTR LEVEL_CHANGED, 1
+.leaf_same:
         inc     WORD_PTR LEVEL_NODE
         mov     xAX, LEVEL_NODE
         cmp     xAX, LEVEL_LAST
         jbe     .leaf
         mov     xDX, LEAF_BLOCKS                ; children's length one level up
-.level: shr     WORD_PTR LEVEL_FIRST, 1
+.level: cmp     WORD_PTR LEVEL_CHANGED, 0
+        je      .done                           ; nothing changed below: nothing above will
+        mov     WORD_PTR LEVEL_CHANGED, 0
+        shr     WORD_PTR LEVEL_FIRST, 1
         shr     WORD_PTR LEVEL_LAST, 1
         mov     xAX, LEVEL_FIRST
         test    xAX, xAX
         jz      .done                           ; the root is done
 .node:  call    combine                         ; (keeps xAX and xDX)
+        jz      .node_same
+        mov     WORD_PTR LEVEL_CHANGED, 1
+.node_same:
         inc     xAX
         cmp     xAX, LEVEL_LAST
         jbe     .node
         shl     xDX, 1
         jmp     .level
-.done:  add     xSP, 3 * WORD_BYTES
+.done:  add     xSP, 5 * WORD_BYTES
         ret
+
+.one_leaf:                                      ; the common case: a parent at a time
+        push    xAX
+        call    leaf_update
+        pop     xAX
+        jz      .same
+        add     xAX, [xBX + KH_LEAVES]
+        mov     xDX, LEAF_BLOCKS
+.parent:
+        shr     xAX, 1
+        jz      .same                           ; the root is done
+        call    combine
+        jz      .same                           ; unchanged: so is every ancestor
+        shl     xDX, 1
+        jmp     .parent
+.same:  ret
 
 ; start_bit - xDI = address of the start word holding block xAX, xCX = its bit.
 ; in: xBX = h, xAX = block. clobbers: nothing else
@@ -623,6 +726,7 @@ kh_init:
         ; I3: every leaf over the pool, and their ancestors.
         xor     xAX, xAX
         mov     xDX, [xBX + KH_NBLOCKS]
+        xor     xSI, xSI                        ; (all free)
         call    tree_update
 
         mov     xAX, xBX
@@ -680,6 +784,7 @@ kh_find:
 .middle:
         add     xAX, xDX
         sub     xAX, [xSI + NODE_SUF]           ; the run starts L.suf before the middle
+        xor     xDI, xDI                        ; (found by the tree: to be checked)
         jmp     .found
 
 .leaf:  ; xAX = from: the runs from there to the end of its leaf (or of the pool), in order
@@ -741,11 +846,14 @@ kh_find:
         jmp     .descend
 .joined:
         sub     xAX, xBP                        ; the carried run, which starts at or after from
+        xor     xDI, xDI                        ; (found by the tree: to be checked)
         jmp     .found
 .in_leaf:
         mov     xAX, xCX
+        mov     xDI, 1                          ; (found in the bitmap: exact)
 
-.found: ; xAX = b, the lowest fit at or after from. Aligned? Else again from round_up(b).
+.found: ; xAX = b, the lowest fit at or after from (xDI = 1 when read from the bitmap, so
+        ; exact; 0 when the tree said so). Aligned? Else again from round_up(b).
         mov     xDX, [xBX + KH_BASE]
         mov     xCX, [xBX + KH_SHIFT]
         shr     xDX, cl                         ; xDX = block number of block 0
@@ -762,7 +870,9 @@ kh_find:
         cmp     xAX, [xBX + KH_NBLOCKS]
         jb      .leaf
         jmp     .fail
-.check: mov     xDX, [xBX + KH_NBLOCKS]         ; the bitmap has the last word: [b, b+count)
+.check: test    xDI, xDI
+        jnz     .done
+        mov     xDX, [xBX + KH_NBLOCKS]         ; the bitmap has the last word: [b, b+count)
         sub     xDX, xAX                        ; inside the pool and all free
         cmp     xDX, COUNT
         jb      .fail
@@ -776,7 +886,7 @@ kh_find:
         cmp     xAX, xDX
         jb      .fail
         mov     xAX, xCX
-        LEAVE_SAVED
+.done:  LEAVE_SAVED
 .fail:  mov     xAX, -1
         LEAVE_SAVED
 %undef COUNT
@@ -829,6 +939,7 @@ unmark_range:                                   ; shared tail: ENTER_SAVED done,
         xor     xSI, xSI
         call    fill
 update_tail:                                    ; shared tail: the tree over the changed blocks
+                                                ; (xSI: their new pattern, kept by fill)
         mov     xAX, ARG(1)
         mov     xDX, xAX
         add     xDX, ARG(2)

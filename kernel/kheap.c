@@ -210,17 +210,24 @@ static bool injected_failure(void)
 
 /* ---------------------------------------------------------------- pool geometry */
 
-/* A checksum of the fields that never change after creation; a wild write to any of them
- * makes the handle fail heap_ok(). */
+/* A checksum of the fields that never change after creation: each rotates the sum so far and
+ * is XORed in, so a wild write to any one of them (any change of one word) changes the sum
+ * and makes the handle fail heap_ok(). About 40 instructions: it runs on every call. */
+static uintptr_t geometry_step(uintptr_t s, uintptr_t field)
+{
+    return ((s << 7) | (s >> (KH_WORD_BITS - 7))) ^ field;
+}
+
 static uintptr_t geometry_sum(const kheap_t *h)
 {
     uintptr_t s = 0x9E3779B9u;
-    const uintptr_t f[] = { h->shift, h->nblocks, h->nwords, (uintptr_t)h->used,
-                            (uintptr_t)h->start, h->base, h->limit, h->mem_start, h->mem_end,
-                            h->side, h->flags, (uintptr_t)h->tree, h->leaves };
-    for (unsigned i = 0; i < sizeof f / sizeof f[0]; i++)
-        s = (s ^ f[i]) * 0x01000193u + (s >> 15);
-    return s;
+    s = geometry_step(s, h->shift), s = geometry_step(s, h->nblocks);
+    s = geometry_step(s, h->nwords), s = geometry_step(s, (uintptr_t)h->used);
+    s = geometry_step(s, (uintptr_t)h->start), s = geometry_step(s, h->base);
+    s = geometry_step(s, h->limit), s = geometry_step(s, h->mem_start);
+    s = geometry_step(s, h->mem_end), s = geometry_step(s, h->side);
+    s = geometry_step(s, h->flags), s = geometry_step(s, (uintptr_t)h->tree);
+    return geometry_step(s, h->leaves);
 }
 
 /* A usable handle: not NULL, magic intact, geometry unchanged. O(1). */
