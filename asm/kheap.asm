@@ -449,6 +449,148 @@ combine:
         test    xCX, xCX
         ret
 
+; run_start - the first block of the free run that ends at block xAX: one past the last used
+; block before xAX, or the first block of xAX's leaf when there is none in between. Reads a
+; word at a time, downward, with bsr.
+; in: xBX = h, xAX = block. out: xAX. clobbers: xCX, xDX, xDI, xBP
+run_start:
+        mov     xDX, xAX
+        and     xDX, ~(LEAF_BLOCKS - 1)         ; xDX = the leaf's first block
+        mov     xBP, [xBX + KH_USED]
+.word:  cmp     xAX, xDX                        ; blocks [xAX, the block asked) are free
+        jbe     .done
+        lea     xCX, [xAX - 1]                  ; the block below
+        mov     xDI, xCX
+        shr     xDI, WORD_SHIFT
+        mov     xDI, [xBP + xDI * WORD_SCALE]   ; its word
+        and     xCX, WORD_BITS - 1
+        xor     xCX, WORD_BITS - 1
+        shl     xDI, cl                         ; only the bits at or below it, moved to the top
+        test    xDI, xDI
+        jnz     .found
+        dec     xAX                             ; none used: on from the word's first block
+        and     xAX, ~(WORD_BITS - 1)
+        jmp     .word
+.found: bsr     xDI, xDI                        ; the last used block is 31 - xDI below xAX - 1
+        lea     xAX, [xAX + xDI - (WORD_BITS - 1)]
+.done:  ret
+
+; leaf_adjust - I3 for the one leaf holding [xAX, xDX) after those blocks became used (xSI =
+; ALL_ONES) or free (xSI = 0), from the free run [s, e) around them, found by reading the
+; bitmap outward from the range (usually within a word or two) instead of all the leaf:
+;   freed:   [s, e) is one free run now: pre = its length when s is the leaf's first block,
+;            suf = its length when e is the leaf's end, best = max(best, its length);
+;   claimed: [s, e) was a free run, now [s, first) and [end, e): pre and suf shrink to them
+;            when the run was the prefix or the suffix; best stays, unless the run was as
+;            long as best (another run may or may not be): then leaf_update reads the leaf.
+; The range must have been all free before a claim (kh_claim's contract).
+; in: xBX = h, xAX = first, xDX = end, xSI = pattern.
+; out: xAX = the leaf's node, ZF set when it did not change. clobbers: xCX, xDX, xSI, xDI, xBP
+%define ADJ_NODE [xSP]                          ; locals: the leaf's node,
+%define ADJ_E    [xSP + WORD_BYTES]             ; the run's end,
+%define ADJ_END  [xSP + 2 * WORD_BYTES]         ; the range,
+%define ADJ_FIRST [xSP + 3 * WORD_BYTES]
+%define ADJ_PAT  [xSP + 4 * WORD_BYTES]         ; and its pattern
+leaf_adjust:
+        sub     xSP, 5 * WORD_BYTES
+        mov     ADJ_PAT, xSI
+        mov     ADJ_FIRST, xAX
+        mov     ADJ_END, xDX
+        mov     xCX, xAX
+        shr     xCX, LEAF_SHIFT
+        add     xCX, [xBX + KH_LEAVES]
+        mov     ADJ_NODE, xCX
+        NODE    xDI, xCX
+        mov     xAX, ADJ_FIRST
+        or      xAX, LEAF_BLOCKS - 1
+        inc     xAX                             ; xAX = the leaf's end
+        sub     xAX, [xDI + NODE_SUF]           ; the range ends in the old suffix run (free
+        cmp     xDX, xAX                        ; from its end on before and after): e is
+        jb      .scan_e                         ; the leaf's end
+        add     xAX, [xDI + NODE_SUF]
+        jmp     .have_e
+.scan_e:
+        mov     xAX, xDX                        ; e: the first used block from the end on,
+        mov     xDX, ADJ_FIRST
+        or      xDX, LEAF_BLOCKS - 1
+        inc     xDX                             ; before the leaf's end
+        mov     xCX, [xBX + KH_NWORDS]
+        shl     xCX, WORD_SHIFT
+        cmp     xDX, xCX
+        jbe     .limit
+        mov     xDX, xCX                        ; (or the bitmap's: past it all is used)
+.limit: xor     xSI, xSI
+        xor     xDI, xDI
+        call    scan
+.have_e:
+        mov     ADJ_E, xAX
+        mov     xCX, ADJ_NODE
+        NODE    xDI, xCX
+        mov     xAX, ADJ_FIRST
+        and     xAX, ~(LEAF_BLOCKS - 1)
+        add     xAX, [xDI + NODE_PRE]           ; the range starts in (or just after) the old
+        cmp     ADJ_FIRST, xAX                  ; prefix run: s is the leaf's first block
+        ja      .scan_s
+        sub     xAX, [xDI + NODE_PRE]
+        jmp     .have_s
+.scan_s:
+        mov     xAX, ADJ_FIRST
+        call    run_start                       ; xAX = s
+.have_s:
+        mov     xCX, ADJ_NODE
+        NODE    xDI, xCX                        ; xDI -> the leaf's node
+        mov     xDX, ADJ_E
+        mov     xSI, xDX
+        sub     xSI, xAX                        ; xSI = e - s
+        mov     xCX, ADJ_FIRST
+        and     xCX, ~(LEAF_BLOCKS - 1)         ; xCX = the leaf's first block
+        cmp     WORD_PTR ADJ_PAT, 0
+        jne     .claimed
+        mov     xBP, [xDI + NODE_PRE]           ; freed: xBP = pre, xDX = suf, xSI = best
+        cmp     xAX, xCX
+        jne     .f_suf
+        mov     xBP, xSI
+.f_suf: add     xCX, LEAF_BLOCKS
+        cmp     xDX, xCX
+        mov     xDX, [xDI + NODE_SUF]
+        jne     .f_best
+        mov     xDX, xSI
+.f_best:
+        cmp     xSI, [xDI + NODE_BEST]
+        jae     .store
+        mov     xSI, [xDI + NODE_BEST]
+        jmp     .store
+.claimed:
+        cmp     xSI, [xDI + NODE_BEST]
+        jae     .read                           ; it was a longest run
+        mov     xBP, [xDI + NODE_PRE]
+        cmp     xAX, xCX
+        jne     .c_suf
+        mov     xBP, ADJ_FIRST
+        sub     xBP, xCX                        ; the prefix ends where the range starts
+.c_suf: add     xCX, LEAF_BLOCKS
+        cmp     xDX, xCX
+        mov     xDX, [xDI + NODE_SUF]
+        jne     .c_best
+        mov     xDX, xCX
+        sub     xDX, ADJ_END                    ; the suffix starts where the range ends
+.c_best:
+        mov     xSI, [xDI + NODE_BEST]
+.store: xor     xCX, xCX
+        STORE_FIELD xDI + NODE_PRE, xBP
+        STORE_FIELD xDI + NODE_SUF, xDX
+        STORE_FIELD xDI + NODE_BEST, xSI
+        mov     xAX, ADJ_NODE
+        add     xSP, 5 * WORD_BYTES
+        test    xCX, xCX
+        ret
+.read:  mov     xAX, ADJ_NODE
+        sub     xAX, [xBX + KH_LEAVES]
+        call    leaf_update
+        mov     xAX, ADJ_NODE                   ; (mov and lea keep ZF)
+        lea     xSP, [xSP + 5 * WORD_BYTES]
+        ret
+
 ; tree_update - I3 after the used bits of blocks [xAX, xDX) changed (xAX < xDX): the leaves
 ; over them, then their ancestors a level at a time, each level's range of nodes the halved
 ; range of the level below. A level where no node changed leaves every ancestor as it was,
@@ -463,11 +605,14 @@ combine:
 %define LEVEL_CHANGED [xSP + 3 * WORD_BYTES]    ; whether any of them changed,
 %define LEVEL_COVERED [xSP + 4 * WORD_BYTES]    ; and the value of a covered leaf
 tree_update:
-        dec     xDX
-        shr     xAX, LEAF_SHIFT
-        shr     xDX, LEAF_SHIFT
-        cmp     xAX, xDX
+        mov     xCX, xAX
+        shr     xCX, LEAF_SHIFT
+        lea     xBP, [xDX - 1]
+        shr     xBP, LEAF_SHIFT
+        cmp     xCX, xBP
         je      .one_leaf
+        mov     xAX, xCX
+        mov     xDX, xBP                        ; the first and last leaf
         add     xAX, [xBX + KH_LEAVES]
         add     xDX, [xBX + KH_LEAVES]          ; node numbers of the first and last leaf
         not     xSI
@@ -522,11 +667,8 @@ tree_update:
         ret
 
 .one_leaf:                                      ; the common case: a parent at a time
-        push    xAX
-        call    leaf_update
-        pop     xAX
+        call    leaf_adjust                     ; xAX = the leaf's node
         jz      .same
-        add     xAX, [xBX + KH_LEAVES]
         mov     xDX, LEAF_BLOCKS
 .parent:
         shr     xAX, 1
@@ -800,12 +942,20 @@ kh_find:
         xor     xBP, xBP                        ; (no run reaches the end)
         cmp     xAX, xDX
         jae     .ends
+        push    xDX
         push    xAX
-        xor     xSI, xSI
-        call    scan                            ; the used block after it, or xDX
+        mov     xDX, xAX
+        add     xDX, ARGP(1, 2)                 ; count blocks on from it are enough to read
+        jc      .clamp
+        cmp     xDX, [xSP + WORD_BYTES]
+        jbe     .used
+.clamp: mov     xDX, [xSP + WORD_BYTES]         ; (or up to the leaf's end)
+.used:  xor     xSI, xSI
+        call    scan                            ; the used block after it, or that limit
         pop     xCX
+        pop     xDX
         mov     xBP, xAX
-        sub     xBP, xCX                        ; the run's length
+        sub     xBP, xCX                        ; free blocks from xCX on
         cmp     xBP, COUNT
         jae     .in_leaf
         cmp     xAX, xDX
