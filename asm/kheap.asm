@@ -709,7 +709,7 @@ tree_bytes:
         ret
 
 ; layout - where a pool of xAX blocks would put its blocks (kh_init's arguments in place,
-; its return address and one word above ENTER_SAVED): xDI = words per bitmap, xBP = block 0,
+; its return address and three words above ENTER_SAVED): xDI = words per bitmap, xBP = block 0,
 ; xDX = the block-area limit; carry set when an address passes 4 GiB.
 ; in: xAX = blocks, xSI = first bitmap byte. clobbers: xCX
 layout:
@@ -717,13 +717,13 @@ layout:
         add     xDI, WORD_BITS - 1
         shr     xDI, WORD_SHIFT                 ; xDI = words per bitmap
         call    tree_bytes                      ; xCX = tree bytes
-        mov     xBP, ARGP(3, 2)
+        mov     xBP, ARGP(3, 4)
         imul    xBP, xAX                        ; side table bytes (below end: no overflow)
         add     xBP, xCX
         lea     xBP, [xBP + xDI * (2 * WORD_BYTES)]
         add     xBP, xSI                        ; end of bitmaps, side table and tree
         jc      .out
-        mov     xCX, ARGP(2, 2)
+        mov     xCX, ARGP(2, 4)
         mov     xDX, 1
         shl     xDX, cl                         ; xDX = block size
         dec     xDX
@@ -775,42 +775,37 @@ kh_init:
         add     xDI, 2
         div     xDI                             ; xAX = estimated block count
 
-        ; Trim the estimate until bitmaps, side table, tree, alignment pad and blocks fit
-        ; before the end. The estimate left out the tree (under 1 bit a block), so the
-        ; first misses step down by a share of the bytes too many; the step never passes
-        ; the largest count that fits (fitting only gets easier as the count falls).
-.try:   test    xAX, xAX
-        jz      .fail_pop
-        call    layout                          ; xBP = block 0, xDX = limit, xDI = words
-        jc      .smaller
-        cmp     xDX, [xSP]
-        jbe     .fits
-        sub     xDX, [xSP]                      ; bytes too many
-        call    tree_bytes                      ; (xDI = words) xCX = bytes of the tree
-        sub     xDX, xCX                        ; less what a smaller tree may give back
-        jbe     .smaller
-        mov     xCX, ARGP(2, 1)
-        mov     xBP, 1
-        shl     xBP, cl
-        sub     xDX, xBP                        ; and what the alignment pad may give back
-        jbe     .smaller
-        sub     xDX, xBP
-        jbe     .smaller
-        add     xBP, ARGP(3, 1)
-        shl     xBP, 1                          ; 2 * (block + extra): at most half the
-        push    xAX                             ; blocks whose bytes are too many
-        mov     xAX, xDX
-        xor     xDX, xDX
-        div     xBP
-        mov     xCX, xAX
-        pop     xAX
-        cmp     xCX, xAX
-        jae     .smaller
-        sub     xAX, xCX
-        jmp     .try
-.smaller:
+        ; The estimate leaves out the tree, the alignment pad and the rounding of the
+        ; bitmaps, so no larger count fits; fitting only gets easier as the count falls.
+        ; Binary search for the largest count in [0, estimate] whose layout fits before
+        ; the end: about 30 layouts at most, whatever the pool's size.
+%define FIT_LO  [xSP]                           ; locals: a count known to fit (or 0),
+%define FIT_HI  [xSP + WORD_BYTES]              ; the largest count that still may,
+%define FIT_END [xSP + 2 * WORD_BYTES]          ; and the end of the region
+        push    xAX
+        push    0
+.halve: mov     xAX, FIT_HI
+        cmp     FIT_LO, xAX
+        jae     .largest
+        add     xAX, FIT_LO
+        inc     xAX
+        shr     xAX, 1                          ; the middle, rounded up (lo < middle <= hi)
+        call    layout
+        jc      .too_many
+        cmp     xDX, FIT_END
+        ja      .too_many
+        mov     FIT_LO, xAX
+        jmp     .halve
+.too_many:
         dec     xAX
-        jmp     .try
+        mov     FIT_HI, xAX
+        jmp     .halve
+.largest:
+        mov     xAX, FIT_LO
+        test    xAX, xAX
+        jz      .fail_lo                        ; not even one block
+        call    layout
+        add     xSP, 2 * WORD_BYTES
 
 .fits:  ; xAX = blocks, xDI = words per bitmap, xBP = block 0, xDX = block-area limit
         ; The control block: every field zero, then the geometry.
@@ -873,6 +868,8 @@ kh_init:
 
         mov     xAX, xBX
         LEAVE_SAVED
+.fail_lo:
+        add     xSP, 2 * WORD_BYTES
 .fail_pop:
         pop     xDX
 .fail:  xor     xAX, xAX

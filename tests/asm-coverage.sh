@@ -85,7 +85,8 @@ for i in $(seq 2 $n); do
     comm -12 "$work/missed" "$work/missed.$i" > "$work/m" && mv "$work/m" "$work/missed"
 done
 
-awk 'NR == FNR { miss[$1] = 1; next }
+# (FILENAME, not NR == FNR: the list of misses may be empty.)
+awk 'FILENAME == ARGV[1] { miss[$1] = 1; next }
      { total[$2]++; if ($1 in miss) print "  not reached: " $0; else hit[$2]++ }
      END {
          name["entry"] = "routine entries"; name["target"] = "branch targets"
@@ -93,6 +94,6 @@ awk 'NR == FNR { miss[$1] = 1; next }
          for (k in total) printf "asm/kheap.asm %s reached: %d of %d\n", name[k], hit[k] + 0, total[k]
      }' \
     "$work/missed" "$work/places"
-missed_targets=$(awk 'NR == FNR { miss[$1] = 1; next } ($1 in miss) && $2 != "fallthrough"' \
+missed_targets=$(awk 'FILENAME == ARGV[1] { miss[$1] = 1; next } ($1 in miss) && $2 != "fallthrough"' \
     "$work/missed" "$work/places" | wc -l)
 [ "$missed_targets" -eq 0 ]

@@ -52,6 +52,25 @@ KTEST(aligned_takes_the_lowest_aligned_place)
     KT_EXPECT(kheap_check(h) == 0);
 }
 
+/* A request longer than a leaf of the run tree (512 blocks) whose first fit is not aligned:
+ * the search goes on from the aligned address, across free leaves each too short alone. */
+KTEST(aligned_run_longer_than_a_leaf_is_found_across_leaves)
+{
+    kheap_t *h = kt_pool(64 * 1024, 16);
+    KT_ASSERT(h);
+    uintptr_t base = 0;
+    KT_EXPECT(kheap_walk(h, first_run, &base) == 1);
+    unsigned char *a = kheap_alloc(h, 16);
+    KT_EXPECT((uintptr_t)a == base);
+    size_t size = 1600 * 16;
+    uintptr_t want = (base + 16 + 4095) & ~(uintptr_t)4095;
+    unsigned char *b = kheap_alloc_aligned(h, size, 4096);
+    KT_EXPECT((uintptr_t)b == want);
+    unsigned char *c = kheap_alloc_aligned(h, size, 4096);
+    KT_EXPECT((uintptr_t)c == ((want + size + 4095) & ~(uintptr_t)4095));
+    KT_EXPECT(kheap_check(h) == 0);
+}
+
 KTEST(aligned_bad_alignment_is_a_failure)
 {
     kheap_t *h = kt_pool(64 * 1024, 0);
