@@ -461,7 +461,8 @@ static void *alloc_call(kheap_t *h, size_t size, size_t align, bool chain, bool 
     }
     size_t bytes = p && zero ? usable_size(chain ? owner(p) : h, p) : 0;
     end(&c);
-    kh_fill(p, bytes, 0);
+    if (bytes)
+        kh_fill(p, bytes, 0);
     return p;
 }
 
