@@ -1,5 +1,6 @@
-; kheap.asm - the allocator core: pool set-up, first-fit bitmap search, marking,
-; clearing, free validation and allocation length. Called by kernel/kheap.c under its lock.
+; kheap.asm - the allocator core: pool set-up, first-fit search through the run tree,
+; marking, clearing, free validation and allocation length. Called by kernel/kheap.c under
+; its lock.
 ;
 ; ABI: cdecl, bits 32. Arguments on the stack, result in eax. ebx esi edi ebp are
 ; preserved, eax ecx edx are clobbered, the direction flag is clear on entry and exit.
@@ -16,6 +17,7 @@
 ;                                              blocks whose address is a multiple of
 ;                                              align << shift (align: power of two, in
 ;                                              blocks); -1 when none. Reads only.
+;                                              O(log leaves + LEAF_WORDS) a candidate
 ; kh_claim           h, first, count           -  marks [first, first+count) used, first a start
 ;                                              and updates the run tree
 ; kh_release         h, first, count           -  clears them and the start bit; updates
@@ -36,6 +38,19 @@
 ; kh_copy            dst, src, n               -  n bytes copied, regions must not overlap
 ;
 ; Clobbers: every routine clobbers eax ecx edx and flags, nothing else.
+;
+; Internal helpers take registers (xBX = h throughout) and list what they clobber:
+; scan            xAX from, xDX limit, xSI/xDI masks -> xAX first block whose bit is set
+; fill            xDI bitmap, [xAX, xDX), xSI pattern -> bits set or cleared
+; leaf_update     xAX leaf -> its node from its words; ZF when unchanged
+; leaf_adjust     [xAX, xDX) changed to pattern xSI, one leaf -> its node from the free run
+;                 around the range; xAX = the node, ZF when unchanged
+; run_start       xAX block -> first block of the free run ending there (within its leaf)
+; combine         xAX node, xDX child length -> the node from its children; ZF when unchanged
+; tree_update     [xAX, xDX) changed to pattern xSI -> leaves and ancestors (I3)
+; tree_bytes      xDI words -> xBP leaves, xCX bytes of the run tree
+; layout          xAX blocks -> xDI words, xBP block 0, xDX limit (kh_init's helper)
+; start_bit       xAX block -> xDI its start-bitmap word, xCX its bit
 ;
 ; Invariants every routine relies on and keeps (kheap_check verifies them all):
 ;   I1  used[i] = 1 iff block i belongs to a live allocation; start[i] = 1 iff block i is
@@ -418,36 +433,40 @@ leaf_update:
 ; combine - I3 for internal node xAX from its two children, each xDX blocks long.
 ; in: xBX = h, xAX = node, xDX = child length. out: ZF set when the node did not change.
 ; clobbers: xCX, xSI, xDI, xBP
+%define LEFT  xDI                                ; combine's view: the left child,
+%define RIGHT xDI + NODE_SIZE                   ; the right child just after it,
+%define SELF  xSI                               ; and the node
 combine:
-        push    xAX
-        lea     xCX, [xAX + xAX]
-        NODE    xSI, xCX                        ; xSI = left child
-        lea     xDI, [xSI + NODE_SIZE]          ; xDI = right child
-        NODE    xCX, xAX
-        mov     xAX, xCX                        ; xAX = the node
+        mov     xBP, [xBX + KH_TREE]
+        lea     xSI, [xAX + xAX * 2]
+        shl     xSI, WORD_BYTES_LOG2            ; three words a node
+        lea     xDI, [xBP + xSI * 2]            ; node 2k is twice as far in
+        add     xSI, xBP
         xor     xCX, xCX                        ; xCX = fields that changed
-        mov     xBP, [xSI + NODE_PRE]
+        mov     xBP, [LEFT + NODE_PRE]
         cmp     xBP, xDX
         jne     .pre
-        add     xBP, [xDI + NODE_PRE]           ; the left child is all free: on into the right
-.pre:   STORE_FIELD xAX + NODE_PRE, xBP
-        mov     xBP, [xDI + NODE_SUF]
+        add     xBP, [RIGHT + NODE_PRE]         ; the left child is all free: on into the right
+.pre:   STORE_FIELD SELF + NODE_PRE, xBP
+        mov     xBP, [RIGHT + NODE_SUF]
         cmp     xBP, xDX
         jne     .suf
-        add     xBP, [xSI + NODE_SUF]           ; the right child is all free: back into the left
-.suf:   STORE_FIELD xAX + NODE_SUF, xBP
-        mov     xBP, [xSI + NODE_SUF]
-        add     xBP, [xDI + NODE_PRE]           ; the run across the middle
-        cmp     xBP, [xSI + NODE_BEST]
+        add     xBP, [LEFT + NODE_SUF]          ; the right child is all free: back into the left
+.suf:   STORE_FIELD SELF + NODE_SUF, xBP
+        mov     xBP, [LEFT + NODE_SUF]
+        add     xBP, [RIGHT + NODE_PRE]         ; the run across the middle
+        cmp     xBP, [LEFT + NODE_BEST]
         jae     .left
-        mov     xBP, [xSI + NODE_BEST]
-.left:  cmp     xBP, [xDI + NODE_BEST]
+        mov     xBP, [LEFT + NODE_BEST]
+.left:  cmp     xBP, [RIGHT + NODE_BEST]
         jae     .right
-        mov     xBP, [xDI + NODE_BEST]
-.right: STORE_FIELD xAX + NODE_BEST, xBP
-        pop     xAX
+        mov     xBP, [RIGHT + NODE_BEST]
+.right: STORE_FIELD SELF + NODE_BEST, xBP
         test    xCX, xCX
         ret
+%undef LEFT
+%undef RIGHT
+%undef SELF
 
 ; run_start - the first block of the free run that ends at block xAX: one past the last used
 ; block before xAX, or the first block of xAX's leaf when there is none in between. Reads a
@@ -926,37 +945,101 @@ kh_find:
         xor     xDI, xDI                        ; (found by the tree: to be checked)
         jmp     .found
 
-.leaf:  ; xAX = from: the runs from there to the end of its leaf (or of the pool), in order
+.leaf:  ; xAX = from: the first fit from there to the end of its leaf (or of the pool), a word
+        ; at a time: a word's free bits below its lowest used bit extend the run reaching it,
+        ; the runs between its used bits are measured with bsf, and the free bits above its
+        ; highest used bit start the run reaching the next word.
         mov     xDX, xAX
         or      xDX, LEAF_BLOCKS - 1
         inc     xDX                             ; the leaf's end
         cmp     xDX, [xBX + KH_NBLOCKS]
-        jbe     .run
+        jbe     .limited
         mov     xDX, [xBX + KH_NBLOCKS]
-.run:   mov     xSI, ALL_ONES
-        xor     xDI, xDI
-        call    scan                            ; next free block, or xDX
-        xor     xBP, xBP                        ; (no run reaches the end)
-        cmp     xAX, xDX
-        jae     .ends
-        push    xDX
-        push    xAX
+.limited:
+        push    xDX                             ; [xSP] = the limit (COUNT is ARGP(1, 1) now)
+        mov     xSI, [xBX + KH_USED]
+        add     xDX, WORD_BITS - 1
+        shr     xDX, WORD_SHIFT
+        lea     xDI, [xSI + xDX * WORD_SCALE]   ; xDI -> past the limit's word
+        mov     xCX, xAX
+        shr     xAX, WORD_SHIFT
+        lea     xSI, [xSI + xAX * WORD_SCALE]   ; xSI -> from's word
+        mov     xAX, [xSI]
+        and     xCX, WORD_BITS - 1
+        mov     xDX, 1
+        shl     xDX, cl
+        dec     xDX
+        or      xAX, xDX                        ; blocks below from count as used
+        xor     xDX, xDX                        ; xDX = the free run reaching this word
+        jmp     .have_word
+.next_word:
+        add     xSI, WORD_BYTES
+        cmp     xSI, xDI
+        jae     .leaf_end
+        mov     xAX, [xSI]                      ; xAX = the word's used bits
+.have_word:
+        test    xDX, xDX
+        jnz     .run_on
+        mov     xBP, xSI                        ; no run reaches it: one may start here
+        sub     xBP, [xBX + KH_USED]
+        shl     xBP, WORD_SHIFT - WORD_BYTES_LOG2   ; xBP = the run's first block
+.run_on:
+        test    xAX, xAX
+        jnz     .some_used
+        add     xDX, WORD_BITS                  ; all free: the run goes on
+        cmp     xDX, ARGP(1, 1)
+        jae     .fit_run
+        jmp     .next_word
+.some_used:
+        bsf     xCX, xAX
+        add     xDX, xCX                        ; the run ends at the lowest used bit
+        cmp     xDX, ARGP(1, 1)
+        jae     .fit_run
+.gap:   ; xCX = a used bit of the word: the next free run above it, inside the word
         mov     xDX, xAX
-        add     xDX, ARGP(1, 2)                 ; count blocks on from it are enough to read
-        jc      .clamp
-        cmp     xDX, [xSP + WORD_BYTES]
-        jbe     .used
-.clamp: mov     xDX, [xSP + WORD_BYTES]         ; (or up to the leaf's end)
-.used:  xor     xSI, xSI
-        call    scan                            ; the used block after it, or that limit
-        pop     xCX
+        not     xDX
+        shr     xDX, cl
+        shl     xDX, cl                         ; free bits above the used bit
+        test    xDX, xDX
+        jz      .no_run
+        bsf     xBP, xDX                        ; xBP = s, the run's first bit
+        mov     xCX, xBP
+        mov     xDX, xAX
+        shr     xDX, cl
+        shl     xDX, cl                         ; used bits above s
+        test    xDX, xDX
+        jz      .trailing
+        bsf     xCX, xDX                        ; xCX = e, the used bit that ends it
+        mov     xDX, xCX
+        sub     xDX, xBP
+        cmp     xDX, ARGP(1, 1)
+        jb      .gap                            ; too short: on from e
+        mov     xAX, xSI                        ; the run [s, e) holds count blocks
+        sub     xAX, [xBX + KH_USED]
+        shl     xAX, WORD_SHIFT - WORD_BYTES_LOG2
+        add     xAX, xBP
+        jmp     .fit_at
+.trailing:                                      ; [s, word end) is free: a run starts
+        mov     xDX, WORD_BITS
+        sub     xDX, xBP
+        mov     xAX, xSI
+        sub     xAX, [xBX + KH_USED]
+        shl     xAX, WORD_SHIFT - WORD_BYTES_LOG2
+        add     xBP, xAX                        ; xBP = its first block
+        cmp     xDX, ARGP(1, 1)
+        jae     .fit_run
+        jmp     .next_word
+.no_run:
+        xor     xDX, xDX
+        jmp     .next_word
+.fit_run:
+        mov     xAX, xBP                        ; the run from xBP holds count blocks
+.fit_at:
+        add     xSP, WORD_BYTES
+        jmp     .in_leaf
+.leaf_end:
+        mov     xBP, xDX                        ; the run that reaches the limit
         pop     xDX
-        mov     xBP, xAX
-        sub     xBP, xCX                        ; free blocks from xCX on
-        cmp     xBP, COUNT
-        jae     .in_leaf
-        cmp     xAX, xDX
-        jb      .run                            ; too short: on from the used block
 .ends:  ; xBP = the run that reaches the leaf's end (0 when none): up the tree with it
         cmp     xDX, [xBX + KH_NBLOCKS]
         jae     .fail                           ; the pool ends here
@@ -996,7 +1079,6 @@ kh_find:
         xor     xDI, xDI                        ; (found by the tree: to be checked)
         jmp     .found
 .in_leaf:
-        mov     xAX, xCX
         mov     xDI, 1                          ; (found in the bitmap: exact)
 
 .found: ; xAX = b, the lowest fit at or after from (xDI = 1 when read from the bitmap, so
