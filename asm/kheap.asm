@@ -899,13 +899,15 @@ kh_init:
 ; First fit from the run tree (I3): the lowest block b, aligned, with [b, b+count) free.
 ;   descend: from the root, into the left child when its best holds count; else the run
 ;            across the middle when L.suf + R.pre holds it (it starts L.suf before the
-;            middle); else into the right child. At a leaf, its runs are read in order.
+;            middle); else into the right child. At a leaf, its words are read in order
+;            (.leaf) until a free run reaches count blocks.
 ;   align:   when b is not aligned, the answer is the lowest fit at or after round_up(b):
 ;            the runs of that b's leaf from there, then a climb: up the tree from the leaf,
 ;            trying each right sibling on the way (the run carried into its prefix, then its
 ;            best), and down again into the first that holds a fit.
-; A found run is checked against the bitmap before it is returned, so a damaged tree can make
-; a search fail but never return a used block. Every step moves right: the loop ends.
+; A run the tree vouched for (the middle, or a carried run) is checked against the bitmap
+; before it is returned, so a damaged tree can make a search fail but never return a used
+; block; a run read at a leaf is exact already. Every step moves right: the loop ends.
 ; O(log leaves + LEAF_WORDS) a candidate; an aligned request may see several candidates.
 ; =====================================================================================
 %define COUNT ARG(1)
