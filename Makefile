@@ -198,6 +198,7 @@ coverage: deps $(BUILD)/cov/ktest $(BUILD)/cov/replay
 
 # ---- what debug pools cost (a benchmark: prints figures) ----
 $(BUILD)/host/debug_cost: tests/host/debug_cost.c tests/host/rng.h include/kheap.h $(LIB)
+	@mkdir -p $(@D)
 	$(CC) -m32 -no-pie -O2 -Iinclude -Itests/host -o $@ $< $(LIB)
 
 debug-cost: deps $(BUILD)/host/debug_cost
@@ -205,6 +206,7 @@ debug-cost: deps $(BUILD)/host/debug_cost
 
 # ---- make bench: kheap, glibc malloc and a naive bitmap on the same traces (prints figures) ----
 $(BUILD)/host/bench: tests/host/bench.c tests/host/rng.h include/kheap.h $(LIB)
+	@mkdir -p $(@D)
 	$(CC) -m32 -no-pie -O2 -Iinclude -Itests/host -o $@ $< $(LIB)
 
 bench: deps $(BUILD)/host/bench
