@@ -4,8 +4,9 @@
 ;
 ; ABI: cdecl, bits 32. Arguments on the stack, result in eax. ebx esi edi ebp are
 ; preserved, eax ecx edx are clobbered, the direction flag is clear on entry and exit.
-; Block indices and counts are unsigned words. No routine allocates stack beyond a
-; few saved registers, and none calls out of this file.
+; Block indices and counts are unsigned words. No routine uses more stack than its saved
+; registers and a few words of locals (at most 5, in the tree updates and kh_init), and
+; none calls out of this file.
 ;
 ; Routine            arguments                 result
 ; -----------------  ------------------------  ---------------------------------------------
