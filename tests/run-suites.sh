@@ -3,14 +3,22 @@
 # from the GRUB ISO) and host programs; ends with one line "N passed, M failed" over them all.
 #
 # Usage: tests/run-suites.sh [--kernel ELF[@QEMU FLAGS]] [--iso ISO] [--host "LABEL:COMMAND"]
+#                            [--host32 "LABEL:COMMAND"] [--native32 "LABEL:REASON:COMMAND"]
 #                            [--crash ELF] [--append ARGS] [--qemu "EXTRA FLAGS"]
+# --host32 runs a 32-bit host program through tests/run32.sh: natively, or under qemu-i386 on
+# a machine that cannot execute 32-bit programs. --native32 is a 32-bit suite that only runs
+# natively (Valgrind's 32-bit tool, 32-bit ASan): elsewhere it is skipped, with REASON on its
+# own line. A skipped suite counts once in "K skipped", and a KTAP "ok N name # SKIP reason"
+# line counts there too: a skip is never counted as passed.
 # --crash boots ELF with "crash" on its command line: it passes, as one test, when the
 # kernel prints its CPU exception dump and QEMU exits 35.
 # A QEMU boot passes only when QEMU exits 33 (isa-debug-exit 0x10) after a complete KTAP plan;
 # a host command passes when it exits 0 after a complete plan. A hang (timeout), a triple
 # fault or reset (-no-reboot exit 0), a short plan or any other exit is a failure: its missing
-# tests count as failed and the reason is printed.
+# tests count as failed and the reason is printed. The last line is "N passed, M failed",
+# with ", K skipped" when a suite was skipped; the exit status is 0 when nothing failed.
 set -u
+here=$(dirname "$0")
 
 TIMEOUT=${KTEST_TIMEOUT:-120}
 QEMU=${QEMU:-qemu-system-i386}
@@ -18,6 +26,7 @@ QEMU_FLAGS=(-display none -serial stdio -monitor none -no-reboot
             -device isa-debug-exit,iobase=0xf4,iosize=0x04)
 passed=0
 failed=0
+skipped=0
 append=test
 extra=()
 boots=()
@@ -27,14 +36,22 @@ while [ $# -gt 0 ]; do
         --kernel) boots+=("kernel:$2"); shift 2 ;;
         --iso) boots+=("iso:$2"); shift 2 ;;
         --host) boots+=("host:$2"); shift 2 ;;
+        --host32) boots+=("host32:$2"); shift 2 ;;
+        --native32) boots+=("native32:$2"); shift 2 ;;
         --crash) boots+=("crash:$2"); shift 2 ;;
         --append) append=$2; shift 2 ;;
         --qemu) read -r -a extra <<< "$2"; shift 2 ;;
-        *) echo "usage: $0 [--kernel ELF] [--iso ISO] [--host LABEL:CMD] [--append ARGS] [--qemu FLAGS]" >&2
+        *) echo "usage: $0 [--kernel ELF] [--iso ISO] [--host LABEL:CMD] [--host32 LABEL:CMD]" \
+                "[--native32 LABEL:REASON:CMD] [--crash ELF] [--append ARGS] [--qemu FLAGS]" >&2
            exit 2 ;;
     esac
 done
 [ ${#boots[@]} -gt 0 ] || { echo "$0: nothing to boot" >&2; exit 2; }
+route32=""                                      # how 32-bit host programs run here
+for b in "${boots[@]}"; do
+    case $b in host32:*|native32:*) route32=$("$here/run32.sh" --mode) || exit 2
+                                    echo "# 32-bit host programs run: $route32"; break ;; esac
+done
 
 # boot KIND WHAT: one suite run (WHAT is a path, or LABEL:COMMAND for a host suite);
 # adds to passed/failed.
@@ -42,6 +59,15 @@ boot() {
     local kind=$1 what=$2 log rc start end expect=33 label="qemu $1"
     local -a cmd
     local -a flags=()
+    if [ "$kind" = native32 ]; then             # LABEL:REASON:COMMAND
+        local rest=${what#*:}
+        if [ "$route32" != native ]; then
+            skipped=$((skipped + 1))
+            echo "# SKIP ${what%%:*}: ${rest%%:*} (this machine cannot execute 32-bit programs)"
+            return
+        fi
+        kind=host; what="${what%%:*}:${rest#*:}"
+    fi
     case $what in *@*) read -r -a flags <<< "${what#*@}"; what=${what%%@*}
                        label="$label ${flags[*]}" ;; esac
     case $kind in
@@ -51,9 +77,11 @@ boot() {
                 echo "# boot: $what with -append crash: a CPU exception must end the run" ;;
         iso)    cmd=("$QEMU" "${QEMU_FLAGS[@]}" "${extra[@]}" -cdrom "$what" -boot d)
                 echo "# boot: $what from GRUB" ;;
-        host)   label=${what%%:*}
+        host|host32)   label=${what%%:*}
                 read -r -a cmd <<< "${what#*:}"
                 expect=0
+                if [ "$kind" = host32 ]; then
+                    cmd=("$here/run32.sh" "${cmd[@]}"); label="$label ($route32)"; fi
                 echo "# host: ${what#*:}" ;;
     esac
     log=$(mktemp)
@@ -73,10 +101,11 @@ boot() {
     fi
 
     # KTAP lines, with terminal escape sequences (GRUB's) removed.
-    local ktap plan ok notok why=""
+    local ktap plan ok skip notok why=""
     ktap=$(sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$log" | sed -n '/^KTAP version 1$/,$p')
     plan=$(printf '%s\n' "$ktap" | sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' | head -n 1)
-    ok=$(printf '%s\n' "$ktap" | grep -c '^ok [0-9]')
+    ok=$(printf '%s\n' "$ktap" | grep '^ok [0-9]' | grep -vc '# SKIP')
+    skip=$(printf '%s\n' "$ktap" | grep '^ok [0-9]' | grep -c '# SKIP')
     notok=$(printf '%s\n' "$ktap" | grep -c '^not ok [0-9]')
     rm -f "$log"
 
@@ -85,26 +114,31 @@ boot() {
     fi
     if [ "$rc" -eq "$expect" ]; then :
     elif [ "$rc" -eq 124 ]; then why="hang: no exit within ${TIMEOUT}s${why:+ ($why)}"
-    elif [ "$kind" = host ]; then why="exited with $rc${why:+ ($why)}"
+    elif [ "$kind" != kernel ] && [ "$kind" != iso ]; then why="exited with $rc${why:+ ($why)}"
     elif [ "$rc" -eq 35 ]; then [ -n "$why" ] || [ "$notok" -gt 0 ] || why="the kernel reported failure"
     elif [ "$rc" -eq 0 ]; then why="triple fault or reset (QEMU exited 0 under -no-reboot)${why:+ ($why)}"
     else why="QEMU exited with $rc${why:+ ($why)}"
     fi
     local missing=0
-    if [ -n "$plan" ] && [ $((ok + notok)) -lt "$plan" ]; then
-        missing=$((plan - ok - notok))
-        why="${why:-short plan}: $((ok + notok)) of $plan tests reported"
+    local seen=$((ok + skip + notok))
+    if [ -n "$plan" ] && [ "$seen" -lt "$plan" ]; then
+        missing=$((plan - seen))
+        why="${why:-short plan}: $seen of $plan tests reported"
     fi
     local bad=$((notok + missing))
     if [ -n "$why" ] && [ "$bad" -eq 0 ]; then bad=1; fi
     passed=$((passed + ok))
     failed=$((failed + bad))
-    printf '# %s: %d passed, %d failed in %.1f s%s\n' "$label" "$ok" "$bad" \
+    skipped=$((skipped + skip))
+    local skips=""
+    if [ "$skip" -gt 0 ]; then skips=", $skip skipped"; fi
+    printf '# %s: %d passed, %d failed%s in %.1f s%s\n' "$label" "$ok" "$bad" "$skips" \
         "$(awk "BEGIN { print $end - $start }")" "${why:+ - FAILED: $why}"
 }
 
 for b in "${boots[@]}"; do
     boot "${b%%:*}" "${b#*:}"
 done
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"
+else echo "$passed passed, $failed failed"; fi
 [ "$failed" -eq 0 ]

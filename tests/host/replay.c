@@ -1,6 +1,7 @@
 /* replay.c - runs the fuzz target over saved inputs (files, or every file of a directory,
  * in name order) and reports one KTAP test per input. A mismatch aborts with its trace. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +28,17 @@ static void add(const char *path)
         return;
     }
     size_t first = ninputs;
-    for (struct dirent *e; (e = readdir(dir)) != 0;) {
+    struct dirent *e;
+    for (errno = 0; (e = readdir(dir)) != 0; errno = 0) {
         if (e->d_name[0] == '.' || ninputs == MAX_INPUTS)
             continue;
         char *full = malloc(strlen(path) + strlen(e->d_name) + 2);
         sprintf(full, "%s/%s", path, e->d_name);
         inputs[ninputs++] = full;
+    }
+    if (errno != 0) {                   /* a directory read short would replay too little */
+        fprintf(stderr, "replay: reading %s: %s\n", path, strerror(errno));
+        exit(2);
     }
     closedir(dir);
     qsort(inputs + first, ninputs - first, sizeof inputs[0], by_name);
@@ -42,6 +48,10 @@ int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         add(argv[i]);
+    if (argc > 1 && ninputs == 0) {     /* corpora named but nothing in them: nothing tested */
+        fprintf(stderr, "replay: no inputs found in the corpora named\n");
+        return 2;
+    }
     printf("KTAP version 1\n1..%zu\n", ninputs);
     int failed = 0;
     for (size_t i = 0; i < ninputs; i++) {

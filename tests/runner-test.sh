@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# runner-test.sh - tests of the test runner itself (tests/run-suites.sh, tests/run32.sh): the
+# qemu-i386 route for 32-bit host programs, skips that never count as passes, failure counts.
+# Prints KTAP. Needs build/host/model_test and build/host/probe32 (make test builds them).
+set -u
+cd "$(dirname "$0")/.." || exit 2
+export KHEAP_PROBE32=build/host/probe32
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+n=0
+failed=0
+
+# check NAME: runs the function NAME as one KTAP test: exit 0 passes, 77 is a skip (its
+# output the reason), anything else fails.
+check() {
+    local rc
+    n=$((n + 1))
+    "$1" > "$work/why" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ]; then echo "ok $n $1"
+    elif [ $rc -eq 77 ]; then echo "ok $n $1 # SKIP $(head -n 1 "$work/why")"
+    else echo "not ok $n $1 # $(head -c 300 "$work/why" | tr '\n' ' ')"; failed=$((failed + 1)); fi
+}
+
+# runner ROUTE ARGS...: run-suites.sh with KHEAP_HOST32=ROUTE, its output in $work/out and
+# its last line in $work/last; returns its exit status.
+runner() {
+    local route=$1; shift
+    KHEAP_HOST32=$route tests/run-suites.sh "$@" > "$work/out" 2>&1
+    local rc=$?
+    tail -n 1 "$work/out" > "$work/last"
+    return $rc
+}
+
+# expect_last REGEX: the runner's last line matches it.
+expect_last() {
+    grep -Eqx "$1" "$work/last" || { echo "last line: $(cat "$work/last"), wanted $1"; return 1; }
+}
+
+run32_mode_follows_the_setting() {
+    [ "$(KHEAP_HOST32=qemu tests/run32.sh --mode)" = qemu-i386 ] || { echo "qemu"; return 1; }
+    [ "$(KHEAP_HOST32=native tests/run32.sh --mode)" = native ] || { echo "native"; return 1; }
+    if KHEAP_HOST32=bogus tests/run32.sh --mode > /dev/null 2>&1; then echo "bogus accepted"; return 1; fi
+    local want=qemu-i386
+    if "$KHEAP_PROBE32" 2> /dev/null; then want=native; fi
+    [ "$(KHEAP_HOST32=auto tests/run32.sh --mode)" = $want ] || { echo "auto is not $want"; return 1; }
+}
+
+# A qemu-i386 first on PATH that notes each call, then runs the real one.
+qemu_route_runs_a_32bit_suite_under_qemu_i386() {
+    mkdir -p "$work/bin"
+    printf '#!/bin/sh\necho "$*" >> "%s/qemu-calls"\nexec %s "$@"\n' "$work" "$(command -v qemu-i386)" \
+        > "$work/bin/qemu-i386"
+    chmod +x "$work/bin/qemu-i386"
+    PATH="$work/bin:$PATH" runner qemu --host32 "model:build/host/model_test" ||
+        { echo "runner failed: $(cat "$work/last")"; return 1; }
+    grep -q 'model_test' "$work/qemu-calls" 2> /dev/null || { echo "qemu-i386 was not called"; return 1; }
+    grep -Eq '^# model \(qemu-i386\): [1-9][0-9]* passed, 0 failed' "$work/out" || { echo "no suite line"; return 1; }
+    expect_last '[1-9][0-9]* passed, 0 failed'
+}
+
+native_only_suite_is_skipped_never_passed() {
+    runner qemu --host32 "model:build/host/model_test" \
+        --native32 "again:needs the native route:build/host/model_test" ||
+        { echo "runner failed: $(cat "$work/last")"; return 1; }
+    grep -qx '# SKIP again: needs the native route (this machine cannot execute 32-bit programs)' "$work/out" ||
+        { echo "no SKIP line"; return 1; }
+    local once
+    once=$(sed -n 's/^# model (qemu-i386): \([0-9]*\) passed.*/\1/p' "$work/out")
+    expect_last "$once passed, 0 failed, 1 skipped"
+}
+
+native_only_suite_runs_on_the_native_route() {
+    "$KHEAP_PROBE32" 2> /dev/null || { echo "this machine cannot execute 32-bit programs"; return 77; }
+    runner native --native32 "again:needs the native route:build/host/model_test" ||
+        { echo "runner failed: $(cat "$work/last")"; return 1; }
+    expect_last '[1-9][0-9]* passed, 0 failed'
+}
+
+suite_without_ktap_fails_the_run() {
+    if runner qemu --host32 "silent:build/host/probe32"; then echo "runner passed"; return 1; fi
+    grep -q '^# silent (qemu-i386): 0 passed, 1 failed.*no KTAP output' "$work/out" ||
+        { echo "no failure line"; return 1; }
+    expect_last '0 passed, 1 failed'
+}
+
+echo "KTAP version 1"
+echo "1..5"
+check run32_mode_follows_the_setting
+check qemu_route_runs_a_32bit_suite_under_qemu_i386
+check native_only_suite_is_skipped_never_passed
+check native_only_suite_runs_on_the_native_route
+check suite_without_ktap_fails_the_run
+[ "$failed" -eq 0 ]
