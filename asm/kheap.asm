@@ -908,7 +908,9 @@ kh_init:
 ;            best), and down again into the first that holds a fit.
 ; A run the tree vouched for (the middle, or a carried run) is checked against the bitmap
 ; before it is returned, so a damaged tree can make a search fail but never return a used
-; block; a run read at a leaf is exact already. Every step moves right: the loop ends.
+; block; a run read at a leaf is exact already. Every run returned lies in [0, nblocks):
+; a leaf past the pool is never read, and a run that starts or ends past the last block
+; (a damaged tree, a damaged pad bit) fails the search. Every step moves right: the loop ends.
 ; O(log leaves + LEAF_WORDS) a candidate; an aligned request may see several candidates.
 ; =====================================================================================
 %define COUNT ARG(1)
@@ -952,6 +954,9 @@ kh_find:
         ; at a time: a word's free bits below its lowest used bit extend the run reaching it,
         ; the runs between its used bits are measured with bsf, and the free bits above its
         ; highest used bit start the run reaching the next word.
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .fail                           ; a leaf past the pool: only a damaged tree
+                                                ; leads here, and its words are not bitmap
         mov     xDX, xAX
         or      xDX, LEAF_BLOCKS - 1
         inc     xDX                             ; the leaf's end
@@ -1086,6 +1091,8 @@ kh_find:
 
 .found: ; xAX = b, the lowest fit at or after from (xDI = 1 when read from the bitmap, so
         ; exact; 0 when the tree said so). Aligned? Else again from round_up(b).
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .fail                           ; a damaged tree's run can start anywhere
         mov     xDX, [xBX + KH_BASE]
         mov     xCX, [xBX + KH_SHIFT]
         shr     xDX, cl                         ; xDX = block number of block 0
@@ -1102,13 +1109,15 @@ kh_find:
         cmp     xAX, [xBX + KH_NBLOCKS]
         jb      .leaf
         jmp     .fail
-.check: test    xDI, xDI
-        jnz     .done
-        mov     xDX, [xBX + KH_NBLOCKS]         ; the bitmap has the last word: [b, b+count)
-        sub     xDX, xAX                        ; inside the pool and all free
+.check: ; Every run ends inside the pool (b < nblocks here): a leaf read relies on the pad
+        ; bits (I2), and a damaged pad would let a run run past the last block.
+        mov     xDX, [xBX + KH_NBLOCKS]
+        sub     xDX, xAX
         cmp     xDX, COUNT
         jb      .fail
-        mov     xDX, xAX
+        test    xDI, xDI
+        jnz     .done
+        mov     xDX, xAX                        ; a run from the tree: all free in the bitmap?
         add     xDX, COUNT
         push    xAX
         xor     xSI, xSI

@@ -142,7 +142,7 @@ void kheap_emit_offsets(void)
 
 static bool heap_ok(const kheap_t *h);
 static size_t usable_size(const kheap_t *h, const void *p);
-static kheap_t *owner(const void *p);
+
 
 static void (*fault_hook)(const struct kheap_fault *f);
 static uintptr_t (*lock_hook)(void);
@@ -174,6 +174,8 @@ struct call {
     struct kheap_fault fault;
     uintptr_t lock_state;
 };
+
+static kheap_t *owner(const void *p, struct call *c);
 
 static void begin(struct call *c, const void *caller)
 {
@@ -210,9 +212,10 @@ static bool injected_failure(void)
 
 /* ---------------------------------------------------------------- pool geometry */
 
-/* A checksum of the fields that never change after creation: each rotates the sum so far and
- * is XORed in, so a wild write to any one of them (any change of one word) changes the sum
- * and makes the handle fail heap_ok(). About 40 instructions: it runs on every call. */
+/* A checksum of the fields that never change after creation, and of `next` (which changes
+ * only when kmalloc_add_region links a region, and is re-summed then): each rotates the sum
+ * so far and is XORed in, so a wild write to any one of them (any change of one word) changes
+ * the sum and makes the handle fail heap_ok(). About 40 instructions: it runs on every call. */
 static uintptr_t geometry_step(uintptr_t s, uintptr_t field)
 {
     return ((s << 7) | (s >> (KH_WORD_BITS - 7))) ^ field;
@@ -227,6 +230,7 @@ static uintptr_t geometry_sum(const kheap_t *h)
     s = geometry_step(s, h->limit), s = geometry_step(s, h->mem_start);
     s = geometry_step(s, h->mem_end), s = geometry_step(s, h->side);
     s = geometry_step(s, h->flags), s = geometry_step(s, (uintptr_t)h->tree);
+    s = geometry_step(s, (uintptr_t)h->next);
     return geometry_step(s, h->leaves);
 }
 
@@ -426,15 +430,19 @@ static intptr_t live_block(kheap_t *h, const void *p, struct call *c)
     return i;
 }
 
-/* The first pool of the chain from h (only h when !chain) that serves the request. */
+/* The first pool of the chain from h (only h when !chain) that serves the request. The
+ * caller has checked h; every later region is checked before it is used, and a damaged one
+ * (reported) ends the chain, since its `next` cannot be trusted either. */
 static void *chain_alloc(kheap_t *h, size_t size, size_t align, bool chain, struct call *c)
 {
-    for (; h; h = chain ? h->next : 0) {
+    for (;;) {
         void *p = pool_alloc(h, size, align, c);
-        if (p)
+        if (p || !chain || !h->next)
             return p;
+        h = h->next;
+        if (!usable(h, c))
+            return 0;
     }
-    return 0;
 }
 
 static bool align_ok(size_t align)
@@ -459,7 +467,7 @@ static void *alloc_call(kheap_t *h, size_t size, size_t align, bool chain, bool 
         if (!p)
             h->failed_allocs++;
     }
-    size_t bytes = p && zero ? usable_size(chain ? owner(p) : h, p) : 0;
+    size_t bytes = p && zero ? usable_size(chain ? owner(p, 0) : h, p) : 0;
     end(&c);
     if (bytes)
         kh_fill(p, bytes, 0);
@@ -485,8 +493,11 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
     unsigned char *p = block_addr(h, i);
     bool debug = debug_pool(h);
     size_t kept = debug ? side_of(h, i)->size : old << h->shift;
-    if (debug && !guard_ok(h, i, c))        /* an overflow, reported before it is lost */
-        shape(h, i, old, kept, kept, 0);
+    if (debug && !guard_ok(h, i, c)) {      /* reported: an overflow, or a damaged entry */
+        if (kept >= old << h->shift)
+            return 0;                       /* the side table is damaged: the size is unknown */
+        shape(h, i, old, kept, kept, 0);    /* an overflow: the guard is written again */
+    }
     if (n == 0)
         return 0;
     if (n <= old) {                         /* shrink in place: free the tail */
@@ -522,6 +533,17 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
 
 /* ---------------------------------------------------------------- the pool API */
 
+/* Frees p in h, whose handle the caller has checked, or records why not. */
+static int free_checked(kheap_t *h, void *p, struct call *c)
+{
+    intptr_t i = live_block(h, p, c);
+    if (i < 0)
+        return (int)i;
+    bool intact = !debug_pool(h) || guard_ok(h, (uintptr_t)i, c);
+    pool_release(h, (uintptr_t)i);
+    return intact ? 0 : KHEAP_ECORRUPT;
+}
+
 void *kheap_alloc(kheap_t *h, size_t size)
 {
     return alloc_call(h, size, 1, false, false, __builtin_return_address(0));
@@ -546,12 +568,7 @@ static int free_in(kheap_t *h, void *p, struct call *c)
     }
     if (!usable(h, c))
         return KHEAP_ECORRUPT;
-    intptr_t i = live_block(h, p, c);
-    if (i < 0)
-        return (int)i;
-    bool intact = !debug_pool(h) || guard_ok(h, (uintptr_t)i, c);
-    pool_release(h, (uintptr_t)i);
-    return intact ? 0 : KHEAP_ECORRUPT;
+    return free_checked(h, p, c);
 }
 
 int kheap_free(kheap_t *h, void *p)
@@ -566,7 +583,8 @@ int kheap_free(kheap_t *h, void *p)
 }
 
 /* realloc of a non-NULL p: on pool h alone, or (chain) on the kmalloc region owning p,
- * moving to any region. */
+ * moving to any region. Both the owner and the first region (which counts the failure and
+ * where a move starts) are checked before use. */
 static void *realloc_in(kheap_t *h, void *p, size_t size, bool chain, const void *caller)
 {
     struct call c;
@@ -574,12 +592,13 @@ static void *realloc_in(kheap_t *h, void *p, size_t size, bool chain, const void
     kheap_t *from = chain ? kmalloc_first : h;
     void *q = 0;
     if (chain)
-        h = owner(p);
+        h = owner(p, &c);
     if (!h) {
-        fault(&c, KHEAP_FAULT_INVALID, from, p);
+        if (!c.fault.kind)                  /* (a damaged region was reported already) */
+            fault(&c, KHEAP_FAULT_INVALID, from, p);
     } else if (size == 0) {
         free_in(h, p, &c);
-    } else if (usable(h, &c)) {
+    } else if (usable(h, &c) && (from == h || usable(from, &c))) {
         intptr_t i = live_block(h, p, &c);
         if (i >= 0) {
             if (!injected_failure())
@@ -608,9 +627,12 @@ static size_t usable_size(const kheap_t *h, const void *p)
     intptr_t i = kh_block_of(h, p);
     if (i < 0)
         return 0;
-    if (debug_pool(h))
-        return side_of(h, (uintptr_t)i)->size;
-    return (size_t)kh_alloc_blocks(h, (uintptr_t)i) << h->shift;
+    size_t total = (size_t)kh_alloc_blocks(h, (uintptr_t)i) << h->shift;
+    if (debug_pool(h)) {                    /* the size asked for, unless its entry is damaged */
+        size_t size = side_of(h, (uintptr_t)i)->size;
+        return size < total ? size : 0;
+    }
+    return total;
 }
 
 size_t kheap_usable_size(kheap_t *h, const void *p)
@@ -783,27 +805,34 @@ static bool patterns_ok(kheap_t *h, struct call *c)
     return true;
 }
 
+/* The first damaged address of one pool (its control block, a bitmap word, a tree node),
+ * or NULL; a debug pool's patterns are checked by the caller. */
+static const void *pool_bad(const kheap_t *h)
+{
+    if (!control_ok(h))
+        return h;
+    size_t used, starts;
+    const void *bad = bitmaps_bad(h, &used, &starts);
+    if (!bad && (used != h->nblocks - h->free_blocks || starts != h->live_allocs))
+        bad = h;                            /* counters disagree with the bitmaps */
+    return bad ? bad : tree_bad(h);
+}
+
+/* Checks h and every region chained after it (a kmalloc heap; a plain pool has none): a
+ * region is reached only through a next that was checked with its region. */
 int kheap_check(kheap_t *h)
 {
     if (!h)
         return KHEAP_EINVAL;
     struct call c;
     begin(&c, __builtin_return_address(0));
-    const void *bad = 0;
-    if (!control_ok(h)) {
-        bad = h;
-    } else {
-        size_t used, starts;
-        bad = bitmaps_bad(h, &used, &starts);
-        if (!bad && (used != h->nblocks - h->free_blocks || starts != h->live_allocs))
-            bad = h;                        /* counters disagree with the bitmaps */
-        if (!bad)
-            bad = tree_bad(h);
+    bool bad = false;
+    for (kheap_t *r = h; r && !bad; r = r->next) {
+        const void *at = pool_bad(r);
+        if (at)
+            fault(&c, KHEAP_FAULT_CORRUPT, r, at);
+        bad = at || (debug_pool(r) && !patterns_ok(r, &c));    /* (reported at the damage) */
     }
-    if (bad)
-        fault(&c, KHEAP_FAULT_CORRUPT, h, bad);
-    else if (debug_pool(h) && !patterns_ok(h, &c))
-        bad = h;                            /* reported by patterns_ok, at the damage */
     end(&c);
     return bad ? KHEAP_ECORRUPT : 0;
 }
@@ -1012,16 +1041,17 @@ int kheap_dump(kheap_t *h, void (*emit)(const char *line))
 
 /* ---------------------------------------------------------------- the kernel-wide heap */
 
+/* The new first region is made under the lock: mem may be the live heap itself, which
+ * another CPU or an interrupt may be using until the switch. */
 int kmalloc_init_flags(void *mem, size_t size, unsigned flags)
 {
-    kheap_t *h = kheap_create_flags(mem, size, 0, flags);
-    if (!h)
-        return KHEAP_EINVAL;
     struct call c;
     begin(&c, 0);
-    kmalloc_first = h;
+    kheap_t *h = kheap_create_flags(mem, size, 0, flags);
+    if (h)
+        kmalloc_first = h;
     end(&c);
-    return 0;
+    return h ? 0 : KHEAP_EINVAL;
 }
 
 int kmalloc_init(void *mem, size_t size)
@@ -1040,18 +1070,24 @@ int kmalloc_add_region(void *mem, size_t size)
     int err = 0;
     struct call c;
     begin(&c, 0);
-    kheap_t **tail = &kmalloc_first;
+    kheap_t *last = 0;                      /* the region the new one will follow */
     if (!kmalloc_first || hi < lo)
         err = KHEAP_EINVAL;
-    for (; !err && *tail; tail = &(*tail)->next)
-        if (overlaps(*tail, lo, hi))
+    for (kheap_t *r = kmalloc_first; !err && r; r = r->next) {
+        if (!usable(r, &c))
+            err = KHEAP_ECORRUPT;           /* neither its bounds nor its next can be trusted */
+        else if (overlaps(r, lo, hi))
             err = KHEAP_EINVAL;
+        last = r;
+    }
     if (!err) {
         kheap_t *h = kheap_create_flags(mem, size, 0, (unsigned)kmalloc_first->flags);
-        if (h)
-            *tail = h;
-        else
+        if (h) {
+            last->next = h;
+            last->geometry = geometry_sum(last);    /* next is in the sum */
+        } else {
             err = KHEAP_EINVAL;
+        }
     }
     end(&c);
     return err;
@@ -1062,15 +1098,22 @@ kheap_t *kmalloc_heap(void)
     return kmalloc_first;
 }
 
-/* The region whose block area holds p, or NULL. Called under the lock. Only bounds and the
- * magic are read here: the call that uses the region checks its geometry once (usable()). */
-static kheap_t *owner(const void *p)
+/* The region whose block area holds p, or NULL. Called under the lock. Each region is
+ * checked before its bounds or its next are read; a damaged one ends the search (reported
+ * through c, when c is not NULL). */
+static kheap_t *owner(const void *p, struct call *c)
 {
     uintptr_t a = (uintptr_t)p;
-    kheap_t *h = kmalloc_first;
-    while (h && !(h->magic == KH_MAGIC_VALUE && a >= h->base && a < h->limit))
-        h = h->next;
-    return h;
+    for (kheap_t *h = kmalloc_first; h; h = h->next) {
+        if (!heap_ok(h)) {
+            if (c)
+                fault(c, KHEAP_FAULT_CORRUPT, h, h);
+            return 0;
+        }
+        if (a >= h->base && a < h->limit)
+            return h;
+    }
+    return 0;
 }
 
 void *kmalloc(size_t size)
@@ -1100,10 +1143,10 @@ void kfree(void *p)
         return;
     struct call c;
     begin(&c, __builtin_return_address(0));
-    kheap_t *h = owner(p);
+    kheap_t *h = owner(p, &c);
     if (h)
-        free_in(h, p, &c);
-    else
+        free_checked(h, p, &c);
+    else if (!c.fault.kind)                 /* (a damaged region was reported already) */
         fault(&c, KHEAP_FAULT_INVALID, kmalloc_first, p);
     end(&c);
 }
@@ -1120,7 +1163,7 @@ size_t ksize(const void *p)
 {
     struct call c;
     begin(&c, 0);
-    size_t n = usable_size(owner(p), p);
+    size_t n = usable_size(owner(p, 0), p);
     end(&c);
     return n;
 }

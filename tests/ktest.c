@@ -56,6 +56,51 @@ bool kt_expect(bool ok, const char *file, int line, const char *expr)
     return false;
 }
 
+/* "# left: VALUE, right: VALUE" after a failed comparison; hex when `hex`. */
+static void write_values(uintptr_t a, uintptr_t b, bool hex, bool signed_a, bool signed_b)
+{
+    uintptr_t v[2] = { a, b };
+    bool neg[2] = { signed_a, signed_b };
+    const char *label[2] = { "# left: ", ", right: " };
+    for (int k = 0; k < 2; k++) {
+        char digits[24];
+        int n = 0;
+        uintptr_t x = v[k];
+        ktest_write(label[k]);
+        if (neg[k]) {
+            ktest_write("-");
+            x = -x;
+        }
+        if (hex)
+            ktest_write("0x");
+        do {
+            digits[n++] = "0123456789abcdef"[x % (hex ? 16 : 10)];
+            x /= hex ? 16 : 10;
+        } while (x);
+        while (n) {
+            char d[2] = { digits[--n], 0 };
+            ktest_write(d);
+        }
+    }
+    ktest_write("\n");
+}
+
+bool kt_expect_eq(intptr_t a, intptr_t b, const char *file, int line, const char *expr)
+{
+    if (kt_expect(a == b, file, line, expr))
+        return true;
+    write_values((uintptr_t)a, (uintptr_t)b, false, a < 0, b < 0);
+    return false;
+}
+
+bool kt_expect_ptr_eq(const void *a, const void *b, const char *file, int line, const char *expr)
+{
+    if (kt_expect(a == b, file, line, expr))
+        return true;
+    write_values((uintptr_t)a, (uintptr_t)b, true, false, false);
+    return false;
+}
+
 void *kt_mem(size_t size, size_t align)
 {
     void *p = ktest_scratch(size, align);

@@ -25,7 +25,18 @@ struct ktest {
 /* As KT_EXPECT, but a failure ends the test. */
 #define KT_ASSERT(cond) do { if (!KT_EXPECT(cond)) return; } while (0)
 
+/* Records a failure unless a == b, printing both values (as KUnit's KUNIT_EXPECT_EQ does);
+ * evaluates to a == b. Integers up to the width of a pointer (size_t, uintptr_t, int);
+ * negatives print as such. */
+#define KT_EXPECT_EQ(a, b) \
+    kt_expect_eq((intptr_t)(a), (intptr_t)(b), __FILE__, __LINE__, #a " == " #b)
+/* The same for pointers, printed in hex. */
+#define KT_EXPECT_PTR_EQ(a, b) \
+    kt_expect_ptr_eq((const void *)(a), (const void *)(b), __FILE__, __LINE__, #a " == " #b)
+
 bool kt_expect(bool ok, const char *file, int line, const char *expr);
+bool kt_expect_eq(intptr_t a, intptr_t b, const char *file, int line, const char *expr);
+bool kt_expect_ptr_eq(const void *a, const void *b, const char *file, int line, const char *expr);
 
 /* Runs every registered test; prints KTAP; returns the number that failed. A test that
  * checked nothing fails too: a test must assert something. */
