@@ -171,6 +171,14 @@ $(BUILD)/host/replay-plain: $(REPLAY_SRCS:%.c=$(BUILD)/host/leafplain/%.o) $(FUZ
 	$(CC) -m32 -no-pie -o $@ $^
 HOST_SUITES += $(BUILD)/host/model_test $(BUILD)/host/replay $(BUILD)/host/replay-plain
 
+# The damage campaign (tests/host/damage.c): plain, so it runs under qemu-i386 too, with the
+# fuzzer's small leaves (deep trees in small pools). make test runs DAMAGE_TRIALS of it; make
+# fuzz runs it for FUZZ_SECONDS from a new seed.
+DAMAGE_TRIALS ?= 20000
+$(BUILD)/host/damage: $(BUILD)/host/leafplain/tests/host/damage.o $(BUILD)/host/leafplain/kernel/kheap.o $(FUZZ_ASM)
+	$(CC) -m32 -no-pie -o $@ $^
+HOST_SUITES += $(BUILD)/host/damage
+
 host: $(HOST_SUITES)
 
 # ---- the differential fuzzer: libFuzzer, kheap against the model ----
@@ -192,14 +200,17 @@ $(BUILD)/fuzz/fuzz_kheap: tests/host/fuzz_kheap.c tests/host/model.h kernel/khea
 # New inputs go to build/fuzz/corpus; a finding is written to build/fuzz/ as crash-*:
 # copy it into tests/fuzz/regressions once fixed.
 # The fuzzer is 32-bit ASan, which does not work under qemu-i386: where this machine cannot
-# execute 32-bit programs, make fuzz says so and skips.
-fuzz: deps $(BUILD)/fuzz/fuzz_kheap $(BUILD)/host/probe32
+# execute 32-bit programs, make fuzz says so and skips it. The damage campaign then runs for
+# FUZZ_SECONDS more from a new seed (natively or under qemu-i386).
+fuzz: deps $(BUILD)/fuzz/fuzz_kheap $(BUILD)/host/probe32 $(BUILD)/host/damage
 	@if [ "$$($(RUN32) --mode)" != native ]; then \
 	    echo "make fuzz: SKIP: the fuzzer is 32-bit ASan and this machine cannot execute 32-bit"; \
 	    echo "make fuzz: programs (32-bit ASan's allocator fails under qemu-i386)"; exit 0; fi; \
 	mkdir -p $(BUILD)/fuzz/corpus; \
 	$(BUILD)/fuzz/fuzz_kheap -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -timeout=20 \
 	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(FUZZ_CORPORA)
+	@seed=$$(date +%s); echo "make fuzz: the damage campaign, $(FUZZ_SECONDS) s from seed $$seed"; \
+	$(RUN32) $(BUILD)/host/damage --seconds $(FUZZ_SECONDS) $$seed
 
 # ---- coverage: lines of kernel/kheap.c (gcov/lcov) and branch targets of asm/kheap.asm (gdb),
 # both from the host suite plus the replay of the committed fuzz corpora ----
@@ -290,6 +301,7 @@ test: deps $(KERNEL) $(ISO) $(HOST_SUITES)
 	    --host32 "model:$(BUILD)/host/model_test" \
 	    --native32 "fuzz corpus replay:$(NO_ASAN):$(BUILD)/host/replay $(FUZZ_CORPORA)" \
 	    --host32 "fuzz corpus replay, plain:$(BUILD)/host/replay-plain $(FUZZ_CORPORA)" \
+	    --host32 "damage campaign:$(BUILD)/host/damage $(DAMAGE_TRIALS)" \
 	    --host "runner self-test:tests/runner-test.sh"
 
 # ---- toolchain: each needed command, and the Debian package that has it ----

@@ -862,7 +862,8 @@ kh_init:
         mov     [xBX + KH_LEAVES], xBP
 
         ; Both bitmaps cleared: no block is used (I1); the tree all zero (I3 for the
-        ; leaves past the pool, which stay so).
+        ; leaves past the pool, which stay so; node 0 is unused and stays zero too, which
+        ; kheap_check verifies, so damage there shows).
         mov     xDI, [xBX + KH_TREE]
         shr     xCX, WORD_BYTES_LOG2
         xor     xAX, xAX

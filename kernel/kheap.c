@@ -772,9 +772,12 @@ static bool same_node(const struct kh_node *a, struct kh_node b)
 }
 
 /* I3: every leaf as the bitmap says, then every parent as its (checked) children say, a
- * level at a time from the bottom. Returns the first node that is wrong, or NULL. O(W). */
+ * level at a time from the bottom; node 0, unused, stays as kh_init left it (zero). Returns
+ * the first node that is wrong, or NULL. O(W). */
 static const void *tree_bad(const kheap_t *h)
 {
+    if (!same_node(&h->tree[0], (struct kh_node){ 0, 0, 0 }))
+        return &h->tree[0];
     for (uintptr_t j = 0; j < h->leaves; j++)
         if (!same_node(&h->tree[h->leaves + j], leaf_of(h, j)))
             return &h->tree[h->leaves + j];
@@ -786,18 +789,32 @@ static const void *tree_bad(const kheap_t *h)
     return 0;
 }
 
-/* A debug pool's patterns: every guard and all the poison. Reports the first damage. */
+/* Side-table entries [from, to) of a debug pool, none an allocation start: all zero (an
+ * entry is written at a start only, and cleared when that allocation is freed). */
+static bool side_clear(kheap_t *h, uintptr_t from, uintptr_t to, struct call *c)
+{
+    for (uintptr_t i = from; i < to; i++)
+        if (side_of(h, i)->caller || side_of(h, i)->size) {
+            fault(c, KHEAP_FAULT_CORRUPT, h, side_of(h, i));
+            return false;
+        }
+    return true;
+}
+
+/* A debug pool's patterns: every guard and all the poison, and the side table outside the
+ * allocation starts. Reports the first damage. */
 static bool patterns_ok(kheap_t *h, struct call *c)
 {
     for (uintptr_t i = 0; i < h->nblocks;) {
         uintptr_t end;
         if (kh_next_free(h, i, i + 1) != i) {
             end = i + kh_alloc_blocks(h, i);
-            if (!guard_ok(h, i, c))
+            if (!guard_ok(h, i, c) || !side_clear(h, i + 1, end, c))
                 return false;
         } else {
             end = kh_next_used(h, i, h->nblocks);
-            if (!poison_ok(h, block_addr(h, i), (end - i) << h->shift, c))
+            if (!poison_ok(h, block_addr(h, i), (end - i) << h->shift, c)
+                || !side_clear(h, i, end, c))
                 return false;
         }
         i = end;
