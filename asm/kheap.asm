@@ -911,13 +911,18 @@ kh_init:
 ; before it is returned, so a damaged tree can make a search fail but never return a used
 ; block; a run read at a leaf is exact already. Every run returned lies in [0, nblocks):
 ; a leaf past the pool is never read, and a run that starts or ends past the last block
-; (a damaged tree, a damaged pad bit) fails the search. Every step moves right: the loop ends.
+; (a damaged tree, a damaged pad bit) fails the search. Every step moves right: the loop
+; ends. (A damaged tree could send the aligned search back left: a fit before `from`, the
+; bound that rises with each aligned retry, fails the search instead.)
 ; O(log leaves + LEAF_WORDS) a candidate; an aligned request may see several candidates.
 ; =====================================================================================
 %define COUNT ARG(1)
+%define FROM  ARG(0)                            ; h's slot, free once h is in xBX: the lowest
+                                                ; block a fit may start at (only rises)
 kh_find:
         ENTER_SAVED
         mov     xBX, ARG(0)
+        mov     WORD_PTR FROM, 0
         mov     xCX, 1                          ; the root
         NODE    xSI, xCX
         mov     xDX, COUNT
@@ -1093,7 +1098,9 @@ kh_find:
 .found: ; xAX = b, the lowest fit at or after from (xDI = 1 when read from the bitmap, so
         ; exact; 0 when the tree said so). Aligned? Else again from round_up(b).
         cmp     xAX, [xBX + KH_NBLOCKS]
-        jae     .fail                           ; a damaged tree's run can start anywhere
+        jae     .fail                           ; a damaged tree's run can start anywhere:
+        cmp     xAX, FROM                       ; past the pool, or before `from` (and the
+        jb      .fail                           ; aligned search would go round forever)
         mov     xDX, [xBX + KH_BASE]
         mov     xCX, [xBX + KH_SHIFT]
         shr     xDX, cl                         ; xDX = block number of block 0
@@ -1107,6 +1114,7 @@ kh_find:
         cmp     xBP, xAX
         je      .check
         mov     xAX, xBP
+        mov     FROM, xAX                       ; from rises at every round: the loop ends
         cmp     xAX, [xBX + KH_NBLOCKS]
         jb      .leaf
         jmp     .fail
@@ -1132,6 +1140,7 @@ kh_find:
 .fail:  mov     xAX, -1
         LEAVE_SAVED
 %undef COUNT
+%undef FROM
 
 ; =====================================================================================
 ; kh_claim(h, first, count) / kh_mark(h, first, count)

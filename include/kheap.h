@@ -101,7 +101,9 @@ kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
  *   - kheap_usable_size returns the requested size, so using all of it is safe.
  * Each detection calls the fault hook with KHEAP_FAULT_CORRUPT and the first damaged byte's
  * address; the heap stays usable (the damaged block is still freed or handed out, and its
- * patterns are rewritten). Pools without the flag pay one test of a control-block word per
+ * patterns are rewritten). A side-table size that is not below its allocation's length (the
+ * entry itself is damaged) is reported the same way; then realloc of that allocation returns
+ * NULL (a failure, p unchanged) and kheap_usable_size gives 0, as the size is unknown. Pools without the flag pay one test of a control-block word per
  * allocation and free. Other flags: NULL. O(size) in debug mode (the block area is poisoned).
  */
 kheap_t *kheap_create_flags(void *mem, size_t size, size_t block_size, unsigned flags);
@@ -161,7 +163,8 @@ int kheap_free(kheap_t *h, void *p);
 /*
  * kheap_usable_size - bytes usable at p: n * B, which is >= the size asked for (in a debug
  * pool: exactly the size asked for).
- * Returns 0 when p is not a live pointer of h. Never calls the fault hook. O(n / 32).
+ * Returns 0 when p is not a live pointer of h, h is damaged, or (debug pool) p's side-table
+ * entry is damaged. Never calls the fault hook. O(n / 32).
  */
 size_t kheap_usable_size(kheap_t *h, const void *p);
 
@@ -179,10 +182,15 @@ bool kheap_owns(const kheap_t *h, const void *p);
  *   longest) as the bitmap has them, every parent as its two children make it;
  *   free_blocks and live_allocs equal what the bitmaps say; live = total allocs - frees;
  *   peak >= used;
- *   in a debug pool, every allocation's guard bytes and the poison of every free block.
+ *   in a debug pool, every allocation's guard bytes, the poison of every free block, and a
+ *   zero side-table entry for every block that does not start an allocation;
+ *   then the same for every region chained after h (the kmalloc heap: kheap_check of
+ *   kmalloc_heap() checks all its regions; a plain pool has none), each reached only through
+ *   a checked control block.
  * Returns 0, or KHEAP_ECORRUPT after counting a fault and calling the fault hook with the
- * damaged address (the control block, the first bad bitmap word or tree node); KHEAP_EINVAL when h is
- * NULL. Changes nothing else. O(W), or O(W + capacity) in a debug pool.
+ * damaged address (the control block, the first bad bitmap word, tree node or side-table
+ * entry); KHEAP_EINVAL when h is NULL. Changes nothing else. O(W), or O(W + capacity) in a
+ * debug pool, for each region.
  */
 int kheap_check(kheap_t *h);
 
@@ -241,11 +249,14 @@ void kheap_set_lock(uintptr_t (*lock)(void), void (*unlock)(uintptr_t state));
 
 /* ======================= the kernel-wide heap: what most kernel code calls ======================= */
 /* A chain of pools with block size KHEAP_DEFAULT_BLOCK: the first region, then every region
- * added, tried in that order. Each call below costs what its kheap_ twin costs per region. */
+ * added, tried in that order. Each call below costs what its kheap_ twin costs per region.
+ * Each region's control block (with its link to the next) is checked before the region is
+ * used; a damaged one is reported (KHEAP_FAULT_CORRUPT) and ends the chain for that call. */
 
 /* kmalloc_init - make [mem, mem+size) the first region. Returns 0, or KHEAP_EINVAL when
  * kheap_create would fail (the heap then stays as it was). A second call re-creates: every
- * earlier region is forgotten. */
+ * earlier region is forgotten. The new region is built under the lock, so mem may be the
+ * live heap itself. */
 int kmalloc_init(void *mem, size_t size);
 
 /* kmalloc_init_flags - kmalloc_init with pool options (KHEAP_F_DEBUG); regions added later
@@ -254,7 +265,8 @@ int kmalloc_init_flags(void *mem, size_t size, unsigned flags);
 
 /* kmalloc_add_region - add a region, served after the earlier ones fill. Returns 0, or
  * KHEAP_EINVAL when kmalloc_init was not called, the region overlaps one already in the
- * heap, or kheap_create would fail on it. */
+ * heap, or kheap_create would fail on it, or KHEAP_ECORRUPT (fault hook called) when a
+ * region's control block is damaged: the chain cannot be followed past it. */
 int kmalloc_add_region(void *mem, size_t size);
 
 /* kmalloc_heap - the first region's pool (for stats, check, walk), or NULL before init. */

@@ -285,3 +285,26 @@ KTEST(second_kmalloc_init_rebuilds_under_the_lock)
     KT_EXPECT_EQ(live_seen_at_lock, 3);
     KT_EXPECT_EQ(kt_stats(kmalloc_heap()).live_allocs, 0);
 }
+
+/* The hang the damage campaign found: an aligned request retries from round_up(b); a damaged
+ * tree whose "middle" run starts before that point would send every retry back to b. Four
+ * leaves; a one-block hole at an unaligned block u, the rest full; the lie: the right half
+ * of the root holds a run across its middle that starts L.suf blocks before it, at u. */
+KTEST(damaged_tree_cannot_send_an_aligned_search_round_forever)
+{
+    kheap_t *h = watched_pool(1900 * 16 + 2048, 0);
+    KT_ASSERT(h);
+    KT_ASSERT(control(h)[CB_LEAVES] == 4);
+    unsigned u = (control(h)[CB_BASE] / 16) % 2 == 0 ? 1 : 0;  /* (base/16 + u) odd */
+    unsigned char *single[2] = { kheap_alloc(h, 16), kheap_alloc(h, 16) };
+    size_t rest = kt_stats(h).capacity - 32;
+    unsigned char *big = kheap_alloc(h, rest);
+    KT_ASSERT(single[0] && single[1] && big);
+    kt_fill(big, rest, 4);
+    KT_ASSERT(kheap_free(h, single[u]) == 0);
+    *node(h, 3, NODE_BEST) = 1;
+    *node(h, 6, NODE_SUF) = 3 * LEAF_BLOCKS - u;            /* mid - suf = u */
+    KT_EXPECT_PTR_EQ(kheap_alloc_aligned(h, 16, 32), 0);     /* fails; never loops */
+    KT_EXPECT(kt_intact(big, rest, 4));
+    KT_EXPECT(tail_intact(h, 1900 * 16 + 2048));
+}
