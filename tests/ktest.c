@@ -15,6 +15,7 @@ static struct {
 } cur;
 
 static uint32_t rng_state;
+static const char *indent = "";             /* "    " inside a suite (a KTAP subtest) */
 
 char *kt_utoa(char *buf, unsigned long v)
 {
@@ -50,6 +51,7 @@ bool kt_expect(bool ok, const char *file, int line, const char *expr)
         cur.line = line;
         cur.expr = expr;
     }
+    ktest_write(indent);
     ktest_write("# FAIL ");
     write_location(file, line, expr);
     ktest_write("\n");
@@ -62,6 +64,7 @@ static void write_values(uintptr_t a, uintptr_t b, bool hex, bool signed_a, bool
     uintptr_t v[2] = { a, b };
     bool neg[2] = { signed_a, signed_b };
     const char *label[2] = { "# left: ", ", right: " };
+    ktest_write(indent);
     for (int k = 0; k < 2; k++) {
         char digits[24];
         int n = 0;
@@ -201,31 +204,92 @@ static void reset(void)
     kheap_set_fault_handler(record_fault);
 }
 
+/* The suite of a test: its file's name without the directory, "test_" and ".c". */
+static void write_suite_name(const char *file)
+{
+    const char *name = file;
+    for (const char *c = file; *c; c++)
+        if (*c == '/')
+            name = c + 1;
+    if (name[0] == 't' && name[1] == 'e' && name[2] == 's' && name[3] == 't' && name[4] == '_')
+        name += 5;
+    for (; *name && *name != '.'; name++) {
+        char ch[2] = { *name, 0 };
+        ktest_write(ch);
+    }
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+/* Tests [first, end) of the section share first's file. */
+static unsigned long suite_end(unsigned long first, unsigned long total)
+{
+    unsigned long end = first + 1;
+    while (end < total && same_file(__start_ktests[end].file, __start_ktests[first].file))
+        end++;
+    return end;
+}
+
+static void write_result(bool ok, unsigned long n, const char *name)
+{
+    char num[12];
+    ktest_write(ok ? "ok " : "not ok ");
+    ktest_write(kt_utoa(num, n));
+    ktest_write(" ");
+    ktest_write(name);
+}
+
+/* Runs one test; writes its result line (indented) and returns whether it passed. */
+static bool run_one(const struct ktest *t, unsigned long n)
+{
+    reset();
+    t->fn();
+    if (cur.checks == 0)
+        kt_expect(false, "ktest.c", 0, "the test asserted nothing");
+    ktest_write(indent);
+    write_result(cur.failures == 0, n, t->name);
+    if (cur.failures) {
+        ktest_write(" # ");
+        write_location(cur.file, cur.line, cur.expr);
+    }
+    ktest_write("\n");
+    return cur.failures == 0;
+}
+
 int ktest_run(void)
 {
     char num[12];
     unsigned long total = (unsigned long)(((uintptr_t)__stop_ktests - (uintptr_t)__start_ktests)
                                           / sizeof(struct ktest));
+    unsigned long suites = 0;
+    for (unsigned long i = 0; i < total; i = suite_end(i, total))
+        suites++;
     int failed = 0;
     ktest_write("KTAP version 1\n1..");
-    ktest_write(kt_utoa(num, total));
+    ktest_write(kt_utoa(num, suites));
     ktest_write("\n");
-    for (unsigned long i = 0; i < total; i++) {
-        const struct ktest *t = &__start_ktests[i];
-        reset();
-        t->fn();
-        if (cur.checks == 0)
-            kt_expect(false, "ktest.c", 0, "the test asserted nothing");
-        failed += cur.failures != 0;
-        ktest_write(cur.failures ? "not ok " : "ok ");
-        ktest_write(kt_utoa(num, i + 1));
-        ktest_write(" ");
-        ktest_write(t->name);
-        if (cur.failures) {
-            ktest_write(" # ");
-            write_location(cur.file, cur.line, cur.expr);
-        }
+    for (unsigned long i = 0, s = 1; i < total; s++) {
+        unsigned long end = suite_end(i, total);
+        const char *file = __start_ktests[i].file;
+        int suite_failed = 0;
+        ktest_write("    KTAP version 1\n    # Subtest: ");
+        write_suite_name(file);
+        ktest_write("\n    1..");
+        ktest_write(kt_utoa(num, end - i));
         ktest_write("\n");
+        indent = "    ";
+        for (unsigned long n = 1; i < end; i++, n++)
+            suite_failed += !run_one(&__start_ktests[i], n);
+        indent = "";
+        write_result(suite_failed == 0, s, "");
+        write_suite_name(file);
+        ktest_write("\n");
+        failed += suite_failed;
     }
     kheap_set_fault_handler(0);
     ktest_scratch_reset();

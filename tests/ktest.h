@@ -11,13 +11,15 @@
 struct ktest {
     const char *name;
     void (*fn)(void);
+    const char *file;                       /* its suite: the tests of one file, in order */
 };
 
 /* Defines and registers a test: KTEST(my_case) { KT_EXPECT(...); } */
 #define KTEST(name)                                                                    \
     static void name(void);                                                            \
     static const struct ktest ktest_entry_##name                                       \
-        __attribute__((used, section("ktests"), aligned(sizeof(void *)))) = { #name, name }; \
+        __attribute__((used, section("ktests"), aligned(sizeof(void *))))              \
+        = { #name, name, __FILE__ };                                                   \
     static void name(void)
 
 /* Records a failure (file:line: expression) and goes on; evaluates to the condition. */
@@ -38,8 +40,9 @@ bool kt_expect(bool ok, const char *file, int line, const char *expr);
 bool kt_expect_eq(intptr_t a, intptr_t b, const char *file, int line, const char *expr);
 bool kt_expect_ptr_eq(const void *a, const void *b, const char *file, int line, const char *expr);
 
-/* Runs every registered test; prints KTAP; returns the number that failed. A test that
- * checked nothing fails too: a test must assert something. */
+/* Runs every registered test; prints KTAP, a suite per test file (tests/test_alloc.c is the
+ * subtest "alloc"), its tests nested in it; returns the number of tests that failed. A test
+ * that checked nothing fails too: a test must assert something. */
 int ktest_run(void);
 
 /* ---- the backend: kernel/ktest_backend.c on the metal, tests/host/backend.c on a host ---- */

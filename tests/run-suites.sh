@@ -104,9 +104,21 @@ boot() {
     local ktap plan ok skip notok why=""
     ktap=$(sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$log" | sed -n '/^KTAP version 1$/,$p')
     plan=$(printf '%s\n' "$ktap" | sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' | head -n 1)
-    ok=$(printf '%s\n' "$ktap" | grep '^ok [0-9]' | grep -vc '# SKIP')
-    skip=$(printf '%s\n' "$ktap" | grep '^ok [0-9]' | grep -c '# SKIP')
-    notok=$(printf '%s\n' "$ktap" | grep -c '^not ok [0-9]')
+    # Tests are the result lines at the top level, or, when the output has suites (KTAP
+    # subtests, indented four spaces), the results inside them; a suite cut short counts its
+    # missing tests, and a missing suite counts once.
+    local in=""
+    local -i suites_missing=0
+    if printf '%s\n' "$ktap" | grep -q '^    1\.\.[0-9]'; then
+        in="    "
+        if [ -n "$plan" ]; then
+            suites_missing=$((plan - $(printf '%s\n' "$ktap" | grep -c '^\(not \)\?ok [0-9]')))
+        fi
+        plan=$(printf '%s\n' "$ktap" | sed -n 's/^    1\.\.\([0-9][0-9]*\)$/\1/p' | awk '{ n += $1 } END { print n }')
+    fi
+    ok=$(printf '%s\n' "$ktap" | grep "^${in}ok [0-9]" | grep -vc '# SKIP')
+    skip=$(printf '%s\n' "$ktap" | grep "^${in}ok [0-9]" | grep -c '# SKIP')
+    notok=$(printf '%s\n' "$ktap" | grep -c "^${in}not ok [0-9]")
     rm -f "$log"
 
     if [ -z "$ktap" ]; then why="no KTAP output"
@@ -124,6 +136,10 @@ boot() {
     if [ -n "$plan" ] && [ "$seen" -lt "$plan" ]; then
         missing=$((plan - seen))
         why="${why:-short plan}: $seen of $plan tests reported"
+    fi
+    if [ "$suites_missing" -gt 0 ]; then
+        missing=$((missing + suites_missing))
+        why="${why:-short plan}: $suites_missing suites missing"
     fi
     local bad=$((notok + missing))
     if [ -n "$why" ] && [ "$bad" -eq 0 ]; then bad=1; fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # runner-test.sh - tests of the test runner itself (tests/run-suites.sh, tests/run32.sh): the
-# qemu-i386 route for 32-bit host programs, skips that never count as passes, failure counts.
+# qemu-i386 route for 32-bit host programs, skips that never count as passes, failure counts,
+# tests counted inside KTAP suites.
 # Prints KTAP. Needs build/host/model_test and build/host/probe32 (make test builds them).
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -84,11 +85,23 @@ suite_without_ktap_fails_the_run() {
     expect_last '0 passed, 1 failed'
 }
 
+# A program printing suites (KTAP subtests) whose second suite never comes.
+nested_ktap_counts_the_tests_in_suites_and_a_missing_suite() {
+    printf '#!/bin/sh\nprintf "KTAP version 1\\n1..2\\n    KTAP version 1\\n    # Subtest: one\\n    1..3\\n    ok 1 a\\n    ok 2 b # SKIP why\\n    not ok 3 c\\nnot ok 1 one\\n"\n' \
+        > "$work/nested"
+    chmod +x "$work/nested"
+    if runner qemu --host "nested:$work/nested"; then echo "runner passed"; return 1; fi
+    grep -q '^# nested: 1 passed, 2 failed, 1 skipped.*1 suites missing' "$work/out" ||
+        { echo "suite line: $(grep '^# nested' "$work/out")"; return 1; }
+    expect_last '1 passed, 2 failed, 1 skipped'
+}
+
 echo "KTAP version 1"
-echo "1..5"
+echo "1..6"
 check run32_mode_follows_the_setting
 check qemu_route_runs_a_32bit_suite_under_qemu_i386
 check native_only_suite_is_skipped_never_passed
 check native_only_suite_runs_on_the_native_route
 check suite_without_ktap_fails_the_run
+check nested_ktap_counts_the_tests_in_suites_and_a_missing_suite
 [ "$failed" -eq 0 ]

@@ -82,7 +82,8 @@ KTEST(aligned_bad_alignment_is_a_failure)
     KT_EXPECT(kheap_alloc_aligned(h, 16, SIZE_MAX) == 0);
     struct kheap_stats after = kt_stats(h);
     KT_EXPECT(kt_stats_same(&before, &after));
-    KT_EXPECT(after.failed_allocs == 4 && kt_faults.count == 0);
+    KT_EXPECT_EQ(after.failed_allocs, 4);
+    KT_EXPECT_EQ(kt_faults.count, 0);
 }
 
 KTEST(aligned_below_block_size_means_block_size)
@@ -92,8 +93,11 @@ KTEST(aligned_below_block_size_means_block_size)
     unsigned char *a = kheap_alloc_aligned(h, 10, 1);
     unsigned char *b = kheap_alloc_aligned(h, 10, 8);
     unsigned char *c = kheap_alloc_aligned(h, 10, 64);
-    KT_ASSERT(a && b && c);
-    KT_EXPECT(b == a + 64 && c == b + 64);                /* no space wasted for them */
+    KT_ASSERT(a);
+    KT_ASSERT(b);
+    KT_ASSERT(c);
+    KT_EXPECT_EQ(b, a + 64);
+    KT_EXPECT_EQ(c, b + 64);  /* no space wasted for them */
     KT_EXPECT((uintptr_t)a % 64 == 0);
 }
 

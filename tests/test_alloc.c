@@ -13,7 +13,8 @@ KTEST(alloc_zero_is_null_and_not_a_failure)
     KT_EXPECT(kheap_alloc_aligned(h, 0, 64) == 0);
     struct kheap_stats after = kt_stats(h);
     KT_EXPECT(kt_stats_same(&before, &after));
-    KT_EXPECT(after.failed_allocs == 0 && after.faults == 0);
+    KT_EXPECT_EQ(after.failed_allocs, 0);
+    KT_EXPECT_EQ(after.faults, 0);
     KT_EXPECT(kt_faults.count == 0);
 }
 
@@ -35,7 +36,8 @@ KTEST(alloc_returns_aligned_pointers_inside_the_pool)
         unsigned char *p = kheap_alloc(h, size);
         KT_ASSERT(p != 0);
         KT_EXPECT((uintptr_t)p % st.block_size == 0);
-        KT_EXPECT(kheap_owns(h, p) && kheap_owns(h, p + size - 1));
+        KT_EXPECT(kheap_owns(h, p));
+        KT_EXPECT(kheap_owns(h, p + size - 1));
         KT_EXPECT(kheap_usable_size(h, p) >= size);
         KT_EXPECT(kheap_usable_size(h, p) < size + st.block_size);
     }
@@ -48,9 +50,17 @@ KTEST(alloc_first_fit_takes_the_lowest_hole)
     KT_ASSERT(h);
     unsigned char *a = kheap_alloc(h, 64), *b = kheap_alloc(h, 64), *c = kheap_alloc(h, 64);
     unsigned char *d = kheap_alloc(h, 256), *e = kheap_alloc(h, 64);
-    KT_ASSERT(a && b && c && d && e);
-    KT_EXPECT(b == a + 64 && c == b + 64 && d == c + 64 && e == d + 256);
-    KT_EXPECT(kheap_free(h, b) == 0 && kheap_free(h, d) == 0);
+    KT_ASSERT(a);
+    KT_ASSERT(b);
+    KT_ASSERT(c);
+    KT_ASSERT(d);
+    KT_ASSERT(e);
+    KT_EXPECT_EQ(b, a + 64);
+    KT_EXPECT_EQ(c, b + 64);
+    KT_EXPECT_EQ(d, c + 64);
+    KT_EXPECT_EQ(e, d + 256);
+    KT_EXPECT_EQ(kheap_free(h, b), 0);
+    KT_EXPECT_EQ(kheap_free(h, d), 0);
     KT_EXPECT(kheap_alloc(h, 100) == d);                  /* b's 64-byte hole is too small */
     KT_EXPECT(kheap_alloc(h, 32) == b);                   /* lowest hole that fits */
     KT_EXPECT(kheap_alloc(h, 32) == b + 32);              /* the rest of it */
@@ -130,7 +140,8 @@ KTEST(alloc_exhaustion_then_full_recovery)
     for (unsigned i = 1; i < n; i += 2)
         KT_EXPECT(kheap_free(h, p[i]) == 0);
     struct kheap_stats empty = kt_stats(h);
-    KT_EXPECT(empty.used == 0 && empty.live_allocs == 0);
+    KT_EXPECT_EQ(empty.used, 0);
+    KT_EXPECT_EQ(empty.live_allocs, 0);
     KT_EXPECT(empty.largest_free == st.capacity);
     void *all = kheap_alloc(h, st.capacity);
     KT_EXPECT(all != 0);
@@ -143,7 +154,8 @@ KTEST(usable_size_is_zero_for_anything_not_live)
     kheap_t *h = kt_pool(64 * 1024, 0);
     KT_ASSERT(h);
     unsigned char *a = kheap_alloc(h, 100), *b = kheap_alloc(h, 10);
-    KT_ASSERT(a && b);
+    KT_ASSERT(a);
+    KT_ASSERT(b);
     KT_EXPECT(kheap_usable_size(h, a) == 112);
     KT_EXPECT(kheap_usable_size(h, 0) == 0);
     KT_EXPECT(kheap_usable_size(h, a + 16) == 0);         /* interior */
@@ -185,20 +197,23 @@ KTEST(calloc_zeroes_reused_memory)
     KT_EXPECT(kheap_check(h) == 0);
 }
 
-KTEST(alloc_beyond_the_largest_size_class)
+KTEST(alloc_of_more_than_65536_blocks_spans_many_leaves)
 {
-    /* 2^16 blocks and more: past the largest class of the search summary */
+    /* 70,000 blocks: a run longer than 2^16 blocks, across more than 130 leaves of the tree */
     kheap_t *h = kt_pool(3u << 20, 16);
     KT_ASSERT(h);
     size_t big = (size_t)70000 * 16;
     unsigned char *small = kheap_alloc(h, 16), *a = kheap_alloc(h, big);
-    KT_ASSERT(small && a);
-    KT_EXPECT(a == small + 16 && kheap_usable_size(h, a) == big);
+    KT_ASSERT(small);
+    KT_ASSERT(a);
+    KT_EXPECT_EQ(a, small + 16);
+    KT_EXPECT_EQ(kheap_usable_size(h, a), big);
     KT_EXPECT(kheap_free(h, small) == 0);
     unsigned char *b = kheap_alloc(h, big);             /* after a: the hole is too small */
     KT_EXPECT(b == a + big);
     KT_EXPECT(kheap_alloc(h, kt_stats(h).largest_free + 16) == 0);
-    KT_EXPECT(kheap_free(h, a) == 0 && kheap_free(h, b) == 0);
+    KT_EXPECT_EQ(kheap_free(h, a), 0);
+    KT_EXPECT_EQ(kheap_free(h, b), 0);
     KT_EXPECT(kheap_alloc(h, kt_stats(h).capacity) != 0);
     KT_EXPECT(kheap_check(h) == 0);
 }

@@ -58,8 +58,11 @@ static void flip_every_bit(struct damaged_pool *d, uintptr_t *bitmap)
         }
     KT_EXPECT(missed == 0);
     KT_EXPECT(repaired == d->words * 32);
-    KT_EXPECT(kt_intact(d->a, 48, 1) && kt_intact(d->b, 16, 2) && kt_intact(d->c, 80, 3));
-    KT_EXPECT(kheap_free(d->h, d->b) == 0 && kheap_alloc(d->h, 16) == d->a + 48);  /* the hole */
+    KT_EXPECT(kt_intact(d->a, 48, 1));
+    KT_EXPECT(kt_intact(d->b, 16, 2));
+    KT_EXPECT(kt_intact(d->c, 80, 3));
+    KT_EXPECT_EQ(kheap_free(d->h, d->b), 0);
+    KT_EXPECT(kheap_alloc(d->h, 16) == d->a + 48);  /* the hole */
 }
 
 KTEST(check_catches_every_flipped_bit_in_the_used_bitmap)
@@ -92,7 +95,8 @@ KTEST(check_catches_counters_that_disagree)
             if (fields[f] == CB_PEAK)
                 d.control[fields[f]] = 0;               /* below what is in use */
             KT_EXPECT(kheap_check(d.h) == KHEAP_ECORRUPT);
-            KT_EXPECT(kt_faults.count == before + 1 && kt_faults.last.kind == KHEAP_FAULT_CORRUPT);
+            KT_EXPECT_EQ(kt_faults.count, before + 1);
+            KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
             d.control[fields[f]] = saved;
             KT_EXPECT(kheap_check(d.h) == 0);
         }
@@ -134,11 +138,14 @@ KTEST(damaged_control_block_fails_safe)
         d.control[fields[f]] ^= 0x40;
         KT_EXPECT(calls_refuse_and_write_nothing(d.h, d.b,
                   (size_t)(meta_end - (unsigned char *)d.h)));
-        KT_EXPECT(kt_intact(d.a, 48, 1) && kt_intact(d.b, 16, 2) && kt_intact(d.c, 80, 3));
+        KT_EXPECT(kt_intact(d.a, 48, 1));
+        KT_EXPECT(kt_intact(d.b, 16, 2));
+        KT_EXPECT(kt_intact(d.c, 80, 3));
         d.control[fields[f]] = saved;
         KT_EXPECT(kheap_check(d.h) == 0);
     }
-    KT_EXPECT(kt_intact(d.b, 16, 2) && kheap_free(d.h, d.b) == 0);
+    KT_EXPECT(kt_intact(d.b, 16, 2));
+    KT_EXPECT_EQ(kheap_free(d.h, d.b), 0);
 }
 
 KTEST(foreign_handle_fails_safe)
@@ -172,7 +179,8 @@ KTEST(check_catches_every_damaged_tree_value)
 {
     uintptr_t *tree, leaves;
     kheap_t *h = tree_pool(&tree, &leaves);
-    KT_ASSERT(h && leaves == 8);
+    KT_ASSERT(h);
+    KT_ASSERT(leaves == 8);
     unsigned tried = 0, caught = 0;
     for (uintptr_t k = 1; k < 2 * leaves; k++)
         for (unsigned f = 0; f < NODE_WORDS; f++)
@@ -188,7 +196,8 @@ KTEST(check_catches_every_damaged_tree_value)
                 *v -= (uintptr_t)delta;
                 KT_EXPECT(kheap_check(h) == 0);
             }
-    KT_EXPECT(tried >= 2 * 15 * NODE_WORDS / 2 && caught == tried);
+    KT_EXPECT(tried >= 2 * 15 * NODE_WORDS / 2);
+    KT_EXPECT_EQ(caught, tried);
 }
 
 /* A tree that claims a free run where there is none makes the allocation fail; it never
@@ -203,7 +212,8 @@ KTEST(damaged_tree_never_hands_out_a_used_block)
     unsigned n = 0;
     while (n < 2048 && (p[n] = kheap_alloc(h, 64)) != 0)
         kt_fill(p[n], 64, n), n++;
-    KT_ASSERT(n > 900 && kheap_free(h, p[n / 2]) == 0);     /* one hole of 4 blocks */
+    KT_ASSERT(n > 900);
+    KT_ASSERT(kheap_free(h, p[n / 2]) == 0);  /* one hole of 4 blocks */
     /* The lie: a run of 200 blocks across the middle of the root. */
     uintptr_t saved[3 * NODE_WORDS];
     for (unsigned i = 0; i < 3 * NODE_WORDS; i++)
@@ -212,15 +222,18 @@ KTEST(damaged_tree_never_hands_out_a_used_block)
     tree[2 * NODE_WORDS + 1] = 100;                         /* left child: suf */
     tree[3 * NODE_WORDS + 0] = 100;                         /* right child: pre */
     size_t failed = kt_stats(h).failed_allocs;
-    KT_EXPECT(kheap_alloc(h, 150 * 16) == 0 && kt_stats(h).failed_allocs == failed + 1);
+    KT_EXPECT_EQ(kheap_alloc(h, 150 * 16), 0);
+    KT_EXPECT_EQ(kt_stats(h).failed_allocs, failed + 1);
     int before = kt_faults.count;
-    KT_EXPECT(kheap_check(h) == KHEAP_ECORRUPT && kt_faults.count == before + 1);
+    KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
+    KT_EXPECT_EQ(kt_faults.count, before + 1);
     for (unsigned i = 0; i < 3 * NODE_WORDS; i++)
         tree[NODE_WORDS + i] = saved[i];
     bool intact = true;
     for (unsigned i = 0; i < n; i++)
         if (i != n / 2)
             intact = intact && kt_intact(p[i], 64, i);
-    KT_EXPECT(intact && kheap_check(h) == 0);
+    KT_EXPECT(intact);
+    KT_EXPECT_EQ(kheap_check(h), 0);
     KT_EXPECT(kheap_alloc(h, 64) == p[n / 2]);              /* and first fit is unchanged */
 }

@@ -141,7 +141,8 @@ KTEST(damaged_side_table_size_fails_realloc_safely)
     kheap_t *h = watched_pool(16 * 1024, KHEAP_F_DEBUG);
     KT_ASSERT(h);
     unsigned char *p = kheap_alloc(h, 40), *wall = kheap_alloc(h, 16);
-    KT_ASSERT(p && wall);
+    KT_ASSERT(p);
+    KT_ASSERT(wall);
     kt_fill(p, 40, 7), kt_fill(wall, 16, 8);
     uintptr_t i = ((uintptr_t)p - control(h)[CB_BASE]) >> control(h)[CB_SHIFT];
     uintptr_t *size = (uintptr_t *)control(h)[CB_SIDE] + 2 * i + 1;  /* {caller, size} */
@@ -275,8 +276,11 @@ static void plain_unlock(uintptr_t state)
 KTEST(second_kmalloc_init_rebuilds_under_the_lock)
 {
     unsigned char *mem = kt_mem(REGION, 16);
-    KT_ASSERT(mem && kmalloc_init(mem, REGION) == 0);
-    KT_ASSERT(kmalloc(16) && kmalloc(16) && kmalloc(16));
+    KT_ASSERT(mem);
+    KT_ASSERT(kmalloc_init(mem, REGION) == 0);
+    KT_ASSERT(kmalloc(16));
+    KT_ASSERT(kmalloc(16));
+    KT_ASSERT(kmalloc(16));
     watched_control = (uintptr_t *)kmalloc_heap();
     kheap_set_lock(snapshot_lock, plain_unlock);
     int err = kmalloc_init(mem, REGION);
@@ -299,7 +303,9 @@ KTEST(damaged_tree_cannot_send_an_aligned_search_round_forever)
     unsigned char *single[2] = { kheap_alloc(h, 16), kheap_alloc(h, 16) };
     size_t rest = kt_stats(h).capacity - 32;
     unsigned char *big = kheap_alloc(h, rest);
-    KT_ASSERT(single[0] && single[1] && big);
+    KT_ASSERT(single[0]);
+    KT_ASSERT(single[1]);
+    KT_ASSERT(big);
     kt_fill(big, rest, 4);
     KT_ASSERT(kheap_free(h, single[u]) == 0);
     *node(h, 3, NODE_BEST) = 1;

@@ -42,9 +42,12 @@ KTEST(debug_scrubs_new_and_poisons_freed_memory)
     KT_EXPECT(kt_all_bytes(p, 112, KHEAP_POISON_BYTE));
     unsigned char *z = kheap_calloc(h, 3, 10);
     KT_ASSERT(z == p);
-    KT_EXPECT(kt_all_bytes(z, 30, 0) && kheap_usable_size(h, z) == 30);
+    KT_EXPECT(kt_all_bytes(z, 30, 0));
+    KT_EXPECT_EQ(kheap_usable_size(h, z), 30);
     KT_EXPECT(kt_all_bytes(z + 30, 2, KHEAP_GUARD_BYTE));
-    KT_EXPECT(kheap_free(h, z) == 0 && kheap_check(h) == 0 && kt_faults.count == 0);
+    KT_EXPECT_EQ(kheap_free(h, z), 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT_EQ(kt_faults.count, 0);
 }
 
 KTEST(debug_catches_a_one_byte_overflow_at_every_size)
@@ -55,7 +58,8 @@ KTEST(debug_catches_a_one_byte_overflow_at_every_size)
         KT_ASSERT(h);
         for (size_t size = 1; size <= 3 * blocks[b] + 1; size++) {
             unsigned char *keep = kheap_alloc(h, 24), *p = kheap_alloc(h, size);
-            KT_ASSERT(keep && p);
+            KT_ASSERT(keep);
+            KT_ASSERT(p);
             kt_fill(keep, 24, size);
             kt_fill(p, size, size);
             p[size] ^= 0x01;                            /* one byte past the request */
@@ -87,7 +91,8 @@ KTEST(debug_catches_a_write_after_free_on_reuse)
     KT_ASSERT(q == p);                                  /* handed out all the same ... */
     expect_corrupt_at(h, 1, p + 10);                    /* ... and reported */
     KT_EXPECT(kt_all_bytes(q, 64, KHEAP_SCRUB_BYTE));   /* freshly scrubbed */
-    KT_EXPECT(kheap_check(h) == 0 && kheap_free(h, q) == 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT_EQ(kheap_free(h, q), 0);
 }
 
 KTEST(debug_check_finds_a_damaged_guard)
@@ -95,7 +100,8 @@ KTEST(debug_check_finds_a_damaged_guard)
     kheap_t *h = debug_pool(16 * 1024, 0);
     KT_ASSERT(h);
     unsigned char *a = kheap_alloc(h, 20), *b = kheap_alloc(h, 40);
-    KT_ASSERT(a && b);
+    KT_ASSERT(a);
+    KT_ASSERT(b);
     b[43] = 0;                                          /* inside b's guard */
     KT_EXPECT(kheap_check(h) == KHEAP_ECORRUPT);
     expect_corrupt_at(h, 0, b + 43);
@@ -113,19 +119,24 @@ KTEST(debug_realloc_checks_the_guard_and_keeps_the_patterns)
     kt_fill(p, 10, 1);
     unsigned char *q = kheap_realloc(h, p, 50);         /* grows in place */
     KT_ASSERT(q == p);
-    KT_EXPECT(kt_intact(q, 10, 1) && kt_all_bytes(q + 10, 40, KHEAP_SCRUB_BYTE));
-    KT_EXPECT(kheap_usable_size(h, q) == 50 && kt_all_bytes(q + 50, 14, KHEAP_GUARD_BYTE));
+    KT_EXPECT(kt_intact(q, 10, 1));
+    KT_EXPECT(kt_all_bytes(q + 10, 40, KHEAP_SCRUB_BYTE));
+    KT_EXPECT_EQ(kheap_usable_size(h, q), 50);
+    KT_EXPECT(kt_all_bytes(q + 50, 14, KHEAP_GUARD_BYTE));
     KT_EXPECT(kheap_realloc(h, q, 5) == q);             /* shrinks: tail poisoned */
-    KT_EXPECT(kt_intact(q, 5, 1) && kt_all_bytes(q + 5, 11, KHEAP_GUARD_BYTE));
+    KT_EXPECT(kt_intact(q, 5, 1));
+    KT_EXPECT(kt_all_bytes(q + 5, 11, KHEAP_GUARD_BYTE));
     ktest_expose(q + 16, 48);
     KT_EXPECT(kt_all_bytes(q + 16, 48, KHEAP_POISON_BYTE));
     unsigned char *wall = kheap_alloc(h, 8);
     KT_ASSERT(wall == q + 16);
     q[5] = 0x77;                                        /* overflow, then a move */
     unsigned char *r = kheap_realloc(h, q, 100);
-    KT_ASSERT(r && r != q);
+    KT_ASSERT(r);
+    KT_ASSERT(r != q);
     expect_corrupt_at(h, 0, q + 5);
-    KT_EXPECT(kt_intact(r, 5, 1) && kt_all_bytes(r + 5, 95, KHEAP_SCRUB_BYTE));
+    KT_EXPECT(kt_intact(r, 5, 1));
+    KT_EXPECT(kt_all_bytes(r + 5, 95, KHEAP_SCRUB_BYTE));
     ktest_expose(q, 16);
     KT_EXPECT(kt_all_bytes(q, 16, KHEAP_POISON_BYTE));  /* the old block is poison now */
     KT_EXPECT(kheap_check(h) == 0);
@@ -136,11 +147,14 @@ KTEST(debug_kmalloc_regions_share_the_guards)
     KT_ASSERT(kmalloc_init_flags(kt_mem(8 * 1024, 16), 8 * 1024, KHEAP_F_DEBUG) == 0);
     KT_ASSERT(kmalloc_add_region(kt_mem(64 * 1024, 16), 64 * 1024) == 0);
     unsigned char *big = kmalloc(20000);                /* only region two can hold it */
-    KT_ASSERT(big && !kheap_owns(kmalloc_heap(), big));
-    KT_EXPECT(ksize(big) == 20000 && kt_all_bytes(big, 20000, KHEAP_SCRUB_BYTE));
+    KT_ASSERT(big);
+    KT_ASSERT(!kheap_owns(kmalloc_heap(), big));
+    KT_EXPECT_EQ(ksize(big), 20000);
+    KT_EXPECT(kt_all_bytes(big, 20000, KHEAP_SCRUB_BYTE));
     big[20000] = 0;
     kfree(big);
-    KT_EXPECT(kt_faults.count == 1 && kt_faults.last.kind == KHEAP_FAULT_CORRUPT);
+    KT_EXPECT_EQ(kt_faults.count, 1);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
     KT_EXPECT(kt_faults.last.ptr == big + 20000);
     KT_EXPECT(kmalloc(20000) == big);                   /* and it serves again */
 }
@@ -196,7 +210,8 @@ KTEST(dump_shows_stats_map_and_callers)
     kheap_t *h = debug_pool(8 * 1024, 0);
     KT_ASSERT(h);
     void *p = alloc_here(h, 1000), *q = alloc_here(h, 24);
-    KT_ASSERT(p && q);
+    KT_ASSERT(p);
+    KT_ASSERT(q);
     dumped.len = 0, dumped.lines = 0;
     KT_EXPECT(kheap_dump(h, collect) == 0);
     KT_EXPECT(dumped.lines >= 7);
@@ -206,9 +221,11 @@ KTEST(dump_shows_stats_map_and_callers)
     KT_EXPECT(dumped_has("....|"));                     /* ... and ends free */
     char addr[11];
     hex(addr, (uintptr_t)p);
-    KT_EXPECT(dumped_has(addr) && dumped_has(" 1000 bytes from 0x"));
+    KT_EXPECT(dumped_has(addr));
+    KT_EXPECT(dumped_has(" 1000 bytes from 0x"));
     hex(addr, (uintptr_t)q);
-    KT_EXPECT(dumped_has(addr) && dumped_has(" 24 bytes from 0x"));
+    KT_EXPECT(dumped_has(addr));
+    KT_EXPECT(dumped_has(" 24 bytes from 0x"));
     /* both callers are the return address inside alloc_here */
     unsigned callers = 0;
     for (const char *at = dumped.text; (at = find(at, " bytes from 0x")) != 0; at++) {
@@ -218,7 +235,8 @@ KTEST(dump_shows_stats_map_and_callers)
         callers += caller > (uintptr_t)alloc_here && caller < (uintptr_t)alloc_here + 64;
     }
     KT_EXPECT(callers == 2);
-    KT_EXPECT(kheap_dump(0, collect) == KHEAP_EINVAL && kheap_dump(h, 0) == KHEAP_EINVAL);
+    KT_EXPECT_EQ(kheap_dump(0, collect), KHEAP_EINVAL);
+    KT_EXPECT_EQ(kheap_dump(h, 0), KHEAP_EINVAL);
 }
 
 KTEST(dump_of_a_plain_pool_has_no_caller_list)
@@ -228,7 +246,8 @@ KTEST(dump_of_a_plain_pool_has_no_caller_list)
     KT_ASSERT(kheap_alloc(h, kt_stats(h).capacity / 2));
     dumped.len = 0, dumped.lines = 0;
     KT_EXPECT(kheap_dump(h, collect) == 0);
-    KT_EXPECT(!dumped_has("live allocations") && !dumped_has("debug"));
+    KT_EXPECT(!dumped_has("live allocations"));
+    KT_EXPECT(!dumped_has("debug"));
     KT_EXPECT(dumped_has("|################################################################|"));
     KT_EXPECT(dumped_has("|................................................................|"));
     KT_EXPECT(dumped.lines == 4 + 4);                   /* 3 of stats, a heading, 4 map lines */
@@ -243,16 +262,22 @@ KTEST(fail_nth_fails_exactly_that_call)
     kheap_fail_nth(3);
     void *a = kheap_alloc(h, 16), *b = kheap_calloc(h, 2, 8);
     void *c = kheap_alloc(h, 16), *d = kheap_alloc(h, 16);
-    KT_EXPECT(a && b && !c && d);
-    KT_EXPECT(kt_stats(h).failed_allocs == 1 && kt_stats(h).live_allocs == 3);
+    KT_EXPECT(a);
+    KT_EXPECT(b);
+    KT_EXPECT(!c);
+    KT_EXPECT(d);
+    KT_EXPECT_EQ(kt_stats(h).failed_allocs, 1);
+    KT_EXPECT_EQ(kt_stats(h).live_allocs, 3);
     kheap_fail_nth(1);
     KT_EXPECT(kheap_realloc(h, a, 500) == 0);           /* p stays, as with any failure */
-    KT_EXPECT(kheap_usable_size(h, a) == 16 && kt_stats(h).failed_allocs == 2);
+    KT_EXPECT_EQ(kheap_usable_size(h, a), 16);
+    KT_EXPECT_EQ(kt_stats(h).failed_allocs, 2);
     kheap_fail_nth(2);
     kheap_fail_nth(0);                                  /* turned off again */
     for (int i = 0; i < 4; i++)
         KT_EXPECT(kheap_alloc(h, 16) != 0);
-    KT_EXPECT(kheap_check(h) == 0 && kt_faults.count == 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT_EQ(kt_faults.count, 0);
 }
 
 KTEST(debug_check_finds_a_damaged_side_table_entry)
@@ -267,10 +292,12 @@ KTEST(debug_check_finds_a_damaged_side_table_entry)
     KT_ASSERT(entry[1] == 20);
     entry[1] = 4096;                                    /* larger than the allocation */
     KT_EXPECT(kheap_check(h) == KHEAP_ECORRUPT);
-    KT_EXPECT(kt_faults.count == 1 && kt_faults.last.kind == KHEAP_FAULT_CORRUPT);
+    KT_EXPECT_EQ(kt_faults.count, 1);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
     KT_EXPECT(kt_faults.last.ptr == entry);
     entry[1] = 20;
-    KT_EXPECT(kheap_check(h) == 0 && kheap_free(h, p) == 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT_EQ(kheap_free(h, p), 0);
 }
 
 KTEST(dump_lists_64_allocations_then_counts_the_rest)

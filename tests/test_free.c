@@ -44,8 +44,8 @@ static void expect_rejected(void *p, int err, enum kheap_fault_kind kind)
     KT_EXPECT(kt_faults.last.kind == kind);
     KT_EXPECT(kt_faults.last.ptr == p);
     KT_EXPECT(kt_faults.last.heap == fx.h);
-    KT_EXPECT((const char *)kt_faults.last.caller > (const char *)free_here &&
-              (const char *)kt_faults.last.caller < (const char *)free_here + 64);
+    KT_EXPECT((const char *)kt_faults.last.caller > (const char *)free_here);
+    KT_EXPECT((const char *)kt_faults.last.caller < (const char *)free_here + 64);
     struct kheap_stats after = kt_stats(fx.h);
     KT_EXPECT(kt_stats_same(&before, &after));
     KT_EXPECT(after.faults == before.faults + 1);
@@ -66,9 +66,11 @@ KTEST(free_releases_and_counts)
     KT_EXPECT(after.live_allocs == before.live_allocs - 1);
     KT_EXPECT(after.total_frees == before.total_frees + 1);
     KT_EXPECT(kheap_usable_size(fx.h, fx.b) == 0);
-    KT_EXPECT(kt_intact(fx.a, NEIGHBOUR, 1) && kt_intact(fx.c, NEIGHBOUR, 3));
+    KT_EXPECT(kt_intact(fx.a, NEIGHBOUR, 1));
+    KT_EXPECT(kt_intact(fx.c, NEIGHBOUR, 3));
     KT_EXPECT(kheap_alloc(fx.h, NEIGHBOUR) == fx.b);       /* the hole is reused */
-    KT_EXPECT(kheap_check(fx.h) == 0 && kt_faults.count == 0);
+    KT_EXPECT_EQ(kheap_check(fx.h), 0);
+    KT_EXPECT_EQ(kt_faults.count, 0);
 }
 
 KTEST(free_null_does_nothing)
@@ -77,7 +79,8 @@ KTEST(free_null_does_nothing)
     struct kheap_stats before = kt_stats(fx.h);
     KT_EXPECT(kheap_free(fx.h, 0) == 0);
     struct kheap_stats after = kt_stats(fx.h);
-    KT_EXPECT(kt_stats_same(&before, &after) && after.faults == before.faults);
+    KT_EXPECT(kt_stats_same(&before, &after));
+    KT_EXPECT_EQ(after.faults, before.faults);
     KT_EXPECT(kt_faults.count == 0);
 }
 
@@ -94,7 +97,8 @@ KTEST(free_past_the_block_area_is_einval)
     KT_ASSERT(setup());
     struct kheap_stats st = kt_stats(fx.h);
     unsigned char *end = fx.a + st.capacity;               /* a is block 0 */
-    KT_ASSERT(kheap_owns(fx.h, end - 1) && !kheap_owns(fx.h, end));
+    KT_ASSERT(kheap_owns(fx.h, end - 1));
+    KT_ASSERT(!kheap_owns(fx.h, end));
     expect_rejected(end, KHEAP_EINVAL, KHEAP_FAULT_INVALID);
     expect_rejected(fx.a - KHEAP_DEFAULT_BLOCK, KHEAP_EINVAL, KHEAP_FAULT_INVALID);
 }
@@ -141,7 +145,8 @@ KTEST(free_into_the_wrong_pool_is_einval)
     struct kheap_stats other_before = kt_stats(other);
     expect_rejected(x, KHEAP_EINVAL, KHEAP_FAULT_INVALID);
     struct kheap_stats other_after = kt_stats(other);
-    KT_EXPECT(kt_stats_same(&other_before, &other_after) && other_after.faults == 0);
+    KT_EXPECT(kt_stats_same(&other_before, &other_after));
+    KT_EXPECT_EQ(other_after.faults, 0);
     KT_EXPECT(kt_intact(x, 32, 4));
     KT_EXPECT(kheap_free(other, x) == 0);
 }
@@ -151,8 +156,10 @@ KTEST(free_with_null_heap_is_einval)
     KT_ASSERT(setup());
     struct kheap_stats before = kt_stats(fx.h);
     KT_EXPECT(kheap_free(0, fx.b) == KHEAP_EINVAL);
-    KT_EXPECT(kt_faults.count == 1 && kt_faults.last.kind == KHEAP_FAULT_INVALID);
-    KT_EXPECT(kt_faults.last.heap == 0 && kt_faults.last.ptr == fx.b);
+    KT_EXPECT_EQ(kt_faults.count, 1);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_INVALID);
+    KT_EXPECT_EQ(kt_faults.last.heap, 0);
+    KT_EXPECT_EQ(kt_faults.last.ptr, fx.b);
     struct kheap_stats after = kt_stats(fx.h);
     KT_EXPECT(kt_stats_same(&before, &after));
     KT_EXPECT(kt_intact(fx.b, NEIGHBOUR, 2));
@@ -171,8 +178,10 @@ KTEST(damaged_handle_is_refused_and_left_alone)
     uintptr_t saved = *first_word;
     *first_word ^= 0x10;
     KT_EXPECT(kheap_alloc(fx.h, 16) == 0);
-    KT_EXPECT(kt_faults.count == 1 && kt_faults.last.kind == KHEAP_FAULT_CORRUPT);
-    KT_EXPECT(kt_faults.last.ptr == fx.h && kt_faults.last.heap == fx.h);
+    KT_EXPECT_EQ(kt_faults.count, 1);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
+    KT_EXPECT_EQ(kt_faults.last.ptr, fx.h);
+    KT_EXPECT_EQ(kt_faults.last.heap, fx.h);
     KT_EXPECT(kheap_free(fx.h, fx.b) == KHEAP_ECORRUPT);
     KT_EXPECT(kheap_check(fx.h) == KHEAP_ECORRUPT);
     KT_EXPECT(kheap_realloc(fx.h, fx.b, 200) == 0);
@@ -183,7 +192,8 @@ KTEST(damaged_handle_is_refused_and_left_alone)
     KT_EXPECT(*first_word == (saved ^ 0x10));              /* nothing was written to it */
     *first_word = saved;                                   /* repaired, all is as before */
     KT_EXPECT(kheap_check(fx.h) == 0);
-    KT_EXPECT(kt_stats(fx.h).faults == 0 && kt_stats(fx.h).live_allocs == 3);
+    KT_EXPECT_EQ(kt_stats(fx.h).faults, 0);
+    KT_EXPECT_EQ(kt_stats(fx.h).live_allocs, 3);
     KT_EXPECT(kt_intact(fx.b, NEIGHBOUR, 2));
     KT_EXPECT(kheap_free(fx.h, fx.b) == 0);
 }

@@ -63,8 +63,11 @@ KTEST(lock_wraps_every_pool_call)
     LOCKED_ONCE(kheap_get_stats(h, &st));
     LOCKED_ONCE(kheap_walk(h, count_run, &runs));
     LOCKED_ONCE(kheap_free(h, p));
-    KT_EXPECT(p && q && runs > 0);
-    KT_EXPECT(lk.max_depth == 1 && lk.mismatches == 0);
+    KT_EXPECT(p);
+    KT_EXPECT(q);
+    KT_EXPECT(runs > 0);
+    KT_EXPECT_EQ(lk.max_depth, 1);
+    KT_EXPECT_EQ(lk.mismatches, 0);
 }
 
 KTEST(lock_wraps_every_kmalloc_call)
@@ -84,7 +87,8 @@ KTEST(lock_wraps_every_kmalloc_call)
     LOCKED_ONCE(p = kmalloc_aligned(10, 1024));
     LOCKED_ONCE(kfree(p));
     LOCKED_ONCE(kmalloc_add_region(kt_mem(8 * 1024, 16), 8 * 1024));
-    KT_EXPECT(lk.max_depth == 1 && lk.mismatches == 0);
+    KT_EXPECT_EQ(lk.max_depth, 1);
+    KT_EXPECT_EQ(lk.mismatches, 0);
     kheap_set_lock(0, 0);
 }
 
@@ -100,7 +104,8 @@ KTEST(fault_hook_runs_with_the_lock_released)
     kheap_set_fault_handler(hook_sees_depth);
     KT_EXPECT(kheap_free(h, p + 16) == KHEAP_EINTERIOR);
     KT_EXPECT(lk.hook_depth == 0);
-    KT_EXPECT(lk.locks == 1 && lk.depth == 0);
+    KT_EXPECT_EQ(lk.locks, 1);
+    KT_EXPECT_EQ(lk.depth, 0);
 }
 
 KTEST(lock_with_one_hook_missing_is_no_lock)
@@ -112,5 +117,7 @@ KTEST(lock_with_one_hook_missing_is_no_lock)
     void *p = kheap_alloc(h, 16);
     kheap_set_lock(0, test_unlock);
     KT_EXPECT(kheap_free(h, p) == 0);
-    KT_EXPECT(p != 0 && lk.locks == 0 && lk.depth == 0);
+    KT_EXPECT(p != 0);
+    KT_EXPECT_EQ(lk.locks, 0);
+    KT_EXPECT_EQ(lk.depth, 0);
 }

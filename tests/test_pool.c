@@ -22,7 +22,8 @@ KTEST(create_default_geometry)
     unsigned char *mem = kt_mem(size, 4096);
     kheap_t *h = kheap_create(mem, size, 0);
     KT_ASSERT(h != 0);
-    KT_EXPECT((unsigned char *)h >= mem && (unsigned char *)h < mem + 64);
+    KT_EXPECT((unsigned char *)h >= mem);
+    KT_EXPECT((unsigned char *)h < mem + 64);
     struct kheap_stats st = kt_stats(h);
     KT_EXPECT(st.block_size == KHEAP_DEFAULT_BLOCK);
     KT_EXPECT(st.capacity % KHEAP_DEFAULT_BLOCK == 0);
@@ -30,12 +31,15 @@ KTEST(create_default_geometry)
      * blocks, 3/512 of the pool here) and less than a block of pad */
     KT_EXPECT(st.capacity >= size - 128 - size / 64 - size / 512 * 3 - 2 * KHEAP_DEFAULT_BLOCK);
     KT_EXPECT(st.capacity <= size - size / 65);
-    KT_EXPECT(st.used == 0 && st.live_allocs == 0 && st.peak_used == 0);
+    KT_EXPECT_EQ(st.used, 0);
+    KT_EXPECT_EQ(st.live_allocs, 0);
+    KT_EXPECT_EQ(st.peak_used, 0);
     KT_EXPECT(st.largest_free == st.capacity);
     KT_EXPECT(kheap_check(h) == 0);
     unsigned char *p = kheap_alloc(h, st.capacity);      /* the whole block area, in bounds */
     KT_ASSERT(p != 0);
-    KT_EXPECT(p > (unsigned char *)h && p + st.capacity <= mem + size);
+    KT_EXPECT(p > (unsigned char *)h);
+    KT_EXPECT(p + st.capacity <= mem + size);
 }
 
 KTEST(create_other_block_sizes)
@@ -47,12 +51,15 @@ KTEST(create_other_block_sizes)
         KT_ASSERT(h != 0);
         KT_EXPECT(kt_stats(h).block_size == bs);
         unsigned char *a = kheap_alloc(h, 1), *b = kheap_alloc(h, bs + 1);
-        KT_ASSERT(a && b);
-        KT_EXPECT((uintptr_t)a % bs == 0 && (uintptr_t)b % bs == 0);
+        KT_ASSERT(a);
+        KT_ASSERT(b);
+        KT_EXPECT_EQ((uintptr_t)a % bs, 0);
+        KT_EXPECT_EQ((uintptr_t)b % bs, 0);
         KT_EXPECT(kheap_usable_size(h, a) == bs);
         KT_EXPECT(kheap_usable_size(h, b) == 2 * bs);
         KT_EXPECT(b == a + bs);                           /* first fit: right after a */
-        KT_EXPECT(kheap_free(h, a) == 0 && kheap_free(h, b) == 0);
+        KT_EXPECT_EQ(kheap_free(h, a), 0);
+        KT_EXPECT_EQ(kheap_free(h, b), 0);
         KT_EXPECT(kheap_check(h) == 0);
     }
 }
@@ -67,7 +74,8 @@ KTEST(create_on_unaligned_memory)
     unsigned char *p = kheap_alloc(h, st.capacity);
     KT_ASSERT(p != 0);
     KT_EXPECT((uintptr_t)p % KHEAP_DEFAULT_BLOCK == 0);
-    KT_EXPECT(p >= mem && p + st.capacity <= mem + 64 * 1024);
+    KT_EXPECT(p >= mem);
+    KT_EXPECT(p + st.capacity <= mem + 64 * 1024);
     kt_fill(p, st.capacity, 7);                           /* writes the whole area */
     KT_EXPECT(kheap_check(h) == 0);
     KT_EXPECT(kt_intact(p, st.capacity, 7));

@@ -7,7 +7,8 @@ KTEST(realloc_null_allocates)
     kheap_t *h = kt_pool(64 * 1024, 0);
     KT_ASSERT(h);
     void *p = kheap_realloc(h, 0, 100);
-    KT_EXPECT(p != 0 && kheap_usable_size(h, p) == 112);
+    KT_ASSERT(p != 0);
+    KT_EXPECT_EQ(kheap_usable_size(h, p), 112);
     KT_EXPECT(kt_stats(h).live_allocs == 1);
     KT_EXPECT(kheap_realloc(h, 0, 0) == 0);
     KT_EXPECT(kt_stats(h).failed_allocs == 0);
@@ -22,8 +23,11 @@ KTEST(realloc_to_zero_frees)
     KT_EXPECT(kheap_realloc(h, p, 0) == 0);
     KT_EXPECT(kheap_usable_size(h, p) == 0);
     struct kheap_stats st = kt_stats(h);
-    KT_EXPECT(st.live_allocs == 0 && st.total_frees == 1 && st.used == 0);
-    KT_EXPECT(st.failed_allocs == 0 && kt_faults.count == 0);
+    KT_EXPECT_EQ(st.live_allocs, 0);
+    KT_EXPECT_EQ(st.total_frees, 1);
+    KT_EXPECT_EQ(st.used, 0);
+    KT_EXPECT_EQ(st.failed_allocs, 0);
+    KT_EXPECT_EQ(kt_faults.count, 0);
 }
 
 KTEST(realloc_same_block_count_keeps_pointer)
@@ -46,7 +50,8 @@ KTEST(realloc_shrinks_in_place)
     kheap_t *h = kt_pool(64 * 1024, 0);
     KT_ASSERT(h);
     unsigned char *p = kheap_alloc(h, 1000), *after = kheap_alloc(h, 16);
-    KT_ASSERT(p && after);
+    KT_ASSERT(p);
+    KT_ASSERT(after);
     kt_fill(p, 1000, 2);
     KT_EXPECT(kheap_realloc(h, p, 100) == p);
     KT_EXPECT(kheap_usable_size(h, p) == 112);
@@ -62,7 +67,9 @@ KTEST(realloc_grows_in_place_when_followed_by_free_blocks)
     KT_ASSERT(h);
     unsigned char *p = kheap_alloc(h, 100), *gap = kheap_alloc(h, 400);
     unsigned char *wall = kheap_alloc(h, 16);
-    KT_ASSERT(p && gap && wall);
+    KT_ASSERT(p);
+    KT_ASSERT(gap);
+    KT_ASSERT(wall);
     KT_EXPECT(kheap_free(h, gap) == 0);
     kt_fill(p, 100, 3);
     KT_EXPECT(kheap_realloc(h, p, 512) == p);             /* 112 + 400 = 512: fits exactly */
@@ -70,7 +77,9 @@ KTEST(realloc_grows_in_place_when_followed_by_free_blocks)
     KT_EXPECT(kt_intact(p, 100, 3));
     KT_EXPECT(kheap_usable_size(h, wall) == 16);
     struct kheap_stats st = kt_stats(h);
-    KT_EXPECT(st.used == 512 + 16 && st.peak_used >= st.used && st.live_allocs == 2);
+    KT_EXPECT_EQ(st.used, 512 + 16);
+    KT_EXPECT(st.peak_used >= st.used);
+    KT_EXPECT_EQ(st.live_allocs, 2);
     KT_EXPECT(kheap_check(h) == 0);
 }
 
@@ -79,7 +88,8 @@ KTEST(realloc_moves_when_blocked_and_keeps_contents)
     kheap_t *h = kt_pool(64 * 1024, 0);
     KT_ASSERT(h);
     unsigned char *p = kheap_alloc(h, 100), *wall = kheap_alloc(h, 16);
-    KT_ASSERT(p && wall);
+    KT_ASSERT(p);
+    KT_ASSERT(wall);
     kt_fill(p, 100, 4);
     kt_fill(wall, 16, 5);
     unsigned char *q = kheap_realloc(h, p, 300);
@@ -90,7 +100,8 @@ KTEST(realloc_moves_when_blocked_and_keeps_contents)
     KT_EXPECT(kt_intact(wall, 16, 5));
     KT_EXPECT(kheap_usable_size(h, p) == 0);              /* the old block was freed */
     struct kheap_stats st = kt_stats(h);
-    KT_EXPECT(st.live_allocs == 2 && st.used == 304 + 16);
+    KT_EXPECT_EQ(st.live_allocs, 2);
+    KT_EXPECT_EQ(st.used, 304 + 16);
     KT_EXPECT(st.total_allocs - st.total_frees == st.live_allocs);
     KT_EXPECT(kheap_check(h) == 0);
 }
@@ -100,7 +111,8 @@ KTEST(realloc_failure_keeps_the_old_block)
     kheap_t *h = kt_pool(16 * 1024, 0);
     KT_ASSERT(h);
     unsigned char *p = kheap_alloc(h, 200), *wall = kheap_alloc(h, 16);
-    KT_ASSERT(p && wall);
+    KT_ASSERT(p);
+    KT_ASSERT(wall);
     kt_fill(p, 200, 6);
     struct kheap_stats before = kt_stats(h);
     KT_EXPECT(kheap_realloc(h, p, before.capacity) == 0);
@@ -119,19 +131,22 @@ KTEST(realloc_of_a_bad_pointer_changes_nothing)
     kheap_t *h = kt_pool(16 * 1024, 0);
     KT_ASSERT(h);
     unsigned char *p = kheap_alloc(h, 200), *gone = kheap_alloc(h, 32);
-    KT_ASSERT(p && gone);
+    KT_ASSERT(p);
+    KT_ASSERT(gone);
     KT_EXPECT(kheap_free(h, gone) == 0);
     kt_fill(p, 200, 7);
     struct kheap_stats before = kt_stats(h);
     KT_EXPECT(kheap_realloc(h, p + 32, 50) == 0);
-    KT_EXPECT(kt_faults.last.kind == KHEAP_FAULT_INTERIOR && kt_faults.last.ptr == p + 32);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_INTERIOR);
+    KT_EXPECT_EQ(kt_faults.last.ptr, p + 32);
     KT_EXPECT(kheap_realloc(h, gone, 50) == 0);
     KT_EXPECT(kt_faults.last.kind == KHEAP_FAULT_DOUBLE_FREE);
     KT_EXPECT(kheap_realloc(h, p + 3, 0) == 0);           /* even as a free */
     KT_EXPECT(kt_faults.last.kind == KHEAP_FAULT_INVALID);
     KT_EXPECT(kt_faults.count == 3);
     struct kheap_stats after = kt_stats(h);
-    KT_EXPECT(kt_stats_same(&before, &after) && after.faults == before.faults + 3);
+    KT_EXPECT(kt_stats_same(&before, &after));
+    KT_EXPECT_EQ(after.faults, before.faults + 3);
     KT_EXPECT(kt_intact(p, 200, 7));
     KT_EXPECT(kheap_check(h) == 0);
 }

@@ -7,19 +7,26 @@ KTEST(stats_follow_every_operation)
     kheap_t *h = kt_pool(64 * 1024, 0);
     KT_ASSERT(h);
     void *a = kheap_alloc(h, 10), *b = kheap_alloc(h, 100), *c = kheap_alloc(h, 1000);
-    KT_ASSERT(a && b && c);
+    KT_ASSERT(a);
+    KT_ASSERT(b);
+    KT_ASSERT(c);
     struct kheap_stats st = kt_stats(h);
     KT_EXPECT(st.used == 16 + 112 + 1008);
-    KT_EXPECT(st.live_allocs == 3 && st.total_allocs == 3 && st.total_frees == 0);
+    KT_EXPECT_EQ(st.live_allocs, 3);
+    KT_EXPECT_EQ(st.total_allocs, 3);
+    KT_EXPECT_EQ(st.total_frees, 0);
     KT_EXPECT(st.peak_used == st.used);
     KT_EXPECT(kheap_free(h, c) == 0);
     st = kt_stats(h);
-    KT_EXPECT(st.used == 16 + 112 && st.peak_used == 16 + 112 + 1008);
-    KT_EXPECT(st.live_allocs == 2 && st.total_frees == 1);
+    KT_EXPECT_EQ(st.used, 16 + 112);
+    KT_EXPECT_EQ(st.peak_used, 16 + 112 + 1008);
+    KT_EXPECT_EQ(st.live_allocs, 2);
+    KT_EXPECT_EQ(st.total_frees, 1);
     KT_EXPECT(kheap_alloc(h, 70000) == 0);
     KT_EXPECT(kheap_free(h, c) == KHEAP_EDOUBLE);
     st = kt_stats(h);
-    KT_EXPECT(st.failed_allocs == 1 && st.faults == 1);
+    KT_EXPECT_EQ(st.failed_allocs, 1);
+    KT_EXPECT_EQ(st.faults, 1);
     KT_EXPECT(st.largest_free == st.capacity - 128);
 }
 
@@ -30,7 +37,10 @@ KTEST(stats_largest_free_is_the_largest_hole)
     struct kheap_stats st = kt_stats(h);
     void *a = kheap_alloc(h, 1024), *b = kheap_alloc(h, 4096), *c = kheap_alloc(h, 16);
     void *rest = kheap_alloc(h, st.capacity - 1024 - 4096 - 16);
-    KT_ASSERT(a && b && c && rest);
+    KT_ASSERT(a);
+    KT_ASSERT(b);
+    KT_ASSERT(c);
+    KT_ASSERT(rest);
     KT_EXPECT(kt_stats(h).largest_free == 0);
     KT_EXPECT(kheap_free(h, a) == 0);
     KT_EXPECT(kt_stats(h).largest_free == 1024);
@@ -44,7 +54,9 @@ KTEST(stats_of_null_heap_are_zero)
 {
     struct kheap_stats st = { .capacity = 123, .used = 9 };
     kheap_get_stats(0, &st);
-    KT_EXPECT(st.capacity == 0 && st.used == 0 && st.block_size == 0);
+    KT_EXPECT_EQ(st.capacity, 0);
+    KT_EXPECT_EQ(st.used, 0);
+    KT_EXPECT_EQ(st.block_size, 0);
     KT_EXPECT(kheap_check(0) == KHEAP_EINVAL);
 }
 
@@ -107,7 +119,9 @@ KTEST(walk_stops_when_fn_says_so)
     kheap_t *h = kt_pool(16 * 1024, 0);
     KT_ASSERT(h);
     void *a = kheap_alloc(h, 16), *b = kheap_alloc(h, 16), *c = kheap_alloc(h, 16);
-    KT_ASSERT(a && b && c);
+    KT_ASSERT(a);
+    KT_ASSERT(b);
+    KT_ASSERT(c);
     KT_EXPECT(kheap_free(h, b) == 0);                     /* runs: a, hole, c, rest */
     int calls = 0;
     KT_EXPECT(kheap_walk(h, stop_at_second, &calls) == 7);

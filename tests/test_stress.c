@@ -124,7 +124,8 @@ KTEST(stress_random_operations)
         if (slots[i].p)
             KT_EXPECT(kheap_free(h, slots[i].p) == 0);
     struct kheap_stats st = kt_stats(h);
-    KT_EXPECT(st.live_allocs == 0 && st.used == 0);
+    KT_EXPECT_EQ(st.live_allocs, 0);
+    KT_EXPECT_EQ(st.used, 0);
     KT_EXPECT(st.total_allocs == st.total_frees);
     KT_EXPECT(kheap_alloc(h, st.capacity) != 0);          /* full recovery */
     KT_EXPECT(kheap_check(h) == 0);

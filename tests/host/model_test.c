@@ -25,8 +25,11 @@ KTEST(model_first_fit_and_alignment)
     KT_EXPECT(model_alloc(&m, 16, 3) == 0);
     struct kheap_stats st;
     model_stats(&m, &st);
-    KT_EXPECT(st.failed_allocs == 2 && st.live_allocs == 3 && st.used == 7 * 16);
-    KT_EXPECT(st.largest_free == 16 && st.peak_used == 7 * 16);
+    KT_EXPECT_EQ(st.failed_allocs, 2);
+    KT_EXPECT_EQ(st.live_allocs, 3);
+    KT_EXPECT_EQ(st.used, 7 * 16);
+    KT_EXPECT_EQ(st.largest_free, 16);
+    KT_EXPECT_EQ(st.peak_used, 7 * 16);
 }
 
 KTEST(model_bad_frees)
@@ -43,7 +46,9 @@ KTEST(model_bad_frees)
     KT_EXPECT(model_free(&m, 0) == 0);
     struct kheap_stats st;
     model_stats(&m, &st);
-    KT_EXPECT(st.faults == 6 && st.live_allocs == 0 && st.total_frees == 1);
+    KT_EXPECT_EQ(st.faults, 6);
+    KT_EXPECT_EQ(st.live_allocs, 0);
+    KT_EXPECT_EQ(st.total_frees, 1);
 }
 
 KTEST(model_realloc_in_place_and_moved)
@@ -51,15 +56,19 @@ KTEST(model_realloc_in_place_and_moved)
     int err;
     eight_blocks();
     KT_EXPECT(model_alloc(&m, 16, 1) == 0x1000);
-    KT_EXPECT(model_realloc(&m, 0x1000, 48, &err) == 0x1000 && err == 0);   /* grows */
+    KT_EXPECT_EQ(model_realloc(&m, 0x1000, 48, &err), 0x1000);
+    KT_EXPECT_EQ(err, 0);  /* grows */
     KT_EXPECT(model_usable(&m, 0x1000) == 48);
     KT_EXPECT(model_alloc(&m, 16, 1) == 0x1030);
     KT_EXPECT(model_realloc(&m, 0x1000, 64, &err) == 0x1040);   /* blocked: moves */
     KT_EXPECT(model_usable(&m, 0x1000) == 0);
     KT_EXPECT(model_realloc(&m, 0x1040, 16, &err) == 0x1040);   /* shrinks */
-    KT_EXPECT(model_realloc(&m, 0x1040, 1000, &err) == 0 && err == 0);
-    KT_EXPECT(model_realloc(&m, 0x1048, 16, &err) == 0 && err == KHEAP_EINVAL);
-    KT_EXPECT(model_realloc(&m, 0x1040, 0, &err) == 0 && err == 0);
+    KT_EXPECT_EQ(model_realloc(&m, 0x1040, 1000, &err), 0);
+    KT_EXPECT_EQ(err, 0);
+    KT_EXPECT_EQ(model_realloc(&m, 0x1048, 16, &err), 0);
+    KT_EXPECT_EQ(err, KHEAP_EINVAL);
+    KT_EXPECT_EQ(model_realloc(&m, 0x1040, 0, &err), 0);
+    KT_EXPECT_EQ(err, 0);
     KT_EXPECT(model_usable(&m, 0x1040) == 0);
 }
 
@@ -69,11 +78,21 @@ KTEST(model_runs_in_address_order)
     size_t size;
     bool used;
     eight_blocks();
-    KT_EXPECT(model_alloc(&m, 32, 1) == 0x1000 && model_alloc(&m, 16, 1) == 0x1020);
+    KT_EXPECT_EQ(model_alloc(&m, 32, 1), 0x1000);
+    KT_EXPECT_EQ(model_alloc(&m, 16, 1), 0x1020);
     KT_EXPECT(model_free(&m, 0x1000) == 0);
-    KT_EXPECT(model_run(&m, 0, &p, &size, &used) && p == 0x1000 && size == 32 && !used);
-    KT_EXPECT(model_run(&m, 1, &p, &size, &used) && p == 0x1020 && size == 16 && used);
-    KT_EXPECT(model_run(&m, 2, &p, &size, &used) && p == 0x1030 && size == 80 && !used);
+    KT_ASSERT(model_run(&m, 0, &p, &size, &used));
+    KT_EXPECT_EQ(p, 0x1000);
+    KT_EXPECT_EQ(size, 32);
+    KT_EXPECT(!used);
+    KT_ASSERT(model_run(&m, 1, &p, &size, &used));
+    KT_EXPECT_EQ(p, 0x1020);
+    KT_EXPECT_EQ(size, 16);
+    KT_EXPECT(used);
+    KT_ASSERT(model_run(&m, 2, &p, &size, &used));
+    KT_EXPECT_EQ(p, 0x1030);
+    KT_EXPECT_EQ(size, 80);
+    KT_EXPECT(!used);
     KT_EXPECT(!model_run(&m, 3, &p, &size, &used));
 }
 
@@ -84,24 +103,30 @@ KTEST(model_geometry_by_hand_and_against_kheap)
     /* 4096 bytes at 0x1000: control (92 bytes) to 0x105c, 8-word bitmaps to 0x109c, a run
      * tree of one leaf (nodes 0 and 1, 24 bytes) to 0x10b4, block 0 aligned up to 0x10c0,
      * then (0x2000 - 0x10c0) / 16 = 244 blocks */
-    KT_EXPECT(model_geometry(0x1000, 4096, 16, false, &base, &n) && base == 0x10c0 && n == 244);
+    KT_EXPECT(model_geometry(0x1000, 4096, 16, false, &base, &n));
+    KT_EXPECT_EQ(base, 0x10c0);
+    KT_EXPECT_EQ(n, 244);
     KT_EXPECT(!model_geometry(0x1000, 90, 16, false, &base, &n));
     /* debug, 8 more bytes a block: n = 163 has 6-word bitmaps to 0x108c, the side table to
      * 0x15a4, the tree to 0x15bc, block 0 at 0x15c0, and its blocks end at 0x1ff0; n = 164
      * would put block 0 at 0x15d0 and end at 0x2010 */
-    KT_EXPECT(model_geometry(0x1000, 4096, 16, true, &base, &n) && base == 0x15c0 && n == 163);
+    KT_EXPECT(model_geometry(0x1000, 4096, 16, true, &base, &n));
+    KT_EXPECT_EQ(base, 0x15c0);
+    KT_EXPECT_EQ(n, 163);
     unsigned char *mem = kt_mem(5000, 16);
     KT_ASSERT(mem);
     kheap_t *h = kheap_create(mem + 3, 4999, 32);
     KT_ASSERT(h);
     KT_EXPECT(model_geometry((uintptr_t)mem + 3, 4999, 32, false, &base, &n));
     void *p = kheap_alloc(h, 1);
-    KT_EXPECT((uintptr_t)p == base && kt_stats(h).capacity == n * 32);
+    KT_EXPECT_EQ((uintptr_t)p, base);
+    KT_EXPECT_EQ(kt_stats(h).capacity, n * 32);
     h = kheap_create_flags(mem + 3, 4999, 32, KHEAP_F_DEBUG);
     KT_ASSERT(h);
     KT_EXPECT(model_geometry((uintptr_t)mem + 3, 4999, 32, true, &base, &n));
     p = kheap_alloc(h, 1);
-    KT_EXPECT((uintptr_t)p == base && kt_stats(h).capacity == n * 32);
+    KT_EXPECT_EQ((uintptr_t)p, base);
+    KT_EXPECT_EQ(kt_stats(h).capacity, n * 32);
 }
 
 KTEST(model_debug_pool_keeps_the_guard_and_the_size_asked)
@@ -113,6 +138,7 @@ KTEST(model_debug_pool_keeps_the_guard_and_the_size_asked)
     KT_EXPECT(model_alloc(&m, 13, 1) == 0x1010);        /* 13 + 4: two blocks */
     KT_EXPECT(model_usable(&m, 0x1010) == 13);
     KT_EXPECT(model_alloc(&m, 1, 1) == 0x1030);
-    KT_EXPECT(model_realloc(&m, 0x1000, 12, &err) == 0x1000 && model_usable(&m, 0x1000) == 12);
+    KT_EXPECT_EQ(model_realloc(&m, 0x1000, 12, &err), 0x1000);
+    KT_EXPECT_EQ(model_usable(&m, 0x1000), 12);
     KT_EXPECT(model_realloc(&m, 0x1000, 13, &err) == 0x1040);   /* needs a second block */
 }

@@ -27,7 +27,9 @@ static bool overlaps(uintptr_t lo, uintptr_t hi, uintptr_t a, uintptr_t b)
 KTEST(memmap_regions_serve_past_the_static_pool)
 {
     const struct multiboot_info *mbi = boot_info;
-    KT_ASSERT(mbi && (mbi->flags & MB_INFO_MMAP) && (mbi->flags & MB_INFO_MEMORY));
+    KT_ASSERT(mbi);
+    KT_ASSERT((mbi->flags & MB_INFO_MMAP));
+    KT_ASSERT((mbi->flags & MB_INFO_MEMORY));
     KT_ASSERT(kmalloc_init(kt_mem(64 * 1024, 16), 64 * 1024) == 0);
     seen.n = 0, seen.errors = 0;
     size_t ram = (size_t)mbi->mem_upper * 1024;     /* above 1 MiB */
