@@ -52,7 +52,7 @@ help:
 	@echo "make bench  kheap, glibc malloc and a naive bitmap on the same traces"
 	@echo "make bench-cg  instructions per alloc and per free (callgrind), W2 at 1 and 16 MiB"
 	@echo "make bench-kvm the kernel's own cycles per kmalloc/kfree pair, under KVM"
-	@echo "make lib    $(LIB): the module's i386 objects only"
+	@echo "make lib    $(LIB) and $(LIB64): the module's i386 and x86-64 objects only"
 	@echo "make fuzz   differential fuzzing against the model (FUZZ_SECONDS=60)"
 	@echo "make coverage  line coverage of kernel/kheap.c, branch targets of asm/kheap.asm"
 	@echo "make test HOST32=qemu  run the 32-bit host programs under qemu-i386, as on a"
@@ -62,24 +62,64 @@ help:
 	@echo "make clean  remove $(BUILD)/"
 
 # ---- the module: asm core (its control block checked against the C struct) + C layer ----
-$(BUILD)/kheap_offsets.inc: kernel/kheap.c include/kheap.h $(FLAGS_STAMP)
-	$(CC) $(CFLAGS) -S -DKHEAP_EMIT_OFFSETS $< -o $(BUILD)/kheap_offsets.s
-	sed -n 's/^->\([A-Z_]*\) \([0-9]*\)$$/%define C_\1 \2/p' $(BUILD)/kheap_offsets.s > $@
-	@test -s $@ || { echo "no offsets generated from kernel/kheap.c"; rm -f $@; exit 1; }
+# One source, two widths. i386: build/libkheap.a, for the stub kernel and -m32 programs.
+# x86-64: build/libkheap64.a (System V, no red zone, no SSE, PC-relative references only), for
+# a higher-half kernel built with -mcmodel=kernel and for ordinary x86-64 programs alike.
+B64         := $(BUILD)/x86_64
+LIB64       := $(BUILD)/libkheap64.a
+CFLAGS64    := -m64 -std=gnu11 -ffreestanding -fno-stack-protector -fpie -mno-red-zone \
+               -mgeneral-regs-only -O2 -Wall -Wextra -Werror -fno-asynchronous-unwind-tables \
+               -fno-tree-loop-distribute-patterns -Iinclude
+ASFLAGS64   := -f elf64 -g -F dwarf -Wall -Werror
+MODULE_OBJS64 := $(B64)/asm/kheap_asm.o $(B64)/kernel/kheap.o
+SMALL_LEAF  := -DKHEAP_LEAF_WORDS_LOG2=1    # the fuzzer's leaves: 2 words (asm and C alike)
 
-$(BUILD)/asm/kheap_asm.o: asm/kheap.asm $(BUILD)/kheap_offsets.inc $(FLAGS_STAMP)
+# $(call offsets,DIR,CFLAGS): DIR/kheap_offsets.inc, the control block's offsets as C lays it
+# out at that width (asm-offsets style), which the asm checks its own layout against.
+define offsets
+$(1)/kheap_offsets.inc: kernel/kheap.c include/kheap.h $$(FLAGS_STAMP)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -S -DKHEAP_EMIT_OFFSETS $$< -o $(1)/kheap_offsets.s
+	sed -n 's/^->\([A-Z_]*\) \([0-9]*\)$$$$/%define C_\1 \2/p' $(1)/kheap_offsets.s > $$@
+	@test -s $$@ || { echo "no offsets generated from kernel/kheap.c"; rm -f $$@; exit 1; }
+endef
+# $(call asm_object,OBJECT,ASFLAGS,OFFSETS_DIR,EXTRA): the core assembled and checked.
+define asm_object
+$(1): asm/kheap.asm $(3)/kheap_offsets.inc $$(FLAGS_STAMP)
+	@mkdir -p $$(@D)
+	$$(AS) $(2) -DKHEAP_CHECK_OFFSETS $(4) -I$(3)/ $$< -o $$@
+endef
+$(eval $(call offsets,$(BUILD),$(CFLAGS)))
+$(eval $(call offsets,$(B64),$(CFLAGS64)))
+$(eval $(call asm_object,$(BUILD)/asm/kheap_asm.o,$(ASFLAGS),$(BUILD)))
+$(eval $(call asm_object,$(BUILD)/leaf/kheap_asm.o,$(ASFLAGS),$(BUILD),$(SMALL_LEAF)))
+$(eval $(call asm_object,$(B64)/asm/kheap_asm.o,$(ASFLAGS64),$(B64)))
+$(eval $(call asm_object,$(B64)/leaf/kheap_asm.o,$(ASFLAGS64),$(B64),$(SMALL_LEAF)))
+
+$(B64)/kernel/kheap.o: kernel/kheap.c include/kheap.h $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(AS) $(ASFLAGS) -DKHEAP_CHECK_OFFSETS -I$(BUILD)/ $< -o $@
+	$(CC) $(CFLAGS64) -c $< -o $@
 
-$(LIB): $(MODULE_OBJS)
+# An archive of the module alone: the build fails when it needs a symbol from outside, or
+# (x86-64) holds a relocation that is not PC-relative outside the debug sections.
+define archive
 	rm -f $@
 	$(AR) rcs $@ $^
 	@undef=$$(nm $@ | awk '$$1 == "U" { u[$$2] = 1 } NF == 3 { d[$$3] = 1 } \
 	    END { for (s in u) if (!(s in d)) print s }'); \
 	if [ -n "$$undef" ]; then echo "$@ needs symbols from outside the module:"; \
 	    echo "$$undef"; rm -f $@; exit 1; fi
+endef
+$(LIB): $(MODULE_OBJS)
+	$(archive)
+$(LIB64): $(MODULE_OBJS64)
+	$(archive)
+	@abs=$$(readelf -rW $^ | awk '/^Relocation section/ { sec = $$3 } \
+	    /R_X86_64_/ && sec !~ /debug/ && $$3 !~ /^R_X86_64_(PC32|PLT32)$$/ { print sec, $$3, $$5 }'); \
+	if [ -n "$$abs" ]; then echo "$@ has relocations that are not PC-relative:"; \
+	    echo "$$abs"; rm -f $@; exit 1; fi
 
-lib: $(LIB)
+lib: $(LIB) $(LIB64)
 
 # ---- the stub kernel ----
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
@@ -111,79 +151,76 @@ $(ISO): $(KERNEL) iso/boot/grub/grub.cfg
 
 iso: $(ISO)
 
-# ---- the host twin: the same test sources as a 32-bit host program ----
-# plain: linked with $(LIB) as shipped; san: module and tests under ASan+UBSan;
-# vg: the module with Valgrind mempool annotations (-DKHEAP_VALGRIND), run under memcheck.
+# ---- the host twin: the same test sources as host programs, at both widths ----
+# In DIR (build/host for i386, build/x86_64/host for x86-64): ktest, linked with the archive as
+# shipped; ktest-san, module and tests under ASan+UBSan; ktest-vg, the module with Valgrind
+# mempool annotations (-DKHEAP_VALGRIND), run under memcheck; model_test; replay and
+# replay-plain, the fuzz target over the committed corpora with and without ASan+UBSan; damage
+# and damage-san, the damage campaign. replay and damage use the fuzzer's small leaves.
+HOST_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
+               -fno-toplevel-reorder -Iinclude -Itests -Itests/host
 # _FILE_OFFSET_BITS=64: readdir of a 64-bit file system (ext4's hashed offsets) from a
 # 32-bit program under qemu-i386 fails with EOVERFLOW otherwise.
-HOST_CFLAGS := -m32 -std=gnu11 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
-               -fno-toplevel-reorder -D_FILE_OFFSET_BITS=64 -Iinclude -Itests
+HOST32      := -m32 -D_FILE_OFFSET_BITS=64
+HOST64      := -m64
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all
 VALGRIND    := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all
 HOST_TESTS  := $(TEST_SRCS) tests/host/backend.c
-HOST_SUITES := $(BUILD)/host/ktest $(BUILD)/host/ktest-san $(BUILD)/host/ktest-vg $(BUILD)/host/probe32
-ASM_OBJ     := $(BUILD)/asm/kheap_asm.o
+REPLAY_SRCS := tests/host/replay.c tests/host/fuzz_kheap.c tests/host/model.c kernel/kheap.c
+MODEL_SRCS  := tests/ktest.c tests/host/backend.c tests/host/model.c tests/host/model_test.c
+DAMAGE_SRCS := tests/host/damage.c kernel/kheap.c
 
-$(BUILD)/host/plain/%.o: %.c $(FLAGS_STAMP)
-	@mkdir -p $(@D)
-	$(CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
-$(BUILD)/host/san/%.o: %.c $(FLAGS_STAMP)
-	@mkdir -p $(@D)
-	$(CC) $(HOST_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
-$(BUILD)/host/vg/%.o: %.c $(FLAGS_STAMP)
-	@mkdir -p $(@D)
-	$(CC) $(HOST_CFLAGS) -DKHEAP_VALGRIND -MMD -MP -c $< -o $@
+# $(call objects,DIR,FLAGS): DIR/%.o from %.c
+define objects
+$(1)/%.o: %.c $$(FLAGS_STAMP)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -MMD -MP -c $$< -o $$@
+endef
+# $(call host_twin,DIR,WIDTH FLAGS,LINK FLAGS,ASM OBJECT,SMALL-LEAF ASM OBJECT,ARCHIVE)
+define host_twin
+$(call objects,$(1)/plain,$(2) $(HOST_CFLAGS))
+$(call objects,$(1)/san,$(2) $(HOST_CFLAGS) $(SAN_FLAGS))
+$(call objects,$(1)/vg,$(2) $(HOST_CFLAGS) -DKHEAP_VALGRIND)
+$(call objects,$(1)/leaf,$(2) $(HOST_CFLAGS) $(SAN_FLAGS) $(SMALL_LEAF))
+$(call objects,$(1)/leafplain,$(2) $(HOST_CFLAGS) $(SMALL_LEAF))
+$(1)/ktest: $(HOST_TESTS:%.c=$(1)/plain/%.o) $(6)
+	$$(CC) $(3) -o $$@ $$^
+$(1)/ktest-san: $(HOST_TESTS:%.c=$(1)/san/%.o) $(1)/san/kernel/kheap.o $(4)
+	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
+$(1)/ktest-vg: $(HOST_TESTS:%.c=$(1)/vg/%.o) $(1)/vg/kernel/kheap.o $(4)
+	$$(CC) $(3) -o $$@ $$^
+$(1)/model_test: $(MODEL_SRCS:%.c=$(1)/plain/%.o) $(6)
+	$$(CC) $(3) -o $$@ $$^
+$(1)/replay: $(REPLAY_SRCS:%.c=$(1)/leaf/%.o) $(5)
+	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
+$(1)/replay-plain: $(REPLAY_SRCS:%.c=$(1)/leafplain/%.o) $(5)
+	$$(CC) $(3) -o $$@ $$^
+$(1)/damage: $(DAMAGE_SRCS:%.c=$(1)/leafplain/%.o) $(5)
+	$$(CC) $(3) -o $$@ $$^
+$(1)/damage-san: $(DAMAGE_SRCS:%.c=$(1)/leaf/%.o) $(5)
+	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
+endef
+$(eval $(call host_twin,$(BUILD)/host,$(HOST32),-m32 -no-pie,$(BUILD)/asm/kheap_asm.o,$(BUILD)/leaf/kheap_asm.o,$(LIB)))
+$(eval $(call host_twin,$(B64)/host,$(HOST64),-m64,$(B64)/asm/kheap_asm.o,$(B64)/leaf/kheap_asm.o,$(LIB64)))
 
 # The probe tests/run32.sh runs to learn whether this machine executes 32-bit programs.
 $(BUILD)/host/probe32: $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	echo 'int main(void) { return 0; }' | $(CC) -m32 -x c - -o $@
 
-$(BUILD)/host/ktest: $(HOST_TESTS:%.c=$(BUILD)/host/plain/%.o) $(LIB)
-	$(CC) -m32 -no-pie -o $@ $^
-$(BUILD)/host/ktest-san: $(HOST_TESTS:%.c=$(BUILD)/host/san/%.o) $(BUILD)/host/san/kernel/kheap.o $(ASM_OBJ)
-	$(CC) -m32 -no-pie $(SAN_FLAGS) -o $@ $^
-$(BUILD)/host/ktest-vg: $(HOST_TESTS:%.c=$(BUILD)/host/vg/%.o) $(BUILD)/host/vg/kernel/kheap.o $(ASM_OBJ)
-	$(CC) -m32 -no-pie -o $@ $^
-
-# The model's own test, and the fuzz target replaying the committed corpora (ASan+UBSan).
-$(BUILD)/host/model_test: $(BUILD)/host/plain/tests/ktest.o $(BUILD)/host/plain/tests/host/backend.o \
-                          $(BUILD)/host/plain/tests/host/model.o $(BUILD)/host/plain/tests/host/model_test.o $(LIB)
-	$(CC) -m32 -no-pie -o $@ $^
-# The fuzzer's module: run-tree leaves of 2 words (64 blocks) instead of 16, so its small
-# pools have trees up to 6 levels deep; asm and C get the same -D.
-SMALL_LEAF  := -DKHEAP_LEAF_WORDS_LOG2=1
-FUZZ_ASM    := $(BUILD)/fuzz/kheap_asm.o
-$(FUZZ_ASM): asm/kheap.asm $(BUILD)/kheap_offsets.inc $(FLAGS_STAMP)
-	@mkdir -p $(@D)
-	$(AS) $(ASFLAGS) -DKHEAP_CHECK_OFFSETS $(SMALL_LEAF) -I$(BUILD)/ $< -o $@
-# replay: under ASan+UBSan; replay-plain: without them, for qemu-i386 (where 32-bit ASan fails).
-REPLAY_SRCS := tests/host/replay.c tests/host/fuzz_kheap.c tests/host/model.c kernel/kheap.c
-$(BUILD)/host/leaf/%.o: %.c $(FLAGS_STAMP)
-	@mkdir -p $(@D)
-	$(CC) $(HOST_CFLAGS) -Itests/host $(SAN_FLAGS) $(SMALL_LEAF) -MMD -MP -c $< -o $@
-$(BUILD)/host/leafplain/%.o: %.c $(FLAGS_STAMP)
-	@mkdir -p $(@D)
-	$(CC) $(HOST_CFLAGS) -Itests/host $(SMALL_LEAF) -MMD -MP -c $< -o $@
-$(BUILD)/host/replay: $(REPLAY_SRCS:%.c=$(BUILD)/host/leaf/%.o) $(FUZZ_ASM)
-	$(CC) -m32 -no-pie $(SAN_FLAGS) -o $@ $^
-$(BUILD)/host/replay-plain: $(REPLAY_SRCS:%.c=$(BUILD)/host/leafplain/%.o) $(FUZZ_ASM)
-	$(CC) -m32 -no-pie -o $@ $^
-HOST_SUITES += $(BUILD)/host/model_test $(BUILD)/host/replay $(BUILD)/host/replay-plain
-
-# The damage campaign (tests/host/damage.c): plain, so it runs under qemu-i386 too, with the
-# fuzzer's small leaves (deep trees in small pools). make test runs DAMAGE_TRIALS of it; make
-# fuzz runs it for FUZZ_SECONDS from a new seed.
+# i386: the plain suite, the model, the plain replay and the damage campaign run natively or
+# under qemu-i386; ASan and Valgrind only natively. x86-64: everything, natively.
+HOST_SUITES := $(BUILD)/host/probe32 \
+               $(addprefix $(BUILD)/host/,ktest ktest-san ktest-vg model_test replay replay-plain damage) \
+               $(addprefix $(B64)/host/,ktest ktest-san ktest-vg model_test replay damage-san)
+# The damage campaign's trials in make test; make fuzz runs it for FUZZ_SECONDS from a new seed.
 DAMAGE_TRIALS ?= 20000
-$(BUILD)/host/damage: $(BUILD)/host/leafplain/tests/host/damage.o $(BUILD)/host/leafplain/kernel/kheap.o $(FUZZ_ASM)
-	$(CC) -m32 -no-pie -o $@ $^
-HOST_SUITES += $(BUILD)/host/damage
 
 host: $(HOST_SUITES)
 
-# ---- the differential fuzzer: libFuzzer, kheap against the model ----
+# ---- the differential fuzzer: libFuzzer, kheap against the model (x86-64, native) ----
 FUZZ_SECONDS ?= 60
-FUZZ_BASE    := -m32 -g -O1 -fno-sanitize-recover=all -Iinclude -Itests -Itests/host
+FUZZ_BASE    := -m64 -g -O1 -fno-sanitize-recover=all -Iinclude -Itests -Itests/host
 FUZZ_FLAGS   := $(FUZZ_BASE) -fsanitize=fuzzer,address,undefined
 FUZZ_CORPORA := tests/fuzz/seeds tests/fuzz/regressions
 
@@ -193,81 +230,74 @@ $(BUILD)/fuzz/model.o: tests/host/model.c tests/host/model.h include/kheap.h $(F
 	@mkdir -p $(@D)
 	clang $(FUZZ_BASE) $(SMALL_LEAF) -fsanitize=address,undefined -c $< -o $@
 $(BUILD)/fuzz/fuzz_kheap: tests/host/fuzz_kheap.c tests/host/model.h kernel/kheap.c include/kheap.h \
-                          $(BUILD)/fuzz/model.o $(FUZZ_ASM) $(FLAGS_STAMP)
-	clang $(FUZZ_FLAGS) $(SMALL_LEAF) -no-pie -o $@ tests/host/fuzz_kheap.c kernel/kheap.c \
-	    $(BUILD)/fuzz/model.o $(FUZZ_ASM)
+                          $(BUILD)/fuzz/model.o $(B64)/leaf/kheap_asm.o $(FLAGS_STAMP)
+	clang $(FUZZ_FLAGS) $(SMALL_LEAF) -o $@ tests/host/fuzz_kheap.c kernel/kheap.c \
+	    $(BUILD)/fuzz/model.o $(B64)/leaf/kheap_asm.o
 
 # New inputs go to build/fuzz/corpus; a finding is written to build/fuzz/ as crash-*:
-# copy it into tests/fuzz/regressions once fixed.
-# The fuzzer is 32-bit ASan, which does not work under qemu-i386: where this machine cannot
-# execute 32-bit programs, make fuzz says so and skips it. The damage campaign then runs for
-# FUZZ_SECONDS more from a new seed (natively or under qemu-i386).
-fuzz: deps $(BUILD)/fuzz/fuzz_kheap $(BUILD)/host/probe32 $(BUILD)/host/damage
-	@if [ "$$($(RUN32) --mode)" != native ]; then \
-	    echo "make fuzz: SKIP: the fuzzer is 32-bit ASan and this machine cannot execute 32-bit"; \
-	    echo "make fuzz: programs (32-bit ASan's allocator fails under qemu-i386)"; exit 0; fi; \
-	mkdir -p $(BUILD)/fuzz/corpus; \
+# copy it into tests/fuzz/regressions once fixed. Then the damage campaign (ASan) runs for
+# FUZZ_SECONDS more from a new seed.
+fuzz: deps $(BUILD)/fuzz/fuzz_kheap $(B64)/host/damage-san
+	@mkdir -p $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_kheap -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -timeout=20 \
 	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(FUZZ_CORPORA)
 	@seed=$$(date +%s); echo "make fuzz: the damage campaign, $(FUZZ_SECONDS) s from seed $$seed"; \
-	$(RUN32) $(BUILD)/host/damage --seconds $(FUZZ_SECONDS) $$seed
+	$(B64)/host/damage-san --seconds $(FUZZ_SECONDS) $$seed
 
 # ---- coverage: lines of kernel/kheap.c (gcov/lcov) and branch targets of asm/kheap.asm (gdb),
-# both from the host suite plus the replay of the committed fuzz corpora ----
-COV_FLAGS := -m32 -std=gnu11 -g -O0 -fno-toplevel-reorder -D_FILE_OFFSET_BITS=64 \
-             -Iinclude -Itests -Itests/host
-$(BUILD)/cov/%.o: %.c $(FLAGS_STAMP)
-	@mkdir -p $(@D)
-	$(CC) $(COV_FLAGS) -c $< -o $@
+# both from the x86-64 host suite plus the replay of the committed fuzz corpora ----
+COV_FLAGS := -m64 -std=gnu11 -g -O0 -fno-toplevel-reorder -Iinclude -Itests -Itests/host
+$(eval $(call objects,$(BUILD)/cov,$(COV_FLAGS)))
 $(BUILD)/cov/kernel/kheap.o: kernel/kheap.c include/kheap.h $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(COV_FLAGS) --coverage -c $< -o $@
-$(BUILD)/cov/ktest: $(HOST_TESTS:%.c=$(BUILD)/cov/%.o) $(BUILD)/cov/kernel/kheap.o $(ASM_OBJ)
-	$(CC) -m32 -no-pie --coverage -o $@ $^
+$(BUILD)/cov/ktest: $(HOST_TESTS:%.c=$(BUILD)/cov/%.o) $(BUILD)/cov/kernel/kheap.o $(B64)/asm/kheap_asm.o
+	$(CC) -m64 --coverage -o $@ $^
 $(BUILD)/cov/replay: $(BUILD)/cov/tests/host/replay.o $(BUILD)/cov/tests/host/fuzz_kheap.o \
-                     $(BUILD)/cov/tests/host/model.o $(BUILD)/cov/kernel/kheap.o $(ASM_OBJ)
-	$(CC) -m32 -no-pie --coverage -o $@ $^
+                     $(BUILD)/cov/tests/host/model.o $(BUILD)/cov/kernel/kheap.o $(B64)/asm/kheap_asm.o
+	$(CC) -m64 --coverage -o $@ $^
 
-# The asm part runs the programs under gdb, so it needs a machine that executes them natively.
-coverage: deps $(BUILD)/cov/ktest $(BUILD)/cov/replay $(BUILD)/host/probe32
+coverage: deps $(BUILD)/cov/ktest $(BUILD)/cov/replay
 	@find $(BUILD)/cov -name '*.gcda' -delete
-	@$(RUN32) $(BUILD)/cov/ktest > /dev/null && $(RUN32) $(BUILD)/cov/replay $(FUZZ_CORPORA) > /dev/null
+	@$(BUILD)/cov/ktest > /dev/null && $(BUILD)/cov/replay $(FUZZ_CORPORA) > /dev/null
 	@lcov -q --capture --directory $(BUILD)/cov --output-file $(BUILD)/cov/all.info 2>/dev/null
 	@lcov -q --extract $(BUILD)/cov/all.info '*/kernel/kheap.c' --output-file $(BUILD)/cov/kheap.info
 	@genhtml -q $(BUILD)/cov/kheap.info --output-directory $(BUILD)/cov/html
 	@echo "kernel/kheap.c (report: $(BUILD)/cov/html/index.html):"
 	@lcov --summary $(BUILD)/cov/kheap.info 2>&1 | grep -E 'lines|functions'
 	@echo "asm/kheap.asm (gdb, tests/asm-coverage.sh):"
-	@if [ "$$($(RUN32) --mode)" != native ]; then \
-	    echo "  SKIP: gdb cannot run 32-bit programs on a machine that cannot execute them"; exit 0; fi; \
-	tests/asm-coverage.sh $(BUILD)/cov/ktest -- $(BUILD)/cov/replay $(FUZZ_CORPORA)
+	@tests/asm-coverage.sh $(BUILD)/cov/ktest -- $(BUILD)/cov/replay $(FUZZ_CORPORA)
 
-# ---- what debug pools cost (a benchmark: prints figures) ----
-$(BUILD)/host/debug_cost: tests/host/debug_cost.c tests/host/rng.h include/kheap.h $(LIB)
+# ---- what debug pools cost, and make bench: kheap, glibc malloc and a naive bitmap on the
+# same traces (benchmarks: they print figures). BENCH_WIDTH=64 (default, native) or 32 (the
+# i386 build: natively, or under qemu-i386 where this machine cannot execute it).
+BENCH_WIDTH ?= 64
+BENCH_DIR   := $(if $(filter 32,$(BENCH_WIDTH)),$(BUILD)/host,$(B64)/host)
+BENCH_RUN   := $(if $(filter 32,$(BENCH_WIDTH)),$(RUN32),)
+$(BUILD)/host/%: tests/host/%.c tests/host/rng.h include/kheap.h $(LIB) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -m32 -no-pie -O2 -Iinclude -Itests/host -o $@ $< $(LIB)
-
-debug-cost: deps $(BUILD)/host/debug_cost $(BUILD)/host/probe32
-	@$(call emulated_note,debug-cost)
-	@$(RUN32) $(BUILD)/host/debug_cost
-
-# ---- make bench: kheap, glibc malloc and a naive bitmap on the same traces (prints figures) ----
-$(BUILD)/host/bench: tests/host/bench.c tests/host/rng.h include/kheap.h $(LIB)
+$(B64)/host/%: tests/host/%.c tests/host/rng.h include/kheap.h $(LIB64) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) -m32 -no-pie -O2 -Iinclude -Itests/host -o $@ $< $(LIB)
+	$(CC) -m64 -O2 -Iinclude -Itests/host -o $@ $< $(LIB64)
 
-bench: deps $(BUILD)/host/bench $(BUILD)/host/probe32
+debug-cost: deps $(BENCH_DIR)/debug_cost $(BUILD)/host/probe32
+	@$(if $(BENCH_RUN),$(call emulated_note,debug-cost))
+	@$(BENCH_RUN) $(BENCH_DIR)/debug_cost
+
+bench: deps $(BENCH_DIR)/bench $(BUILD)/host/probe32
 	@mkdir -p $(BUILD)/bench
-	@$(call emulated_note,bench)
-	@$(RUN32) $(BUILD)/host/bench $(BUILD)/bench/bench.dat | tee $(BUILD)/bench/bench.txt
+	@$(if $(BENCH_RUN),$(call emulated_note,bench))
+	@$(BENCH_RUN) $(BENCH_DIR)/bench $(BUILD)/bench/bench.dat | tee $(BUILD)/bench/bench.txt
 	@gnuplot tests/bench.gp && echo "plot: $(BUILD)/bench/bench.png"
 
-# Instructions per alloc and per free on W2 at 1 and 16 MiB, from callgrind.
-bench-cg: deps $(BUILD)/host/bench $(BUILD)/host/probe32
-	@if [ "$$($(RUN32) --mode)" != native ]; then \
+# Instructions per alloc and per free on W2 at 1 and 16 MiB, from callgrind (Valgrind cannot
+# run the i386 build on a machine that cannot execute it: then it says so).
+bench-cg: deps $(BENCH_DIR)/bench $(BUILD)/host/probe32
+	@if [ -n "$(BENCH_RUN)" ] && [ "$$($(RUN32) --mode)" != native ]; then \
 	    echo "make bench-cg: SKIP: Valgrind's 32-bit tool cannot start on a machine that cannot"; \
 	    echo "make bench-cg: execute 32-bit programs"; exit 0; fi; \
-	tests/bench-cg.sh $(BUILD)/host/bench $(BUILD)/bench-cg
+	tests/bench-cg.sh $(BENCH_DIR)/bench $(BUILD)/bench-cg
 
 # The in-kernel figure with -enable-kvm, when this machine's KVM can run the kernel (a KVM
 # internal error pauses QEMU rather than ending it, hence the timeout).
@@ -295,13 +325,19 @@ NO_VG    := Valgrind's 32-bit tool cannot start
 test: deps $(KERNEL) $(ISO) $(HOST_SUITES)
 	@tests/run-suites.sh --kernel $(KERNEL) --iso $(ISO) \
 	    --kernel "$(KERNEL)@-m 64" --kernel "$(KERNEL)@-m 512" --crash $(KERNEL) \
-	    --host32 "host (libkheap.a):$(BUILD)/host/ktest" \
-	    --native32 "host asan+ubsan:$(NO_ASAN):$(BUILD)/host/ktest-san" \
-	    --native32 "host valgrind:$(NO_VG):$(VALGRIND) $(BUILD)/host/ktest-vg" \
-	    --host32 "model:$(BUILD)/host/model_test" \
-	    --native32 "fuzz corpus replay:$(NO_ASAN):$(BUILD)/host/replay $(FUZZ_CORPORA)" \
-	    --host32 "fuzz corpus replay, plain:$(BUILD)/host/replay-plain $(FUZZ_CORPORA)" \
-	    --host32 "damage campaign:$(BUILD)/host/damage $(DAMAGE_TRIALS)" \
+	    --host32 "i386 host (libkheap.a):$(BUILD)/host/ktest" \
+	    --native32 "i386 host asan+ubsan:$(NO_ASAN):$(BUILD)/host/ktest-san" \
+	    --native32 "i386 host valgrind:$(NO_VG):$(VALGRIND) $(BUILD)/host/ktest-vg" \
+	    --host32 "i386 model:$(BUILD)/host/model_test" \
+	    --native32 "i386 fuzz corpus replay, asan:$(NO_ASAN):$(BUILD)/host/replay $(FUZZ_CORPORA)" \
+	    --host32 "i386 fuzz corpus replay, plain:$(BUILD)/host/replay-plain $(FUZZ_CORPORA)" \
+	    --host32 "i386 damage campaign:$(BUILD)/host/damage $(DAMAGE_TRIALS)" \
+	    --host "x86-64 host (libkheap64.a):$(B64)/host/ktest" \
+	    --host "x86-64 host asan+ubsan:$(B64)/host/ktest-san" \
+	    --host "x86-64 host valgrind:$(VALGRIND) $(B64)/host/ktest-vg" \
+	    --host "x86-64 model:$(B64)/host/model_test" \
+	    --host "x86-64 fuzz corpus replay, asan:$(B64)/host/replay $(FUZZ_CORPORA)" \
+	    --host "x86-64 damage campaign, asan:$(B64)/host/damage-san $(DAMAGE_TRIALS)" \
 	    --host "runner self-test:tests/runner-test.sh"
 
 # ---- toolchain: each needed command, and the Debian package that has it ----
@@ -357,8 +393,8 @@ emulated_note = if [ "$$($(RUN32) --mode)" != native ]; then \
 # is read, after every variable above has its value and before any rule runs.
 stamp = $(shell mkdir -p $(dir $(1)); v='$(foreach v,$(2),$(v)=$($(v)))'; \
 	[ "$$(cat $(1) 2>/dev/null)" = "$$v" ] || printf '%s\n' "$$v" > $(1))
-$(call stamp,$(FLAGS_STAMP),CC AS LD AR CFLAGS ASFLAGS LDFLAGS HOST_CFLAGS SAN_FLAGS SMALL_LEAF \
-	FUZZ_FLAGS COV_FLAGS)
+$(call stamp,$(FLAGS_STAMP),CC AS LD AR CFLAGS ASFLAGS LDFLAGS CFLAGS64 ASFLAGS64 HOST_CFLAGS \
+	HOST32 HOST64 SAN_FLAGS SMALL_LEAF FUZZ_FLAGS COV_FLAGS)
 $(call stamp,$(POOL_STAMP),KHEAP_POOL_SIZE)
 $(FLAGS_STAMP) $(POOL_STAMP): ;
 

@@ -2,8 +2,10 @@
 ; marking, clearing, free validation and allocation length. Called by kernel/kheap.c under
 ; its lock.
 ;
-; ABI: cdecl, bits 32. Arguments on the stack, result in eax. ebx esi edi ebp are
-; preserved, eax ecx edx are clobbered, the direction flag is clear on entry and exit.
+; ABI: i386 cdecl (nasm -f elf32: arguments on the stack, result in eax; ebx esi edi ebp
+; preserved) or x86-64 System V (nasm -f elf64: arguments in rdi rsi rdx rcx, result in rax;
+; rbx rbp r12-r15 preserved, no red zone, no SSE, RIP-relative only), from one source through
+; the ABI layer below. The direction flag is clear on entry and exit.
 ; Block indices and counts are unsigned words. No routine uses more stack than its saved
 ; registers and a few words of locals (at most 5, in the tree updates and kh_init), and
 ; none calls out of this file.
@@ -38,7 +40,8 @@
 ;                                              not `byte`, or 0 when all are
 ; kh_copy            dst, src, n               -  n bytes copied, regions must not overlap
 ;
-; Clobbers: every routine clobbers eax ecx edx and flags, nothing else.
+; Clobbers: every routine clobbers xAX xCX xDX (and, on x86-64, xSI xDI, caller-saved
+; there) and the flags, nothing else.
 ;
 ; Internal helpers take registers (xBX = h throughout) and list what they clobber:
 ; scan            xAX from, xDX limit, xSI/xDI masks -> xAX first block whose bit is set
@@ -79,51 +82,108 @@
 ;
 ; Pool layout: | control | used bitmap | start bitmap | side table | run tree | pad | blocks |
 
-bits 32
+; ---- the ABI layer: the one place that knows the target, i386 cdecl (nasm -f elf32) or
+; x86-64 System V (nasm -f elf64). Everything below writes width-dependent things through it.
+;
+; What a routine sees, on both targets:
+;   xAX .. xSP      the general registers at the machine's width (eax / rax, ...)
+;   WORD_*          a machine word: pointer, size and bitmap word alike
+;   ENTER_SAVED     saves the callee-saved registers the body uses (xBX, xBP; and xSI, xDI
+;                   where the ABI has them callee-saved) and gives every argument a home
+;   ARG(n)          argument n's home, right after ENTER_SAVED
+;   ARGP(n, k)      the same home while k more words are pushed
+;   LEAVE_SAVED     restores what ENTER_SAVED saved and returns
+; After ENTER_SAVED the body may clobber xAX xCX xDX xSI xDI xBP freely, and xBX.
+;
+; i386:   arguments are already on the stack (cdecl): their homes are the caller's slots, above
+;         the return address and the four saved registers (ebx esi edi ebp are callee-saved).
+; x86-64: arguments come in rdi rsi rdx rcx (at most four here): ENTER_SAVED pushes rbx and
+;         rbp (the callee-saved pair the body uses; rsi and rdi are the caller's to save), then
+;         stores the four argument registers into homes it makes below them. No red zone is
+;         used (the homes are allocated with sub rsp), no SSE, and every reference to memory
+;         outside the stack and the pool is RIP-relative (`default rel`).
 
-; ---- width: the only place that knows a word is 32 bits (an x86-64 build changes these) ----
-%define WORD_BYTES      4               ; bytes in a pointer, a size and a bitmap word
-%define WORD_BITS       32
-%define WORD_SHIFT      5               ; log2(WORD_BITS)
-%define WORD_SCALE      4               ; index scale for a word array
-%define ALL_ONES        0xFFFFFFFF
-%define WORD_BYTES_LOG2 2
-%define BYTE_SPREAD     0x01010101      ; times a byte: that byte in every byte of a word
-%define STOS_WORD       stosd           ; the string instructions a word at a time
-%define MOVS_WORD       movsd
-%define resword         resd
-%define WORD_PTR        dword           ; size of a memory operand holding a word
-
-; Register names used below; they map to the 64-bit registers in a later x86-64 build.
-%define xAX eax
-%define xBX ebx
-%define xCX ecx
-%define xDX edx
-%define xSI esi
-%define xDI edi
-%define xBP ebp
-%define xSP esp
-
-; Public routines save the four callee-saved registers; arguments then sit above them.
-%define SAVED_REGS      4
-%define ARG(n)          [xSP + (SAVED_REGS + 1 + (n)) * WORD_BYTES]
-; The same argument while `k` more words are pushed on top of the saved registers.
-%define ARGP(n, k)      [xSP + (SAVED_REGS + 1 + (n) + (k)) * WORD_BYTES]
-
-%macro ENTER_SAVED 0
-        push    xBX
-        push    xSI
-        push    xDI
-        push    xBP
-%endmacro
-
-%macro LEAVE_SAVED 0
-        pop     xBP
-        pop     xDI
-        pop     xSI
-        pop     xBX
+%ifidn __OUTPUT_FORMAT__, elf64
+  bits 64
+  default rel
+  %define WORD_BYTES      8               ; bytes in a pointer, a size and a bitmap word
+  %define WORD_BITS       64
+  %define WORD_SHIFT      6               ; log2(WORD_BITS)
+  %define WORD_BYTES_LOG2 3
+  %define BYTE_SPREAD     0x0101010101010101  ; times a byte: it in every byte (imul takes it
+                                              ; from a register: no imm64 form exists)
+  %define STOS_WORD       stosq           ; the string instructions a word at a time
+  %define MOVS_WORD       movsq
+  %define WORD_PTR        qword           ; size of a memory operand holding a word
+  %define xAX rax
+  %define xBX rbx
+  %define xCX rcx
+  %define xDX rdx
+  %define xSI rsi
+  %define xDI rdi
+  %define xBP rbp
+  %define xSP rsp
+  %define ARG_HOMES       4               ; the most arguments any routine takes
+  %define ARG(n)          [xSP + (n) * WORD_BYTES]
+  %define ARGP(n, k)      [xSP + ((n) + (k)) * WORD_BYTES]
+  %macro ENTER_SAVED 0
+        push    rbx
+        push    rbp
+        sub     rsp, ARG_HOMES * WORD_BYTES
+        mov     [rsp], rdi
+        mov     [rsp + WORD_BYTES], rsi
+        mov     [rsp + 2 * WORD_BYTES], rdx
+        mov     [rsp + 3 * WORD_BYTES], rcx
+  %endmacro
+  %macro LEAVE_SAVED 0
+        add     rsp, ARG_HOMES * WORD_BYTES
+        pop     rbp
+        pop     rbx
         ret
-%endmacro
+  %endmacro
+  ; exported routines: typed and sized for the linker, hidden from any dynamic symbol table
+  %define EXPORT(name)    global name:function hidden
+%elifidn __OUTPUT_FORMAT__, elf32
+  bits 32
+  %define WORD_BYTES      4
+  %define WORD_BITS       32
+  %define WORD_SHIFT      5
+  %define WORD_BYTES_LOG2 2
+  %define BYTE_SPREAD     0x01010101
+  %define STOS_WORD       stosd
+  %define MOVS_WORD       movsd
+  %define WORD_PTR        dword
+  %define xAX eax
+  %define xBX ebx
+  %define xCX ecx
+  %define xDX edx
+  %define xSI esi
+  %define xDI edi
+  %define xBP ebp
+  %define xSP esp
+  %define SAVED_REGS      4               ; ebx esi edi ebp, under the return address
+  %define ARG(n)          [xSP + (SAVED_REGS + 1 + (n)) * WORD_BYTES]
+  %define ARGP(n, k)      [xSP + (SAVED_REGS + 1 + (n) + (k)) * WORD_BYTES]
+  %macro ENTER_SAVED 0
+        push    ebx
+        push    esi
+        push    edi
+        push    ebp
+  %endmacro
+  %macro LEAVE_SAVED 0
+        pop     ebp
+        pop     edi
+        pop     esi
+        pop     ebx
+        ret
+  %endmacro
+  %define EXPORT(name)    global name:function hidden
+%else
+  %error asm/kheap.asm assembles with -f elf32 (i386) or -f elf64 (x86-64) only
+%endif
+
+%define WORD_SCALE      WORD_BYTES      ; index scale for a word array
+%define ALL_ONES        -1              ; every bit of a word (as a sign-extended immediate)
 
 ; ---- error codes (include/kheap.h) ----
 KHEAP_EINVAL    equ -1
@@ -210,8 +270,19 @@ LEAF_BLOCKS     equ 1 << LEAF_SHIFT             ; blocks under one leaf
 
 section .text
 
-global kh_init, kh_find, kh_claim, kh_release, kh_mark, kh_unmark
-global kh_next_used, kh_next_free, kh_alloc_blocks, kh_block_of, kh_fill, kh_unlike, kh_copy
+EXPORT(kh_init)
+EXPORT(kh_find)
+EXPORT(kh_claim)
+EXPORT(kh_release)
+EXPORT(kh_mark)
+EXPORT(kh_unmark)
+EXPORT(kh_next_used)
+EXPORT(kh_next_free)
+EXPORT(kh_alloc_blocks)
+EXPORT(kh_block_of)
+EXPORT(kh_fill)
+EXPORT(kh_unlike)
+EXPORT(kh_copy)
 
 ; =====================================================================================
 ; Internal helpers. They take registers, not stack arguments, and say what they clobber.
@@ -740,7 +811,8 @@ layout:
         mov     xBP, ARGP(3, 4)
         imul    xBP, xAX                        ; side table bytes (below end: no overflow)
         add     xBP, xCX
-        lea     xBP, [xBP + xDI * (2 * WORD_BYTES)]
+        lea     xBP, [xBP + xDI * WORD_BYTES]   ; the used bitmap ..
+        lea     xBP, [xBP + xDI * WORD_BYTES]   ; .. and the start bitmap (no scale 16)
         add     xBP, xSI                        ; end of bitmaps, side table and tree
         jc      .out
         mov     xCX, ARGP(2, 4)
@@ -837,7 +909,7 @@ kh_init:
         rep STOS_WORD
         pop     xDI
         pop     xAX
-        mov     dword [xBX + KH_MAGIC], KH_MAGIC_VALUE
+        mov     WORD_PTR [xBX + KH_MAGIC], KH_MAGIC_VALUE   ; (the whole word)
         mov     xCX, ARGP(2, 1)
         mov     [xBX + KH_SHIFT], xCX
         mov     [xBX + KH_NBLOCKS], xAX
@@ -1285,7 +1357,8 @@ kh_fill:
         mov     xDI, ARG(0)
         mov     xDX, ARG(1)
         movzx   xAX, byte ARG(2)
-        imul    xAX, xAX, BYTE_SPREAD           ; the byte in every byte of a word
+        mov     xCX, BYTE_SPREAD
+        imul    xAX, xCX                        ; the byte in every byte of a word
         mov     xCX, xDX
         shr     xCX, WORD_BYTES_LOG2
         rep STOS_WORD

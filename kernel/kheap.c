@@ -95,7 +95,9 @@ struct kh_side {
 #define VG_NOACCESS(p, n)           ((void)0)
 #endif
 
-/* asm/kheap.asm: the table at its top gives each routine's contract. */
+/* asm/kheap.asm: the table at its top gives each routine's contract. Hidden: internal to
+ * the module (direct calls, never through a PLT, and not exported from a shared library). */
+#pragma GCC visibility push(hidden)
 kheap_t *kh_init(void *mem, size_t size, uintptr_t shift, uintptr_t extra);
 intptr_t kh_find(kheap_t *h, uintptr_t count, uintptr_t align);
 void kh_claim(kheap_t *h, uintptr_t first, uintptr_t count);
@@ -109,6 +111,7 @@ intptr_t kh_block_of(const kheap_t *h, const void *p);
 void kh_fill(void *dst, size_t n, unsigned byte);
 const void *kh_unlike(const void *p, size_t n, unsigned byte);
 void kh_copy(void *dst, const void *src, size_t n);
+#pragma GCC visibility pop
 
 #ifdef KHEAP_EMIT_OFFSETS
 /* Compiled only with -S -DKHEAP_EMIT_OFFSETS: the Makefile turns the "->" lines into

@@ -108,7 +108,7 @@ KTEST(aligned_beyond_the_pool_is_served_only_where_a_boundary_falls)
     struct kheap_stats st = kt_stats(h);
     uintptr_t base = 0;
     KT_EXPECT(kheap_walk(h, first_run, &base) == 1);
-    for (unsigned shift = 16; shift <= 31; shift++) {
+    for (unsigned shift = 16; shift < KT_WORD_BITS; shift++) {
         size_t align = (size_t)1 << shift;
         uintptr_t boundary = (base + align - 1) & ~(uintptr_t)(align - 1);
         bool fits = boundary >= base && boundary + 16 <= base + st.capacity;

@@ -107,7 +107,8 @@ KTEST(alloc_too_large_fails_and_changes_nothing)
     KT_EXPECT(kheap_alloc(h, SIZE_MAX) == 0);
     KT_EXPECT(kheap_alloc(h, SIZE_MAX - 8) == 0);         /* rounding up would overflow */
     KT_EXPECT(kheap_calloc(h, SIZE_MAX / 2, 3) == 0);     /* n * size overflows */
-    KT_EXPECT(kheap_calloc(h, 65536, 65536) == 0);        /* exactly 2^32: overflows */
+    size_t half = (size_t)1 << (KT_WORD_BITS / 2);        /* half * half: exactly 2^bits */
+    KT_EXPECT_PTR_EQ(kheap_calloc(h, half, half), 0);     /* overflows */
     struct kheap_stats after = kt_stats(h);
     KT_EXPECT(kt_stats_same(&before, &after));
     KT_EXPECT(after.failed_allocs == before.failed_allocs + 5);

@@ -25,7 +25,7 @@ static bool make(struct damaged_pool *d)
         return false;
     size_t blocks = kt_stats(d->h).capacity / 16;
     d->control = (uintptr_t *)d->h;
-    d->words = (blocks + 31) / 32;
+    d->words = (blocks + KT_WORD_BITS - 1) / KT_WORD_BITS;
     d->used = (uintptr_t *)((unsigned char *)d->h + KHEAP_CONTROL_BYTES);
     d->start = d->used + d->words;
     void *hole = 0;
@@ -45,7 +45,7 @@ static void flip_every_bit(struct damaged_pool *d, uintptr_t *bitmap)
 {
     unsigned missed = 0, repaired = 0;
     for (size_t w = 0; w < d->words; w++)
-        for (unsigned bit = 0; bit < 32; bit++) {
+        for (unsigned bit = 0; bit < KT_WORD_BITS; bit++) {
             int before = kt_faults.count;
             bitmap[w] ^= (uintptr_t)1 << bit;
             bool caught = kheap_check(d->h) == KHEAP_ECORRUPT && kt_faults.count == before + 1
@@ -57,7 +57,7 @@ static void flip_every_bit(struct damaged_pool *d, uintptr_t *bitmap)
             repaired += kheap_check(d->h) == 0;
         }
     KT_EXPECT(missed == 0);
-    KT_EXPECT(repaired == d->words * 32);
+    KT_EXPECT_EQ(repaired, d->words * KT_WORD_BITS);
     KT_EXPECT(kt_intact(d->a, 48, 1));
     KT_EXPECT(kt_intact(d->b, 16, 2));
     KT_EXPECT(kt_intact(d->c, 80, 3));
@@ -157,11 +157,11 @@ KTEST(foreign_handle_fails_safe)
     KT_EXPECT(kt_intact(junk, 4096, 77));
 }
 
-/* A pool of 64 KiB in 16-byte blocks (8 leaves, 15 nodes in its run tree) with allocations
- * of 1 to 40 blocks and every third freed, so the nodes hold many different values. */
+/* A pool of 8 leaves of 16-byte blocks (64 KiB on i386; 15 nodes in its run tree) with
+ * allocations of 1 to 40 blocks and every third freed, so the nodes hold many values. */
 static kheap_t *tree_pool(uintptr_t **tree, uintptr_t *leaves)
 {
-    kheap_t *h = kt_pool(64 * 1024, 16);
+    kheap_t *h = kt_pool(8 * KT_LEAF_BLOCKS * 16, 16);     /* 8 leaves */
     if (!h)
         return 0;
     void *p[120];

@@ -7,8 +7,7 @@
 enum { CB_SHIFT = 2, CB_NBLOCKS = 3, CB_NWORDS = 4, CB_USED = 5, CB_BASE = 7, CB_SIDE = 11,
        CB_TREE = 13, CB_LIVE_ALLOCS = 15, CB_NEXT = 21, CB_LEAVES = 22 };
 enum { NODE_PRE, NODE_SUF, NODE_BEST, NODE_WORDS };
-#define WORD_BITS (8 * sizeof(uintptr_t))
-#define LEAF_BLOCKS (16 * WORD_BITS)
+#define LEAF_BLOCKS KT_LEAF_BLOCKS
 #define TAIL 256                            /* bytes watched after each region */
 
 static uintptr_t *control(kheap_t *h)
@@ -105,7 +104,7 @@ KTEST(damaged_left_suffix_cannot_start_a_run_below_block_0)
     *node(h, 2, NODE_SUF) = half + 4;                   /* mid - suf: below block 0 */
     *node(h, 3, NODE_PRE) = 4;
     KT_EXPECT_PTR_EQ(kheap_alloc(h, 8 * 16), 0);
-    *node(h, 2, NODE_SUF) = half - ((uintptr_t)1 << (WORD_BITS - 3));  /* far past the pool */
+    *node(h, 2, NODE_SUF) = half - ((uintptr_t)1 << (KT_WORD_BITS - 3));  /* far past the pool */
     KT_EXPECT_PTR_EQ(kheap_alloc(h, 8 * 16), 0);
     KT_EXPECT(holed_intact(&d, PAST_SIZE));
     *node(h, 1, NODE_BEST) = saved[0], *node(h, 2, NODE_SUF) = saved[1];
@@ -121,10 +120,10 @@ KTEST(damaged_pad_bit_never_extends_a_run_past_the_pool)
     KT_ASSERT(full_pool_with_holes(&d, 4096 + 16 * 7, 1));
     kheap_t *h = d.h;
     uintptr_t n = control(h)[CB_NBLOCKS];
-    KT_ASSERT(n % WORD_BITS != 0);                      /* the last word has pad bits */
+    KT_ASSERT(n % KT_WORD_BITS != 0);                      /* the last word has pad bits */
     KT_ASSERT(d.last == d.p + d.bytes);
     uintptr_t *used = (uintptr_t *)control(h)[CB_USED];
-    used[n / WORD_BITS] &= ~((uintptr_t)1 << (n % WORD_BITS));
+    used[n / KT_WORD_BITS] &= ~((uintptr_t)1 << (n % KT_WORD_BITS));
     KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
     KT_EXPECT_EQ(kheap_free(h, d.last), 0);
     KT_EXPECT_PTR_EQ(kheap_alloc(h, 2 * 16), 0);
@@ -147,7 +146,7 @@ KTEST(damaged_side_table_size_fails_realloc_safely)
     uintptr_t i = ((uintptr_t)p - control(h)[CB_BASE]) >> control(h)[CB_SHIFT];
     uintptr_t *size = (uintptr_t *)control(h)[CB_SIDE] + 2 * i + 1;  /* {caller, size} */
     KT_ASSERT(*size == 40);
-    for (unsigned bit = 6; bit < WORD_BITS; bit++) {
+    for (unsigned bit = 6; bit < KT_WORD_BITS; bit++) {
         *size = 40 ^ ((uintptr_t)1 << bit);
         int before = kt_faults.count;
         KT_EXPECT_PTR_EQ(kheap_realloc(h, p, 100), 0);
@@ -296,7 +295,8 @@ KTEST(second_kmalloc_init_rebuilds_under_the_lock)
  * of the root holds a run across its middle that starts L.suf blocks before it, at u. */
 KTEST(damaged_tree_cannot_send_an_aligned_search_round_forever)
 {
-    kheap_t *h = watched_pool(1900 * 16 + 2048, 0);
+    const size_t size = LEAF_BLOCKS * 15 / 4 * 16 + 2048;   /* 3.75 leaves of blocks */
+    kheap_t *h = watched_pool(size, 0);
     KT_ASSERT(h);
     KT_ASSERT(control(h)[CB_LEAVES] == 4);
     unsigned u = (control(h)[CB_BASE] / 16) % 2 == 0 ? 1 : 0;  /* (base/16 + u) odd */
@@ -312,5 +312,5 @@ KTEST(damaged_tree_cannot_send_an_aligned_search_round_forever)
     *node(h, 6, NODE_SUF) = 3 * LEAF_BLOCKS - u;            /* mid - suf = u */
     KT_EXPECT_PTR_EQ(kheap_alloc_aligned(h, 16, 32), 0);     /* fails; never loops */
     KT_EXPECT(kt_intact(big, rest, 4));
-    KT_EXPECT(tail_intact(h, 1900 * 16 + 2048));
+    KT_EXPECT(tail_intact(h, size));
 }

@@ -189,12 +189,13 @@ static bool dumped_has(const char *s)
     return find(dumped.text, s) != 0;
 }
 
-static void hex(char *out, uintptr_t v)
+static void hex(char *out, uintptr_t v)  /* out: 2 + 2 * sizeof v + 1 bytes */
 {
     out[0] = '0', out[1] = 'x';
-    for (int i = 0; i < 8; i++)
-        out[2 + i] = "0123456789abcdef"[(v >> (28 - 4 * i)) & 15];
-    out[10] = '\0';
+    int digits = 2 * (int)sizeof v;         /* as kheap_dump prints an address */
+    for (int i = 0; i < digits; i++)
+        out[2 + i] = "0123456789abcdef"[(v >> (4 * (digits - 1 - i))) & 15];
+    out[2 + digits] = '\0';
 }
 
 /* Allocates from a known place, so the recorded caller can be checked. */
@@ -219,7 +220,7 @@ KTEST(dump_shows_stats_map_and_callers)
     KT_EXPECT(dumped_has("live 2, allocs 2, frees 0, failed 0, faults 0"));
     KT_EXPECT(dumped_has("|####"));                     /* the map starts used ... */
     KT_EXPECT(dumped_has("....|"));                     /* ... and ends free */
-    char addr[11];
+    char addr[2 + 2 * sizeof(uintptr_t) + 1];       /* "0x", the digits, NUL */
     hex(addr, (uintptr_t)p);
     KT_EXPECT(dumped_has(addr));
     KT_EXPECT(dumped_has(" 1000 bytes from 0x"));
@@ -286,9 +287,11 @@ KTEST(debug_check_finds_a_damaged_side_table_entry)
     KT_ASSERT(h);
     unsigned char *p = kheap_alloc(h, 20);              /* block 0: side table entry 0 */
     KT_ASSERT(p);
-    size_t blocks = kt_stats(h).capacity / 16, words = (blocks + 31) / 32;
+    size_t blocks = kt_stats(h).capacity / 16;
+    size_t words = (blocks + KT_WORD_BITS - 1) / KT_WORD_BITS;
     /* README: the side table follows the two bitmaps, {caller, size} per block */
-    uintptr_t *entry = (uintptr_t *)((unsigned char *)h + KHEAP_CONTROL_BYTES + 2 * words * 4);
+    uintptr_t *entry = (uintptr_t *)((unsigned char *)h + KHEAP_CONTROL_BYTES
+                                     + 2 * words * sizeof(uintptr_t));
     KT_ASSERT(entry[1] == 20);
     entry[1] = 4096;                                    /* larger than the allocation */
     KT_EXPECT(kheap_check(h) == KHEAP_ECORRUPT);

@@ -5,17 +5,18 @@
 bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintptr_t *base,
                     size_t *nblocks)
 {
+    const uint64_t w = sizeof(uintptr_t), bits = 8 * w;   /* a word: the machine's */
     uint64_t end = (uint64_t)mem + size;
-    uint64_t control = ((uint64_t)mem + 3) / 4 * 4;
-    if (end > UINT32_MAX + (uint64_t)1)
-        return false;
+    uint64_t control = ((uint64_t)mem + w - 1) / w * w;
+    if (w == 4 ? end > UINT32_MAX + (uint64_t)1 : end < (uint64_t)mem)
+        return false;                       /* the region passes the end of memory */
     for (uint64_t n = size / block; n > 0; n--) {
-        uint64_t words = (n + 31) / 32;
+        uint64_t words = (n + bits - 1) / bits;
         uint64_t leaves = 1;                /* the run tree: a power of two of leaves */
         while (leaves * MODEL_LEAF_WORDS < words)
             leaves *= 2;
-        uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 2 * 4 * words
-                             + (debug ? n * MODEL_SIDE_BYTES : 0) + 2 * leaves * 12;
+        uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 2 * w * words
+                             + (debug ? n * MODEL_SIDE_BYTES : 0) + 2 * leaves * 3 * w;
         uint64_t first = (bitmaps_end + block - 1) / block * block;
         if (first + n * block <= end) {
             *base = (uintptr_t)first;

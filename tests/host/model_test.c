@@ -100,19 +100,31 @@ KTEST(model_geometry_by_hand_and_against_kheap)
 {
     uintptr_t base;
     size_t n;
-    /* 4096 bytes at 0x1000: control (92 bytes) to 0x105c, 8-word bitmaps to 0x109c, a run
-     * tree of one leaf (nodes 0 and 1, 24 bytes) to 0x10b4, block 0 aligned up to 0x10c0,
-     * then (0x2000 - 0x10c0) / 16 = 244 blocks */
+#if UINTPTR_MAX == 0xFFFFFFFFu
+    /* i386. 4096 bytes at 0x1000: control (92 bytes) to 0x105c, 8-word bitmaps to 0x109c, a
+     * run tree of one leaf (nodes 0 and 1, 24 bytes) to 0x10b4, block 0 aligned up to
+     * 0x10c0, then (0x2000 - 0x10c0) / 16 = 244 blocks. Debug, 8 more bytes a block: n = 163
+     * has 6-word bitmaps to 0x108c, the side table to 0x15a4, the tree to 0x15bc, block 0 at
+     * 0x15c0, and its blocks end at 0x1ff0; n = 164 would put block 0 at 0x15d0 and end at
+     * 0x2010. */
+    const uintptr_t plain_base = 0x10c0, debug_base = 0x15c0;
+    const size_t plain_n = 244, debug_n = 163;
+#else
+    /* x86-64. 4096 bytes at 0x1000: control (184 bytes) to 0x10b8, 4-word bitmaps (64 bytes)
+     * to 0x10f8, the one-leaf tree (48 bytes) to 0x1128, block 0 at 0x1130, then
+     * (0x2000 - 0x1130) / 16 = 237 blocks (still 4 words). Debug, 16 more bytes a block:
+     * n = 119 has 2-word bitmaps to 0x10d8, the side table to 0x1848, the tree to 0x1878,
+     * block 0 at 0x1880, and its blocks end at 0x1ff0; n = 120 would end at 0x2010. */
+    const uintptr_t plain_base = 0x1130, debug_base = 0x1880;
+    const size_t plain_n = 237, debug_n = 119;
+#endif
     KT_EXPECT(model_geometry(0x1000, 4096, 16, false, &base, &n));
-    KT_EXPECT_EQ(base, 0x10c0);
-    KT_EXPECT_EQ(n, 244);
+    KT_EXPECT_EQ(base, plain_base);
+    KT_EXPECT_EQ(n, plain_n);
     KT_EXPECT(!model_geometry(0x1000, 90, 16, false, &base, &n));
-    /* debug, 8 more bytes a block: n = 163 has 6-word bitmaps to 0x108c, the side table to
-     * 0x15a4, the tree to 0x15bc, block 0 at 0x15c0, and its blocks end at 0x1ff0; n = 164
-     * would put block 0 at 0x15d0 and end at 0x2010 */
     KT_EXPECT(model_geometry(0x1000, 4096, 16, true, &base, &n));
-    KT_EXPECT_EQ(base, 0x15c0);
-    KT_EXPECT_EQ(n, 163);
+    KT_EXPECT_EQ(base, debug_base);
+    KT_EXPECT_EQ(n, debug_n);
     unsigned char *mem = kt_mem(5000, 16);
     KT_ASSERT(mem);
     kheap_t *h = kheap_create(mem + 3, 4999, 32);
