@@ -19,17 +19,19 @@ done
 work=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
-# places PROGRAM: "ADDR KIND <symbol+off>" for every place of the asm core in PROGRAM.
+# places PROGRAM: "ADDR KIND <symbol+off>" for every place of the asm core in PROGRAM. The
+# entries are the exported kh_* routines (hidden, so nm lists them as local, like the labels);
+# addresses are padded to nm's width (8 digits for i386, 16 for x86-64).
 places() {
     local prog=$1 lo hi
     lo=$(nm -n "$prog" | awk '$3 == "scan" { print $1; exit }')
     hi=$(nm -n "$prog" | awk 'found { print $1; exit } $3 == "kh_copy" { found = 1 }')
     [ -n "$lo" ] && [ -n "$hi" ] || { echo "$prog: no asm core symbols" >&2; exit 2; }
     nm -n "$prog" | awk -v lo="$lo" -v hi="$hi" \
-        '$2 == "T" && ($1 "") >= (lo "") && ($1 "") < (hi "") { print "0x" $1 " entry <" $3 ">" }'
+        '$3 ~ /^kh_[a-z_]+$/ && ($1 "") >= (lo "") && ($1 "") < (hi "") { print "0x" $1 " entry <" $3 ">" }'
     objdump -d --no-show-raw-insn --start-address="0x$lo" --stop-address="0x$hi" "$prog" |
     awk -v lo="$lo" -v hi="$hi" '
-        function pad(h) { h = sprintf("%8s", h); gsub(/ /, "0", h); return h }
+        function pad(h) { h = sprintf("%" length(lo) "s", h); gsub(/ /, "0", h); return h }
         /^ *[0-9a-f]+:\t/ {
             addr = $1; sub(":", "", addr)
             if (pending != "") { print "0x" pad(addr) " fallthrough <after " pending ">"; pending = "" }

@@ -224,7 +224,10 @@ KTEST(damaged_next_link_is_never_followed)
     kfree(p);
     KT_EXPECT_EQ(ksize(p), 0);
     KT_EXPECT_EQ(kheap_check(first), KHEAP_ECORRUPT);
-    KT_EXPECT_EQ(kt_faults.count, before + 3);              /* kmalloc, kfree, check */
+    unsigned char *more = kt_mem(REGION, 16);
+    KT_ASSERT(more);
+    KT_EXPECT_EQ(kmalloc_add_region(more, REGION), KHEAP_ECORRUPT);
+    KT_EXPECT_EQ(kt_faults.count, before + 4);              /* kmalloc, kfree, check, add */
     KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
     KT_EXPECT_PTR_EQ(kt_faults.last.ptr, first);
     KT_EXPECT(kt_intact(p, 64, 9));

@@ -300,6 +300,11 @@ KTEST(debug_check_finds_a_damaged_side_table_entry)
     KT_EXPECT(kt_faults.last.ptr == entry);
     entry[1] = 20;
     KT_EXPECT_EQ(kheap_check(h), 0);
+    entry[3] = 1;                           /* block 1: no allocation starts there */
+    KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
+    KT_EXPECT_PTR_EQ(kt_faults.last.ptr, entry + 2);
+    entry[3] = 0;
+    KT_EXPECT_EQ(kheap_check(h), 0);
     KT_EXPECT_EQ(kheap_free(h, p), 0);
 }
 
