@@ -40,7 +40,7 @@ KERNEL      := $(BUILD)/kheap.elf
 ISO         := $(BUILD)/kheap.iso
 LIB         := $(BUILD)/libkheap.a
 
-.PHONY: all run test iso lib host fuzz coverage irq-nolock debug-cost bench bench-cg bench-kvm deps deps-run clean help
+.PHONY: all run test iso lib python host fuzz coverage irq-nolock debug-cost bench bench-cg bench-kvm deps deps-run clean help
 all: $(KERNEL)
 
 help:
@@ -53,6 +53,7 @@ help:
 	@echo "make bench-cg  instructions per alloc and per free (callgrind), W2 at 1 and 16 MiB"
 	@echo "make bench-kvm the kernel's own cycles per kmalloc/kfree pair, under KVM"
 	@echo "make lib    $(LIB) and $(LIB64): the module's i386 and x86-64 objects only"
+	@echo "make python python/kheap/libkheap.so: the Python interface (PYTHONPATH=python)"
 	@echo "make fuzz   differential fuzzing against the model (FUZZ_SECONDS=60)"
 	@echo "make coverage  line coverage of kernel/kheap.c, branch targets of asm/kheap.asm"
 	@echo "make test HOST32=qemu  run the 32-bit host programs under qemu-i386, as on a"
@@ -120,6 +121,22 @@ $(LIB64): $(MODULE_OBJS64)
 	    echo "$$abs"; rm -f $@; exit 1; fi
 
 lib: $(LIB) $(LIB64)
+
+# ---- the Python interface (python/kheap): the x86-64 module as a shared library, for ctypes ----
+# The same asm object and the C layer built -fPIC; only the public API is exported (kh_* are
+# hidden), and the library needs nothing, not even libc.
+PY_LIB := python/kheap/libkheap.so
+$(B64)/pic/kheap.o: kernel/kheap.c include/kheap.h $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(subst -fpie,-fPIC,$(CFLAGS64)) -c $< -o $@
+$(PY_LIB): $(B64)/pic/kheap.o $(B64)/asm/kheap_asm.o
+	$(CC) -m64 -shared -nostdlib -o $@ $^
+	@if nm -D $@ | grep -q ' kh_'; then echo "$@ exports internal kh_* symbols"; rm -f $@; exit 1; fi
+
+python: $(PY_LIB)
+# Debian's python3 has python3-pytest; a PATH python without pytest is passed over.
+PYTHON := $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest' 2>/dev/null && \
+	    { echo $$p; break; }; done)
 
 # ---- the stub kernel ----
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
@@ -322,7 +339,7 @@ irq-nolock: deps-run $(KERNEL)
 # its reason, on a machine that cannot execute 32-bit programs.
 NO_ASAN  := 32-bit ASan fails under qemu-i386
 NO_VG    := Valgrind's 32-bit tool cannot start
-test: deps $(KERNEL) $(ISO) $(HOST_SUITES)
+test: deps $(KERNEL) $(ISO) $(HOST_SUITES) $(PY_LIB)
 	@tests/run-suites.sh --kernel $(KERNEL) --iso $(ISO) \
 	    --kernel "$(KERNEL)@-m 64" --kernel "$(KERNEL)@-m 512" --crash $(KERNEL) \
 	    --host32 "i386 host (libkheap.a):$(BUILD)/host/ktest" \
@@ -338,6 +355,7 @@ test: deps $(KERNEL) $(ISO) $(HOST_SUITES)
 	    --host "x86-64 model:$(B64)/host/model_test" \
 	    --host "x86-64 fuzz corpus replay, asan:$(B64)/host/replay $(FUZZ_CORPORA)" \
 	    --host "x86-64 damage campaign, asan:$(B64)/host/damage-san $(DAMAGE_TRIALS)" \
+	    --pytest "python (pytest):env PYTHONPATH=python $(or $(PYTHON),/usr/bin/python3) -m pytest -q -p no:cacheprovider python/tests" \
 	    --host "runner self-test:tests/runner-test.sh"
 
 # ---- toolchain: each needed command, and the Debian package that has it ----
@@ -362,6 +380,7 @@ define install_missing
 	        clang -m32 -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1 || \
 	        missing="$$missing libclang-rt-dev g++-multilib"; \
 	    dpkg -s libc6-dbg:i386 >/dev/null 2>&1 || { i386=yes; missing="$$missing libc6-dbg:i386"; }; \
+	    /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || missing="$$missing python3-pytest"; \
 	fi; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
 	if [ -n "$${missing% }" ]; then \

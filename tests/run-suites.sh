@@ -5,6 +5,8 @@
 # Usage: tests/run-suites.sh [--kernel ELF[@QEMU FLAGS]] [--iso ISO] [--host "LABEL:COMMAND"]
 #                            [--host32 "LABEL:COMMAND"] [--native32 "LABEL:REASON:COMMAND"]
 #                            [--crash ELF] [--append ARGS] [--qemu "EXTRA FLAGS"]
+# --pytest "LABEL:COMMAND" runs pytest (-q) and counts its summary line's passed, failed,
+# errors and skipped; it passes when pytest exits 0 having run at least one test.
 # --host32 runs a 32-bit host program through tests/run32.sh: natively, or under qemu-i386 on
 # a machine that cannot execute 32-bit programs. --native32 is a 32-bit suite that only runs
 # natively (Valgrind's 32-bit tool, 32-bit ASan): elsewhere it is skipped, with REASON on its
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
         --host) boots+=("host:$2"); shift 2 ;;
         --host32) boots+=("host32:$2"); shift 2 ;;
         --native32) boots+=("native32:$2"); shift 2 ;;
+        --pytest) boots+=("pytest:$2"); shift 2 ;;
         --crash) boots+=("crash:$2"); shift 2 ;;
         --append) append=$2; shift 2 ;;
         --qemu) read -r -a extra <<< "$2"; shift 2 ;;
@@ -77,7 +80,7 @@ boot() {
                 echo "# boot: $what with -append crash: a CPU exception must end the run" ;;
         iso)    cmd=("$QEMU" "${QEMU_FLAGS[@]}" "${extra[@]}" -cdrom "$what" -boot d)
                 echo "# boot: $what from GRUB" ;;
-        host|host32)   label=${what%%:*}
+        host|host32|pytest) label=${what%%:*}
                 read -r -a cmd <<< "${what#*:}"
                 expect=0
                 if [ "$kind" = host32 ]; then
@@ -89,6 +92,23 @@ boot() {
     timeout --foreground "$TIMEOUT" "${cmd[@]}" < /dev/null 2>&1 | tr -d '\r' | tee "$log"
     rc=${PIPESTATUS[0]}
     end=$(date +%s.%N)
+
+    if [ "$kind" = pytest ]; then               # its last line: "N passed, M failed ..."
+        local last count p=0 f=0 k=0
+        last=$(grep -E '^(=+ )?[0-9]+ (passed|failed|error)' "$log" | tail -n 1)
+        rm -f "$log"
+        count() { echo "$last" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0; }
+        p=$(count passed); f=$(($(count failed) + $(count error))); k=$(count skipped)
+        why=""
+        if [ "$rc" -eq 124 ]; then why="hang: no exit within ${TIMEOUT}s"
+        elif [ "$rc" -ne 0 ]; then why="pytest exited with $rc"
+        elif [ "$p" -eq 0 ]; then why="no test ran"; fi
+        if [ -n "$why" ] && [ "$f" -eq 0 ]; then f=1; fi
+        passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + k))
+        printf '# %s: %d passed, %d failed in %.1f s%s\n' "$label" "$p" "$f" \
+            "$(awk "BEGIN { print $end - $start }")" "${why:+ - FAILED: $why}"
+        return
+    fi
 
     if [ "$kind" = crash ]; then                # one test: the dump, then exit 35
         local dump

@@ -96,12 +96,21 @@ nested_ktap_counts_the_tests_in_suites_and_a_missing_suite() {
     expect_last '1 passed, 2 failed, 1 skipped'
 }
 
+# pytest's summary line is what a --pytest suite counts.
+pytest_summary_is_counted() {
+    printf '#!/bin/sh\necho "..F."\necho "3 passed, 1 failed in 0.10s"\nexit 1\n' > "$work/fakepytest"
+    chmod +x "$work/fakepytest"
+    if runner qemu --pytest "py:$work/fakepytest"; then echo "runner passed"; return 1; fi
+    expect_last '3 passed, 1 failed'
+}
+
 echo "KTAP version 1"
-echo "1..6"
+echo "1..7"
 check run32_mode_follows_the_setting
 check qemu_route_runs_a_32bit_suite_under_qemu_i386
 check native_only_suite_is_skipped_never_passed
 check native_only_suite_runs_on_the_native_route
 check suite_without_ktap_fails_the_run
 check nested_ktap_counts_the_tests_in_suites_and_a_missing_suite
+check pytest_summary_is_counted
 [ "$failed" -eq 0 ]
