@@ -31,7 +31,7 @@ MODULE_OBJS := $(BUILD)/asm/kheap_asm.o $(BUILD)/kernel/kheap.o   # distinct nam
 KERNEL_SRCS := kernel/kmain.c kernel/serial.c kernel/kprintf.c kernel/string.c \
                kernel/panic.c kernel/multiboot.c kernel/demo.c kernel/ktest_backend.c \
                kernel/gdt.c kernel/idt.c kernel/pic.c kernel/pit.c kernel/irqlock.c \
-               kernel/irqstress.c kernel/memmap.c kernel/perf.c
+               kernel/irqstress.c kernel/memmap.c kernel/perf.c kernel/multiboot2.c
 TEST_SRCS   := $(wildcard tests/*.c)
 KTEST_SRCS  := $(wildcard tests/kernel/*.c)      # tests that need the stub kernel
 KERNEL_OBJS := $(BUILD)/boot/boot.o $(BUILD)/boot/cpu.o $(KERNEL_SRCS:%.c=$(BUILD)/%.o) \
@@ -40,13 +40,15 @@ KERNEL      := $(BUILD)/kheap.elf
 ISO         := $(BUILD)/kheap.iso
 LIB         := $(BUILD)/libkheap.a
 
-.PHONY: all run test iso lib python host fuzz coverage irq-nolock debug-cost bench bench-cg bench-kvm deps deps-run clean help
+.PHONY: all run test iso iso64 kernel64 lib python host fuzz coverage irq-nolock debug-cost bench bench-cg bench-kvm deps deps-run clean help
 all: $(KERNEL)
 
 help:
-	@echo "make run    boot the demo kernel in QEMU (serial on this terminal)"
+	@echo "make run    boot the demo kernel in QEMU (serial on this terminal); ARCH=x86_64 for"
+	@echo "            the x86-64 kernel (long mode, higher half)"
 	@echo "make test   build and run the KTAP suite: booted with -kernel and from the GRUB ISO"
-	@echo "make iso    $(ISO) (boots the test suite; the demo is its second menu entry)"
+	@echo "make iso    $(ISO) (boots the test suite; the demo is its second menu entry);"
+	@echo "            make iso64: $(ISO64), the x86-64 kernel through GRUB's multiboot2"
 	@echo "make irq-nolock  the interrupt stress without the heap's lock (shows the corruption)"
 	@echo "make debug-cost  what KHEAP_F_DEBUG costs in time and memory"
 	@echo "make bench  kheap, glibc malloc and a naive bitmap on the same traces"
@@ -220,6 +222,44 @@ endef
 $(eval $(call host_twin,$(BUILD)/host,$(HOST32),-m32 -no-pie,$(BUILD)/asm/kheap_asm.o,$(BUILD)/leaf/kheap_asm.o,$(LIB)))
 $(eval $(call host_twin,$(B64)/host,$(HOST64),-m64,$(B64)/asm/kheap_asm.o,$(B64)/leaf/kheap_asm.o,$(LIB64)))
 
+# ---- the x86-64 stub kernel: the same kernel sources in long mode, in the higher half ----
+# boot/boot64.asm builds the page tables and enters long mode; everything else is the same C,
+# built -mcmodel=kernel and linked with build/libkheap64.a exactly as shipped.
+KERNEL64    := $(B64)/kheap.elf
+ISO64       := $(B64)/kheap.iso
+QEMU64      := qemu-system-x86_64
+CFLAGS_K64  := -m64 -mcmodel=kernel -mno-red-zone -mgeneral-regs-only -std=gnu11 -ffreestanding \
+               -fno-pie -fno-pic -fno-stack-protector -nostdlib -O2 -Wall -Wextra -Werror \
+               -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -Iinclude -Itests
+KERNEL64_OBJS := $(B64)/k/boot/boot64.o $(B64)/k/boot/cpu64.o \
+               $(addprefix $(B64)/k/,$(KERNEL_SRCS:.c=.o) $(TEST_SRCS:.c=.o) $(KTEST_SRCS:.c=.o))
+$(eval $(call objects,$(B64)/k,$(CFLAGS_K64)))
+$(B64)/k/tests/%.o: tests/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_K64) -fno-toplevel-reorder -MMD -MP -c $< -o $@
+$(B64)/k/kernel/kmain.o: kernel/kmain.c $(FLAGS_STAMP) $(POOL_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_K64) -DKHEAP_POOL_SIZE=$(KHEAP_POOL_SIZE) -MMD -MP -c $< -o $@
+$(B64)/k/boot/%.o: boot/%.asm $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(AS) -f elf64 -Wall -Werror $< -o $@
+$(KERNEL64): $(KERNEL64_OBJS) $(LIB64) linker64.ld
+	$(LD) -m elf_x86_64 -T linker64.ld -nostdlib -z max-page-size=4096 -o $@ $(KERNEL64_OBJS) $(LIB64)
+	@grub-file --is-x86-multiboot $@ && grub-file --is-x86-multiboot2 $@ || \
+	    { echo "$@: no valid multiboot or multiboot2 header"; rm -f $@; exit 1; }
+
+# The ISO: GRUB loads it with `multiboot2` (iso/boot/grub/grub64.cfg becomes its grub.cfg).
+$(ISO64): $(KERNEL64) iso/boot/grub/grub64.cfg
+	rm -rf $(B64)/isodir
+	mkdir -p $(B64)/isodir/boot/grub
+	cp iso/boot/grub/grub64.cfg $(B64)/isodir/boot/grub/grub.cfg
+	cp $(KERNEL64) $(B64)/isodir/boot/kheap64.elf
+	grub-mkrescue -o $@ $(B64)/isodir 2> $(B64)/grub-mkrescue.log || \
+	    { cat $(B64)/grub-mkrescue.log; exit 1; }
+
+kernel64: $(KERNEL64)
+iso64: $(ISO64)
+
 # The probe tests/run32.sh runs to learn whether this machine executes 32-bit programs.
 $(BUILD)/host/probe32: $(FLAGS_STAMP)
 	@mkdir -p $(@D)
@@ -326,22 +366,28 @@ bench-kvm: deps-run $(KERNEL)
 	    echo "$$out" | grep -m 3 -iE 'error|failure'; fi
 
 # ---- running ----
-run: deps-run $(KERNEL)
-	@$(QEMU) $(QEMU_FLAGS) -kernel $(KERNEL); rc=$$?; \
+# ARCH=x86_64 runs the x86-64 kernel (long mode, higher half) instead of the i386 one.
+ARCH        ?= i386
+RUN_QEMU    := $(if $(filter x86_64,$(ARCH)),$(QEMU64),$(QEMU))
+RUN_KERNEL  := $(if $(filter x86_64,$(ARCH)),$(KERNEL64),$(KERNEL))
+run: deps-run $(RUN_KERNEL)
+	@$(RUN_QEMU) $(QEMU_FLAGS) -kernel $(RUN_KERNEL); rc=$$?; \
 	if [ $$rc -eq 33 ]; then exit 0; fi; echo "QEMU exited with $$rc (33 means success)"; exit 1
 
 # The interrupt stress without the heap's lock: shows the corruption the lock prevents.
-irq-nolock: deps-run $(KERNEL)
-	@$(QEMU) $(QEMU_FLAGS) -kernel $(KERNEL) -append irq-nolock; rc=$$?; \
+irq-nolock: deps-run $(RUN_KERNEL)
+	@$(RUN_QEMU) $(QEMU_FLAGS) -kernel $(RUN_KERNEL) -append irq-nolock; rc=$$?; \
 	if [ $$rc -eq 33 ]; then exit 0; fi; echo "QEMU exited with $$rc (33 means success)"; exit 1
 
 # 32-bit host suites: --host32 runs natively or under qemu-i386; --native32 is skipped, with
 # its reason, on a machine that cannot execute 32-bit programs.
 NO_ASAN  := 32-bit ASan fails under qemu-i386
 NO_VG    := Valgrind's 32-bit tool cannot start
-test: deps $(KERNEL) $(ISO) $(HOST_SUITES) $(PY_LIB)
+test: deps $(KERNEL) $(ISO) $(KERNEL64) $(ISO64) $(HOST_SUITES) $(PY_LIB)
 	@tests/run-suites.sh --kernel $(KERNEL) --iso $(ISO) \
 	    --kernel "$(KERNEL)@-m 64" --kernel "$(KERNEL)@-m 512" --crash $(KERNEL) \
+	    --system $(QEMU64) --kernel $(KERNEL64) --iso $(ISO64) --kernel "$(KERNEL64)@-m 6G" \
+	    --crash $(KERNEL64) \
 	    --host32 "i386 host (libkheap.a):$(BUILD)/host/ktest" \
 	    --native32 "i386 host asan+ubsan:$(NO_ASAN):$(BUILD)/host/ktest-san" \
 	    --native32 "i386 host valgrind:$(NO_VG):$(VALGRIND) $(BUILD)/host/ktest-vg" \

@@ -7,21 +7,25 @@
 
 #define VECTORS 48
 #define EXCEPTIONS 32
-#define GATE_INTERRUPT 0x8E                 /* present, ring 0, 32-bit interrupt gate */
+#define GATE_INTERRUPT 0x8E                 /* present, ring 0, interrupt gate (32 or 64-bit) */
 #define KERNEL_CODE 0x08
 
+/* A gate (Intel SDM vol. 3, 6.11 and 6.14.1): 8 bytes on i386, 16 in long mode. */
 struct gate {
     uint16_t offset_low, selector;
-    uint8_t zero, type;
-    uint16_t offset_high;
+    uint8_t ist, type;
+    uint16_t offset_mid;
+#ifdef __x86_64__
+    uint32_t offset_high, reserved;
+#endif
 } __attribute__((packed));
 
 struct idtr {
     uint16_t limit;
-    uint32_t base;
+    uintptr_t base;
 } __attribute__((packed));
 
-extern const uint32_t isr_table[VECTORS];  /* boot/cpu.asm */
+extern const uintptr_t isr_table[VECTORS];  /* boot/cpu.asm, boot/cpu64.asm */
 static struct gate idt[VECTORS];
 static void (*irq_handlers[16])(struct regs *r);
 
@@ -35,10 +39,15 @@ static const char *const exception_names[EXCEPTIONS] = {
 
 void idt_init(void)
 {
-    for (unsigned v = 0; v < VECTORS; v++)
-        idt[v] = (struct gate){ (uint16_t)isr_table[v], KERNEL_CODE, 0, GATE_INTERRUPT,
-                                (uint16_t)(isr_table[v] >> 16) };
-    struct idtr idtr = { sizeof idt - 1, (uint32_t)idt };
+    for (unsigned v = 0; v < VECTORS; v++) {
+        uintptr_t at = isr_table[v];
+        idt[v] = (struct gate){ .offset_low = (uint16_t)at, .selector = KERNEL_CODE,
+                                .type = GATE_INTERRUPT, .offset_mid = (uint16_t)(at >> 16) };
+#ifdef __x86_64__
+        idt[v].offset_high = (uint32_t)(at >> 32);
+#endif
+    }
+    struct idtr idtr = { sizeof idt - 1, (uintptr_t)idt };
     __asm__ volatile("lidt %0" : : "m"(idtr));
 }
 
@@ -51,14 +60,28 @@ void irq_set_handler(unsigned irq, void (*fn)(struct regs *r))
 /* A CPU exception is a bug: show where, then stop the run as a failure. */
 static void exception(const struct regs *r)
 {
-    uint32_t cr2;
+    uintptr_t cr2;
     __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
     const char *name = exception_names[r->vector] ? exception_names[r->vector] : "reserved";
-    kprintf("\n# CPU EXCEPTION %u (%s), error code %x\n", r->vector, name, r->error);
+    kprintf("\n# CPU EXCEPTION %u (%s), error code %x\n", (unsigned)r->vector, name,
+            (unsigned)r->error);
+#ifdef __x86_64__
+    kprintf("#   rip %016lx  cs %04lx  rflags %08lx  cr2 %016lx\n", r->rip, r->cs, r->rflags,
+            cr2);
+    kprintf("#   rax %016lx  rbx %016lx  rcx %016lx  rdx %016lx\n", r->rax, r->rbx, r->rcx,
+            r->rdx);
+    kprintf("#   rsi %016lx  rdi %016lx  rbp %016lx  rsp %016lx\n", r->rsi, r->rdi, r->rbp,
+            r->rsp);
+    kprintf("#   r8  %016lx  r9  %016lx  r10 %016lx  r11 %016lx\n", r->r8, r->r9, r->r10,
+            r->r11);
+    kprintf("#   r12 %016lx  r13 %016lx  r14 %016lx  r15 %016lx\n", r->r12, r->r13, r->r14,
+            r->r15);
+#else
     kprintf("#   eip %08x  cs %04x  eflags %08x  cr2 %08x\n", r->eip, r->cs, r->eflags, cr2);
     kprintf("#   eax %08x  ebx %08x  ecx %08x  edx %08x\n", r->eax, r->ebx, r->ecx, r->edx);
     kprintf("#   esi %08x  edi %08x  ebp %08x  esp %08x\n", r->esi, r->edi, r->ebp,
             r->esp + 20);                   /* before the CPU and the stub pushed */
+#endif
     qemu_exit(QEMU_EXIT_FAILURE);
 }
 

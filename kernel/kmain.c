@@ -56,11 +56,14 @@ static void irq_nolock(void)
             "=> no corruption seen this time; the race is still there\n");
 }
 
-void kmain(uint32_t magic, const struct multiboot_info *mbi)
+void kmain(uint32_t magic, const void *loader_info)
 {
     serial_init();
-    kprintf("\nkheap kernel: booted\n");
-    if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
+    kprintf("\nkheap kernel: booted (%s)\n", sizeof(void *) == 8 ? "x86-64" : "i386");
+    const struct multiboot_info *mbi = loader_info;
+    if (magic == MULTIBOOT2_BOOTLOADER_MAGIC)
+        mbi = multiboot2_to_v1(loader_info);
+    else if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
         panic("not started by a multiboot loader (eax = %x)", magic);
     boot_info = mbi;
     gdt_init();

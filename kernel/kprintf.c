@@ -55,24 +55,29 @@ static void format(struct sink *out, const char *fmt, va_list ap)
             pad = '0', fmt++;
         while (*fmt >= '0' && *fmt <= '9')
             width = width * 10 + (*fmt++ - '0');
-        while (*fmt == 'l' || *fmt == 'z')      /* long and size_t are 32 bits here */
-            fmt++;
+        int size = 0;                           /* 0: int, 1: long, 2: size_t */
+        if (*fmt == 'l')
+            size = 1, fmt++;
+        else if (*fmt == 'z')
+            size = 2, fmt++;
         switch (*fmt) {
         case 'd': case 'i': {
-            long v = va_arg(ap, long);
+            long v = size == 0 ? va_arg(ap, int) : size == 1 ? va_arg(ap, long)
+                                                              : (long)va_arg(ap, size_t);
             unsigned long mag = v < 0 ? 0ul - (unsigned long)v : (unsigned long)v;
             emit_number(out, mag, 10, false, v < 0, width, pad);
             break;
         }
-        case 'u':
-            emit_number(out, va_arg(ap, unsigned long), 10, false, false, width, pad);
+        case 'u': case 'x': case 'X': {
+            unsigned long v = size == 0 ? va_arg(ap, unsigned) : size == 1
+                              ? va_arg(ap, unsigned long) : va_arg(ap, size_t);
+            emit_number(out, v, *fmt == 'u' ? 10 : 16, *fmt == 'X', false, width, pad);
             break;
-        case 'x': case 'X':
-            emit_number(out, va_arg(ap, unsigned long), 16, *fmt == 'X', false, width, pad);
-            break;
+        }
         case 'p':
             emit(out, '0'), emit(out, 'x');
-            emit_number(out, (uintptr_t)va_arg(ap, void *), 16, false, false, 8, '0');
+            emit_number(out, (uintptr_t)va_arg(ap, void *), 16, false, false,
+                        2 * sizeof(void *), '0');
             break;
         case 'c':
             emit(out, (char)va_arg(ap, int));

@@ -5,10 +5,19 @@
 #include <kernel/string.h>
 
 #define ONE_MIB 0x100000ull
-#define FOUR_GIB 0x100000000ull
 #define MAX_RESERVED 40
 
-extern char _kernel_start[], _kernel_end[];    /* linker.ld */
+extern char _kernel_start[], _kernel_end[];    /* linker.ld, linker64.ld: virtual */
+
+uint64_t kernel_phys_start(void)
+{
+    return (uintptr_t)_kernel_start - KERNEL_VMA;
+}
+
+uint64_t kernel_phys_end(void)
+{
+    return (uintptr_t)_kernel_end - KERNEL_VMA;
+}
 
 struct range {
     uint64_t lo, hi;                            /* [lo, hi) */
@@ -31,7 +40,7 @@ static void reserve(uint64_t lo, uint64_t len)
 static void collect_reserved(const struct multiboot_info *mbi)
 {
     nreserved = 0;
-    reserve((uintptr_t)_kernel_start, (uintptr_t)_kernel_end - (uintptr_t)_kernel_start);
+    reserve(kernel_phys_start(), kernel_phys_end() - kernel_phys_start());
     reserve((uintptr_t)mbi, sizeof *mbi);
     if (mbi->flags & MB_INFO_CMDLINE)
         reserve(mbi->cmdline, strlen(multiboot_cmdline(mbi)) + 1);
@@ -79,7 +88,7 @@ size_t memmap_add_regions(const struct multiboot_info *mbi,
         uint64_t lo = e->addr, hi = e->addr + e->len;
         if (e->type == MB_MMAP_AVAILABLE) {
             lo = lo < ONE_MIB ? ONE_MIB : lo;
-            hi = hi > FOUR_GIB - 4096 ? FOUR_GIB - 4096 : hi;  /* no region touches 4 GiB */
+            hi = hi > MEMMAP_LIMIT ? MEMMAP_LIMIT : hi;     /* only RAM reachable here */
             if (lo < hi)
                 added += add_piece(lo, hi, 0, report);
         }

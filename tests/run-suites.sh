@@ -5,6 +5,7 @@
 # Usage: tests/run-suites.sh [--kernel ELF[@QEMU FLAGS]] [--iso ISO] [--host "LABEL:COMMAND"]
 #                            [--host32 "LABEL:COMMAND"] [--native32 "LABEL:REASON:COMMAND"]
 #                            [--crash ELF] [--append ARGS] [--qemu "EXTRA FLAGS"]
+#                            [--system QEMU]
 # --pytest "LABEL:COMMAND" runs pytest (-q) and counts its summary line's passed, failed,
 # errors and skipped; it passes when pytest exits 0 having run at least one test.
 # --host32 runs a 32-bit host program through tests/run32.sh: natively, or under qemu-i386 on
@@ -12,6 +13,9 @@
 # natively (Valgrind's 32-bit tool, 32-bit ASan): elsewhere it is skipped, with REASON on its
 # own line. A skipped suite counts once in "K skipped", and a KTAP "ok N name # SKIP reason"
 # line counts there too: a skip is never counted as passed.
+# --system QEMU: the QEMU program of the --kernel, --iso and --crash boots after it (default
+# qemu-system-i386, or $QEMU; qemu-system-x86_64 for the x86-64 kernel). Its boots are labelled
+# with the architecture.
 # --crash boots ELF with "crash" on its command line: it passes, as one test, when the
 # kernel prints its CPU exception dump and QEMU exits 35.
 # A QEMU boot passes only when QEMU exits 33 (isa-debug-exit 0x10) after a complete KTAP plan;
@@ -32,9 +36,12 @@ skipped=0
 append=test
 extra=()
 boots=()
+systems=()                                      # the QEMU of each boot
+system=$QEMU
 
 while [ $# -gt 0 ]; do
     case $1 in
+        --system) system=$2; shift 2; continue ;;
         --kernel) boots+=("kernel:$2"); shift 2 ;;
         --iso) boots+=("iso:$2"); shift 2 ;;
         --host) boots+=("host:$2"); shift 2 ;;
@@ -42,12 +49,14 @@ while [ $# -gt 0 ]; do
         --native32) boots+=("native32:$2"); shift 2 ;;
         --pytest) boots+=("pytest:$2"); shift 2 ;;
         --crash) boots+=("crash:$2"); shift 2 ;;
-        --append) append=$2; shift 2 ;;
-        --qemu) read -r -a extra <<< "$2"; shift 2 ;;
+        --append) append=$2; shift 2; continue ;;
+        --qemu) read -r -a extra <<< "$2"; shift 2; continue ;;
         *) echo "usage: $0 [--kernel ELF] [--iso ISO] [--host LABEL:CMD] [--host32 LABEL:CMD]" \
-                "[--native32 LABEL:REASON:CMD] [--crash ELF] [--append ARGS] [--qemu FLAGS]" >&2
+                "[--native32 LABEL:REASON:CMD] [--pytest LABEL:CMD] [--crash ELF] [--append ARGS]" \
+                "[--qemu FLAGS] [--system QEMU]" >&2
            exit 2 ;;
     esac
+    systems+=("$system")
 done
 [ ${#boots[@]} -gt 0 ] || { echo "$0: nothing to boot" >&2; exit 2; }
 route32=""                                      # how 32-bit host programs run here
@@ -59,7 +68,8 @@ done
 # boot KIND WHAT: one suite run (WHAT is a path, or LABEL:COMMAND for a host suite);
 # adds to passed/failed.
 boot() {
-    local kind=$1 what=$2 log rc start end expect=33 label="qemu $1"
+    local kind=$1 what=$2 QEMU=$3 log rc start end expect=33 label="qemu $1"
+    case $QEMU in *x86_64*) label="qemu x86-64 $1" ;; esac
     local -a cmd
     local -a flags=()
     if [ "$kind" = native32 ]; then             # LABEL:REASON:COMMAND
@@ -116,7 +126,7 @@ boot() {
         rm -f "$log"
         if [ "$rc" -eq 35 ] && [ "$dump" -eq 1 ]; then passed=$((passed + 1)); why=""
         else failed=$((failed + 1)); why=" - FAILED: exit $rc, exception dumps seen: $dump"; fi
-        printf '# qemu crash: exception dump and failure exit%s\n' "${why:- - ok}"
+        printf '# %s: exception dump and failure exit%s\n' "$label" "${why:- - ok}"
         return
     fi
 
@@ -172,8 +182,9 @@ boot() {
         "$(awk "BEGIN { print $end - $start }")" "${why:+ - FAILED: $why}"
 }
 
-for b in "${boots[@]}"; do
-    boot "${b%%:*}" "${b#*:}"
+for i in "${!boots[@]}"; do
+    b=${boots[$i]}
+    boot "${b%%:*}" "${b#*:}" "${systems[$i]}"
 done
 if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"
 else echo "$passed passed, $failed failed"; fi

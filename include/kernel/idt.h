@@ -5,6 +5,15 @@
 
 #include <stdint.h>
 
+#ifdef __x86_64__
+/* The frame boot/cpu64.asm builds: the fifteen registers, then the vector and error code,
+ * then what the CPU pushed. */
+struct regs {
+    uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    uint64_t vector, error;
+    uint64_t rip, cs, rflags, rsp, ss;
+};
+#else
 /* The frame boot/cpu.asm builds: pushad's registers, then the vector and error code,
  * then what the CPU pushed. */
 struct regs {
@@ -12,6 +21,7 @@ struct regs {
     uint32_t vector, error;
     uint32_t eip, cs, eflags;
 };
+#endif
 
 void idt_init(void);
 /* Runs fn(regs) for PIC interrupt line irq (0-15), with interrupts off; NULL removes it. */

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 uintptr_t irq_save(void);
+uintptr_t cpu_flags(void);                  /* the flags word as it is (IF is bit 9) */
 void irq_restore(uintptr_t state);
 
 #endif

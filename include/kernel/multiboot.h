@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
+#define MULTIBOOT2_BOOTLOADER_MAGIC 0x36D76289u     /* Multiboot2 (GRUB's `multiboot2`) */
 
 #define MB_INFO_MEMORY  (1u << 0)       /* mem_lower, mem_upper valid */
 #define MB_INFO_CMDLINE (1u << 2)       /* cmdline valid */
@@ -39,5 +40,8 @@ extern const struct multiboot_info *boot_info;
 const char *multiboot_cmdline(const struct multiboot_info *mbi);
 /* Prints the memory map (or mem_lower/upper when there is no map) over serial. */
 void multiboot_print_memory(const struct multiboot_info *mbi);
+/* kernel/multiboot2.c: a Multiboot2 information structure as the v1 one (command line,
+ * memory sizes, memory map), all of it copied into the kernel image. */
+const struct multiboot_info *multiboot2_to_v1(const void *mb2);
 
 #endif

@@ -31,17 +31,16 @@ KTEST(irq_allocations_race_the_main_loop_safely_with_the_lock)
 
 KTEST(irq_lock_nests_and_keeps_interrupts_as_they_were)
 {
-    uintptr_t flags;
-    __asm__ volatile("pushfl; popl %0" : "=r"(flags));
+    uintptr_t flags = cpu_flags();
     KT_ASSERT(flags & 0x200);                       /* interrupts are on in the tests */
     uintptr_t outer = irq_save(), inner = irq_save();
-    __asm__ volatile("pushfl; popl %0" : "=r"(flags));
+    flags = cpu_flags();
     KT_EXPECT(!(flags & 0x200));
     irq_restore(inner);                             /* inner: IF was already off */
-    __asm__ volatile("pushfl; popl %0" : "=r"(flags));
+    flags = cpu_flags();
     KT_EXPECT(!(flags & 0x200));
     irq_restore(outer);
-    __asm__ volatile("pushfl; popl %0" : "=r"(flags));
+    flags = cpu_flags();
     KT_EXPECT(flags & 0x200);
     uint32_t t = pit_ticks();
     while (pit_ticks() == t)                        /* and the timer still ticks */
