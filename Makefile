@@ -260,6 +260,13 @@ $(ISO64): $(KERNEL64) iso/boot/grub/grub64.cfg
 kernel64: $(KERNEL64)
 iso64: $(ISO64)
 
+# A kernel that is not the stub kernel (tests/embed/embed64.c: its own kmain, serial and exit)
+# linked with build/libkheap64.a as shipped; only the long-mode entry is borrowed.
+EMBED64 := $(B64)/embed64.elf
+$(EMBED64): $(B64)/k/tests/embed/embed64.o $(B64)/k/boot/boot64.o $(LIB64) linker64.ld
+	$(LD) -m elf_x86_64 -T linker64.ld -nostdlib -z max-page-size=4096 -o $@ \
+	    $(B64)/k/boot/boot64.o $(B64)/k/tests/embed/embed64.o $(LIB64)
+
 # The probe tests/run32.sh runs to learn whether this machine executes 32-bit programs.
 $(BUILD)/host/probe32: $(FLAGS_STAMP)
 	@mkdir -p $(@D)
@@ -383,11 +390,11 @@ irq-nolock: deps-run $(RUN_KERNEL)
 # its reason, on a machine that cannot execute 32-bit programs.
 NO_ASAN  := 32-bit ASan fails under qemu-i386
 NO_VG    := Valgrind's 32-bit tool cannot start
-test: deps $(KERNEL) $(ISO) $(KERNEL64) $(ISO64) $(HOST_SUITES) $(PY_LIB)
+test: deps $(KERNEL) $(ISO) $(KERNEL64) $(ISO64) $(EMBED64) $(HOST_SUITES) $(PY_LIB)
 	@tests/run-suites.sh --kernel $(KERNEL) --iso $(ISO) \
 	    --kernel "$(KERNEL)@-m 64" --kernel "$(KERNEL)@-m 512" --crash $(KERNEL) \
 	    --system $(QEMU64) --kernel $(KERNEL64) --iso $(ISO64) --kernel "$(KERNEL64)@-m 6G" \
-	    --crash $(KERNEL64) \
+	    --crash $(KERNEL64) --kernel $(EMBED64) \
 	    --host32 "i386 host (libkheap.a):$(BUILD)/host/ktest" \
 	    --native32 "i386 host asan+ubsan:$(NO_ASAN):$(BUILD)/host/ktest-san" \
 	    --native32 "i386 host valgrind:$(NO_VG):$(VALGRIND) $(BUILD)/host/ktest-vg" \
