@@ -141,8 +141,9 @@
         pop     rbx
         ret
   %endmacro
-  ; exported routines: typed and sized for the linker, hidden from any dynamic symbol table
-  %define EXPORT(name)    global name:function hidden
+  ; EXPORT(name, next): an exported routine, typed as a function and sized (to the label
+  ; `next`) for the linker and debuggers, hidden from any dynamic symbol table
+  %define EXPORT(name, next) global name:function hidden (next - name)
 %elifidn __OUTPUT_FORMAT__, elf32
   bits 32
   %define WORD_BYTES      4
@@ -177,7 +178,7 @@
         pop     ebx
         ret
   %endmacro
-  %define EXPORT(name)    global name:function hidden
+  %define EXPORT(name, next) global name:function hidden (next - name)
 %else
   %error asm/kheap.asm assembles with -f elf32 (i386) or -f elf64 (x86-64) only
 %endif
@@ -270,19 +271,21 @@ LEAF_BLOCKS     equ 1 << LEAF_SHIFT             ; blocks under one leaf
 
 section .text
 
-EXPORT(kh_init)
-EXPORT(kh_find)
-EXPORT(kh_claim)
-EXPORT(kh_release)
-EXPORT(kh_mark)
-EXPORT(kh_unmark)
-EXPORT(kh_next_used)
-EXPORT(kh_next_free)
-EXPORT(kh_alloc_blocks)
-EXPORT(kh_block_of)
-EXPORT(kh_fill)
-EXPORT(kh_unlike)
-EXPORT(kh_copy)
+; Each exported routine, with the routine after it in this file (its size runs to there, any
+; tail it shares with the next one included).
+EXPORT(kh_init, kh_find)
+EXPORT(kh_find, kh_claim)
+EXPORT(kh_claim, kh_mark)
+EXPORT(kh_mark, kh_release)
+EXPORT(kh_release, kh_unmark)
+EXPORT(kh_unmark, kh_next_used)
+EXPORT(kh_next_used, kh_next_free)
+EXPORT(kh_next_free, kh_alloc_blocks)
+EXPORT(kh_alloc_blocks, kh_block_of)
+EXPORT(kh_block_of, kh_fill)
+EXPORT(kh_fill, kh_unlike)
+EXPORT(kh_unlike, kh_copy)
+EXPORT(kh_copy, kh_core_end)
 
 ; =====================================================================================
 ; Internal helpers. They take registers, not stack arguments, and say what they clobber.
@@ -1393,5 +1396,7 @@ kh_copy:
         and     xCX, WORD_BYTES - 1
         rep movsb
         LEAVE_SAVED
+
+kh_core_end:                                    ; (the end of kh_copy, for its size)
 
 section .note.GNU-stack noalloc noexec nowrite progbits
