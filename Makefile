@@ -231,7 +231,7 @@ QEMU64      := qemu-system-x86_64
 CFLAGS_K64  := -m64 -mcmodel=kernel -mno-red-zone -mgeneral-regs-only -std=gnu11 -ffreestanding \
                -fno-pie -fno-pic -fno-stack-protector -nostdlib -O2 -Wall -Wextra -Werror \
                -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -Iinclude -Itests
-KERNEL64_OBJS := $(B64)/k/boot/boot64.o $(B64)/k/boot/cpu64.o \
+KERNEL64_OBJS := $(B64)/k/boot/boot64.o $(B64)/k/boot/cpu.o \
                $(addprefix $(B64)/k/,$(KERNEL_SRCS:.c=.o) $(TEST_SRCS:.c=.o) $(KTEST_SRCS:.c=.o))
 $(eval $(call objects,$(B64)/k,$(CFLAGS_K64)))
 $(B64)/k/tests/%.o: tests/%.c $(FLAGS_STAMP)

@@ -1,16 +1,27 @@
-; cpu.asm - the stub kernel's CPU glue: loading the GDT, and the interrupt entry stubs
-; (vectors 0-47) that save the registers and call isr_dispatch(struct regs *) in C.
+; cpu.asm - the stub kernel's CPU glue, for both kernels (nasm -f elf32: i386; -f elf64:
+; x86-64): loading the GDT, and the interrupt entry stubs (vectors 0-47) that save the
+; registers and call isr_dispatch(struct regs *) in C.
 ;
 ; Routine     arguments        result
 ; gdt_load    const gdtr *     -   loads the GDT, reloads every segment register
 ; isr_table   (data)           48 stub addresses for the IDT, indexed by vector
-; Each stub leaves the frame struct regs (include/kernel/idt.h) describes: pushad's eight
-; registers, the vector, an error code (0 when the CPU gives none), then the CPU's eip,
-; cs and eflags.
+; Each stub leaves the frame struct regs (include/kernel/idt.h) describes: the general
+; registers (i386: pushad's eight; x86-64: fifteen, r15 first), the vector, an error code (0
+; when the CPU gives none), then what the CPU pushed (eip, cs, eflags; x86-64: rip, cs,
+; rflags, rsp, ss).
 
-bits 32
+%ifidn __OUTPUT_FORMAT__, elf64
+  bits 64
+  default rel
+  %define STACK_WORD qword
+  %define ADDRESS dq
+%else
+  bits 32
+  %define STACK_WORD dword
+  %define ADDRESS dd
+%endif
 
-KERNEL_CODE     equ 0x08                ; selectors of the flat GDT (kernel/gdt.c)
+KERNEL_CODE     equ 0x08                ; selectors of the GDT (kernel/gdt.c)
 KERNEL_DATA     equ 0x10
 
 section .text
@@ -18,29 +29,40 @@ global gdt_load, isr_table
 extern isr_dispatch
 
 gdt_load:
+%ifidn __OUTPUT_FORMAT__, elf64
+        lgdt    [rdi]
+%else
         mov     eax, [esp + 4]
         lgdt    [eax]
+%endif
         mov     ax, KERNEL_DATA         ; every data segment: the flat data descriptor
         mov     ds, ax
         mov     es, ax
         mov     fs, ax
         mov     gs, ax
         mov     ss, ax
+%ifidn __OUTPUT_FORMAT__, elf64
+        pop     rax                     ; a far return reloads cs: push cs, then rip
+        push    KERNEL_CODE
+        push    rax
+        retfq
+%else
         jmp     KERNEL_CODE:.reload     ; a far jump reloads cs
 .reload:
         ret
+%endif
 
 ; A stub for a vector without a CPU error code pushes a 0 in its place, so every frame
 ; has the same shape.
 %macro STUB_NO_ERROR 1
 isr_%1:
-        push    dword 0
-        push    dword %1
+        push    STACK_WORD 0
+        push    STACK_WORD %1
         jmp     isr_common
 %endmacro
 %macro STUB_ERROR 1
 isr_%1:
-        push    dword %1
+        push    STACK_WORD %1
         jmp     isr_common
 %endmacro
 
@@ -56,6 +78,31 @@ isr_%1:
 %endrep
 
 ; Saves the interrupted context, calls C with a pointer to it, restores it exactly.
+%ifidn __OUTPUT_FORMAT__, elf64
+; The CPU aligned the stack to 16 before its five pushes; with the vector, the error code
+; and the fifteen registers (22 words in all) rsp is 16-aligned again at the call.
+%define SAVED rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15
+isr_common:
+%macro PUSH_ALL 1-*
+  %rep %0
+        push    %1
+    %rotate 1
+  %endrep
+%endmacro
+%macro POP_ALL 1-*
+  %rep %0
+    %rotate -1
+        pop     %1
+  %endrep
+%endmacro
+        PUSH_ALL SAVED
+        cld                             ; the C ABI expects DF clear
+        mov     rdi, rsp                ; struct regs *
+        call    isr_dispatch
+        POP_ALL SAVED
+        add     rsp, 16                 ; the vector and the error code
+        iretq
+%else
 isr_common:
         pushad
         cld                             ; the C ABI expects DF clear
@@ -65,13 +112,14 @@ isr_common:
         popad
         add     esp, 8                  ; the vector and the error code
         iretd
+%endif
 
 section .rodata
-align 4
+align 8
 isr_table:
 %assign v 0
 %rep 48
-        dd      isr_ %+ v
+        ADDRESS isr_ %+ v
   %assign v v + 1
 %endrep
 

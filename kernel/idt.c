@@ -25,7 +25,7 @@ struct idtr {
     uintptr_t base;
 } __attribute__((packed));
 
-extern const uintptr_t isr_table[VECTORS];  /* boot/cpu.asm, boot/cpu64.asm */
+extern const uintptr_t isr_table[VECTORS];  /* boot/cpu.asm */
 static struct gate idt[VECTORS];
 static void (*irq_handlers[16])(struct regs *r);
 

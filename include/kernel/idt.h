@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #ifdef __x86_64__
-/* The frame boot/cpu64.asm builds: the fifteen registers, then the vector and error code,
+/* The frame boot/cpu.asm builds (x86-64): the fifteen registers, then the vector and error code,
  * then what the CPU pushed. */
 struct regs {
     uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
