@@ -90,9 +90,13 @@
 ;   WORD_*          a machine word: pointer, size and bitmap word alike
 ;   ENTER_SAVED     saves the callee-saved registers the body uses (xBX, xBP; and xSI, xDI
 ;                   where the ABI has them callee-saved) and gives every argument a home
-;   ARG(n)          argument n's home, right after ENTER_SAVED
-;   ARGP(n, k)      the same home while k more words are pushed
-;   LEAVE_SAVED     restores what ENTER_SAVED saved and returns
+;   ARG(n)          argument n's home, wherever the stack is: SPUSH, SPOP and SDROP push,
+;                   pop and drop words and keep PUSHED, the words above the homes, in step,
+;                   and ARG(n) adds them. At a label reached with another depth than the
+;                   text before it (a join), or in a helper entered by call, AT_DEPTH k
+;                   says the depth there. (Pushes that never meet ARG may stay plain.)
+;   LEAVE_SAVED     restores what ENTER_SAVED saved and returns; the build fails when a
+;                   routine's SPUSH and SPOP/SDROP do not balance there
 ; After ENTER_SAVED the body may clobber xAX xCX xDX xSI xDI xBP freely, and xBX.
 ;
 ; i386:   arguments are already on the stack (cdecl): their homes are the caller's slots, above
@@ -124,8 +128,7 @@
   %define xBP rbp
   %define xSP rsp
   %define ARG_HOMES       4               ; the most arguments any routine takes
-  %define ARG(n)          [xSP + (n) * WORD_BYTES]
-  %define ARGP(n, k)      [xSP + ((n) + (k)) * WORD_BYTES]
+  %define ARG(n)          [xSP + ((n) + PUSHED) * WORD_BYTES]
   %macro ENTER_SAVED 0
         push    rbx
         push    rbp
@@ -134,8 +137,10 @@
         mov     [rsp + WORD_BYTES], rsi
         mov     [rsp + 2 * WORD_BYTES], rdx
         mov     [rsp + 3 * WORD_BYTES], rcx
+    %assign PUSHED 0
   %endmacro
   %macro LEAVE_SAVED 0
+        CHECK_DEPTH
         add     rsp, ARG_HOMES * WORD_BYTES
         pop     rbp
         pop     rbx
@@ -163,15 +168,16 @@
   %define xBP ebp
   %define xSP esp
   %define SAVED_REGS      4               ; ebx esi edi ebp, under the return address
-  %define ARG(n)          [xSP + (SAVED_REGS + 1 + (n)) * WORD_BYTES]
-  %define ARGP(n, k)      [xSP + (SAVED_REGS + 1 + (n) + (k)) * WORD_BYTES]
+  %define ARG(n)          [xSP + (SAVED_REGS + 1 + (n) + PUSHED) * WORD_BYTES]
   %macro ENTER_SAVED 0
         push    ebx
         push    esi
         push    edi
         push    ebp
+    %assign PUSHED 0
   %endmacro
   %macro LEAVE_SAVED 0
+        CHECK_DEPTH
         pop     ebp
         pop     edi
         pop     esi
@@ -184,6 +190,28 @@
 %endif
 
 %define WORD_SCALE      WORD_BYTES      ; index scale for a word array
+
+%assign PUSHED 0
+%macro SPUSH 1
+        push    %1
+  %assign PUSHED PUSHED + 1
+%endmacro
+%macro SPOP 1
+        pop     %1
+  %assign PUSHED PUSHED - 1
+%endmacro
+%macro SDROP 1
+        add     xSP, (%1) * WORD_BYTES
+  %assign PUSHED PUSHED - (%1)
+%endmacro
+%macro AT_DEPTH 1
+  %assign PUSHED %1
+%endmacro
+%macro CHECK_DEPTH 0
+  %if PUSHED != 0
+    %error a routine returns with words still pushed over its arguments
+  %endif
+%endmacro
 %define ALL_ONES        -1              ; every bit of a word (as a sign-extended immediate)
 
 ; ---- error codes (include/kheap.h) ----
@@ -807,18 +835,19 @@ tree_bytes:
 ; xDX = the block-area limit; carry set when an address passes 4 GiB.
 ; in: xAX = blocks, xSI = first bitmap byte. clobbers: xCX
 layout:
+        AT_DEPTH 4                              ; kh_init's three words and the return address
         mov     xDI, xAX
         add     xDI, WORD_BITS - 1
         shr     xDI, WORD_SHIFT                 ; xDI = words per bitmap
         call    tree_bytes                      ; xCX = tree bytes
-        mov     xBP, ARGP(3, 4)
+        mov     xBP, ARG(3)
         imul    xBP, xAX                        ; side table bytes (below end: no overflow)
         add     xBP, xCX
         lea     xBP, [xBP + xDI * WORD_BYTES]   ; the used bitmap ..
         lea     xBP, [xBP + xDI * WORD_BYTES]   ; .. and the start bitmap (no scale 16)
         add     xBP, xSI                        ; end of bitmaps, side table and tree
         jc      .out
-        mov     xCX, ARGP(2, 4)
+        mov     xCX, ARG(2)
         mov     xDX, 1
         shl     xDX, cl                         ; xDX = block size
         dec     xDX
@@ -853,7 +882,7 @@ kh_init:
         jc      .fail
         cmp     xSI, xDX
         ja      .fail
-        push    xDX                             ; [esp] = end of region
+        SPUSH   xDX                             ; [xSP] = end of region
 
         ; Estimate: each block costs (block + extra bytes + 2 bits), so
         ; n = (end - xSI) * 8 / (8 * (block + extra) + 2), a 64 by 32 bit division.
@@ -862,10 +891,10 @@ kh_init:
         xor     xDX, xDX
         shld    xDX, xAX, 3
         shl     xAX, 3
-        mov     xCX, ARGP(2, 1)                 ; one word pushed since ENTER_SAVED
+        mov     xCX, ARG(2)
         mov     xDI, 1
         shl     xDI, cl
-        add     xDI, ARGP(3, 1)
+        add     xDI, ARG(3)
         shl     xDI, 3
         add     xDI, 2
         div     xDI                             ; xAX = estimated block count
@@ -877,8 +906,8 @@ kh_init:
 %define FIT_LO  [xSP]                           ; locals: a count known to fit (or 0),
 %define FIT_HI  [xSP + WORD_BYTES]              ; the largest count that still may,
 %define FIT_END [xSP + 2 * WORD_BYTES]          ; and the end of the region
-        push    xAX
-        push    0
+        SPUSH   xAX
+        SPUSH   0
 .halve: mov     xAX, FIT_HI
         cmp     FIT_LO, xAX
         jae     .largest
@@ -900,20 +929,20 @@ kh_init:
         test    xAX, xAX
         jz      .fail_lo                        ; not even one block
         call    layout
-        add     xSP, 2 * WORD_BYTES
+        SDROP   2
 
 .fits:  ; xAX = blocks, xDI = words per bitmap, xBP = block 0, xDX = block-area limit
         ; The control block: every field zero, then the geometry.
-        push    xAX
-        push    xDI
+        SPUSH   xAX
+        SPUSH   xDI
         mov     xDI, xBX
         mov     xCX, CB_SIZE / WORD_BYTES
         xor     xAX, xAX
         rep STOS_WORD
-        pop     xDI
-        pop     xAX
+        SPOP    xDI
+        SPOP    xAX
         mov     WORD_PTR [xBX + KH_MAGIC], KH_MAGIC_VALUE   ; (the whole word)
-        mov     xCX, ARGP(2, 1)
+        mov     xCX, ARG(2)
         mov     [xBX + KH_SHIFT], xCX
         mov     [xBX + KH_NBLOCKS], xAX
         mov     [xBX + KH_FREE_BLOCKS], xAX
@@ -925,13 +954,13 @@ kh_init:
         mov     [xBX + KH_SIDE], xCX
         mov     [xBX + KH_BASE], xBP
         mov     [xBX + KH_LIMIT], xDX
-        mov     xDX, ARGP(3, 1)
+        mov     xDX, ARG(3)
         imul    xDX, xAX
         add     xCX, xDX
         mov     [xBX + KH_TREE], xCX            ; the tree follows the side table
-        mov     xCX, ARGP(0, 1)
+        mov     xCX, ARG(0)
         mov     [xBX + KH_MEM_START], xCX
-        pop     xCX
+        SPOP    xCX
         mov     [xBX + KH_MEM_END], xCX
         call    tree_bytes
         mov     [xBX + KH_LEAVES], xBP
@@ -965,9 +994,8 @@ kh_init:
         mov     xAX, xBX
         LEAVE_SAVED
 .fail_lo:
-        add     xSP, 2 * WORD_BYTES
-.fail_pop:
-        pop     xDX
+        AT_DEPTH 3                              ; (from .largest: the end and two locals)
+        SDROP   3
 .fail:  xor     xAX, xAX
         LEAVE_SAVED
 
@@ -1045,7 +1073,7 @@ kh_find:
         jbe     .limited
         mov     xDX, [xBX + KH_NBLOCKS]
 .limited:
-        push    xDX                             ; [xSP] = the limit (COUNT is ARGP(1, 1) now)
+        SPUSH   xDX                             ; [xSP] = the limit
         mov     xSI, [xBX + KH_USED]
         add     xDX, WORD_BITS - 1
         shr     xDX, WORD_SHIFT
@@ -1076,13 +1104,13 @@ kh_find:
         test    xAX, xAX
         jnz     .some_used
         add     xDX, WORD_BITS                  ; all free: the run goes on
-        cmp     xDX, ARGP(1, 1)
+        cmp     xDX, COUNT
         jae     .fit_run
         jmp     .next_word
 .some_used:
         bsf     xCX, xAX
         add     xDX, xCX                        ; the run ends at the lowest used bit
-        cmp     xDX, ARGP(1, 1)
+        cmp     xDX, COUNT
         jae     .fit_run
 .gap:   ; xCX = a used bit of the word: the next free run above it, inside the word
         mov     xDX, xAX
@@ -1101,7 +1129,7 @@ kh_find:
         bsf     xCX, xDX                        ; xCX = e, the used bit that ends it
         mov     xDX, xCX
         sub     xDX, xBP
-        cmp     xDX, ARGP(1, 1)
+        cmp     xDX, COUNT
         jb      .gap                            ; too short: on from e
         mov     xAX, xSI                        ; the run [s, e) holds count blocks
         sub     xAX, [xBX + KH_USED]
@@ -1115,7 +1143,7 @@ kh_find:
         sub     xAX, [xBX + KH_USED]
         shl     xAX, WORD_SHIFT - WORD_BYTES_LOG2
         add     xBP, xAX                        ; xBP = its first block
-        cmp     xDX, ARGP(1, 1)
+        cmp     xDX, COUNT
         jae     .fit_run
         jmp     .next_word
 .no_run:
@@ -1124,11 +1152,12 @@ kh_find:
 .fit_run:
         mov     xAX, xBP                        ; the run from xBP holds count blocks
 .fit_at:
-        add     xSP, WORD_BYTES
+        SDROP   1
         jmp     .in_leaf
 .leaf_end:
+        AT_DEPTH 1                              ; (from .next_word: the limit is pushed)
         mov     xBP, xDX                        ; the run that reaches the limit
-        pop     xDX
+        SPOP    xDX
 .ends:  ; xBP = the run that reaches the leaf's end (0 when none): up the tree with it
         cmp     xDX, [xBX + KH_NBLOCKS]
         jae     .fail                           ; the pool ends here
@@ -1203,11 +1232,11 @@ kh_find:
         jnz     .done
         mov     xDX, xAX                        ; a run from the tree: all free in the bitmap?
         add     xDX, COUNT
-        push    xAX
+        SPUSH   xAX
         xor     xSI, xSI
         xor     xDI, xDI
         call    scan
-        pop     xCX
+        SPOP    xCX
         cmp     xAX, xDX
         jb      .fail
         mov     xAX, xCX
