@@ -79,10 +79,10 @@ struct kheap_fault {
  * area), or NULL
  * when mem is NULL, block_size is invalid, the region wraps past the top of the address
  * space, or it cannot hold the control block, the bitmaps and one block.
- * Overhead: the control block (92 bytes on i386), 2 bits per block, the run tree (24 bytes
- * per 512 blocks, the count of 512-block leaves rounded up to a power of two: 0.375 to 0.75
- * bits per block) and up to B-1 bytes of alignment pad. Nothing is written outside
- * [mem, mem+size). O(W).
+ * Overhead: the control block (92 bytes on i386, 184 on x86-64), 2 bits per block, the run
+ * tree (three words per 16-word leaf: 24 bytes per 512 blocks on i386, 48 per 1024 on
+ * x86-64, the leaf count rounded up to a power of two: 0.375 to 0.75 bits per block) and up
+ * to B-1 bytes of alignment pad. Nothing is written outside [mem, mem+size). O(W).
  */
 kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
 
@@ -97,7 +97,8 @@ kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
  *     at least KHEAP_GUARD_MIN of them (an extra block when the slack is smaller), checked
  *     on free, on realloc and by kheap_check: a 1-byte overflow is caught at every size;
  *   - the requested size and the caller of each live allocation are kept in a side table in
- *     the pool (8 bytes per block on i386; no header), listed by kheap_dump;
+ *     the pool (two words per block: 8 bytes on i386, 16 on x86-64; no header), listed by
+ *     kheap_dump;
  *   - kheap_usable_size returns the requested size, so using all of it is safe.
  * Each detection calls the fault hook with KHEAP_FAULT_CORRUPT and the first damaged byte's
  * address; the heap stays usable (the damaged block is still freed or handed out, and its
