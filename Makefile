@@ -75,7 +75,9 @@ CFLAGS64    := -m64 -std=gnu11 -ffreestanding -fno-stack-protector -fpie -mno-re
                -fno-tree-loop-distribute-patterns -Iinclude
 ASFLAGS64   := -f elf64 -g -F dwarf -Wall -Werror
 MODULE_OBJS64 := $(B64)/asm/kheap_asm.o $(B64)/kernel/kheap.o
-SMALL_LEAF  := -DKHEAP_LEAF_WORDS_LOG2=1    # the fuzzer's leaves: 2 words (asm and C alike)
+# the fuzzer's small geometry (asm and C alike): leaves of 2 words, a quick-cache class per
+# 4 blocks, so its small pools have deep trees and caches
+SMALL_LEAF  := -DKHEAP_LEAF_WORDS_LOG2=1 -DKHEAP_QCLASS_SHIFT=2
 
 # $(call offsets,DIR,CFLAGS): DIR/kheap_offsets.inc, the control block's offsets as C lays it
 # out at that width (asm-offsets style), which the asm checks its own layout against.

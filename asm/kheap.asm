@@ -33,8 +33,18 @@
 ; kh_alloc_blocks    h, first                  length in blocks of the allocation at `first`
 ; kh_block_of        h, ptr                    block index of a live allocation's start, or
 ;                                              KHEAP_EINVAL (outside the block area or not
-;                                              block aligned), KHEAP_EDOUBLE (block free),
+;                                              block aligned), KHEAP_EDOUBLE (block free,
+;                                              or a start held in a quick cache),
 ;                                              KHEAP_EINTERIOR (inside an allocation)
+; kh_cache_take      h, count                  first block of the allocation of `count`
+;                                              blocks freed last into its quick cache (I5),
+;                                              now live again; CACHE_EMPTY (-1) when the
+;                                              class is empty or out of range, CACHE_DAMAGED
+;                                              (-2) when the entry taken failed its check
+;                                              (it is dropped; nothing else changes). O(1)
+; kh_cache_put       h, first, count           1: the live allocation [first, first+count)
+;                                              is now held in its quick cache; 0: its class
+;                                              is full or out of range, nothing changed. O(1)
 ; kh_fill            dst, n, byte              -  n bytes at dst set to byte
 ; kh_unlike          p, n, byte                address of the first of n bytes at p that is
 ;                                              not `byte`, or 0 when all are
@@ -79,8 +89,15 @@
 ;       lowest run long enough, in O(log leaves + LEAF_WORDS) steps.
 ;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer: nothing here
 ;       touches them, except kh_init which sets them for an empty pool.
+;   I5  The quick caches hold freed allocations whose blocks stay used in the used bitmap
+;       (so the tree is not touched): cached[i] = 1 iff block i starts an allocation held
+;       in a cache, and then start[i] = 1 too. Each such block sits in exactly one entry,
+;       of class length - 1. Every other entry slot is meaningless. A cached start is free
+;       to the caller: kh_block_of calls it a double free. The C layer counts cached blocks
+;       as free and empties the caches into the bitmaps before an allocation can fail.
 ;
-; Pool layout: | control | used bitmap | start bitmap | side table | run tree | pad | blocks |
+; Pool layout: | control | used | start | cached bitmap | side table | run tree | quick caches |
+;              | pad | blocks |
 
 ; ---- the ABI layer: the one place that knows the target, i386 cdecl (nasm -f elf32) or
 ; x86-64 System V (nasm -f elf64). Everything below writes width-dependent things through it.
@@ -267,6 +284,10 @@ field KH_FAILED_ALLOCS
 field KH_FAULTS
 field KH_NEXT                   ; next region of the kmalloc heap, or 0
 field KH_LEAVES                 ; leaves of the run tree, a power of two (I3)
+field KH_CACHED                 ; -> cached bitmap (I5), after the start bitmap
+field KH_CACHE                  ; -> the quick caches (I5), after the run tree
+field KH_CLASSES                ; quick-cache classes: allocations of 1 .. classes blocks
+field KH_CACHED_BLOCKS          ; blocks held in the quick caches (C layer)
 
 ; A node of the run tree: struct kh_node in kernel/kheap.c.
 node_field NODE_PRE             ; free blocks at the start of its range
@@ -290,6 +311,26 @@ LEAF_WORDS      equ 1 << LEAF_WORDS_LOG2        ; bitmap words under one leaf of
 LEAF_SHIFT      equ WORD_SHIFT + LEAF_WORDS_LOG2
 LEAF_BLOCKS     equ 1 << LEAF_SHIFT             ; blocks under one leaf
 
+; The quick caches (I5): class c (0 .. classes-1) holds freed allocations of exactly c+1
+; blocks, last in first out: a count, then CACHE_DEPTH block indices (the first `count` in
+; use). Classes: one per 2^QCLASS_SHIFT blocks of the pool, at most CACHE_CLASSES, so a
+; small pool spends little on them (the fuzzer builds with a smaller shift so its small
+; pools have caches too; asm and C must be given the same value).
+%ifndef KHEAP_QCLASS_SHIFT
+  %define KHEAP_QCLASS_SHIFT 9
+%endif
+QCLASS_SHIFT    equ KHEAP_QCLASS_SHIFT
+CACHE_CLASSES   equ 64                          ; at most: allocations of up to 64 blocks
+CACHE_DEPTH     equ 8                           ; entries of one class
+CACHE_CLASS_BYTES equ (CACHE_DEPTH + 1) * WORD_BYTES
+%ifdef KHEAP_CHECK_OFFSETS
+  %if C_CACHE_CLASSES != CACHE_CLASSES || C_CACHE_DEPTH != CACHE_DEPTH
+    %error quick-cache drift: kernel/kheap.c has other classes or depth
+  %endif
+%endif
+CACHE_EMPTY     equ -1                          ; kh_cache_take: the class holds nothing
+CACHE_DAMAGED   equ -2                          ; kh_cache_take: an entry failed its check
+
 ; NODE dst, index: dst = address of node `index` (xBX = h). dst and index may not be one.
 %macro NODE 2
         lea     %1, [%2 + %2 * 2]               ; three words a node
@@ -310,7 +351,9 @@ EXPORT(kh_unmark, kh_next_used)
 EXPORT(kh_next_used, kh_next_free)
 EXPORT(kh_next_free, kh_alloc_blocks)
 EXPORT(kh_alloc_blocks, kh_block_of)
-EXPORT(kh_block_of, kh_fill)
+EXPORT(kh_block_of, kh_cache_take)
+EXPORT(kh_cache_take, kh_cache_put)
+EXPORT(kh_cache_put, kh_fill)
 EXPORT(kh_fill, kh_unlike)
 EXPORT(kh_unlike, kh_copy)
 EXPORT(kh_copy, kh_core_end)
@@ -830,6 +873,16 @@ tree_bytes:
         shl     xCX, 1 + WORD_BYTES_LOG2        ; 2 * leaves nodes of three words
         ret
 
+; cache_classes - xCX = the quick-cache classes of a pool of xAX blocks (I5):
+; min(CACHE_CLASSES, blocks >> QCLASS_SHIFT). clobbers: nothing else
+cache_classes:
+        mov     xCX, xAX
+        shr     xCX, QCLASS_SHIFT
+        cmp     xCX, CACHE_CLASSES
+        jbe     .have
+        mov     xCX, CACHE_CLASSES
+.have:  ret
+
 ; layout - where a pool of xAX blocks would put its blocks (kh_init's arguments in place,
 ; its return address and three words above ENTER_SAVED): xDI = words per bitmap, xBP = block 0,
 ; xDX = the block-area limit; carry set when an address passes 4 GiB.
@@ -844,8 +897,12 @@ layout:
         imul    xBP, xAX                        ; side table bytes (below end: no overflow)
         add     xBP, xCX
         lea     xBP, [xBP + xDI * WORD_BYTES]   ; the used bitmap ..
-        lea     xBP, [xBP + xDI * WORD_BYTES]   ; .. and the start bitmap (no scale 16)
-        add     xBP, xSI                        ; end of bitmaps, side table and tree
+        lea     xBP, [xBP + xDI * WORD_BYTES]   ; .. the start bitmap (no scale 16) ..
+        lea     xBP, [xBP + xDI * WORD_BYTES]   ; .. and the cached bitmap
+        call    cache_classes                   ; xCX = classes
+        imul    xCX, xCX, CACHE_CLASS_BYTES
+        add     xBP, xCX                        ; the quick caches
+        add     xBP, xSI                        ; end of the metadata
         jc      .out
         mov     xCX, ARG(2)
         mov     xDX, 1
@@ -862,11 +919,11 @@ layout:
 
 ; =====================================================================================
 ; kh_init(mem, size, shift, extra) -> h or 0
-; Lays out | control | used bitmap | start bitmap | side table | pad | blocks | in
-; [mem, mem+size): control block word aligned, block 0 aligned to the block size, as many
-; blocks as fit; the side table has `extra` bytes per block (0 but in debug pools).
-; Leaves an empty pool: both bitmaps clear but for the I2 pad bits, counters zero; the
-; side table is the C layer's to fill.
+; Lays out | control | used | start | cached | side table | tree | caches | pad | blocks |
+; in [mem, mem+size): control block word aligned, block 0 aligned to the block size, as
+; many blocks as fit; the side table has `extra` bytes per block (0 but in debug pools).
+; Leaves an empty pool: the bitmaps clear but for the I2 pad bits, the caches empty,
+; counters zero; the side table is the C layer's to fill.
 ; =====================================================================================
 kh_init:
         ENTER_SAVED
@@ -884,8 +941,8 @@ kh_init:
         ja      .fail
         SPUSH   xDX                             ; [xSP] = end of region
 
-        ; Estimate: each block costs (block + extra bytes + 2 bits), so
-        ; n = (end - xSI) * 8 / (8 * (block + extra) + 2), a 64 by 32 bit division.
+        ; Estimate: each block costs (block + extra bytes + 3 bits), so
+        ; n = (end - xSI) * 8 / (8 * (block + extra) + 3), a 64 by 32 bit division.
         mov     xAX, xDX
         sub     xAX, xSI
         xor     xDX, xDX
@@ -896,7 +953,7 @@ kh_init:
         shl     xDI, cl
         add     xDI, ARG(3)
         shl     xDI, 3
-        add     xDI, 2
+        add     xDI, 3
         div     xDI                             ; xAX = estimated block count
 
         ; The estimate leaves out the tree, the alignment pad and the rounding of the
@@ -951,6 +1008,8 @@ kh_init:
         lea     xCX, [xSI + xDI * WORD_BYTES]
         mov     [xBX + KH_START], xCX
         lea     xCX, [xCX + xDI * WORD_BYTES]
+        mov     [xBX + KH_CACHED], xCX
+        lea     xCX, [xCX + xDI * WORD_BYTES]
         mov     [xBX + KH_SIDE], xCX
         mov     [xBX + KH_BASE], xBP
         mov     [xBX + KH_LIMIT], xDX
@@ -962,18 +1021,27 @@ kh_init:
         mov     [xBX + KH_MEM_START], xCX
         SPOP    xCX
         mov     [xBX + KH_MEM_END], xCX
+        call    cache_classes
+        mov     [xBX + KH_CLASSES], xCX
         call    tree_bytes
         mov     [xBX + KH_LEAVES], xBP
+        mov     xDX, [xBX + KH_TREE]
+        add     xDX, xCX
+        mov     [xBX + KH_CACHE], xDX           ; the quick caches follow the tree
 
-        ; Both bitmaps cleared: no block is used (I1); the tree all zero (I3 for the
-        ; leaves past the pool, which stay so; node 0 is unused and stays zero too, which
-        ; kheap_check verifies, so damage there shows).
+        ; The three bitmaps cleared: no block is used (I1) or cached (I5); the tree all
+        ; zero (I3 for the leaves past the pool, which stay so; node 0 is unused and stays
+        ; zero too, which kheap_check verifies, so damage there shows); the caches empty,
+        ; every slot zero.
         mov     xDI, [xBX + KH_TREE]
+        mov     xAX, [xBX + KH_CLASSES]
+        imul    xAX, xAX, CACHE_CLASS_BYTES
+        add     xCX, xAX                        ; tree and caches are one stretch
         shr     xCX, WORD_BYTES_LOG2
         xor     xAX, xAX
         rep STOS_WORD
         mov     xCX, [xBX + KH_NWORDS]
-        shl     xCX, 1
+        lea     xCX, [xCX + xCX * 2]
         mov     xDI, xSI
         rep STOS_WORD
 
@@ -1368,6 +1436,9 @@ kh_block_of:
         mov     xSI, [xBX + KH_START]
         bt      [xSI + xDX * WORD_SCALE], xCX
         jnc     .interior
+        mov     xSI, [xBX + KH_CACHED]
+        bt      [xSI + xDX * WORD_SCALE], xCX
+        jc      .double                         ; freed already, held in a quick cache (I5)
         LEAVE_SAVED
 .invalid:
         mov     xAX, KHEAP_EINVAL
@@ -1377,6 +1448,111 @@ kh_block_of:
         LEAVE_SAVED
 .interior:
         mov     xAX, KHEAP_EINTERIOR
+        LEAVE_SAVED
+
+; =====================================================================================
+; kh_cache_take(h, count) -> block, CACHE_EMPTY or CACHE_DAMAGED
+; Pops the newest entry of class count-1 (I5). The entry is trusted only after its check:
+; inside the pool, its cached bit set, and by the bitmaps an allocation of exactly `count`
+; blocks (I1: the next block that is free or a start is first+count). A failed entry is
+; dropped and reported (CACHE_DAMAGED), so damaged caches cannot hand out a block twice, a
+; live block or a run of the wrong length. On success the cached bit is cleared: the
+; allocation is live again, its used and start bits were never cleared.
+; =====================================================================================
+kh_cache_take:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        mov     xAX, ARG(1)
+        dec     xAX                             ; xAX = class
+        cmp     xAX, [xBX + KH_CLASSES]
+        jae     .empty                          ; (count 0 wraps: out of range too)
+        imul    xAX, xAX, CACHE_CLASS_BYTES
+        add     xAX, [xBX + KH_CACHE]           ; xAX -> the class: count, entries
+        mov     xCX, [xAX]
+        dec     xCX
+        cmp     xCX, CACHE_DEPTH
+        jae     .empty                          ; empty (or a damaged count: none trusted)
+        mov     [xAX], xCX                      ; popped, whatever the entry turns out to be
+        mov     xAX, [xAX + WORD_BYTES + xCX * WORD_SCALE]
+        SPUSH   xAX                             ; [xSP] = the entry
+        ; It lies in the pool with all its blocks: first < nblocks, count <= nblocks - first.
+        mov     xDX, [xBX + KH_NBLOCKS]
+        cmp     xAX, xDX
+        jae     .damaged
+        sub     xDX, xAX
+        cmp     ARG(1), xDX
+        ja      .damaged
+        ; It is cached (I5): its cached bit is set.
+        mov     xDX, xAX
+        shr     xDX, WORD_SHIFT
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1
+        mov     xSI, [xBX + KH_CACHED]
+        bt      [xSI + xDX * WORD_SCALE], xCX
+        jnc     .damaged
+        ; Its length by the bitmaps is `count` (I1): the first block after `first` that is
+        ; free or a start, looked for below min(first+count+1, nblocks), is first+count
+        ; (the pool end counts as such a block).
+        inc     xAX
+        mov     xDX, ARG(1)
+        add     xDX, xAX                        ; first+count+1 (no wrap: both in the pool)
+        cmp     xDX, [xBX + KH_NBLOCKS]
+        jbe     .limit
+        mov     xDX, [xBX + KH_NBLOCKS]
+.limit: mov     xSI, ALL_ONES
+        mov     xDI, ALL_ONES
+        call    scan
+        mov     xDX, [xSP]
+        add     xDX, ARG(1)
+        cmp     xAX, xDX
+        jne     .damaged                        ; it ends early, or runs on
+        SPOP    xAX                             ; the entry: live again
+        mov     xDX, xAX
+        shr     xDX, WORD_SHIFT
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1
+        mov     xSI, [xBX + KH_CACHED]
+        btr     [xSI + xDX * WORD_SCALE], xCX
+        LEAVE_SAVED
+.damaged:
+        AT_DEPTH 1
+        SDROP   1
+        mov     xAX, CACHE_DAMAGED
+        LEAVE_SAVED
+.empty: mov     xAX, CACHE_EMPTY
+        LEAVE_SAVED
+
+; =====================================================================================
+; kh_cache_put(h, first, count) -> 1 (held in its quick cache) or 0 (nothing changed)
+; `first` is a live allocation start of `count` blocks (kh_block_of and kh_alloc_blocks
+; said so). When class count-1 exists and has room, `first` is pushed on it and its cached
+; bit set (I5); its used and start bits stay, so neither the tree nor the bitmaps change.
+; =====================================================================================
+kh_cache_put:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        mov     xAX, ARG(2)
+        dec     xAX                             ; xAX = class
+        cmp     xAX, [xBX + KH_CLASSES]
+        jae     .full                           ; (count 0 wraps: out of range too)
+        imul    xAX, xAX, CACHE_CLASS_BYTES
+        add     xAX, [xBX + KH_CACHE]           ; xAX -> the class
+        mov     xCX, [xAX]
+        cmp     xCX, CACHE_DEPTH
+        jae     .full                           ; full (or a damaged count: left alone)
+        mov     xDX, ARG(1)
+        mov     [xAX + WORD_BYTES + xCX * WORD_SCALE], xDX
+        inc     xCX
+        mov     [xAX], xCX
+        mov     xAX, xDX
+        shr     xDX, WORD_SHIFT
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1
+        mov     xSI, [xBX + KH_CACHED]
+        bts     [xSI + xDX * WORD_SCALE], xCX
+        mov     xAX, 1
+        LEAVE_SAVED
+.full:  xor     xAX, xAX
         LEAVE_SAVED
 
 ; =====================================================================================

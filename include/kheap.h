@@ -36,10 +36,12 @@ typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to
 
 /* Bytes of a pool's control block, which sits at the start of the pool's memory (word
  * aligned) and is followed by the two bitmaps of ceil(N / 32) words each. */
-#define KHEAP_CONTROL_BYTES (23u * sizeof(uintptr_t))
+#define KHEAP_CONTROL_BYTES (27u * sizeof(uintptr_t))
 
 /* Pool options for kheap_create_flags and kmalloc_init_flags. */
 #define KHEAP_F_DEBUG   0x1u         /* debug guards and caller tracking: see below */
+#define KHEAP_F_NOCACHE 0x2u         /* no quick caches: every free goes back to first fit
+                                        (debug pools never cache) */
 
 /* The debug patterns (KHEAP_F_DEBUG pools). */
 #define KHEAP_SCRUB_BYTE  0xA5u      /* a new allocation's bytes (calloc: zero instead) */

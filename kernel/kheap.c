@@ -12,6 +12,13 @@ typedef uintptr_t kh_word;                  /* one bitmap word */
 #endif
 #define KH_LEAF_WORDS ((uintptr_t)1 << KHEAP_LEAF_WORDS_LOG2)  /* bitmap words under a leaf */
 #define KH_LEAF_BLOCKS (KH_LEAF_WORDS * KH_WORD_BITS)
+#ifndef KHEAP_QCLASS_SHIFT                  /* as in asm/kheap.asm: give both the same */
+#define KHEAP_QCLASS_SHIFT 9
+#endif
+#define KH_CACHE_CLASSES 64                 /* the quick caches (I5), as in asm/kheap.asm */
+#define KH_CACHE_DEPTH 8
+#define KH_CACHE_EMPTY (-1)                 /* kh_cache_take: nothing held */
+#define KH_CACHE_DAMAGED (-2)               /* kh_cache_take: an entry failed its check */
 
 /* A node of the run tree (I3 in asm/kheap.asm), for its range of blocks: free blocks at its
  * start, free blocks at its end, and the longest free run inside it. */
@@ -42,6 +49,12 @@ struct kheap {
     size_t faults;
     struct kheap *next;                     /* next region of the kmalloc heap */
     uintptr_t leaves;                       /* leaves of the tree, a power of two */
+    kh_word *cached;                        /* bit i: block i starts an allocation held in
+                                               a quick cache (I5), after the start bitmap */
+    uintptr_t *cache;                       /* the quick caches, after the tree: per class,
+                                               a count and KH_CACHE_DEPTH block indices */
+    uintptr_t classes;                      /* class c holds allocations of c+1 blocks */
+    size_t cached_blocks;                   /* blocks held in the quick caches */
 };
 
 _Static_assert(sizeof(struct kheap) == KHEAP_CONTROL_BYTES, "kheap.h: KHEAP_CONTROL_BYTES");
@@ -55,7 +68,7 @@ struct kh_side {
 #define KH_MAGIC_VALUE 0x5045484Bu          /* "KHEP", as in asm/kheap.asm */
 #define KH_MIN_SHIFT 2                      /* blocks of 4 bytes .. */
 #define KH_MAX_SHIFT 20                     /* .. to 1 MiB */
-#define KH_KNOWN_FLAGS KHEAP_F_DEBUG
+#define KH_KNOWN_FLAGS (KHEAP_F_DEBUG | KHEAP_F_NOCACHE)
 
 /* Host test builds only (make test builds one with -DKHEAP_VALGRIND): tell Valgrind which
  * blocks are live, so any touch of a free block or of the pad is reported. These are no-ops
@@ -108,6 +121,8 @@ uintptr_t kh_next_used(const kheap_t *h, uintptr_t from, uintptr_t limit);
 uintptr_t kh_next_free(const kheap_t *h, uintptr_t from, uintptr_t limit);
 uintptr_t kh_alloc_blocks(const kheap_t *h, uintptr_t first);
 intptr_t kh_block_of(const kheap_t *h, const void *p);
+intptr_t kh_cache_take(kheap_t *h, uintptr_t count);
+uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count);
 void kh_fill(void *dst, size_t n, unsigned byte);
 const void *kh_unlike(const void *p, size_t n, unsigned byte);
 void kh_copy(void *dst, const void *src, size_t n);
@@ -132,7 +147,11 @@ void kheap_emit_offsets(void)
     KH_EMIT(KH_PEAK_BLOCKS, peak_blocks);   KH_EMIT(KH_TOTAL_ALLOCS, total_allocs);
     KH_EMIT(KH_TOTAL_FREES, total_frees);   KH_EMIT(KH_FAILED_ALLOCS, failed_allocs);
     KH_EMIT(KH_FAULTS, faults);         KH_EMIT(KH_NEXT, next);
-    KH_EMIT(KH_LEAVES, leaves);
+    KH_EMIT(KH_LEAVES, leaves);         KH_EMIT(KH_CACHED, cached);
+    KH_EMIT(KH_CACHE, cache);           KH_EMIT(KH_CLASSES, classes);
+    KH_EMIT(KH_CACHED_BLOCKS, cached_blocks);
+    __asm__ volatile("\n->CACHE_CLASSES %c0" : : "i"(KH_CACHE_CLASSES));
+    __asm__ volatile("\n->CACHE_DEPTH %c0" : : "i"(KH_CACHE_DEPTH));
     __asm__ volatile("\n->KH_SIZE %c0" : : "i"(sizeof(struct kheap)));
     __asm__ volatile("\n->NODE_PRE %c0" : : "i"(__builtin_offsetof(struct kh_node, pre)));
     __asm__ volatile("\n->NODE_SUF %c0" : : "i"(__builtin_offsetof(struct kh_node, suf)));
@@ -233,8 +252,9 @@ static uintptr_t geometry_sum(const kheap_t *h)
     s = geometry_step(s, h->limit), s = geometry_step(s, h->mem_start);
     s = geometry_step(s, h->mem_end), s = geometry_step(s, h->side);
     s = geometry_step(s, h->flags), s = geometry_step(s, (uintptr_t)h->tree);
-    s = geometry_step(s, (uintptr_t)h->next);
-    return geometry_step(s, h->leaves);
+    s = geometry_step(s, (uintptr_t)h->next), s = geometry_step(s, h->leaves);
+    s = geometry_step(s, (uintptr_t)h->cached), s = geometry_step(s, (uintptr_t)h->cache);
+    return geometry_step(s, h->classes);
 }
 
 /* A usable handle: not NULL, magic intact, geometry unchanged. O(1). */
@@ -279,6 +299,20 @@ static uintptr_t blocks_for(const kheap_t *h, size_t size)
     return (size + guard + mask) >> h->shift;
 }
 
+/* The quick-cache classes kh_init lays out for a pool (cache_classes in asm/kheap.asm); a
+ * debug pool keeps the room but uses none (h->classes = 0). */
+static uintptr_t laid_out_classes(const kheap_t *h)
+{
+    uintptr_t n = h->nblocks >> KHEAP_QCLASS_SHIFT;
+    return n < KH_CACHE_CLASSES ? n : KH_CACHE_CLASSES;
+}
+
+/* One past the pool's metadata: the quick caches are its last part. */
+static uintptr_t cache_end(const kheap_t *h)
+{
+    return (uintptr_t)(h->cache + laid_out_classes(h) * (KH_CACHE_DEPTH + 1));
+}
+
 static int shift_of(size_t block)
 {
     for (int s = KH_MIN_SHIFT; s <= KH_MAX_SHIFT; s++)
@@ -298,12 +332,14 @@ kheap_t *kheap_create_flags(void *mem, size_t size, size_t block, unsigned flags
     if (!h)
         return 0;
     h->flags = flags;
+    if (flags & (KHEAP_F_DEBUG | KHEAP_F_NOCACHE))
+        h->classes = 0;                     /* (debug pools check every free: no caching) */
     h->geometry = geometry_sum(h);
     if (debug) {                            /* every free block holds the poison */
         kh_fill((void *)h->side, h->nblocks * sizeof(struct kh_side), 0);
         kh_fill((void *)h->base, h->nblocks << h->shift, KHEAP_POISON_BYTE);
     }
-    VG_POOL(h, (uintptr_t)(h->tree + 2 * h->leaves));   /* the metadata ends with the tree */
+    VG_POOL(h, cache_end(h));               /* the metadata ends with the quick caches */
     return h;
 }
 
@@ -375,19 +411,57 @@ static void count_used(kheap_t *h, uintptr_t claimed)
         h->peak_blocks = used;
 }
 
-/* First fit of size bytes at an align-byte boundary (a power of two) in one pool. */
+/* The class of n blocks: its count, then its entries. */
+static uintptr_t *cache_class(const kheap_t *h, uintptr_t n)
+{
+    return h->cache + (n - 1) * (KH_CACHE_DEPTH + 1);
+}
+
+/* The newest allocation of n blocks held in a quick cache, live again, or -1. A damaged
+ * entry is dropped and reported, and the next one tried. */
+static intptr_t cache_take(kheap_t *h, uintptr_t n, struct call *c)
+{
+    for (;;) {
+        intptr_t i = kh_cache_take(h, n);
+        if (i != KH_CACHE_DAMAGED) {
+            if (i >= 0)
+                h->cached_blocks -= n;
+            return i;
+        }
+        fault(c, KHEAP_FAULT_CORRUPT, h, cache_class(h, n));
+    }
+}
+
+/* Empties the quick caches into the bitmaps, where their blocks join the free runs. */
+static void cache_flush(kheap_t *h, struct call *c)
+{
+    for (uintptr_t n = 1; n <= h->classes && h->cached_blocks; n++)
+        for (intptr_t i; (i = cache_take(h, n, c)) >= 0;)
+            kh_release(h, (uintptr_t)i, n);
+}
+
+/* An allocation of size bytes at an align-byte boundary (a power of two) in one pool: the
+ * newest of its size in the quick caches when the alignment is the block size's, else the
+ * first fit; when none fits, the caches are flushed and the first fit tried again. */
 static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
 {
     uintptr_t n = blocks_for(h, size);
     if (n == 0 || n > h->free_blocks)
         return 0;
     uintptr_t a = align >> h->shift;
-    intptr_t first = kh_find(h, n, a ? a : 1);
-    if (first < 0)
-        return 0;
+    intptr_t first = a <= 1 ? cache_take(h, n, c) : -1;
+    if (first < 0) {
+        first = kh_find(h, n, a ? a : 1);
+        if (first < 0 && h->cached_blocks) {
+            cache_flush(h, c);
+            first = kh_find(h, n, a ? a : 1);
+        }
+        if (first < 0)
+            return 0;
+        kh_claim(h, (uintptr_t)first, n);
+    }
     uintptr_t i = (uintptr_t)first;
     unsigned char *p = block_addr(h, i);
-    kh_claim(h, i, n);
     count_used(h, n);
     h->live_allocs++;
     h->total_allocs++;
@@ -400,11 +474,15 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
     return p;
 }
 
-/* Frees the allocation starting at block i (known live). */
+/* Frees the allocation starting at block i (known live): into its quick cache when that
+ * has room, else into the bitmaps. */
 static void pool_release(kheap_t *h, uintptr_t i)
 {
     uintptr_t n = kh_alloc_blocks(h, i);
-    kh_release(h, i, n);
+    if (kh_cache_put(h, i, n))
+        h->cached_blocks += n;
+    else
+        kh_release(h, i, n);
     if (debug_pool(h)) {
         kh_fill(block_addr(h, i), n << h->shift, KHEAP_POISON_BYTE);
         *side_of(h, i) = (struct kh_side){0};
@@ -687,18 +765,22 @@ static bool control_ok(const kheap_t *h)
         return false;                       /* (before the shift is used at all) */
     uintptr_t bs = (uintptr_t)1 << h->shift;
     uintptr_t side_bytes = debug_pool(h) ? h->nblocks * sizeof(struct kh_side) : 0;
-    uintptr_t tree_end = (uintptr_t)(h->tree + 2 * h->leaves);
     return (h->flags & ~(uintptr_t)KH_KNOWN_FLAGS) == 0
         && h->nblocks > 0 && h->nwords == (h->nblocks + KH_WORD_BITS - 1) / KH_WORD_BITS
         && (uintptr_t)h->used == (uintptr_t)(h + 1)
         && h->start == h->used + h->nwords
-        && h->side == (uintptr_t)(h->start + h->nwords)
+        && h->cached == h->start + h->nwords
+        && h->side == (uintptr_t)(h->cached + h->nwords)
         && (uintptr_t)h->tree == h->side + side_bytes && h->leaves == leaves_for(h->nwords)
-        && h->base >= tree_end && h->base - tree_end < bs
+        && (uintptr_t)h->cache == (uintptr_t)(h->tree + 2 * h->leaves)
+        && h->classes == (h->flags & (KHEAP_F_DEBUG | KHEAP_F_NOCACHE) ? 0
+                                                                      : laid_out_classes(h))
+        && h->base >= cache_end(h) && h->base - cache_end(h) < bs
         && (h->base & (bs - 1)) == 0
         && h->limit == h->base + (h->nblocks << h->shift)
         && h->mem_start <= (uintptr_t)h && h->limit <= h->mem_end
-        && h->free_blocks <= h->nblocks && h->peak_blocks <= h->nblocks
+        && h->free_blocks <= h->nblocks && h->cached_blocks <= h->free_blocks
+        && h->peak_blocks <= h->nblocks
         && h->peak_blocks >= h->nblocks - h->free_blocks
         && h->total_allocs - h->total_frees == h->live_allocs;
 }
@@ -825,15 +907,52 @@ static bool patterns_ok(kheap_t *h, struct call *c)
     return true;
 }
 
-/* The first damaged address of one pool (its control block, a bitmap word, a tree node),
- * or NULL; a debug pool's patterns are checked by the caller. */
+static bool bit_of(const kh_word *map, uintptr_t i)
+{
+    return (map[i / KH_WORD_BITS] >> (i % KH_WORD_BITS)) & 1;
+}
+
+/* I5: each class holds at most KH_CACHE_DEPTH entries, each the start of an allocation of
+ * its class's length with its cached bit set, none twice; the cached bitmap holds those
+ * starts and nothing else. Counts the entries and their blocks; returns the first damaged
+ * address (a class, or a cached-bitmap word), or NULL. O(W + classes * depth^2). */
+static const void *caches_bad(const kheap_t *h, size_t *entries, size_t *blocks)
+{
+    *entries = *blocks = 0;
+    for (uintptr_t n = 1; n <= h->classes; n++) {
+        const uintptr_t *cls = cache_class(h, n);
+        if (cls[0] > KH_CACHE_DEPTH)
+            return cls;
+        for (uintptr_t e = 1; e <= cls[0]; e++) {
+            uintptr_t i = cls[e];
+            if (i >= h->nblocks || !bit_of(h->cached, i) || !bit_of(h->start, i)
+                || kh_alloc_blocks(h, i) != n)
+                return cls;
+            for (uintptr_t d = 1; d < e; d++)
+                if (cls[d] == i)
+                    return cls;
+        }
+        *entries += cls[0];
+        *blocks += cls[0] * n;
+    }
+    size_t bits = 0;
+    for (uintptr_t w = 0; w < h->nwords; w++)
+        bits += popcount(h->cached[w]);
+    return bits == *entries ? 0 : h->cached;    /* a cached bit no entry holds */
+}
+
+/* The first damaged address of one pool (its control block, a bitmap word, a tree node, a
+ * quick cache), or NULL; a debug pool's patterns are checked by the caller. */
 static const void *pool_bad(const kheap_t *h)
 {
     if (!control_ok(h))
         return h;
-    size_t used, starts;
+    size_t used, starts, entries, cached;
     const void *bad = bitmaps_bad(h, &used, &starts);
-    if (!bad && (used != h->nblocks - h->free_blocks || starts != h->live_allocs))
+    if (!bad)
+        bad = caches_bad(h, &entries, &cached);
+    if (!bad && (used != h->nblocks - h->free_blocks + cached || cached != h->cached_blocks
+                 || starts != h->live_allocs + entries))
         bad = h;                            /* counters disagree with the bitmaps */
     return bad ? bad : tree_bad(h);
 }
@@ -878,13 +997,18 @@ static void stats_of(const kheap_t *h, struct kheap_stats *st)
     st->faults = h->faults;
 }
 
+/* The quick caches are emptied first, so largest_free is the largest allocation that can
+ * succeed now. They are the module's own bookkeeping: nothing the caller can see through h
+ * changes, which is what its const promises. */
 void kheap_get_stats(const kheap_t *h, struct kheap_stats *out)
 {
     struct kheap_stats st = {0};
     struct call c;
     begin(&c, 0);
-    if (heap_ok(h))
+    if (heap_ok(h)) {
+        cache_flush((kheap_t *)h, &c);
         stats_of(h, &st);
+    }
     end(&c);
     if (out)
         *out = st;
@@ -900,6 +1024,7 @@ int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used)
     if (!usable(h, &c)) {
         ret = KHEAP_ECORRUPT;
     } else {
+        cache_flush(h, &c);                 /* free runs are seen whole */
         for (uintptr_t i = 0; i < h->nblocks && ret == 0;) {
             bool used = kh_next_free(h, i, i + 1) != i;
             uintptr_t end = used ? i + kh_alloc_blocks(h, i) : kh_next_used(h, i, h->nblocks);
@@ -1049,6 +1174,7 @@ int kheap_dump(kheap_t *h, void (*emit)(const char *line))
     begin(&c, __builtin_return_address(0));
     int ret = KHEAP_ECORRUPT;
     if (usable(h, &c)) {
+        cache_flush(h, &c);                 /* free runs are seen whole */
         dump_stats(h, emit);
         dump_map(h, emit);
         if (debug_pool(h))

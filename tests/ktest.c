@@ -114,8 +114,13 @@ void *kt_mem(size_t size, size_t align)
 
 kheap_t *kt_pool(size_t size, size_t block)
 {
+    return kt_pool_flags(size, block, 0);
+}
+
+kheap_t *kt_pool_flags(size_t size, size_t block, unsigned flags)
+{
     void *mem = kt_mem(size, 16);
-    kheap_t *h = mem ? kheap_create(mem, size, block) : 0;
+    kheap_t *h = mem ? kheap_create_flags(mem, size, block, flags) : 0;
     if (!h)
         kt_expect(false, __FILE__, __LINE__, "kt_pool: kheap_create refused the pool");
     return h;

@@ -70,6 +70,8 @@ void *kt_mem(size_t size, size_t align);
 /* A pool of `size` bytes of scratch memory with the given block size (0: default);
  * fails the test and returns NULL if kheap_create refuses it. */
 kheap_t *kt_pool(size_t size, size_t block);
+/* The same with KHEAP_F_* flags (KHEAP_F_NOCACHE: a test of first fit itself). */
+kheap_t *kt_pool_flags(size_t size, size_t block, unsigned flags);
 
 /* A repeatable pseudo-random sequence (xorshift32); kt_seed(0) is mapped to a fixed seed. */
 void kt_seed(uint32_t seed);

@@ -46,7 +46,7 @@ KTEST(alloc_returns_aligned_pointers_inside_the_pool)
 
 KTEST(alloc_first_fit_takes_the_lowest_hole)
 {
-    kheap_t *h = kt_pool(64 * 1024, 0);
+    kheap_t *h = kt_pool_flags(64 * 1024, 0, KHEAP_F_NOCACHE);     /* first fit alone */
     KT_ASSERT(h);
     unsigned char *a = kheap_alloc(h, 64), *b = kheap_alloc(h, 64), *c = kheap_alloc(h, 64);
     unsigned char *d = kheap_alloc(h, 256), *e = kheap_alloc(h, 64);

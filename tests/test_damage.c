@@ -50,7 +50,7 @@ struct holed {
 static bool full_pool_with_holes(struct holed *d, size_t size, unsigned holes)
 {
     void *single[64];
-    d->h = watched_pool(size, 0);
+    d->h = watched_pool(size, KHEAP_F_NOCACHE);    /* the holes are in the bitmaps */
     if (!d->h || holes > 32)
         return false;
     for (unsigned k = 0; k < 2 * holes; k++)

@@ -24,7 +24,7 @@ KTEST(create_flags_rejects_unknown_flags)
 {
     void *mem = kt_mem(4096, 16);
     KT_EXPECT(kheap_create_flags(mem, 4096, 0, 0x80) == 0);
-    KT_EXPECT(kheap_create_flags(mem, 4096, 0, KHEAP_F_DEBUG | 2) == 0);
+    KT_EXPECT(kheap_create_flags(mem, 4096, 0, KHEAP_F_DEBUG | 4) == 0);  /* 2 is NOCACHE */
     KT_EXPECT(kheap_create_flags(mem, 4096, 0, 0) != 0);
 }
 
@@ -289,9 +289,9 @@ KTEST(debug_check_finds_a_damaged_side_table_entry)
     KT_ASSERT(p);
     size_t blocks = kt_stats(h).capacity / 16;
     size_t words = (blocks + KT_WORD_BITS - 1) / KT_WORD_BITS;
-    /* README: the side table follows the two bitmaps, {caller, size} per block */
+    /* README: the side table follows the three bitmaps, {caller, size} per block */
     uintptr_t *entry = (uintptr_t *)((unsigned char *)h + KHEAP_CONTROL_BYTES
-                                     + 2 * words * sizeof(uintptr_t));
+                                     + 3 * words * sizeof(uintptr_t));
     KT_ASSERT(entry[1] == 20);
     entry[1] = 4096;                                    /* larger than the allocation */
     KT_EXPECT(kheap_check(h) == KHEAP_ECORRUPT);

@@ -15,8 +15,12 @@ bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintpt
         uint64_t leaves = 1;                /* the run tree: a power of two of leaves */
         while (leaves * MODEL_LEAF_WORDS < words)
             leaves *= 2;
-        uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 2 * w * words
-                             + (debug ? n * MODEL_SIDE_BYTES : 0) + 2 * leaves * 3 * w;
+        uint64_t classes = n >> KHEAP_QCLASS_SHIFT;   /* laid out even in debug pools */
+        if (classes > MODEL_CACHE_CLASSES)
+            classes = MODEL_CACHE_CLASSES;
+        uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 3 * w * words
+                             + (debug ? n * MODEL_SIDE_BYTES : 0) + 2 * leaves * 3 * w
+                             + classes * (MODEL_CACHE_DEPTH + 1) * w;
         uint64_t first = (bitmaps_end + block - 1) / block * block;
         if (first + n * block <= end) {
             *base = (uintptr_t)first;
@@ -32,16 +36,27 @@ void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, b
 {
     *m = (struct model){ .base = base, .block = block, .nblocks = nblocks, .state = state,
                          .asked = asked, .debug = debug };
+    m->classes = debug ? 0 : nblocks >> KHEAP_QCLASS_SHIFT;
+    if (m->classes > MODEL_CACHE_CLASSES)
+        m->classes = MODEL_CACHE_CLASSES;
     for (size_t i = 0; i < nblocks; i++)
         state[i] = M_FREE;
 }
 
+/* Blocks in live allocations: not free, and not held in a quick cache. */
 static size_t used_blocks(const struct model *m)
 {
     size_t n = 0;
     for (size_t i = 0; i < m->nblocks; i++)
         n += m->state[i] != M_FREE;
-    return n;
+    return n - m->cached_blocks;
+}
+
+static void note_peak(struct model *m)
+{
+    size_t used = used_blocks(m);
+    if (used > m->peak_blocks)
+        m->peak_blocks = used;
 }
 
 static size_t length(const struct model *m, size_t i)
@@ -71,9 +86,33 @@ static void take(struct model *m, size_t i, size_t n)
     m->state[i] = M_START;
     for (size_t k = 1; k < n; k++)
         m->state[i + k] = M_CONT;
-    size_t used = used_blocks(m);
-    if (used > m->peak_blocks)
-        m->peak_blocks = used;
+    note_peak(m);
+}
+
+static void free_blocks(struct model *m, size_t i, size_t n)
+{
+    for (size_t k = i; k < i + n; k++)
+        m->state[k] = M_FREE;
+}
+
+void model_flush(struct model *m)
+{
+    for (size_t c = 0; c < m->classes; c++)
+        while (m->cache_count[c])
+            free_blocks(m, m->cache[c][--m->cache_count[c]], c + 1);
+    m->cached_blocks = 0;
+}
+
+/* The newest allocation of n blocks in the quick caches, live again, or -1. */
+static long cache_take(struct model *m, size_t n)
+{
+    if (n == 0 || n > m->classes || m->cache_count[n - 1] == 0)
+        return -1;
+    size_t i = m->cache[n - 1][--m->cache_count[n - 1]];
+    m->state[i] = M_START;
+    m->cached_blocks -= n;
+    note_peak(m);
+    return (long)i;
 }
 
 /* Blocks for size bytes (and a debug pool's guard); 0 when it cannot be represented. */
@@ -104,15 +143,26 @@ static long first_fit(const struct model *m, size_t n, size_t align)
     return -1;
 }
 
+/* The quick caches first (at the block alignment), then first fit, then, when nothing fits
+ * and the caches hold anything, first fit again after they are flushed. */
 static uintptr_t alloc_blocks(struct model *m, size_t size, size_t align)
 {
     size_t n = blocks_for(m, size);
+    if (n == 0 || n > m->nblocks - used_blocks(m))
+        return 0;                           /* more than all free blocks, cached ones too */
     if (align < m->block)
         align = m->block;
-    long i = n ? first_fit(m, n, align) : -1;
-    if (i < 0)
-        return 0;
-    take(m, (size_t)i, n);
+    long i = align == m->block ? cache_take(m, n) : -1;
+    if (i < 0) {
+        i = first_fit(m, n, align);
+        if (i < 0 && m->cached_blocks) {
+            model_flush(m);
+            i = first_fit(m, n, align);
+        }
+        if (i < 0)
+            return 0;
+        take(m, (size_t)i, n);
+    }
     if (m->debug)
         m->asked[i] = size;
     m->total_allocs++;
@@ -146,18 +196,24 @@ static long classify(const struct model *m, uintptr_t p)
     if (p < m->base || p - m->base >= m->nblocks * m->block || (p - m->base) % m->block)
         return KHEAP_EINVAL;
     size_t i = (p - m->base) / m->block;
-    if (m->state[i] == M_FREE)
+    if (m->state[i] == M_FREE || m->state[i] == M_CACHED)
         return KHEAP_EDOUBLE;
     if (m->state[i] == M_CONT)
         return KHEAP_EINTERIOR;
     return (long)i;
 }
 
+/* Frees allocation i: into its quick cache when that has room, else to first fit. */
 static void release(struct model *m, size_t i)
 {
     size_t n = length(m, i);
-    for (size_t k = i; k < i + n; k++)
-        m->state[k] = M_FREE;
+    if (n <= m->classes && m->cache_count[n - 1] < MODEL_CACHE_DEPTH) {
+        m->cache[n - 1][m->cache_count[n - 1]++] = i;
+        m->state[i] = M_CACHED;
+        m->cached_blocks += n;
+    } else {
+        free_blocks(m, i, n);
+    }
     m->total_frees++;
 }
 
@@ -195,8 +251,7 @@ uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err)
         return 0;
     }
     if (n <= old) {
-        for (size_t k = (size_t)i + n; k < (size_t)i + old; k++)
-            m->state[k] = M_FREE;
+        free_blocks(m, (size_t)i + n, old - n);
         if (m->debug)
             m->asked[i] = size;
         return p;
@@ -206,9 +261,7 @@ uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err)
             m->asked[i] = size;
         for (size_t k = (size_t)i + old; k < (size_t)i + n; k++)
             m->state[k] = M_CONT;
-        size_t used = used_blocks(m);
-        if (used > m->peak_blocks)
-            m->peak_blocks = used;
+        note_peak(m);
         return p;
     }
     uintptr_t q = alloc_blocks(m, size, 1);
@@ -228,8 +281,9 @@ size_t model_usable(const struct model *m, uintptr_t p)
     return m->debug ? m->asked[i] : length(m, (size_t)i) * m->block;
 }
 
-void model_stats(const struct model *m, struct kheap_stats *st)
+void model_stats(struct model *m, struct kheap_stats *st)
 {
+    model_flush(m);                         /* as kheap_get_stats does */
     size_t largest = 0, run = 0, live = 0;
     for (size_t i = 0; i < m->nblocks; i++) {
         run = m->state[i] == M_FREE ? run + 1 : 0;

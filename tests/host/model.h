@@ -14,8 +14,15 @@
 #endif
 #define MODEL_LEAF_WORDS (1u << KHEAP_LEAF_WORDS_LOG2)
 #define MODEL_SIDE_BYTES (2 * sizeof(uintptr_t))   /* per block, in debug pools */
+#ifndef KHEAP_QCLASS_SHIFT                  /* a quick-cache class per 2^shift blocks */
+#define KHEAP_QCLASS_SHIFT 9                /* (the fuzzer's build sets 2: small pools too) */
+#endif
+#define MODEL_CACHE_CLASSES 64              /* at most; class c: allocations of c+1 blocks */
+#define MODEL_CACHE_DEPTH 8                 /* entries a class holds, newest taken first */
 
-enum model_state { M_FREE, M_START, M_CONT };
+/* M_CACHED: the first block of a freed allocation held in a quick cache (its other blocks
+ * stay M_CONT): free to the caller, but not to first fit until the caches are flushed. */
+enum model_state { M_FREE, M_START, M_CONT, M_CACHED };
 
 struct model {
     uintptr_t base;                     /* address of block 0 */
@@ -25,6 +32,10 @@ struct model {
     size_t *asked;                      /* debug pools: bytes asked for, at each start */
     bool debug;                         /* KHEAP_F_DEBUG: guard bytes, usable = asked */
     size_t peak_blocks, total_allocs, total_frees, failed, faults;
+    size_t classes;                     /* quick-cache classes in use (0 in debug pools) */
+    size_t cache_count[MODEL_CACHE_CLASSES];
+    size_t cache[MODEL_CACHE_CLASSES][MODEL_CACHE_DEPTH];
+    size_t cached_blocks;
 };
 
 /* The layout DESIGN.md and include/kheap.h promise, found by trying every block count from
@@ -42,7 +53,10 @@ int model_free(struct model *m, uintptr_t p);                       /* 0 or KHEA
 /* realloc; *err gets the KHEAP_E* of a bad p (then 0 is returned), else 0. */
 uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err);
 size_t model_usable(const struct model *m, uintptr_t p);
-void model_stats(const struct model *m, struct kheap_stats *st);
+void model_stats(struct model *m, struct kheap_stats *st);
+/* Returns every cached allocation to first fit, as kheap_get_stats, kheap_walk and
+ * kheap_dump do first (model_stats does it too). */
+void model_flush(struct model *m);
 /* The i-th run of the pool in address order (allocations and maximal free runs):
  * false when there are fewer runs. */
 bool model_run(const struct model *m, size_t i, uintptr_t *p, size_t *size, bool *used);

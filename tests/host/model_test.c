@@ -101,22 +101,23 @@ KTEST(model_geometry_by_hand_and_against_kheap)
     uintptr_t base;
     size_t n;
 #if UINTPTR_MAX == 0xFFFFFFFFu
-    /* i386. 4096 bytes at 0x1000: control (92 bytes) to 0x105c, 8-word bitmaps to 0x109c, a
-     * run tree of one leaf (nodes 0 and 1, 24 bytes) to 0x10b4, block 0 aligned up to
-     * 0x10c0, then (0x2000 - 0x10c0) / 16 = 244 blocks. Debug, 8 more bytes a block: n = 163
-     * has 6-word bitmaps to 0x108c, the side table to 0x15a4, the tree to 0x15bc, block 0 at
-     * 0x15c0, and its blocks end at 0x1ff0; n = 164 would put block 0 at 0x15d0 and end at
-     * 0x2010. */
-    const uintptr_t plain_base = 0x10c0, debug_base = 0x15c0;
-    const size_t plain_n = 244, debug_n = 163;
+    /* i386. 4096 bytes at 0x1000: control (108 bytes) to 0x106c, three 8-word bitmaps to
+     * 0x10cc, a run tree of one leaf (nodes 0 and 1, 24 bytes) to 0x10e4, no quick caches
+     * (fewer than 512 blocks), block 0 aligned up to 0x10f0, then (0x2000 - 0x10f0) / 16 =
+     * 241 blocks. Debug, 8 more bytes a block: n = 162 has 6-word bitmaps to 0x10b4, the side
+     * table to 0x15c4, the tree to 0x15dc, block 0 at 0x15e0, and its blocks end at 0x2000;
+     * n = 163 would put block 0 at 0x15f0 and end at 0x2020. */
+    const uintptr_t plain_base = 0x10f0, debug_base = 0x15e0;
+    const size_t plain_n = 241, debug_n = 162;
 #else
-    /* x86-64. 4096 bytes at 0x1000: control (184 bytes) to 0x10b8, 4-word bitmaps (64 bytes)
-     * to 0x10f8, the one-leaf tree (48 bytes) to 0x1128, block 0 at 0x1130, then
-     * (0x2000 - 0x1130) / 16 = 237 blocks (still 4 words). Debug, 16 more bytes a block:
-     * n = 119 has 2-word bitmaps to 0x10d8, the side table to 0x1848, the tree to 0x1878,
-     * block 0 at 0x1880, and its blocks end at 0x1ff0; n = 120 would end at 0x2010. */
-    const uintptr_t plain_base = 0x1130, debug_base = 0x1880;
-    const size_t plain_n = 237, debug_n = 119;
+    /* x86-64. 4096 bytes at 0x1000: control (216 bytes) to 0x10d8, three 4-word bitmaps
+     * (96 bytes) to 0x1138, the one-leaf tree (48 bytes) to 0x1168, no quick caches, block 0
+     * at 0x1170, then (0x2000 - 0x1170) / 16 = 233 blocks (still 4 words). Debug, 16 more
+     * bytes a block: n = 118 has 2-word bitmaps to 0x1108, the side table to 0x1868, the tree
+     * to 0x1898, block 0 at 0x18a0, and its blocks end at 0x2000; n = 119 would end at
+     * 0x2020. */
+    const uintptr_t plain_base = 0x1170, debug_base = 0x18a0;
+    const size_t plain_n = 233, debug_n = 118;
 #endif
     KT_EXPECT(model_geometry(0x1000, 4096, 16, false, &base, &n));
     KT_EXPECT_EQ(base, plain_base);
@@ -139,6 +140,15 @@ KTEST(model_geometry_by_hand_and_against_kheap)
     p = kheap_alloc(h, 1);
     KT_EXPECT_EQ((uintptr_t)p, base);
     KT_EXPECT_EQ(kt_stats(h).capacity, n * 32);
+    size_t big = 1 << 20;                   /* 65536 blocks: all 64 quick-cache classes */
+    unsigned char *mem2 = kt_mem(big, 16);
+    KT_ASSERT(mem2);
+    h = kheap_create(mem2, big, 0);
+    KT_ASSERT(h);
+    KT_EXPECT(model_geometry((uintptr_t)mem2, big, 16, false, &base, &n));
+    p = kheap_alloc(h, 1);
+    KT_EXPECT_EQ((uintptr_t)p, base);
+    KT_EXPECT_EQ(kt_stats(h).capacity, n * 16);
 }
 
 KTEST(model_debug_pool_keeps_the_guard_and_the_size_asked)
