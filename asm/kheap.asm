@@ -92,7 +92,8 @@
 ;   I5  The quick caches hold freed allocations whose blocks stay used in the used bitmap
 ;       (so the tree is not touched): cached[i] = 1 iff block i starts an allocation held
 ;       in a cache, and then start[i] = 1 too. Each such block sits in exactly one entry,
-;       of class length - 1. Every other entry slot is meaningless. A cached start is free
+;       of class length - 1; every slot past a class's count is zero (so damage to one
+;       shows). A cached start is free
 ;       to the caller: kh_block_of calls it a double free. The C layer counts cached blocks
 ;       as free and empties the caches into the bitmaps before an allocation can fail.
 ;
@@ -1472,8 +1473,10 @@ kh_cache_take:
         dec     xCX
         cmp     xCX, CACHE_DEPTH
         jae     .empty                          ; empty (or a damaged count: none trusted)
-        mov     [xAX], xCX                      ; popped, whatever the entry turns out to be
-        mov     xAX, [xAX + WORD_BYTES + xCX * WORD_SCALE]
+        mov     [xAX], xCX                      ; popped, whatever the entry turns out to be,
+        lea     xDX, [xAX + WORD_BYTES + xCX * WORD_SCALE]
+        mov     xAX, [xDX]
+        mov     WORD_PTR [xDX], 0               ; and its slot zero again (I5)
         SPUSH   xAX                             ; [xSP] = the entry
         ; It lies in the pool with all its blocks: first < nblocks, count <= nblocks - first.
         mov     xDX, [xBX + KH_NBLOCKS]

@@ -913,8 +913,8 @@ static bool bit_of(const kh_word *map, uintptr_t i)
 }
 
 /* I5: each class holds at most KH_CACHE_DEPTH entries, each the start of an allocation of
- * its class's length with its cached bit set, none twice; the cached bitmap holds those
- * starts and nothing else. Counts the entries and their blocks; returns the first damaged
+ * its class's length with its cached bit set, none twice, and zero in every slot after
+ * them; the cached bitmap holds those starts and nothing else. Counts the entries and their blocks; returns the first damaged
  * address (a class, or a cached-bitmap word), or NULL. O(W + classes * depth^2). */
 static const void *caches_bad(const kheap_t *h, size_t *entries, size_t *blocks)
 {
@@ -932,6 +932,9 @@ static const void *caches_bad(const kheap_t *h, size_t *entries, size_t *blocks)
                 if (cls[d] == i)
                     return cls;
         }
+        for (uintptr_t e = cls[0] + 1; e <= KH_CACHE_DEPTH; e++)
+            if (cls[e])
+                return &cls[e];
         *entries += cls[0];
         *blocks += cls[0] * n;
     }

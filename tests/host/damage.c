@@ -34,7 +34,9 @@
 
 /* Control-block words (README, design section) that name the metadata areas. */
 enum { CB_NBLOCKS = 3, CB_NWORDS = 4, CB_USED = 5, CB_START = 6, CB_BASE = 7, CB_LIMIT = 8,
-       CB_SIDE = 11, CB_TREE = 13, CB_NEXT = 21, CB_LEAVES = 22 };
+       CB_SIDE = 11, CB_TREE = 13, CB_NEXT = 21, CB_LEAVES = 22, CB_CACHED = 23,
+       CB_CACHE = 24, CB_CLASSES = 25 };
+#define CACHE_CLASS_WORDS 9                 /* a quick-cache class: a count and 8 entries */
 #define W sizeof(uintptr_t)
 #define NODE_BYTES (3 * W)
 #define BAND 256                            /* guard band on each side of a region */
@@ -43,13 +45,19 @@ enum { CB_NBLOCKS = 3, CB_NWORDS = 4, CB_USED = 5, CB_START = 6, CB_BASE = 7, CB
 #define OPS_BEFORE 40
 #define OPS_AFTER 40
 
-enum area { CONTROL, USED, START, SIDE, TREE, AREAS };
+/* The quick caches' areas (the cached bitmap and the classes) are damaged in the trials of
+ * seeds with CACHE_SEEDS set, so the seeds below it pick their area as they always did. */
+enum area { CONTROL, USED, START, SIDE, TREE, CACHED, CACHE, AREAS };
+#define CACHE_SEEDS 0x80000000u
 static const char *const area_name[AREAS] = { "control_block", "used_bitmap", "start_bitmap",
-                                              "side_table", "run_tree" };
+                                              "side_table", "run_tree", "cached_bitmap",
+                                              "quick_caches" };
 /* Whether the area is the record of what is live (overlap allowed) or of sizes asked for
- * (live bytes may change). */
-static const bool records_live[AREAS] = { false, true, true, false, false };
-static const bool records_size[AREAS] = { false, true, true, true, false };
+ * (live bytes may change). A cache entry is checked against the bitmaps before it is
+ * handed out, and a cached bit only marks a start as already freed: neither may lead to an
+ * overlap or a changed byte. */
+static const bool records_live[AREAS] = { false, true, true, false, false, false, false };
+static const bool records_size[AREAS] = { false, true, true, true, false, false, false };
 
 struct region {
     unsigned char *buf;                     /* BAND | region | BAND */
@@ -385,7 +393,10 @@ static void area_bounds(const struct region *r, enum area a, unsigned char **lo,
     case USED:    *lo = (unsigned char *)cb[CB_USED]; *n = bitmap; break;
     case START:   *lo = (unsigned char *)cb[CB_START]; *n = bitmap; break;
     case SIDE:    *lo = (unsigned char *)cb[CB_SIDE]; *n = cb[CB_TREE] - cb[CB_SIDE]; break;
-    default:      *lo = (unsigned char *)cb[CB_TREE]; *n = 2 * cb[CB_LEAVES] * NODE_BYTES; break;
+    case TREE:    *lo = (unsigned char *)cb[CB_TREE]; *n = 2 * cb[CB_LEAVES] * NODE_BYTES; break;
+    case CACHED:  *lo = (unsigned char *)cb[CB_CACHED]; *n = bitmap; break;
+    default:      *lo = (unsigned char *)cb[CB_CACHE]; *n = cb[CB_CLASSES] * CACHE_CLASS_WORDS * W;
+                  break;
     }
 }
 
@@ -423,8 +434,9 @@ static void damage(void)
 
 static bool set_up(void)
 {
-    bool debug = t.area == SIDE || rnd(3) == 0;
-    size_t block = (size_t)1 << (2 + rnd(7));           /* 4 .. 256 bytes */
+    bool caches = t.area >= CACHED;         /* plain pools only: debug pools cache nothing */
+    bool debug = t.area == SIDE || (!caches && rnd(3) == 0);
+    size_t block = (size_t)1 << (2 + rnd(caches ? 5 : 7));  /* 4 .. 256 (64) bytes */
     t.nregions = t.chain ? 2 : 1;
     for (unsigned k = 0; k < t.nregions; k++) {
         size_t size = ((size_t)1024 << rnd(6)) + rnd(4096);    /* 1 KiB .. 36 KiB */
@@ -443,7 +455,7 @@ static bool set_up(void)
     }
     for (unsigned k = 0; k < t.nregions; k++) {
         const uintptr_t *cb = (const uintptr_t *)t.r[k].h;
-        if (!t.r[k].h || kheap_check(t.r[k].h) != 0)
+        if (!t.r[k].h || kheap_check(t.r[k].h) != 0 || (caches && cb[CB_CLASSES] == 0))
             return false;
         t.r[k].base = cb[CB_BASE];
         t.r[k].limit = cb[CB_LIMIT];
@@ -459,7 +471,7 @@ static const char *trial(uint32_t seed)
     t.rng = seed * 2654435761u + 0x9E3779B9u;
     if (!t.rng)
         t.rng = 1;
-    t.area = (enum area)rnd(AREAS);
+    t.area = seed & CACHE_SEEDS ? (enum area)(CACHED + rnd(2)) : (enum area)rnd(TREE + 1);
     t.chain = rnd(4) == 0;
     t.nlive = 0;
     t.damaged = t.overlapped = t.bytes_changed = false;
@@ -551,10 +563,12 @@ int main(int argc, char **argv)
     unsigned long done = 0, bad = 0;
     for (unsigned i = 0; i < sizeof regressions / sizeof regressions[0]; i++)
         run_trial(regressions[i], &bad);
-    for (uint32_t s = seed;; s++, done++) {
-        if (trials ? done == trials : difftime(time(0), start) >= seconds)
+    for (uint32_t s = seed;; s++, done++) {   /* every third seed twice: the caches too */
+        if (trials ? done >= trials : difftime(time(0), start) >= seconds)
             break;
-        run_trial(s, &bad);
+        run_trial(s & ~CACHE_SEEDS, &bad);
+        if (s % 3 == 0)
+            run_trial(s | CACHE_SEEDS, &bad), done++;
     }
     printf("# %lu trials from seed %u, and %zu regression seeds\n", done, seed,
            sizeof regressions / sizeof regressions[0]);

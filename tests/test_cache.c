@@ -1,0 +1,177 @@
+/* test_cache.c - the quick caches (README, "Quick caches"): a free of up to 64 blocks is held
+ * for the next request of its size, a double free of a held block is caught, and the caches
+ * are emptied before a request can fail and before stats, walks and dumps look. */
+#include "ktest.h"
+
+/* A 64 KiB pool of 16-byte blocks: 4096 blocks, so classes for 1 .. 8 blocks (one class per
+ * 512 blocks) hold up to 8 frees each. */
+#define POOL (64 * 1024)
+#define DEPTH 8
+
+KTEST(cache_gives_the_newest_free_of_the_same_size_first)
+{
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    void *a = kheap_alloc(h, 48), *b = kheap_alloc(h, 48), *c = kheap_alloc(h, 48);
+    void *small = kheap_alloc(h, 16);
+    KT_ASSERT(a && b && c && small);
+    KT_EXPECT_EQ(kheap_free(h, a), 0);
+    KT_EXPECT_EQ(kheap_free(h, c), 0);
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 40), c);            /* 3 blocks: the newest first */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 33), a);            /* then the one before */
+    KT_EXPECT_EQ(kheap_free(h, small), 0);
+    void *two = kheap_alloc(h, 32);                     /* 2 blocks: none held */
+    KT_EXPECT(two != small);                            /* small's block is held for 1 block */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 1), small);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(cache_double_free_of_a_held_allocation_is_caught)
+{
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    unsigned char *p = kheap_alloc(h, 64), *q = kheap_alloc(h, 64);
+    KT_ASSERT(p && q);
+    kt_fill(q, 64, 7);
+    KT_EXPECT_EQ(kheap_free(h, p), 0);
+    KT_EXPECT_EQ(kt_faults.count, 0);
+    KT_EXPECT_EQ(kheap_free(h, p), KHEAP_EDOUBLE);
+    KT_EXPECT_EQ(kt_faults.count, 1);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_DOUBLE_FREE);
+    KT_EXPECT_PTR_EQ(kt_faults.last.ptr, p);
+    KT_EXPECT_EQ(kheap_free(h, p + 16), KHEAP_EINTERIOR);  /* inside it: still interior */
+    KT_EXPECT_PTR_EQ(kheap_realloc(h, p, 128), 0);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_DOUBLE_FREE);
+    KT_EXPECT_EQ(kheap_usable_size(h, p), 0);
+    KT_EXPECT_EQ(kt_faults.count, 3);
+    KT_EXPECT_EQ(kheap_check(h), 0);                    /* nothing changed by the bad calls */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 64), p);            /* still held, handed out once */
+    KT_EXPECT(kheap_alloc(h, 64) != p);
+    KT_EXPECT(kt_intact(q, 64, 7));
+}
+
+/* More frees of one size than a class holds: the rest go back to first fit at once. */
+KTEST(cache_a_full_class_frees_to_first_fit)
+{
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    void *p[DEPTH + 2];
+    for (int i = 0; i < DEPTH + 2; i++)
+        KT_ASSERT((p[i] = kheap_alloc(h, 32)) != 0);    /* 2 blocks each, from block 0 */
+    for (int i = 0; i <= DEPTH; i++)
+        KT_EXPECT_EQ(kheap_free(h, p[i]), 0);           /* the 9th finds its class full */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 16), p[DEPTH]);     /* the lowest free block */
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+/* A full pool in which the only room is held by the caches: the request that needs it
+ * empties them, the runs join, and it succeeds without counting a failure. */
+KTEST(cache_is_emptied_before_a_request_fails)
+{
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    void *run[DEPTH];
+    size_t failed = kt_stats(h).failed_allocs;
+    for (int i = 0; i < DEPTH; i++)
+        KT_ASSERT((run[i] = kheap_alloc(h, 16)) != 0);  /* blocks 0 .. 7 */
+    void *rest = kheap_alloc(h, kt_stats(h).capacity - DEPTH * 16);
+    KT_ASSERT(rest);                                    /* the pool is full */
+    for (int i = 0; i < DEPTH; i++)
+        KT_EXPECT_EQ(kheap_free(h, run[i]), 0);         /* all held in the 1-block class */
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, DEPTH * 16), run[0]);   /* only after a flush */
+    KT_EXPECT_EQ(kt_stats(h).failed_allocs, failed);
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 16), 0);            /* now the pool is really full */
+    KT_EXPECT_EQ(kt_stats(h).failed_allocs, failed + 1);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+/* Aligned requests take first fit; the held allocation waits for a plain one. */
+KTEST(cache_serves_only_requests_at_the_block_alignment)
+{
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    void *a = kheap_alloc_aligned(h, 64, 256);
+    KT_ASSERT(a);
+    KT_EXPECT_EQ((uintptr_t)a % 256, 0);
+    KT_EXPECT_EQ(kheap_free(h, a), 0);
+    void *b = kheap_alloc_aligned(h, 64, 256);
+    KT_EXPECT(b != 0 && b != a);                        /* a is held: not free to first fit */
+    KT_EXPECT_EQ((uintptr_t)b % 256, 0);
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 64), a);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+static int count_runs(void *ctx, void *p, size_t size, bool used)
+{
+    (void)p, (void)size;
+    ((int *)ctx)[used]++;
+    return 0;
+}
+
+/* What the caller sees does not depend on the caches: held blocks count as free, and
+ * stats and walks see the free runs whole. */
+KTEST(cache_held_blocks_are_free_to_stats_and_walk)
+{
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    struct kheap_stats empty = kt_stats(h);
+    void *p[4];
+    for (int i = 0; i < 4; i++)
+        KT_ASSERT((p[i] = kheap_alloc(h, 16 * (i + 1))) != 0);
+    for (int i = 0; i < 4; i++)
+        KT_EXPECT_EQ(kheap_free(h, p[i]), 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    struct kheap_stats st = kt_stats(h);
+    KT_EXPECT_EQ(st.used, 0);
+    KT_EXPECT_EQ(st.live_allocs, 0);
+    KT_EXPECT_EQ(st.largest_free, empty.capacity);
+    int runs[2] = { 0, 0 };
+    KT_EXPECT_EQ(kheap_walk(h, count_runs, runs), 0);
+    KT_EXPECT_EQ(runs[0], 1);                           /* one free run */
+    KT_EXPECT_EQ(runs[1], 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+/* Debug pools and KHEAP_F_NOCACHE pools hold nothing: a free goes to first fit at once. */
+KTEST(cache_none_in_debug_and_nocache_pools)
+{
+    static const unsigned flags[] = { KHEAP_F_DEBUG, KHEAP_F_NOCACHE };
+    for (unsigned k = 0; k < 2; k++) {
+        kheap_t *h = kt_pool_flags(POOL, 0, flags[k]);
+        KT_ASSERT(h);
+        void *a = kheap_alloc(h, 32), *b = kheap_alloc(h, 32);
+        KT_ASSERT(a && b);
+        KT_EXPECT_EQ(kheap_free(h, a), 0);
+        KT_EXPECT_PTR_EQ(kheap_alloc(h, 1), a);         /* a's first block, by first fit */
+        KT_EXPECT_EQ(kheap_free(h, a), 0);
+        KT_EXPECT_EQ(kheap_free(h, a), KHEAP_EDOUBLE);
+        KT_EXPECT_EQ(kheap_check(h), 0);
+    }
+}
+
+/* A damaged cache entry: kheap_check finds it, and the allocation that takes it reports
+ * it and is served elsewhere; the live allocation it names is left alone. */
+KTEST(cache_damaged_entry_is_reported_never_handed_out)
+{
+    enum { CB_CACHE = 24 };                             /* README: control block words */
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    unsigned char *live = kheap_alloc(h, 32), *held = kheap_alloc(h, 32);
+    KT_ASSERT(live && held);
+    kt_fill(live, 32, 3);
+    KT_EXPECT_EQ(kheap_free(h, held), 0);
+    uintptr_t *cls = (uintptr_t *)((uintptr_t *)h)[CB_CACHE] + 1 * (DEPTH + 1); /* 2 blocks */
+    KT_ASSERT(cls[0] == 1);
+    cls[1] = 0;                                         /* names live's block 0 */
+    KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
+    int before = kt_faults.count;
+    unsigned char *q = kheap_alloc(h, 32);
+    KT_EXPECT(q != 0 && q != live && q != held);        /* first fit, past both */
+    KT_EXPECT_EQ(kt_faults.count, before + 1);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
+    KT_EXPECT_PTR_EQ(kt_faults.last.ptr, cls);
+    KT_EXPECT(kt_intact(live, 32, 3));
+    KT_EXPECT_EQ(cls[0], 0);                            /* the entry was dropped */
+}
