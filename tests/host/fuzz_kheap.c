@@ -443,8 +443,10 @@ static void finish(struct pool *pl)
         struct kheap_stats st;
         kheap_get_stats(pl->h, &st);
         EXPECT(st.used == 0 && st.largest_free == st.capacity, "not empty at the end");
-        void *all = kheap_alloc(pl->h, st.capacity - (pl->m.debug ? KHEAP_GUARD_MIN : 0));
-        EXPECT(all != 0 && kheap_check(pl->h) == 0, "no full recovery");
+        /* (a debug pool of one 4-byte block has no room for a byte after its guard) */
+        size_t want = st.capacity - (pl->m.debug ? KHEAP_GUARD_MIN : 0);
+        void *all = want ? kheap_alloc(pl->h, want) : 0;
+        EXPECT((all != 0 || want == 0) && kheap_check(pl->h) == 0, "no full recovery");
     }
     free(pl->raw);
     free(pl->state);
