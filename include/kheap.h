@@ -18,6 +18,17 @@
  *   "the heap is unchanged": same bitmaps and same counters (but for `faults` and
  *           `failed_allocs`, which record the event), and every byte of every live allocation
  *           as it was.
+ *   quick caches  per pool, one class for each allocation length of 1 .. C blocks
+ *           (C = min(64, N / 512); none in debug pools or with KHEAP_F_NOCACHE), each
+ *           holding up to 8 freed allocations of exactly that length, newest first. A free
+ *           of a cacheable length goes into its class when it has room (O(1): the bitmaps
+ *           and the run tree are not touched; the blocks still count as free); a request
+ *           for that length at the block alignment takes the newest one (O(1)). A cached
+ *           allocation is not a live pointer: freeing it again is a double free. Before a
+ *           request fails, and before kheap_get_stats, kheap_walk and kheap_dump look, the
+ *           caches are emptied into the bitmaps. So placement is "LIFO per exact length,
+ *           then first fit by address", and a request fails only when first fit over all
+ *           free blocks fails.
  *
  * Concurrency: a call holds the lock set by kheap_set_lock() (none by default) for its whole
  * run; hooks run with the lock released. Time bounds are worst cases in bitmap words read:
@@ -35,7 +46,7 @@
 typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to kheap_create */
 
 /* Bytes of a pool's control block, which sits at the start of the pool's memory (word
- * aligned) and is followed by the two bitmaps of ceil(N / 32) words each. */
+ * aligned) and is followed by the three bitmaps of ceil(N / 32) words each (64 on x86-64). */
 #define KHEAP_CONTROL_BYTES (27u * sizeof(uintptr_t))
 
 /* Pool options for kheap_create_flags and kmalloc_init_flags. */
@@ -77,14 +88,16 @@ struct kheap_fault {
  * kheap_create - make a pool of all of [mem, mem+size).
  * block_size: a power of two from 4 to 1 MiB, or 0 for KHEAP_DEFAULT_BLOCK.
  * Returns the pool's handle, which lies inside mem (the control block sits at mem, word
- * aligned, followed by two bitmaps of N bits each, the run tree, then the B-aligned block
- * area), or NULL
+ * aligned, followed by three bitmaps of N bits each, the run tree, the quick caches, then
+ * the B-aligned block area), or NULL
  * when mem is NULL, block_size is invalid, the region wraps past the top of the address
  * space, or it cannot hold the control block, the bitmaps and one block.
- * Overhead: the control block (92 bytes on i386, 184 on x86-64), 2 bits per block, the run
- * tree (three words per 16-word leaf: 24 bytes per 512 blocks on i386, 48 per 1024 on
- * x86-64, the leaf count rounded up to a power of two: 0.375 to 0.75 bits per block) and up
- * to B-1 bytes of alignment pad. Nothing is written outside [mem, mem+size). O(W).
+ * Overhead: the control block (108 bytes on i386, 216 on x86-64), 3 bits per block (used,
+ * start, cached), the run tree (three words per 16-word leaf: 24 bytes per 512 blocks on
+ * i386, 48 per 1024 on x86-64, the leaf count rounded up to a power of two: 0.375 to 0.75
+ * bits per block), the quick caches (9 words per class, one class per 512 blocks, at most
+ * 64: at most 2,304 bytes on i386, 4,608 on x86-64) and up to B-1 bytes of alignment pad.
+ * Nothing is written outside [mem, mem+size). O(W).
  */
 kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
 
@@ -106,19 +119,28 @@ kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
  * address; the heap stays usable (the damaged block is still freed or handed out, and its
  * patterns are rewritten). A side-table size that is not below its allocation's length (the
  * entry itself is damaged) is reported the same way; then realloc of that allocation returns
- * NULL (a failure, p unchanged) and kheap_usable_size gives 0, as the size is unknown. Pools without the flag pay one test of a control-block word per
- * allocation and free. Other flags: NULL. O(size) in debug mode (the block area is poisoned).
+ * NULL (a failure, p unchanged) and kheap_usable_size gives 0, as the size is unknown.
+ * Debug pools have no quick caches: every free is checked and poisoned at once. Pools
+ * without the flag pay one test of a control-block word per allocation and free.
+ * KHEAP_F_NOCACHE turns the quick caches off: placement is first fit by address alone
+ * (for a kernel that wants it, and for tests of first fit itself); the room for the caches
+ * is laid out all the same. Other flags: NULL. O(size) in debug mode (the block area is
+ * poisoned).
  */
 kheap_t *kheap_create_flags(void *mem, size_t size, size_t block_size, unsigned flags);
 
 /*
- * kheap_alloc - the lowest-addressed run of n free blocks (first fit).
+ * kheap_alloc - the newest freed allocation of exactly n blocks held in the quick caches
+ * (see "quick caches" above), else the lowest-addressed run of n free blocks (first fit).
  * Returns a B-aligned pointer to at least `size` bytes, contents undefined; NULL when size
- * is 0 (not counted as a failure), or when no run is free, size overflows or h is NULL or
- * damaged (counted in failed_allocs, heap unchanged).
- * O(log N + n/32): a descent of the run tree to the first run long enough, a read of at most
- * 16 bitmap words of its leaf, then the marking of n blocks and the tree above them. A
- * request no run can hold fails in O(1) (the root knows the longest free run).
+ * is 0 (not counted as a failure), or when no run is free even after the caches are
+ * emptied, size overflows or h is NULL or damaged (counted in failed_allocs, heap unchanged
+ * but for the caches, emptied into the bitmaps). A damaged cache entry is reported (fault
+ * hook, KHEAP_FAULT_CORRUPT) and dropped, never handed out.
+ * O(1) from a cache. Else O(log N + n/32): a descent of the run tree to the first run long
+ * enough, a read of at most 16 bitmap words of its leaf, then the marking of n blocks and the
+ * tree above them; a request no run can hold fails in O(1) (the root knows the longest free
+ * run), or in O(C * 8 * log N) when the caches held anything (they are emptied first).
  */
 void *kheap_alloc(kheap_t *h, size_t size);
 
@@ -142,8 +164,9 @@ void *kheap_calloc(kheap_t *h, size_t n, size_t size);
  * kheap_realloc - resize a live allocation, keeping its first min(old, new) bytes.
  * p NULL: kheap_alloc(h, size). size 0: frees p, returns NULL.
  * Otherwise: the same number of blocks returns p; fewer blocks frees the tail in place and
- * returns p; more blocks grows in place when the following blocks are free, else allocates
- * a new run (first fit), copies, frees p and returns the new pointer.
+ * returns p; more blocks grows in place when the following blocks are free (blocks held in a
+ * quick cache are not), else allocates as kheap_alloc does, copies, frees p (into the quick
+ * caches when its length fits) and returns the new pointer.
  * Returns NULL when the request cannot be served (a failure; p stays live with its bytes)
  * or when p is not a live pointer of h (fault hook as kheap_free; nothing changes).
  * O(W + old size) (the copy runs under the lock).
@@ -155,11 +178,13 @@ void *kheap_realloc(kheap_t *h, void *p, size_t size);
  * Returns 0 (p NULL is 0 and does nothing), or KHEAP_ECORRUPT when a debug pool finds p's
  * guard bytes overwritten (p is freed all the same), or without changing the heap:
  *   KHEAP_EINVAL    p outside the block area, or not at a block boundary, or h NULL;
- *   KHEAP_EDOUBLE   p's block is free (already freed, or never allocated);
+ *   KHEAP_EDOUBLE   p's block is free (already freed, or never allocated), or p was freed
+ *                   into a quick cache and is not live (exact: a cached bit per block);
  *   KHEAP_EINTERIOR p is inside a live allocation, not at its start;
  *   KHEAP_ECORRUPT  h's control block is damaged.
  * Each error counts a fault and calls the fault hook (after the lock is released).
- * O(1) to validate, O(n / 32 + log N) to free (the bitmap, then the run tree above it).
+ * O(1) to validate. O(1) to free into a quick cache (a length of at most C blocks whose
+ * class has room), else O(n / 32 + log N) (the bitmap, then the run tree above it).
  */
 int kheap_free(kheap_t *h, void *p);
 
@@ -183,23 +208,28 @@ bool kheap_owns(const kheap_t *h, const void *p);
  *   the pad bits past the last block (used set, start clear);
  *   the run tree the search descends: every leaf's free runs (at its start, at its end,
  *   longest) as the bitmap has them, every parent as its two children make it;
- *   free_blocks and live_allocs equal what the bitmaps say; live = total allocs - frees;
- *   peak >= used;
+ *   the quick caches: each entry the start of an allocation of its class's length with its
+ *   cached bit set, none twice, no more than 8 a class, zero slots after them, no cached bit
+ *   without its entry;
+ *   free_blocks (which counts cached blocks) and live_allocs equal what the bitmaps and the
+ *   caches say; live = total allocs - frees; peak >= used;
  *   in a debug pool, every allocation's guard bytes, the poison of every free block, and a
  *   zero side-table entry for every block that does not start an allocation;
  *   then the same for every region chained after h (the kmalloc heap: kheap_check of
  *   kmalloc_heap() checks all its regions; a plain pool has none), each reached only through
  *   a checked control block.
  * Returns 0, or KHEAP_ECORRUPT after counting a fault and calling the fault hook with the
- * damaged address (the control block, the first bad bitmap word, tree node or side-table
- * entry); KHEAP_EINVAL when h is NULL. Changes nothing else. O(W), or O(W + capacity) in a
- * debug pool, for each region.
+ * damaged address (the control block, the first bad bitmap word, tree node, cache class or
+ * side-table entry); KHEAP_EINVAL when h is NULL. Changes nothing else (the caches stay as
+ * they are). O(W), or O(W + capacity) in a debug pool, for each region.
  */
 int kheap_check(kheap_t *h);
 
 /*
  * kheap_get_stats - fill *out. All sizes in bytes. A NULL or damaged h gives all zeros.
- * O(1) (largest_free is the run tree's root).
+ * The quick caches are emptied first, so largest_free is the largest request that succeeds
+ * now (that is all it changes: what a caller sees through h, const, stays the same).
+ * O(1) (largest_free is the run tree's root) when the caches are empty, else O(C * 8 * log N).
  */
 void kheap_get_stats(const kheap_t *h, struct kheap_stats *out);
 
@@ -208,6 +238,7 @@ void kheap_get_stats(const kheap_t *h, struct kheap_stats *out);
  * of free blocks, in address order; sizes in bytes, whole blocks.
  * Returns 0 after the last run, or the first non-zero value fn returned (the walk stops
  * there), or KHEAP_EINVAL (h or fn NULL), KHEAP_ECORRUPT (h damaged).
+ * The quick caches are emptied first (their allocations are free runs, seen whole).
  * fn runs with the lock held and must not call this module. O(W + runs).
  */
 int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used), void *ctx);
@@ -217,6 +248,7 @@ int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used)
  * stats, a map of the pool with one character per group of blocks ('#' all used, '+' partly,
  * '.' all free; at most 256 characters in lines of 64), and in a debug pool every live
  * allocation with its requested size and caller (the first 64; then a count of the rest).
+ * The quick caches are emptied first, as by kheap_walk.
  * emit runs with the lock held and must not call this module. Returns 0, KHEAP_EINVAL (h or
  * emit NULL) or KHEAP_ECORRUPT (h damaged). O(W + live allocations).
  */
