@@ -45,6 +45,10 @@
 ; kh_cache_put       h, first, count           1: the live allocation [first, first+count)
 ;                                              is now held in its quick cache; 0: its class
 ;                                              is full or out of range, nothing changed. O(1)
+; kh_cache_free      h, ptr                    blocks of the live allocation at ptr, now held
+;                                              in its quick cache; 0 when ptr is not a live
+;                                              start, too long, or its class full (nothing
+;                                              changed: the C layer's full path). O(1)
 ; kh_fill            dst, n, byte              -  n bytes at dst set to byte
 ; kh_unlike          p, n, byte                address of the first of n bytes at p that is
 ;                                              not `byte`, or 0 when all are
@@ -354,7 +358,8 @@ EXPORT(kh_next_free, kh_alloc_blocks)
 EXPORT(kh_alloc_blocks, kh_block_of)
 EXPORT(kh_block_of, kh_cache_take)
 EXPORT(kh_cache_take, kh_cache_put)
-EXPORT(kh_cache_put, kh_fill)
+EXPORT(kh_cache_put, kh_cache_free)
+EXPORT(kh_cache_free, kh_fill)
 EXPORT(kh_fill, kh_unlike)
 EXPORT(kh_unlike, kh_copy)
 EXPORT(kh_copy, kh_core_end)
@@ -844,6 +849,15 @@ tree_update:
         shl     xDX, 1
         jmp     .parent
 .same:  ret
+
+; BLOCK_BIT - xDX = the bitmap word of block xAX, xCX = its bit in that word. Clobbers
+; nothing else.
+%macro BLOCK_BIT 0
+        mov     xDX, xAX
+        shr     xDX, WORD_SHIFT
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1
+%endmacro
 
 ; start_bit - xDI = address of the start word holding block xAX, xCX = its bit.
 ; in: xBX = h, xAX = block. clobbers: nothing else
@@ -1427,10 +1441,7 @@ kh_block_of:
         test    xAX, xDX
         jnz     .invalid                        ; not at a block boundary
         shr     xAX, cl                         ; xAX = block
-        mov     xDX, xAX
-        shr     xDX, WORD_SHIFT
-        mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
+        BLOCK_BIT
         mov     xSI, [xBX + KH_USED]
         bt      [xSI + xDX * WORD_SCALE], xCX
         jnc     .double
@@ -1486,10 +1497,7 @@ kh_cache_take:
         cmp     ARG(1), xDX
         ja      .damaged
         ; It is cached (I5): its cached bit is set.
-        mov     xDX, xAX
-        shr     xDX, WORD_SHIFT
-        mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
+        BLOCK_BIT
         mov     xSI, [xBX + KH_CACHED]
         bt      [xSI + xDX * WORD_SCALE], xCX
         jnc     .damaged
@@ -1510,10 +1518,7 @@ kh_cache_take:
         cmp     xAX, xDX
         jne     .damaged                        ; it ends early, or runs on
         SPOP    xAX                             ; the entry: live again
-        mov     xDX, xAX
-        shr     xDX, WORD_SHIFT
-        mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
+        BLOCK_BIT
         mov     xSI, [xBX + KH_CACHED]
         btr     [xSI + xDX * WORD_SCALE], xCX
         LEAVE_SAVED
@@ -1556,6 +1561,81 @@ kh_cache_put:
         mov     xAX, 1
         LEAVE_SAVED
 .full:  xor     xAX, xAX
+        LEAVE_SAVED
+
+; =====================================================================================
+; kh_cache_free(h, ptr) -> blocks now held in a quick cache, or 0 (nothing changed)
+; The whole of the common free: ptr is a live allocation start (in the block area, block
+; aligned, used, a start, not cached), its length by the bitmaps (I1) is at most `classes`
+; blocks, and its class has room; then it is pushed there and its cached bit set (I5), as
+; kh_cache_put does. Anything else (a bad pointer, a long allocation, a full class, a pool
+; without caches) returns 0 for the C layer's full path, which validates and reports.
+; O(1): the length is looked for over at most classes + 1 blocks.
+; =====================================================================================
+kh_cache_free:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        cmp     WORD_PTR [xBX + KH_CLASSES], 0
+        je      .none                           ; no caches (a debug or NOCACHE pool)
+        ; A live start: as kh_block_of, any failure is the full path's to report.
+        mov     xAX, ARG(1)
+        cmp     xAX, [xBX + KH_BASE]
+        jb      .none
+        cmp     xAX, [xBX + KH_LIMIT]
+        jae     .none
+        sub     xAX, [xBX + KH_BASE]
+        mov     xCX, [xBX + KH_SHIFT]
+        mov     xDX, 1
+        shl     xDX, cl
+        dec     xDX
+        test    xAX, xDX
+        jnz     .none
+        shr     xAX, cl                         ; xAX = block
+        mov     ARG(1), xAX                     ; (ptr is not needed again: its slot holds
+                                                ; the block from here on)
+        BLOCK_BIT
+        mov     xSI, [xBX + KH_USED]
+        bt      [xSI + xDX * WORD_SCALE], xCX
+        jnc     .none
+        mov     xSI, [xBX + KH_START]
+        bt      [xSI + xDX * WORD_SCALE], xCX
+        jnc     .none
+        mov     xSI, [xBX + KH_CACHED]
+        bt      [xSI + xDX * WORD_SCALE], xCX
+        jc      .none
+        ; Its length: the next block that is free or a start (I1), looked for below
+        ; min(first + classes + 1, nblocks); a length over `classes` is not cached.
+        inc     xAX
+        mov     xDX, [xBX + KH_CLASSES]
+        add     xDX, xAX
+        cmp     xDX, [xBX + KH_NBLOCKS]
+        jbe     .limit
+        mov     xDX, [xBX + KH_NBLOCKS]
+.limit: mov     xSI, ALL_ONES
+        mov     xDI, ALL_ONES
+        call    scan
+        sub     xAX, ARG(1)                     ; xAX = length
+        cmp     xAX, [xBX + KH_CLASSES]
+        ja      .none
+        ; Its class has room: push it (as kh_cache_put).
+        mov     ARG(0), xAX                     ; (h is in xBX: its slot holds the length)
+        dec     xAX
+        imul    xAX, xAX, CACHE_CLASS_BYTES
+        add     xAX, [xBX + KH_CACHE]           ; xAX -> the class
+        mov     xCX, [xAX]
+        cmp     xCX, CACHE_DEPTH
+        jae     .none
+        mov     xDX, ARG(1)
+        mov     [xAX + WORD_BYTES + xCX * WORD_SCALE], xDX
+        inc     xCX
+        mov     [xAX], xCX
+        mov     xAX, xDX
+        BLOCK_BIT
+        mov     xSI, [xBX + KH_CACHED]
+        bts     [xSI + xDX * WORD_SCALE], xCX
+        mov     xAX, ARG(0)                     ; the length
+        LEAVE_SAVED
+.none:  xor     xAX, xAX
         LEAVE_SAVED
 
 ; =====================================================================================

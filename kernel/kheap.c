@@ -123,6 +123,7 @@ uintptr_t kh_alloc_blocks(const kheap_t *h, uintptr_t first);
 intptr_t kh_block_of(const kheap_t *h, const void *p);
 intptr_t kh_cache_take(kheap_t *h, uintptr_t count);
 uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count);
+uintptr_t kh_cache_free(kheap_t *h, const void *p);
 void kh_fill(void *dst, size_t n, unsigned byte);
 const void *kh_unlike(const void *p, size_t n, unsigned byte);
 void kh_copy(void *dst, const void *src, size_t n);
@@ -474,23 +475,31 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
     return p;
 }
 
+/* The counters after the allocation at p, n blocks, is freed (into a quick cache or not). */
+static void count_freed(kheap_t *h, const void *p, uintptr_t n, bool cached)
+{
+    VG_FREE(h, p);
+    (void)p;
+    if (cached)
+        h->cached_blocks += n;
+    h->free_blocks += n;
+    h->live_allocs--;
+    h->total_frees++;
+}
+
 /* Frees the allocation starting at block i (known live): into its quick cache when that
  * has room, else into the bitmaps. */
 static void pool_release(kheap_t *h, uintptr_t i)
 {
     uintptr_t n = kh_alloc_blocks(h, i);
-    if (kh_cache_put(h, i, n))
-        h->cached_blocks += n;
-    else
+    bool cached = kh_cache_put(h, i, n);
+    if (!cached)
         kh_release(h, i, n);
     if (debug_pool(h)) {
         kh_fill(block_addr(h, i), n << h->shift, KHEAP_POISON_BYTE);
         *side_of(h, i) = (struct kh_side){0};
     }
-    VG_FREE(h, block_addr(h, i));
-    h->free_blocks += n;
-    h->live_allocs--;
-    h->total_frees++;
+    count_freed(h, block_addr(h, i), n, cached);
 }
 
 static enum kheap_fault_kind fault_kind(intptr_t err)
@@ -614,9 +623,15 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
 
 /* ---------------------------------------------------------------- the pool API */
 
-/* Frees p in h, whose handle the caller has checked, or records why not. */
+/* Frees p in h, whose handle the caller has checked, or records why not. The common case,
+ * a short allocation whose quick cache has room, is kh_cache_free's alone. */
 static int free_checked(kheap_t *h, void *p, struct call *c)
 {
+    uintptr_t n = kh_cache_free(h, p);
+    if (n) {
+        count_freed(h, p, n, true);
+        return 0;
+    }
     intptr_t i = live_block(h, p, c);
     if (i < 0)
         return (int)i;

@@ -21,11 +21,12 @@ per_op() {
         'BEGIN { printf "%.1f %.1f\n", a / n, f / m }'
 }
 
-printf '%-8s %7s %14s %14s\n' allocator pool "Ir/alloc" "Ir/free"
+printf '%-8s %7s %14s %14s %14s\n' allocator pool "Ir/alloc" "Ir/free" "Ir/pair"
 for pool in 1 16; do
     for a in kheap glibc; do
         read -r ia if_ < <(per_op 2 "$pool" "$a")
-        printf '%-8s %4s MiB %14s %14s\n' "$a" "$pool" "$ia" "$if_"
+        printf '%-8s %4s MiB %14s %14s %14.1f\n' "$a" "$pool" "$ia" "$if_" \
+            "$(awk -v a="$ia" -v b="$if_" 'BEGIN { print a + b }')"
     done
 done
 
