@@ -69,6 +69,10 @@
 ; tree_bytes      xDI words -> xBP leaves, xCX bytes of the run tree
 ; layout          xAX blocks -> xDI words, xBP block 0, xDX limit (kh_init's helper)
 ; start_bit       xAX block -> xDI its start-bitmap word, xCX its bit
+; live_start      xAX ptr -> xAX its block if a live allocation start, else a KHEAP_E code
+; cache_classes   xAX blocks -> xCX the quick-cache classes of such a pool (I5)
+; cache_push      xAX count, xDX first -> pushed on its class (xAX 1) or not (0) (I5)
+; bounded_length  xAX first, xDX most -> xAX its length if at most xDX, else more
 ;
 ; Invariants every routine relies on and keeps (kheap_check verifies them all):
 ;   I1  used[i] = 1 iff block i belongs to a live allocation; start[i] = 1 iff block i is
@@ -859,6 +863,16 @@ tree_update:
         and     xCX, WORD_BITS - 1
 %endmacro
 
+; CLASS_OF label - xAX = a count of blocks -> xAX = the address of its quick-cache class
+; (I5), or a jump to label when there is none (count 0 or over `classes`). xBX = h.
+%macro CLASS_OF 1
+        dec     xAX                             ; the class (count 0 wraps: out of range)
+        cmp     xAX, [xBX + KH_CLASSES]
+        jae     %1
+        imul    xAX, xAX, CACHE_CLASS_BYTES
+        add     xAX, [xBX + KH_CACHE]
+%endmacro
+
 ; start_bit - xDI = address of the start word holding block xAX, xCX = its bit.
 ; in: xBX = h, xAX = block. clobbers: nothing else
 start_bit:
@@ -1423,12 +1437,21 @@ kh_alloc_blocks:
 ; =====================================================================================
 ; kh_block_of(h, ptr) -> block index of a live allocation start, or a KHEAP_E* code
 ; The whole validation of a pointer handed to free: in the block area, block aligned,
-; used, and a start. Reads only; a bad pointer changes nothing.
+; used, a start, and not held in a quick cache. Reads only; a bad pointer changes nothing.
 ; =====================================================================================
 kh_block_of:
         ENTER_SAVED
         mov     xBX, ARG(0)
         mov     xAX, ARG(1)
+        call    live_start
+        LEAVE_SAVED
+
+; live_start - kh_block_of's work, shared with kh_cache_free.
+; in: xBX = h, xAX = ptr. out: xAX = its block, or KHEAP_EINVAL (outside the block area
+; or off a block boundary), KHEAP_EDOUBLE (a free block, or a start whose cached bit is
+; set: freed already, held in a quick cache, I5), KHEAP_EINTERIOR (used, not a start).
+; clobbers: xCX, xDX, xSI
+live_start:
         cmp     xAX, [xBX + KH_BASE]
         jb      .invalid
         cmp     xAX, [xBX + KH_LIMIT]
@@ -1450,17 +1473,17 @@ kh_block_of:
         jnc     .interior
         mov     xSI, [xBX + KH_CACHED]
         bt      [xSI + xDX * WORD_SCALE], xCX
-        jc      .double                         ; freed already, held in a quick cache (I5)
-        LEAVE_SAVED
+        jc      .double
+        ret
 .invalid:
         mov     xAX, KHEAP_EINVAL
-        LEAVE_SAVED
+        ret
 .double:
         mov     xAX, KHEAP_EDOUBLE
-        LEAVE_SAVED
+        ret
 .interior:
         mov     xAX, KHEAP_EINTERIOR
-        LEAVE_SAVED
+        ret
 
 ; =====================================================================================
 ; kh_cache_take(h, count) -> block, CACHE_EMPTY or CACHE_DAMAGED
@@ -1475,11 +1498,7 @@ kh_cache_take:
         ENTER_SAVED
         mov     xBX, ARG(0)
         mov     xAX, ARG(1)
-        dec     xAX                             ; xAX = class
-        cmp     xAX, [xBX + KH_CLASSES]
-        jae     .empty                          ; (count 0 wraps: out of range too)
-        imul    xAX, xAX, CACHE_CLASS_BYTES
-        add     xAX, [xBX + KH_CACHE]           ; xAX -> the class: count, entries
+        CLASS_OF .empty                         ; xAX -> the class: count, entries
         mov     xCX, [xAX]
         dec     xCX
         cmp     xCX, CACHE_DEPTH
@@ -1501,21 +1520,10 @@ kh_cache_take:
         mov     xSI, [xBX + KH_CACHED]
         bt      [xSI + xDX * WORD_SCALE], xCX
         jnc     .damaged
-        ; Its length by the bitmaps is `count` (I1): the first block after `first` that is
-        ; free or a start, looked for below min(first+count+1, nblocks), is first+count
-        ; (the pool end counts as such a block).
-        inc     xAX
+        ; Its length by the bitmaps (I1) is `count`.
         mov     xDX, ARG(1)
-        add     xDX, xAX                        ; first+count+1 (no wrap: both in the pool)
-        cmp     xDX, [xBX + KH_NBLOCKS]
-        jbe     .limit
-        mov     xDX, [xBX + KH_NBLOCKS]
-.limit: mov     xSI, ALL_ONES
-        mov     xDI, ALL_ONES
-        call    scan
-        mov     xDX, [xSP]
-        add     xDX, ARG(1)
-        cmp     xAX, xDX
+        call    bounded_length
+        cmp     xAX, ARG(1)
         jne     .damaged                        ; it ends early, or runs on
         SPOP    xAX                             ; the entry: live again
         BLOCK_BIT
@@ -1540,28 +1548,49 @@ kh_cache_put:
         ENTER_SAVED
         mov     xBX, ARG(0)
         mov     xAX, ARG(2)
-        dec     xAX                             ; xAX = class
-        cmp     xAX, [xBX + KH_CLASSES]
-        jae     .full                           ; (count 0 wraps: out of range too)
-        imul    xAX, xAX, CACHE_CLASS_BYTES
-        add     xAX, [xBX + KH_CACHE]           ; xAX -> the class
+        mov     xDX, ARG(1)
+        call    cache_push
+        LEAVE_SAVED
+
+; bounded_length - the length of the allocation starting at block xAX (I1: up to the next
+; block that is free or a start, or the pool end), looked for over at most xDX + 1 blocks,
+; so O(xDX / WORD_BITS) words: xAX = the length when it is at most xDX, else a larger
+; number. in: xBX = h, xAX = first (< nblocks), xDX = most (< nblocks - first when not
+; capped below). clobbers: xCX, xDX, xSI, xDI, xBP
+bounded_length:
+        push    xAX
+        lea     xDX, [xAX + xDX + 1]            ; first + most + 1: the limit of the scan ..
+        cmp     xDX, [xBX + KH_NBLOCKS]
+        jbe     .limit
+        mov     xDX, [xBX + KH_NBLOCKS]         ; .. or the pool end
+.limit: inc     xAX
+        mov     xSI, ALL_ONES
+        mov     xDI, ALL_ONES
+        call    scan
+        pop     xCX
+        sub     xAX, xCX
+        ret
+
+; cache_push - kh_cache_put's work, shared with kh_cache_free.
+; in: xBX = h, xAX = count, xDX = first (a live start of count blocks). out: xAX = 1 when
+; it was pushed on class count-1 and its cached bit set, 0 when that class is out of range
+; or full (nothing changed). clobbers: xCX, xDX, xSI
+cache_push:
+        CLASS_OF .full                          ; xAX -> the class
         mov     xCX, [xAX]
         cmp     xCX, CACHE_DEPTH
         jae     .full                           ; full (or a damaged count: left alone)
-        mov     xDX, ARG(1)
         mov     [xAX + WORD_BYTES + xCX * WORD_SCALE], xDX
         inc     xCX
         mov     [xAX], xCX
         mov     xAX, xDX
-        shr     xDX, WORD_SHIFT
-        mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
+        BLOCK_BIT
         mov     xSI, [xBX + KH_CACHED]
         bts     [xSI + xDX * WORD_SCALE], xCX
         mov     xAX, 1
-        LEAVE_SAVED
+        ret
 .full:  xor     xAX, xAX
-        LEAVE_SAVED
+        ret
 
 ; =====================================================================================
 ; kh_cache_free(h, ptr) -> blocks now held in a quick cache, or 0 (nothing changed)
@@ -1579,60 +1608,20 @@ kh_cache_free:
         je      .none                           ; no caches (a debug or NOCACHE pool)
         ; A live start: as kh_block_of, any failure is the full path's to report.
         mov     xAX, ARG(1)
-        cmp     xAX, [xBX + KH_BASE]
-        jb      .none
-        cmp     xAX, [xBX + KH_LIMIT]
-        jae     .none
-        sub     xAX, [xBX + KH_BASE]
-        mov     xCX, [xBX + KH_SHIFT]
-        mov     xDX, 1
-        shl     xDX, cl
-        dec     xDX
-        test    xAX, xDX
-        jnz     .none
-        shr     xAX, cl                         ; xAX = block
+        call    live_start
+        test    xAX, xAX
+        js      .none
         mov     ARG(1), xAX                     ; (ptr is not needed again: its slot holds
                                                 ; the block from here on)
-        BLOCK_BIT
-        mov     xSI, [xBX + KH_USED]
-        bt      [xSI + xDX * WORD_SCALE], xCX
-        jnc     .none
-        mov     xSI, [xBX + KH_START]
-        bt      [xSI + xDX * WORD_SCALE], xCX
-        jnc     .none
-        mov     xSI, [xBX + KH_CACHED]
-        bt      [xSI + xDX * WORD_SCALE], xCX
-        jc      .none
-        ; Its length: the next block that is free or a start (I1), looked for below
-        ; min(first + classes + 1, nblocks); a length over `classes` is not cached.
-        inc     xAX
+        ; Its length (I1), when it is at most `classes` (a longer one is not cached).
         mov     xDX, [xBX + KH_CLASSES]
-        add     xDX, xAX
-        cmp     xDX, [xBX + KH_NBLOCKS]
-        jbe     .limit
-        mov     xDX, [xBX + KH_NBLOCKS]
-.limit: mov     xSI, ALL_ONES
-        mov     xDI, ALL_ONES
-        call    scan
-        sub     xAX, ARG(1)                     ; xAX = length
-        cmp     xAX, [xBX + KH_CLASSES]
-        ja      .none
-        ; Its class has room: push it (as kh_cache_put).
+        call    bounded_length
+        ; Pushed when its class exists (length <= classes) and has room (as kh_cache_put).
         mov     ARG(0), xAX                     ; (h is in xBX: its slot holds the length)
-        dec     xAX
-        imul    xAX, xAX, CACHE_CLASS_BYTES
-        add     xAX, [xBX + KH_CACHE]           ; xAX -> the class
-        mov     xCX, [xAX]
-        cmp     xCX, CACHE_DEPTH
-        jae     .none
         mov     xDX, ARG(1)
-        mov     [xAX + WORD_BYTES + xCX * WORD_SCALE], xDX
-        inc     xCX
-        mov     [xAX], xCX
-        mov     xAX, xDX
-        BLOCK_BIT
-        mov     xSI, [xBX + KH_CACHED]
-        bts     [xSI + xDX * WORD_SCALE], xCX
+        call    cache_push
+        test    xAX, xAX
+        jz      .none
         mov     xAX, ARG(0)                     ; the length
         LEAVE_SAVED
 .none:  xor     xAX, xAX

@@ -400,17 +400,6 @@ static size_t w4_best_fit_failures(const struct trace *t, size_t pool)
 
 static struct trace (*const make[])(size_t) = { w1, w2, w3, w4 };
 
-/* The alloc+free pairs of a trace: its frees (each closes one earlier allocation). The
- * ns per pair is the whole trace's time over them, so on W4, whose large requests are never
- * freed, a pair carries their cost too. */
-static size_t pairs(const struct trace *t)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < t->nops; i++)
-        n += t->ops[i].kind == OP_FREE;
-    return n ? n : 1;
-}
-
 /* bench --one W MIB ALLOCATOR: one untimed replay, for callgrind (make bench-cg); prints
  * how many allocations and frees it made, to divide the instruction counts by. */
 static int one(int argc, char **argv)
@@ -446,8 +435,9 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--one") == 0)
         return one(argc, argv);
     FILE *data = argc > 1 ? fopen(argv[1], "w") : 0;
-    printf("make bench: median ns/op [min-max] of %d runs, median ns per alloc+free pair, failed\n"
-           "allocations, peak footprint\n", RUNS);
+    printf("make bench: median ns/op [min-max] of %d runs; ns per alloc+free pair (twice the\n"
+           "median: every operation of a trace is one of the two); failed allocations; peak\n"
+           "footprint\n", RUNS);
     printf("(%u steady operations per trace after any fill; the naive bitmap stops a cell "
            "after %.0f s)\n\n", STEADY_OPS, NAIVE_BUDGET_NS / 1e9);
     printf("%-15s %7s |", "workload", "pool");
@@ -477,7 +467,7 @@ int main(int argc, char **argv)
                     c.ns[c.runs] = replay(&allocators[a], &t, pools[p], slot, &c, 0, 1e18);
                 qsort(c.ns, c.runs, sizeof c.ns[0], by_value);
                 printf(" %8.1f [%7.1f-%8.1f] %7.1f %5zu %6zuK |", c.ns[c.runs / 2], c.ns[0],
-                       c.ns[c.runs - 1], c.ns[c.runs / 2] * (double)t.nops / pairs(&t),
+                       c.ns[c.runs - 1], 2 * c.ns[c.runs / 2],
                        c.failed, c.peak >> 10);
                 if (data)
                     fprintf(data, "W%u %zu %s %.1f\n", w + 1, pools[p] >> 20,

@@ -11,7 +11,8 @@
  *   - every pointer handed out lies in the block area of its pool, with all its bytes;
  *   - no byte outside the pools' regions changes (guard bands before and after each region).
  * Where the damaged area is not itself the record of what is live (the control block, its
- * chain link, the run tree; and, for placement, the side table), also:
+ * chain link, the run tree, the quick caches and their cached bitmap; and, for placement, the
+ * side table), also:
  *   - no pointer handed out overlaps a live allocation;
  *   - no live byte is changed by the heap (checked before each free or realloc and at the end;
  *     not for the side table, whose entry is the record of the size asked for).
