@@ -929,8 +929,9 @@ static bool bit_of(const kh_word *map, uintptr_t i)
 
 /* I5: each class holds at most KH_CACHE_DEPTH entries, each the start of an allocation of
  * its class's length with its cached bit set, none twice, and zero in every slot after
- * them; the cached bitmap holds those starts and nothing else. Counts the entries and their blocks; returns the first damaged
- * address (a class, or a cached-bitmap word), or NULL. O(W + classes * depth^2). */
+ * them; the cached bitmap holds those starts and nothing else. Counts the entries and their
+ * blocks; returns the first damaged address (a class, a slot or the cached bitmap), or NULL.
+ * O(W + classes * depth^2). */
 static const void *caches_bad(const kheap_t *h, size_t *entries, size_t *blocks)
 {
     *entries = *blocks = 0;

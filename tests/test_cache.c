@@ -175,3 +175,34 @@ KTEST(cache_damaged_entry_is_reported_never_handed_out)
     KT_EXPECT(kt_intact(live, 32, 3));
     KT_EXPECT_EQ(cls[0], 0);                            /* the entry was dropped */
 }
+
+/* kheap_check reads every class: a count over 8, the same allocation twice, a slot past the
+ * count that is not zero; each is reported at the class (or the slot), and nothing else. */
+KTEST(cache_check_finds_a_damaged_class)
+{
+    enum { CB_CACHE = 24 };                             /* README: control block words */
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    void *a = kheap_alloc(h, 32), *b = kheap_alloc(h, 32);
+    KT_ASSERT(a && b);
+    KT_EXPECT_EQ(kheap_free(h, a), 0);
+    KT_EXPECT_EQ(kheap_free(h, b), 0);
+    uintptr_t *cls = (uintptr_t *)((uintptr_t *)h)[CB_CACHE] + 1 * (DEPTH + 1); /* 2 blocks */
+    KT_ASSERT(cls[0] == 2);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    const struct { unsigned word; uintptr_t value; uintptr_t *reported; } cases[] = {
+        { 0, DEPTH + 1, cls },                          /* more entries than a class holds */
+        { 2, cls[1], cls },                             /* b's slot names a again */
+        { 3, 5, &cls[3] },                              /* an empty slot not zero */
+    };
+    for (unsigned k = 0; k < 3; k++) {
+        uintptr_t saved = cls[cases[k].word];
+        cls[cases[k].word] = cases[k].value;
+        int before = kt_faults.count;
+        KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
+        KT_EXPECT_EQ(kt_faults.count, before + 1);
+        KT_EXPECT_PTR_EQ(kt_faults.last.ptr, cases[k].reported);
+        cls[cases[k].word] = saved;
+        KT_EXPECT_EQ(kheap_check(h), 0);
+    }
+}
