@@ -13,7 +13,7 @@
 ; Routine            arguments                 result
 ; -----------------  ------------------------  ---------------------------------------------
 ; kh_init            mem, size, shift, extra   control block address, or 0 when the region
-;                                              cannot hold the control block, both bitmaps,
+;                                              cannot hold the control block, the bitmaps,
 ;                                              `extra` side-table bytes per block and one
 ;                                              block (or wraps past 4 GiB)
 ; kh_find            h, count, align           first block of the lowest run of `count` free

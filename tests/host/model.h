@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include "kheap.h"
 
-#define MODEL_CONTROL_BYTES KHEAP_CONTROL_BYTES   /* before the two bitmaps */
+#define MODEL_CONTROL_BYTES KHEAP_CONTROL_BYTES   /* before the three bitmaps */
 #ifndef KHEAP_LEAF_WORDS_LOG2               /* bitmap words under a leaf of the run tree */
 #define KHEAP_LEAF_WORDS_LOG2 4             /* (the fuzzer's build sets 1: deep trees) */
 #endif
