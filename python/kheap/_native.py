@@ -13,6 +13,7 @@ LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libkheap.so"
 EINVAL, EDOUBLE, EINTERIOR, ECORRUPT = -1, -2, -3, -4
 FAULT_INVALID, FAULT_DOUBLE_FREE, FAULT_INTERIOR, FAULT_CORRUPT = 1, 2, 3, 4
 F_DEBUG = 0x1
+F_NOCACHE = 0x2
 DEFAULT_BLOCK = 16
 GUARD_MIN = 4
 

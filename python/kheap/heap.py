@@ -55,7 +55,8 @@ def _raise_fault(what: str) -> None:
 
 class Heap:
     """A kheap pool of `size` bytes with blocks of `block_size` bytes (a power of two, 4 to
-    1 MiB); `debug=True` makes a debug pool (scrub, poison, guard bytes, caller table).
+    1 MiB); `debug=True` makes a debug pool (scrub, poison, guard bytes, caller table);
+    `cache=False` turns the quick caches off (placement is then first fit by address alone).
 
     The pool keeps its metadata inside the memory, so the capacity is a little less than
     `size` (stats().capacity). Addresses are plain ints. Errors are exceptions: a failed
@@ -64,15 +65,15 @@ class Heap:
     """
 
     def __init__(self, size: int, block_size: int = _native.DEFAULT_BLOCK, *,
-                 debug: bool = False) -> None:
+                 debug: bool = False, cache: bool = True) -> None:
         if size <= 0:
             raise ValueError("size must be positive")
         self._handle: Optional[int] = None
         self._views: Dict[int, List[memoryview]] = {}
         self._mem = mmap.mmap(-1, size)
         self._buf = (ctypes.c_char * size).from_buffer(self._mem)
-        handle = lib.kheap_create_flags(ctypes.addressof(self._buf), size, block_size,
-                                        _native.F_DEBUG if debug else 0)
+        flags = (_native.F_DEBUG if debug else 0) | (0 if cache else _native.F_NOCACHE)
+        handle = lib.kheap_create_flags(ctypes.addressof(self._buf), size, block_size, flags)
         if not handle:
             self._release_memory()
             raise ValueError(f"kheap_create refused a pool of {size} bytes with "
@@ -251,5 +252,5 @@ class MemoryAllocator(Heap):
     """The seed interface: MemoryAllocator(pool_size=1024); p = a.allocate(128); a.free(p)."""
 
     def __init__(self, pool_size: int, block_size: int = _native.DEFAULT_BLOCK, *,
-                 debug: bool = False) -> None:
-        super().__init__(pool_size, block_size, debug=debug)
+                 debug: bool = False, cache: bool = True) -> None:
+        super().__init__(pool_size, block_size, debug=debug, cache=cache)

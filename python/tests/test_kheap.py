@@ -302,7 +302,28 @@ def test_debug_dump_lists_callers():
         assert " 1000 bytes from 0x" in h.dump()
 
 
-# ---- a seeded random run against a first-fit model ----
+# ---- the quick caches ----
+
+def test_quick_cache_gives_the_newest_free_of_a_size_and_catches_its_double_free(heap):
+    a, b, c = heap.allocate(48), heap.allocate(48), heap.allocate(48)
+    heap.free(a)
+    heap.free(c)
+    assert heap.allocate(40) == c                   # newest first, same length (3 blocks)
+    with pytest.raises(DoubleFreeError):
+        heap.free(a)                                # held in the cache: freed already
+    assert heap.allocate(33) == a
+    assert heap.check()
+
+
+def test_without_the_cache_a_free_goes_back_to_first_fit():
+    with Heap(64 * 1024, cache=False) as h:
+        a = h.allocate(48)
+        h.allocate(48)
+        h.free(a)
+        assert h.allocate(16) == a                  # the lowest free block
+
+
+# ---- a seeded random run against a first-fit model (caches off: first fit alone) ----
 
 class FirstFit:
     """Blocks free (0), starting an allocation (1), or continuing one (2); the contract of
@@ -357,7 +378,7 @@ class FirstFit:
 @pytest.mark.parametrize("seed", range(6))
 def test_random_calls_match_the_first_fit_model(seed):
     rng = random.Random(seed)
-    with Heap(rng.choice([4096, 16 * 1024, 40 * 1024])) as h:
+    with Heap(rng.choice([4096, 16 * 1024, 40 * 1024]), cache=False) as h:
         model = FirstFit(h.walk()[0].address, h.stats().capacity // BLOCK)
         live = {}
         for step in range(600):
