@@ -228,7 +228,9 @@ int kheap_check(kheap_t *h);
 /*
  * kheap_get_stats - fill *out. All sizes in bytes. A NULL or damaged h gives all zeros.
  * The quick caches are emptied first, so largest_free is the largest request that succeeds
- * now (that is all it changes: what a caller sees through h, const, stays the same).
+ * now (that is all it changes: what a caller sees through h, const, stays the same); a
+ * damaged cache entry met on the way is dropped and reported (KHEAP_FAULT_CORRUPT), as by
+ * kheap_alloc.
  * O(1) (largest_free is the run tree's root) when the caches are empty, else O(C * 8 * log N).
  */
 void kheap_get_stats(const kheap_t *h, struct kheap_stats *out);

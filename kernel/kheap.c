@@ -17,8 +17,8 @@ typedef uintptr_t kh_word;                  /* one bitmap word */
 #endif
 #define KH_CACHE_CLASSES 64                 /* the quick caches (I5), as in asm/kheap.asm */
 #define KH_CACHE_DEPTH 8
-#define KH_CACHE_EMPTY (-1)                 /* kh_cache_take: nothing held */
-#define KH_CACHE_DAMAGED (-2)               /* kh_cache_take: an entry failed its check */
+#define KH_CACHE_DAMAGED (-2)               /* kh_cache_take: an entry failed its check (-1:
+                                               nothing held) */
 
 /* A node of the run tree (I3 in asm/kheap.asm), for its range of blocks: free blocks at its
  * start, free blocks at its end, and the longest free run inside it. */
