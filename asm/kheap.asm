@@ -5,7 +5,7 @@
 ; ABI: i386 cdecl (nasm -f elf32: arguments on the stack, result in eax; ebx esi edi ebp
 ; preserved) or x86-64 System V (nasm -f elf64: arguments in rdi rsi rdx rcx, result in rax;
 ; rbx rbp r12-r15 preserved, no red zone, no SSE, RIP-relative only), from one source through
-; the ABI layer below. The direction flag is clear on entry and exit.
+; the ABI layer in asm/abi.inc. The direction flag is clear on entry and exit.
 ; Block indices and counts are unsigned words. No routine uses more stack than its saved
 ; registers and a few words of locals (at most 5, in the tree updates and kh_init), and
 ; none calls out of this file.
@@ -108,137 +108,9 @@
 ; Pool layout: | control | used | start | cached bitmap | side table | run tree | quick caches |
 ;              | pad | blocks |
 
-; ---- the ABI layer: the one place that knows the target, i386 cdecl (nasm -f elf32) or
-; x86-64 System V (nasm -f elf64). Everything below writes width-dependent things through it.
-;
-; What a routine sees, on both targets:
-;   xAX .. xSP      the general registers at the machine's width (eax / rax, ...)
-;   WORD_*          a machine word: pointer, size and bitmap word alike
-;   ENTER_SAVED     saves the callee-saved registers the body uses (xBX, xBP; and xSI, xDI
-;                   where the ABI has them callee-saved) and gives every argument a home
-;   ARG(n)          argument n's home, wherever the stack is: SPUSH, SPOP and SDROP push,
-;                   pop and drop words and keep PUSHED, the words above the homes, in step,
-;                   and ARG(n) adds them. At a label reached with another depth than the
-;                   text before it (a join), or in a helper entered by call, AT_DEPTH k
-;                   says the depth there. (Pushes that never meet ARG may stay plain.)
-;   LEAVE_SAVED     restores what ENTER_SAVED saved and returns; the build fails when a
-;                   routine's SPUSH and SPOP/SDROP do not balance there
-; After ENTER_SAVED the body may clobber xAX xCX xDX xSI xDI xBP freely, and xBX.
-;
-; i386:   arguments are already on the stack (cdecl): their homes are the caller's slots, above
-;         the return address and the four saved registers (ebx esi edi ebp are callee-saved).
-; x86-64: arguments come in rdi rsi rdx rcx (at most four here): ENTER_SAVED pushes rbx and
-;         rbp (the callee-saved pair the body uses; rsi and rdi are the caller's to save), then
-;         stores the four argument registers into homes it makes below them. No red zone is
-;         used (the homes are allocated with sub rsp), no SSE, and every reference to memory
-;         outside the stack and the pool is RIP-relative (`default rel`).
-
-%ifidn __OUTPUT_FORMAT__, elf64
-  bits 64
-  default rel
-  %define WORD_BYTES      8               ; bytes in a pointer, a size and a bitmap word
-  %define WORD_BITS       64
-  %define WORD_SHIFT      6               ; log2(WORD_BITS)
-  %define WORD_BYTES_LOG2 3
-  %define BYTE_SPREAD     0x0101010101010101  ; times a byte: it in every byte (imul takes it
-                                              ; from a register: no imm64 form exists)
-  %define STOS_WORD       stosq           ; the string instructions a word at a time
-  %define MOVS_WORD       movsq
-  %define WORD_PTR        qword           ; size of a memory operand holding a word
-  %define xAX rax
-  %define xBX rbx
-  %define xCX rcx
-  %define xDX rdx
-  %define xSI rsi
-  %define xDI rdi
-  %define xBP rbp
-  %define xSP rsp
-  %define ARG_HOMES       4               ; the most arguments any routine takes
-  %define ARG(n)          [xSP + ((n) + PUSHED) * WORD_BYTES]
-  %macro ENTER_SAVED 0
-        push    rbx
-        push    rbp
-        sub     rsp, ARG_HOMES * WORD_BYTES
-        mov     [rsp], rdi
-        mov     [rsp + WORD_BYTES], rsi
-        mov     [rsp + 2 * WORD_BYTES], rdx
-        mov     [rsp + 3 * WORD_BYTES], rcx
-    %assign PUSHED 0
-  %endmacro
-  %macro LEAVE_SAVED 0
-        CHECK_DEPTH
-        add     rsp, ARG_HOMES * WORD_BYTES
-        pop     rbp
-        pop     rbx
-        ret
-  %endmacro
-  ; EXPORT(name, next): an exported routine, typed as a function and sized (to the label
-  ; `next`) for the linker and debuggers, hidden from any dynamic symbol table
-  %define EXPORT(name, next) global name:function hidden (next - name)
-%elifidn __OUTPUT_FORMAT__, elf32
-  bits 32
-  %define WORD_BYTES      4
-  %define WORD_BITS       32
-  %define WORD_SHIFT      5
-  %define WORD_BYTES_LOG2 2
-  %define BYTE_SPREAD     0x01010101
-  %define STOS_WORD       stosd
-  %define MOVS_WORD       movsd
-  %define WORD_PTR        dword
-  %define xAX eax
-  %define xBX ebx
-  %define xCX ecx
-  %define xDX edx
-  %define xSI esi
-  %define xDI edi
-  %define xBP ebp
-  %define xSP esp
-  %define SAVED_REGS      4               ; ebx esi edi ebp, under the return address
-  %define ARG(n)          [xSP + (SAVED_REGS + 1 + (n) + PUSHED) * WORD_BYTES]
-  %macro ENTER_SAVED 0
-        push    ebx
-        push    esi
-        push    edi
-        push    ebp
-    %assign PUSHED 0
-  %endmacro
-  %macro LEAVE_SAVED 0
-        CHECK_DEPTH
-        pop     ebp
-        pop     edi
-        pop     esi
-        pop     ebx
-        ret
-  %endmacro
-  %define EXPORT(name, next) global name:function hidden (next - name)
-%else
-  %error asm/kheap.asm assembles with -f elf32 (i386) or -f elf64 (x86-64) only
-%endif
-
-%define WORD_SCALE      WORD_BYTES      ; index scale for a word array
-
-%assign PUSHED 0
-%macro SPUSH 1
-        push    %1
-  %assign PUSHED PUSHED + 1
-%endmacro
-%macro SPOP 1
-        pop     %1
-  %assign PUSHED PUSHED - 1
-%endmacro
-%macro SDROP 1
-        add     xSP, (%1) * WORD_BYTES
-  %assign PUSHED PUSHED - (%1)
-%endmacro
-%macro AT_DEPTH 1
-  %assign PUSHED %1
-%endmacro
-%macro CHECK_DEPTH 0
-  %if PUSHED != 0
-    %error a routine returns with words still pushed over its arguments
-  %endif
-%endmacro
-%define ALL_ONES        -1              ; every bit of a word (as a sign-extended immediate)
+; The ABI layer (asm/abi.inc): registers and words at the target's width, ARG(n),
+; ENTER_SAVED / LEAVE_SAVED, EXPORT. Assemble with -I naming this folder.
+%include "abi.inc"
 
 ; ---- error codes (include/kheap.h) ----
 KHEAP_EINVAL    equ -1

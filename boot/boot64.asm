@@ -26,7 +26,7 @@ CR4_PAE         equ 1 << 5
 CR0_PG          equ 1 << 31
 EFER_MSR        equ 0xC0000080
 EFER_LME        equ 1 << 8
-CODE64          equ 0x08                    ; selectors of boot_gdt (and of kernel/gdt.c)
+CODE64          equ 0x08                    ; selectors of boot_gdt (and of kernel/stub/gdt.c)
 DATA64          equ 0x10
 
 %define PHYS(sym) ((sym) - KERNEL_VMA)

@@ -21,7 +21,7 @@
   %define ADDRESS dd
 %endif
 
-KERNEL_CODE     equ 0x08                ; selectors of the GDT (kernel/gdt.c)
+KERNEL_CODE     equ 0x08                ; selectors of the GDT (kernel/stub/gdt.c)
 KERNEL_DATA     equ 0x10
 
 section .text

@@ -46,12 +46,12 @@ bool kt_expect(bool ok, const char *file, int line, const char *expr);
 bool kt_expect_eq(intptr_t a, intptr_t b, const char *file, int line, const char *expr);
 bool kt_expect_ptr_eq(const void *a, const void *b, const char *file, int line, const char *expr);
 
-/* Runs every registered test; prints KTAP, a suite per test file (tests/test_alloc.c is the
+/* Runs every registered test; prints KTAP, a suite per test file (tests/cases/test_alloc.c is the
  * subtest "alloc"), its tests nested in it; returns the number of tests that failed. A test
  * that checked nothing fails too: a test must assert something. */
 int ktest_run(void);
 
-/* ---- the backend: kernel/ktest_backend.c on the metal, tests/host/backend.c on a host ---- */
+/* ---- the backend: tests/metal/backend.c on the metal, tests/host/backend.c on a host ---- */
 void ktest_write(const char *s);                        /* print text */
 void *ktest_scratch(size_t size, size_t align);         /* scratch memory, or NULL when out */
 void ktest_scratch_reset(void);                         /* release all scratch memory */

@@ -2,7 +2,7 @@
 # bench-cg.sh - instructions per allocation and per free, counted by callgrind (repeatable on
 # a noisy machine): workload W2 replayed once per allocator at 1 and 16 MiB; then kheap alone on
 # every workload at 1 and 128 MiB, the scaling in a figure that does not drift with the machine.
-# Usage: tests/bench-cg.sh BENCH_PROGRAM OUT_DIR
+# Usage: tests/bench/bench-cg.sh BENCH_PROGRAM OUT_DIR
 set -eu
 bench=$1
 out=$2

@@ -2,8 +2,8 @@
 # run32.sh - runs a 32-bit x86 host program: natively where this machine's kernel executes
 # 32-bit programs, under qemu-i386 (Debian's qemu-user) where it cannot (no IA32 emulation).
 #
-# Usage: tests/run32.sh PROGRAM [ARGS...]   run it by the route below
-#        tests/run32.sh --mode               print the route: "native" or "qemu-i386"
+# Usage: tests/scripts/run32.sh PROGRAM [ARGS...]   run it by the route below
+#        tests/scripts/run32.sh --mode               print the route: "native" or "qemu-i386"
 # The route: KHEAP_HOST32=native or =qemu forces one (`make test HOST32=qemu` takes the
 # qemu-i386 route on a machine that could run the program natively); auto, the default,
 # runs KHEAP_PROBE32 (default build/host/probe32, a 32-bit program that exits 0) and picks

@@ -1,4 +1,4 @@
-/* ktest_backend.c - the test harness's backend on the metal (tests/ktest.h): KTAP goes out
+/* backend.c - the test harness's backend on the metal (tests/ktest.h): KTAP goes out
  * on COM1, scratch memory comes from a static arena that is emptied before every test. */
 #include <stdint.h>
 #include <kernel/serial.h>

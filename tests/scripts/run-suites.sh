@@ -2,13 +2,13 @@
 # run-suites.sh - runs test suites that print KTAP: the kernel under QEMU (with -kernel, and
 # from the GRUB ISO) and host programs; ends with one line "N passed, M failed" over them all.
 #
-# Usage: tests/run-suites.sh [--kernel ELF[@QEMU FLAGS]] [--iso ISO] [--host "LABEL:COMMAND"]
+# Usage: tests/scripts/run-suites.sh [--kernel ELF[@QEMU FLAGS]] [--iso ISO] [--host "LABEL:COMMAND"]
 #                            [--host32 "LABEL:COMMAND"] [--native32 "LABEL:REASON:COMMAND"]
 #                            [--crash ELF] [--append ARGS] [--qemu "EXTRA FLAGS"]
 #                            [--system QEMU]
 # --pytest "LABEL:COMMAND" runs pytest (-q) and counts its summary line's passed, failed,
 # errors and skipped; it passes when pytest exits 0 having run at least one test.
-# --host32 runs a 32-bit host program through tests/run32.sh: natively, or under qemu-i386 on
+# --host32 runs a 32-bit host program through tests/scripts/run32.sh: natively, or under qemu-i386 on
 # a machine that cannot execute 32-bit programs. --native32 is a 32-bit suite that only runs
 # natively (Valgrind's 32-bit tool, 32-bit ASan): elsewhere it is skipped, with REASON on its
 # own line. A skipped suite counts once in "K skipped", and a KTAP "ok N name # SKIP reason"

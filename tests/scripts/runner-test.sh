@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# runner-test.sh - tests of the test runner itself (tests/run-suites.sh, tests/run32.sh): the
+# runner-test.sh - tests of the test runner itself (tests/scripts/run-suites.sh, tests/scripts/run32.sh): the
 # qemu-i386 route for 32-bit host programs, skips that never count as passes, failure counts,
 # tests counted inside KTAP suites.
 # Prints KTAP. Needs build/host/model_test and build/host/probe32 (make test builds them).
 set -u
-cd "$(dirname "$0")/.." || exit 2
+cd "$(dirname "$0")/../.." || exit 2
 export KHEAP_PROBE32=build/host/probe32
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -27,7 +27,7 @@ check() {
 # its last line in $work/last; returns its exit status.
 runner() {
     local route=$1; shift
-    KHEAP_HOST32=$route tests/run-suites.sh "$@" > "$work/out" 2>&1
+    KHEAP_HOST32=$route tests/scripts/run-suites.sh "$@" > "$work/out" 2>&1
     local rc=$?
     tail -n 1 "$work/out" > "$work/last"
     return $rc
@@ -39,12 +39,12 @@ expect_last() {
 }
 
 run32_mode_follows_the_setting() {
-    [ "$(KHEAP_HOST32=qemu tests/run32.sh --mode)" = qemu-i386 ] || { echo "qemu"; return 1; }
-    [ "$(KHEAP_HOST32=native tests/run32.sh --mode)" = native ] || { echo "native"; return 1; }
-    if KHEAP_HOST32=bogus tests/run32.sh --mode > /dev/null 2>&1; then echo "bogus accepted"; return 1; fi
+    [ "$(KHEAP_HOST32=qemu tests/scripts/run32.sh --mode)" = qemu-i386 ] || { echo "qemu"; return 1; }
+    [ "$(KHEAP_HOST32=native tests/scripts/run32.sh --mode)" = native ] || { echo "native"; return 1; }
+    if KHEAP_HOST32=bogus tests/scripts/run32.sh --mode > /dev/null 2>&1; then echo "bogus accepted"; return 1; fi
     local want=qemu-i386
     if "$KHEAP_PROBE32" 2> /dev/null; then want=native; fi
-    [ "$(KHEAP_HOST32=auto tests/run32.sh --mode)" = $want ] || { echo "auto is not $want"; return 1; }
+    [ "$(KHEAP_HOST32=auto tests/scripts/run32.sh --mode)" = $want ] || { echo "auto is not $want"; return 1; }
 }
 
 # A qemu-i386 first on PATH that notes each call, then runs the real one.
@@ -96,6 +96,16 @@ nested_ktap_counts_the_tests_in_suites_and_a_missing_suite() {
     expect_last '1 passed, 2 failed, 1 skipped'
 }
 
+# `make HOST32=qemu` reaches the 32-bit programs through make with the compiler's flags intact,
+# in a build directory of its own (the route32 target: the model suite by that route).
+make_host32_qemu_builds_and_runs_under_qemu_i386() {
+    make -s --no-print-directory BUILD="$work/build" HOST32=qemu route32 > "$work/make" 2>&1 ||
+        { echo "make failed: $(tail -n 3 "$work/make")"; return 1; }
+    grep -qx 'route: qemu-i386' "$work/make" || { echo "route: $(grep '^route' "$work/make")"; return 1; }
+    grep -q '^ok ' "$work/make" || { echo "no passing suite"; return 1; }
+    if grep -q '^ *not ok' "$work/make"; then echo "a failing test"; return 1; fi
+}
+
 # pytest's summary line is what a --pytest suite counts.
 pytest_summary_is_counted() {
     printf '#!/bin/sh\necho "..F."\necho "3 passed, 1 failed in 0.10s"\nexit 1\n' > "$work/fakepytest"
@@ -105,7 +115,7 @@ pytest_summary_is_counted() {
 }
 
 echo "KTAP version 1"
-echo "1..7"
+echo "1..8"
 check run32_mode_follows_the_setting
 check qemu_route_runs_a_32bit_suite_under_qemu_i386
 check native_only_suite_is_skipped_never_passed
@@ -113,4 +123,5 @@ check native_only_suite_runs_on_the_native_route
 check suite_without_ktap_fails_the_run
 check nested_ktap_counts_the_tests_in_suites_and_a_missing_suite
 check pytest_summary_is_counted
+check make_host32_qemu_builds_and_runs_under_qemu_i386
 [ "$failed" -eq 0 ]

@@ -3,7 +3,7 @@
 # a temporary breakpoint on every routine entry, every jump or call target and every fall-through
 # of a conditional jump; each deletes itself when hit, so what remains at the end was never reached.
 #
-# Usage: tests/asm-coverage.sh PROGRAM [ARGS...] [-- PROGRAM [ARGS...]]...
+# Usage: tests/scripts/asm-coverage.sh PROGRAM [ARGS...] [-- PROGRAM [ARGS...]]...
 # Every PROGRAM must link asm/kheap.asm with its symbols. Prints the places never reached by any
 # of the runs and one line per kind: "asm ... reached: N of M". Exits 1 when a target was missed.
 set -eu

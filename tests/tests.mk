@@ -1,0 +1,209 @@
+# tests.mk - the rules for the test suites, the fuzzer, coverage and the benchmarks; included by
+# the Makefile, which defines the module's objects, the kernels and the flag sets used here.
+# tests/README.md says what each suite checks.
+
+.PHONY: test host route32 fuzz coverage debug-cost bench bench-cg
+
+# How 32-bit host programs run (tests/scripts/run32.sh): auto probes this machine; qemu forces
+# qemu-i386 (the route of machines without IA32 emulation); native forces direct execution.
+HOST32 ?= auto
+export KHEAP_HOST32 := $(HOST32)
+export KHEAP_PROBE32 := $(BUILD)/host/probe32
+RUN32 := tests/scripts/run32.sh
+
+# ---- the host twin: the same test sources as host programs, at both widths ----
+# In DIR (build/host for i386, build/x86_64/host for x86-64): ktest, linked with the archive as
+# shipped; ktest-san, module and tests under ASan+UBSan; ktest-vg, the module with Valgrind
+# mempool annotations (-DKHEAP_VALGRIND), run under memcheck; model_test; replay and
+# replay-plain, the fuzz target over the committed corpora with and without ASan+UBSan; damage
+# and damage-san, the damage campaign. replay and damage use the fuzzer's small leaves.
+HOST_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
+               -fno-toplevel-reorder -Iinclude -Itests -Itests/host
+# _FILE_OFFSET_BITS=64: readdir of a 64-bit file system (ext4's hashed offsets) from a
+# 32-bit program under qemu-i386 fails with EOVERFLOW otherwise.
+HOST_M32    := -m32 -D_FILE_OFFSET_BITS=64
+HOST_M64    := -m64
+SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all
+VALGRIND    := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all
+HOST_TESTS  := tests/ktest.c $(CASE_SRCS) tests/host/backend.c
+REPLAY_SRCS := tests/host/replay.c tests/host/fuzz_kheap.c tests/host/model.c kernel/kheap.c
+MODEL_SRCS  := tests/ktest.c tests/host/backend.c tests/host/model.c tests/host/model_test.c
+DAMAGE_SRCS := tests/host/damage.c kernel/kheap.c
+
+# $(call host_twin,DIR,WIDTH FLAGS,LINK FLAGS,ASM OBJECT,SMALL-LEAF ASM OBJECT,ARCHIVE)
+define host_twin
+$(call objects,$(1)/plain,$(2) $(HOST_CFLAGS))
+$(call objects,$(1)/san,$(2) $(HOST_CFLAGS) $(SAN_FLAGS))
+$(call objects,$(1)/vg,$(2) $(HOST_CFLAGS) -DKHEAP_VALGRIND)
+$(call objects,$(1)/leaf,$(2) $(HOST_CFLAGS) $(SAN_FLAGS) $(SMALL_LEAF))
+$(call objects,$(1)/leafplain,$(2) $(HOST_CFLAGS) $(SMALL_LEAF))
+$(1)/ktest: $(HOST_TESTS:%.c=$(1)/plain/%.o) $(6)
+	$$(CC) $(3) -o $$@ $$^
+$(1)/ktest-san: $(HOST_TESTS:%.c=$(1)/san/%.o) $(1)/san/kernel/kheap.o $(4)
+	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
+$(1)/ktest-vg: $(HOST_TESTS:%.c=$(1)/vg/%.o) $(1)/vg/kernel/kheap.o $(4)
+	$$(CC) $(3) -o $$@ $$^
+$(1)/model_test: $(MODEL_SRCS:%.c=$(1)/plain/%.o) $(6)
+	$$(CC) $(3) -o $$@ $$^
+$(1)/replay: $(REPLAY_SRCS:%.c=$(1)/leaf/%.o) $(5)
+	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
+$(1)/replay-plain: $(REPLAY_SRCS:%.c=$(1)/leafplain/%.o) $(5)
+	$$(CC) $(3) -o $$@ $$^
+$(1)/damage: $(DAMAGE_SRCS:%.c=$(1)/leafplain/%.o) $(5)
+	$$(CC) $(3) -o $$@ $$^
+$(1)/damage-san: $(DAMAGE_SRCS:%.c=$(1)/leaf/%.o) $(5)
+	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
+endef
+$(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_asm.o,$(BUILD)/leaf/kheap_asm.o,$(LIB)))
+$(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_asm.o,$(B64)/leaf/kheap_asm.o,$(LIB64)))
+
+# A kernel that is not the stub kernel (tests/embed/embed64.c: its own kmain, serial and exit)
+# linked with build/libkheap64.a as shipped; only the long-mode entry is borrowed.
+EMBED64 := $(B64)/embed64.elf
+$(EMBED64): $(B64)/k/tests/embed/embed64.o $(B64)/k/boot/boot64.o $(LIB64) linker64.ld
+	$(LD64) -o $@ $(B64)/k/boot/boot64.o $(B64)/k/tests/embed/embed64.o $(LIB64)
+
+# The probe run32.sh runs to learn whether this machine executes 32-bit programs.
+$(BUILD)/host/probe32: $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	echo 'int main(void) { return 0; }' | $(CC) -m32 -x c - -o $@
+
+# i386: the plain suite, the model, the plain replay and the damage campaign run natively or
+# under qemu-i386; ASan and Valgrind only natively. x86-64: everything, natively.
+HOST_SUITES := $(BUILD)/host/probe32 \
+               $(addprefix $(BUILD)/host/,ktest ktest-san ktest-vg model_test replay replay-plain damage) \
+               $(addprefix $(B64)/host/,ktest ktest-san ktest-vg model_test replay damage-san)
+host: $(HOST_SUITES)
+
+# The model suite by the route HOST32 names, through make: tests/scripts/runner-test.sh builds
+# it in a build directory of its own with HOST32=qemu.
+route32: $(BUILD)/host/model_test $(BUILD)/host/probe32
+	@echo "route: $$($(RUN32) --mode)"
+	@$(RUN32) $(BUILD)/host/model_test
+
+# ---- make test: every suite, counted by tests/scripts/run-suites.sh ----
+# The damage campaign's trials here; make fuzz runs it for FUZZ_SECONDS from a new seed.
+DAMAGE_TRIALS ?= 20000
+FUZZ_CORPORA  := tests/fuzz/seeds tests/fuzz/regressions
+# Debian's python3 has python3-pytest; a PATH python without pytest is passed over.
+PYTHON := $(or $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest' 2>/dev/null && \
+	    { echo $$p; break; }; done),/usr/bin/python3)
+NO_ASAN := 32-bit ASan fails under qemu-i386
+NO_VG   := Valgrind's 32-bit tool cannot start
+
+# The metal: both kernels with -kernel, from GRUB, with more or less RAM, and crashing.
+SUITES := --kernel $(KERNEL) --iso $(ISO) --kernel "$(KERNEL)@-m 64" --kernel "$(KERNEL)@-m 512"
+SUITES += --crash $(KERNEL) --system $(QEMU64) --kernel $(KERNEL64) --iso $(ISO64)
+SUITES += --kernel "$(KERNEL64)@-m 6G" --crash $(KERNEL64) --kernel $(EMBED64)
+# i386 host programs: --host32 runs natively or under qemu-i386; --native32 is skipped, with
+# its reason, on a machine that cannot execute 32-bit programs.
+H32 := $(BUILD)/host
+SUITES += --host32 "i386 host (libkheap.a):$(H32)/ktest"
+SUITES += --native32 "i386 host asan+ubsan:$(NO_ASAN):$(H32)/ktest-san"
+SUITES += --native32 "i386 host valgrind:$(NO_VG):$(VALGRIND) $(H32)/ktest-vg"
+SUITES += --host32 "i386 model:$(H32)/model_test"
+SUITES += --native32 "i386 fuzz corpus replay, asan:$(NO_ASAN):$(H32)/replay $(FUZZ_CORPORA)"
+SUITES += --host32 "i386 fuzz corpus replay, plain:$(H32)/replay-plain $(FUZZ_CORPORA)"
+SUITES += --host32 "i386 damage campaign:$(H32)/damage $(DAMAGE_TRIALS)"
+H64 := $(B64)/host
+SUITES += --host "x86-64 host (libkheap64.a):$(H64)/ktest"
+SUITES += --host "x86-64 host asan+ubsan:$(H64)/ktest-san"
+SUITES += --host "x86-64 host valgrind:$(VALGRIND) $(H64)/ktest-vg"
+SUITES += --host "x86-64 model:$(H64)/model_test"
+SUITES += --host "x86-64 fuzz corpus replay, asan:$(H64)/replay $(FUZZ_CORPORA)"
+SUITES += --host "x86-64 damage campaign, asan:$(H64)/damage-san $(DAMAGE_TRIALS)"
+SUITES += --pytest "python (pytest):env PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests"
+SUITES += --host "runner self-test:tests/scripts/runner-test.sh"
+
+test: deps $(KERNEL) $(ISO) $(KERNEL64) $(ISO64) $(EMBED64) $(HOST_SUITES) $(PY_LIB)
+	@tests/scripts/run-suites.sh $(SUITES)
+
+# ---- the differential fuzzer: libFuzzer, kheap against the model (x86-64, native) ----
+FUZZ_SECONDS ?= 60
+FUZZ_BASE    := -m64 -g -O1 -fno-sanitize-recover=all -Iinclude -Itests -Itests/host
+FUZZ_FLAGS   := $(FUZZ_BASE) -fsanitize=fuzzer,address,undefined
+# The model is built without coverage feedback: the fuzzer should steer by kheap's
+# branches and the decoder's, not the model's.
+$(BUILD)/fuzz/model.o: tests/host/model.c tests/host/model.h include/kheap.h $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	clang $(FUZZ_BASE) $(SMALL_LEAF) -fsanitize=address,undefined -c $< -o $@
+$(BUILD)/fuzz/fuzz_kheap: tests/host/fuzz_kheap.c tests/host/model.h kernel/kheap.c include/kheap.h \
+                          $(BUILD)/fuzz/model.o $(B64)/leaf/kheap_asm.o $(FLAGS_STAMP)
+	clang $(FUZZ_FLAGS) $(SMALL_LEAF) -o $@ tests/host/fuzz_kheap.c kernel/kheap.c \
+	    $(BUILD)/fuzz/model.o $(B64)/leaf/kheap_asm.o
+
+# New inputs go to build/fuzz/corpus; a finding is written to build/fuzz/ as crash-*: copy it
+# into tests/fuzz/regressions once fixed. Then the damage campaign (ASan) runs for
+# FUZZ_SECONDS more from a new seed.
+fuzz: deps $(BUILD)/fuzz/fuzz_kheap $(B64)/host/damage-san
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_kheap -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -timeout=20 \
+	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(FUZZ_CORPORA)
+	@seed=$$(date +%s); echo "make fuzz: the damage campaign, $(FUZZ_SECONDS) s from seed $$seed"; \
+	$(B64)/host/damage-san --seconds $(FUZZ_SECONDS) $$seed
+
+# ---- coverage: lines of kernel/kheap.c (gcov/lcov) and branch targets of asm/kheap.asm (gdb),
+# both from the x86-64 host suite plus the replay of the committed fuzz corpora ----
+COV := $(BUILD)/cov
+COV_FLAGS := -m64 -std=gnu11 -g -O0 -fno-toplevel-reorder -Iinclude -Itests -Itests/host
+$(eval $(call objects,$(COV),$(COV_FLAGS)))
+$(COV)/kernel/kheap.o: XFLAGS += --coverage
+$(COV)/ktest: $(HOST_TESTS:%.c=$(COV)/%.o) $(COV)/kernel/kheap.o $(B64)/asm/kheap_asm.o
+	$(CC) -m64 --coverage -o $@ $^
+$(COV)/replay: $(REPLAY_SRCS:%.c=$(COV)/%.o) $(B64)/asm/kheap_asm.o
+	$(CC) -m64 --coverage -o $@ $^
+
+coverage: deps $(COV)/ktest $(COV)/replay
+	@find $(COV) -name '*.gcda' -delete
+	@$(COV)/ktest > /dev/null && $(COV)/replay $(FUZZ_CORPORA) > /dev/null
+	@lcov -q --capture --directory $(COV) --output-file $(COV)/all.info 2>/dev/null
+	@lcov -q --extract $(COV)/all.info '*/kernel/kheap.c' --output-file $(COV)/kheap.info
+	@genhtml -q $(COV)/kheap.info --output-directory $(COV)/html
+	@echo "kernel/kheap.c (report: $(COV)/html/index.html):"
+	@lcov --summary $(COV)/kheap.info 2>&1 | grep -E 'lines|functions'
+	@echo "asm/kheap.asm (gdb, tests/scripts/asm-coverage.sh):"
+	@tests/scripts/asm-coverage.sh $(COV)/ktest -- $(COV)/replay $(FUZZ_CORPORA)
+
+# ---- benchmarks (they print figures and assert nothing): make bench on kheap, glibc malloc
+# and a naive bitmap; make bench-cg the same traces' instructions under callgrind; make
+# debug-cost what debug pools cost. BENCH_WIDTH=64 (default, native) or 32 (the i386 build:
+# natively, or under qemu-i386 where this machine cannot execute it).
+BENCH_WIDTH ?= 64
+BENCH_DIR   := $(if $(filter 32,$(BENCH_WIDTH)),$(BUILD)/host,$(B64)/host)
+BENCH_RUN   := $(if $(filter 32,$(BENCH_WIDTH)),$(RUN32),)
+BENCH_DEPS  := tests/host/rng.h include/kheap.h $(FLAGS_STAMP)
+$(BUILD)/host/%: tests/bench/%.c $(BENCH_DEPS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) -m32 -no-pie -O2 -Iinclude -Itests/host -o $@ $< $(LIB)
+$(B64)/host/%: tests/bench/%.c $(BENCH_DEPS) $(LIB64)
+	@mkdir -p $(@D)
+	$(CC) -m64 -O2 -Iinclude -Itests/host -o $@ $< $(LIB64)
+
+# A line saying the figures below come from qemu-i386, when they do.
+emulated_note = if [ -n "$(BENCH_RUN)" ] && [ "$$($(RUN32) --mode)" != native ]; then \
+	echo "make $@: this machine cannot execute 32-bit programs: figures below are from qemu-i386"; fi
+
+debug-cost: deps $(BENCH_DIR)/debug_cost $(BUILD)/host/probe32
+	@$(emulated_note)
+	@$(BENCH_RUN) $(BENCH_DIR)/debug_cost
+
+# One run gives the table (build/bench/bench.txt), the plot (build/bench/bench.png) and
+# tests/bench/RESULTS.md, which quotes both with the machine they ran on.
+bench: deps $(BENCH_DIR)/bench $(BUILD)/host/probe32
+	@mkdir -p $(BUILD)/bench
+	@{ $(emulated_note); $(BENCH_RUN) $(BENCH_DIR)/bench $(BUILD)/bench/bench.dat; } | \
+	    tee $(BUILD)/bench/bench.txt
+	@gnuplot tests/bench/bench.gp && echo "plot: $(BUILD)/bench/bench.png"
+	@tests/bench/results.sh $(BENCH_WIDTH) $(BUILD)/bench/bench.txt > tests/bench/RESULTS.md
+	@echo "results: tests/bench/RESULTS.md"
+
+# Instructions per alloc and per free from callgrind (Valgrind cannot run the i386 build on
+# a machine that cannot execute it: then it says so).
+bench-cg: deps $(BENCH_DIR)/bench $(BUILD)/host/probe32
+	@if [ -n "$(BENCH_RUN)" ] && [ "$$($(RUN32) --mode)" != native ]; then \
+	    echo "make bench-cg: SKIP: Valgrind's 32-bit tool cannot start on a machine that cannot"; \
+	    echo "make bench-cg: execute 32-bit programs"; exit 0; fi; \
+	tests/bench/bench-cg.sh $(BENCH_DIR)/bench $(BUILD)/bench-cg
+
+# The flag sets above, for the Makefile's flags stamp.
+TEST_FLAG_VARS := HOST_CFLAGS HOST_M32 HOST_M64 SAN_FLAGS FUZZ_FLAGS COV_FLAGS
