@@ -16,7 +16,8 @@ RUN32 := tests/scripts/run32.sh
 # shipped; ktest-san, module and tests under ASan+UBSan; ktest-vg, the module with Valgrind
 # mempool annotations (-DKHEAP_VALGRIND), run under memcheck; model_test; replay and
 # replay-plain, the fuzz target over the committed corpora with and without ASan+UBSan; damage
-# and damage-san, the damage campaign. replay and damage use the fuzzer's small leaves.
+# and damage-san, the damage campaign; checkasm, every asm routine called with its callee-saved
+# registers seeded and checked after. replay and damage use the fuzzer's small leaves.
 HOST_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
                -fno-toplevel-reorder -Iinclude -Itests -Itests/host
 # _FILE_OFFSET_BITS=64: readdir of a 64-bit file system (ext4's hashed offsets) from a
@@ -29,8 +30,9 @@ HOST_TESTS  := tests/ktest.c $(CASE_SRCS) tests/host/backend.c
 REPLAY_SRCS := tests/host/replay.c tests/host/fuzz_kheap.c tests/host/model.c kernel/kheap.c
 MODEL_SRCS  := tests/ktest.c tests/host/backend.c tests/host/model.c tests/host/model_test.c
 DAMAGE_SRCS := tests/host/damage.c kernel/kheap.c
+CHECKASM_SRCS := tests/ktest.c tests/host/backend.c tests/host/checkasm.c
 
-# $(call host_twin,DIR,WIDTH FLAGS,LINK FLAGS,ASM OBJECT,SMALL-LEAF ASM OBJECT,ARCHIVE)
+# $(call host_twin,DIR,WIDTH FLAGS,LINK FLAGS,ASM OBJECT,SMALL-LEAF ASM OBJECT,ARCHIVE,NASM FORMAT)
 define host_twin
 $(call objects,$(1)/plain,$(2) $(HOST_CFLAGS))
 $(call objects,$(1)/san,$(2) $(HOST_CFLAGS) $(SAN_FLAGS))
@@ -53,9 +55,14 @@ $(1)/damage: $(DAMAGE_SRCS:%.c=$(1)/leafplain/%.o) $(5)
 	$$(CC) $(3) -o $$@ $$^
 $(1)/damage-san: $(DAMAGE_SRCS:%.c=$(1)/leaf/%.o) $(5)
 	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
+$(1)/checkasm_call.o: tests/host/checkasm.asm $$(FLAGS_STAMP)
+	@mkdir -p $$(@D)
+	$$(AS) -f $(7) -Wall -Werror $$< -o $$@
+$(1)/checkasm: $(CHECKASM_SRCS:%.c=$(1)/plain/%.o) $(1)/checkasm_call.o $(6)
+	$$(CC) $(3) -o $$@ $$^
 endef
-$(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_asm.o,$(BUILD)/leaf/kheap_asm.o,$(LIB)))
-$(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_asm.o,$(B64)/leaf/kheap_asm.o,$(LIB64)))
+$(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_asm.o,$(BUILD)/leaf/kheap_asm.o,$(LIB),elf32))
+$(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_asm.o,$(B64)/leaf/kheap_asm.o,$(LIB64),elf64))
 
 # A kernel that is not the stub kernel (tests/embed/embed64.c: its own kmain, serial and exit)
 # linked with build/libkheap64.a as shipped; only the long-mode entry is borrowed.
@@ -71,8 +78,8 @@ $(BUILD)/host/probe32: $(FLAGS_STAMP)
 # i386: the plain suite, the model, the plain replay and the damage campaign run natively or
 # under qemu-i386; ASan and Valgrind only natively. x86-64: everything, natively.
 HOST_SUITES := $(BUILD)/host/probe32 \
-               $(addprefix $(BUILD)/host/,ktest ktest-san ktest-vg model_test replay replay-plain damage) \
-               $(addprefix $(B64)/host/,ktest ktest-san ktest-vg model_test replay damage-san)
+               $(addprefix $(BUILD)/host/,ktest ktest-san ktest-vg model_test replay replay-plain damage checkasm) \
+               $(addprefix $(B64)/host/,ktest ktest-san ktest-vg model_test replay damage-san checkasm)
 host: $(HOST_SUITES)
 
 # The model suite by the route HOST32 names, through make: tests/scripts/runner-test.sh builds
@@ -105,6 +112,7 @@ SUITES += --host32 "i386 model:$(H32)/model_test"
 SUITES += --native32 "i386 fuzz corpus replay, asan:$(NO_ASAN):$(H32)/replay $(FUZZ_CORPORA)"
 SUITES += --host32 "i386 fuzz corpus replay, plain:$(H32)/replay-plain $(FUZZ_CORPORA)"
 SUITES += --host32 "i386 damage campaign:$(H32)/damage $(DAMAGE_TRIALS)"
+SUITES += --host32 "i386 checkasm (callee-saved registers):$(H32)/checkasm"
 H64 := $(B64)/host
 SUITES += --host "x86-64 host (libkheap64.a):$(H64)/ktest"
 SUITES += --host "x86-64 host asan+ubsan:$(H64)/ktest-san"
@@ -112,6 +120,7 @@ SUITES += --host "x86-64 host valgrind:$(VALGRIND) $(H64)/ktest-vg"
 SUITES += --host "x86-64 model:$(H64)/model_test"
 SUITES += --host "x86-64 fuzz corpus replay, asan:$(H64)/replay $(FUZZ_CORPORA)"
 SUITES += --host "x86-64 damage campaign, asan:$(H64)/damage-san $(DAMAGE_TRIALS)"
+SUITES += --host "x86-64 checkasm (callee-saved registers):$(H64)/checkasm"
 SUITES += --pytest "python (pytest):env PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests"
 SUITES += --host "runner self-test:tests/scripts/runner-test.sh"
 

@@ -1,0 +1,215 @@
+/* checkasm.c - every exported routine of asm/kheap.asm keeps the ABI's callee-saved registers,
+ * the stack pointer and the direction flag (clear), on its paths that matter: each call goes
+ * through checkasm_call (tests/host/checkasm.asm), which loads those registers with fresh
+ * random values and reports any that differ on return. A host program at both widths. */
+#include "ktest.h"
+
+/* asm/kheap.asm's routines (their contracts: the table at the top of that file). */
+kheap_t *kh_init(void *mem, size_t size, uintptr_t shift, uintptr_t extra);
+intptr_t kh_find(kheap_t *h, uintptr_t count, uintptr_t align);
+void kh_claim(kheap_t *h, uintptr_t first, uintptr_t count);
+void kh_release(kheap_t *h, uintptr_t first, uintptr_t count);
+void kh_mark(kheap_t *h, uintptr_t first, uintptr_t count);
+void kh_unmark(kheap_t *h, uintptr_t first, uintptr_t count);
+uintptr_t kh_next_used(const kheap_t *h, uintptr_t from, uintptr_t limit);
+uintptr_t kh_next_free(const kheap_t *h, uintptr_t from, uintptr_t limit);
+uintptr_t kh_alloc_blocks(const kheap_t *h, uintptr_t first);
+intptr_t kh_block_of(const kheap_t *h, const void *p);
+intptr_t kh_cache_take(kheap_t *h, uintptr_t count);
+uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count);
+uintptr_t kh_cache_free(kheap_t *h, const void *p);
+void kh_fill(void *dst, size_t n, unsigned byte);
+const void *kh_unlike(const void *p, size_t n, unsigned byte);
+void kh_copy(void *dst, const void *src, size_t n);
+
+/* tests/host/checkasm.asm */
+uintptr_t checkasm_call(void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3);
+extern uintptr_t checkasm_values[];
+extern uintptr_t checkasm_clobbered;
+
+#if UINTPTR_MAX > 0xffffffffu
+static const char *const kept[] = { "rbx", "rbp", "r12", "r13", "r14", "r15", "rsp", "DF" };
+#else
+static const char *const kept[] = { "ebx", "esi", "edi", "ebp", "esp", "DF" };
+#endif
+#define NKEPT (sizeof kept / sizeof kept[0])
+#define NSAVED (NKEPT - 2)                  /* the registers; then the stack pointer and DF */
+
+static char why[160];                       /* the failure's text: routine and registers */
+
+static void append(size_t *at, const char *s)
+{
+    while (*s && *at < sizeof why - 1)
+        why[(*at)++] = *s++;
+    why[*at] = 0;
+}
+
+/* Calls fn(a0, a1, a2, a3) through the trampoline; a failed check names fn and every
+ * register it did not keep. Returns fn's result. */
+static uintptr_t checked(const char *name, void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2,
+                         uintptr_t a3, const char *file, int line)
+{
+    for (size_t i = 0; i < NSAVED; i++) {
+        uintptr_t v = kt_rand();
+        if (sizeof v > 4)
+            v = (v << 16 << 16) | kt_rand();
+        checkasm_values[i] = v;
+    }
+    uintptr_t r = checkasm_call(fn, a0, a1, a2, a3);
+    size_t at = 0;
+    why[0] = 0;
+    append(&at, name);
+    append(&at, " keeps");
+    for (size_t i = 0; i < NKEPT; i++)
+        if (checkasm_clobbered & ((uintptr_t)1 << i)) {
+            append(&at, " !");
+            append(&at, kept[i]);
+        }
+    kt_expect(checkasm_clobbered == 0, file, line, why);
+    return r;
+}
+
+#define CALL(fn, a0, a1, a2, a3)                                                        \
+    checked(#fn, (void *)(fn), (uintptr_t)(a0), (uintptr_t)(a1), (uintptr_t)(a2),       \
+            (uintptr_t)(a3), __FILE__, __LINE__)
+
+/* The check itself: routines that break the rule are caught (tests/host/checkasm.asm). */
+void checkasm_clobber_first(void);          /* changes ebx / rbx */
+void checkasm_leave_df_set(void);           /* returns with the direction flag set */
+
+KTEST(checkasm_catches_a_clobbered_register_and_a_set_direction_flag)
+{
+    checkasm_call((void *)checkasm_clobber_first, 0, 0, 0, 0);
+    KT_EXPECT_EQ(checkasm_clobbered, 1);
+    checkasm_call((void *)checkasm_leave_df_set, 0, 0, 0, 0);
+    KT_EXPECT_EQ(checkasm_clobbered, (uintptr_t)1 << (NKEPT - 1));
+}
+
+/* A pool whose quick caches exist (8 classes) and whose tree has several levels. */
+#define POOL_BYTES (256u * 1024)
+static kheap_t *pool(void)
+{
+    return kt_pool_flags(POOL_BYTES, 16, 0);
+}
+
+KTEST(kh_init_keeps_the_registers)
+{
+    void *mem = kt_mem(POOL_BYTES, 16);
+    KT_ASSERT(mem != NULL);
+    KT_EXPECT(CALL(kh_init, mem, POOL_BYTES, 4, 0) == (uintptr_t)mem);
+    KT_EXPECT(CALL(kh_init, mem, POOL_BYTES, 6, 2 * sizeof(uintptr_t)) == (uintptr_t)mem);
+    KT_EXPECT_EQ(CALL(kh_init, mem, 64, 4, 0), 0);                  /* too small */
+}
+
+KTEST(kh_find_keeps_the_registers)
+{
+    kheap_t *h = pool();
+    KT_ASSERT(h != NULL);
+    KT_EXPECT_EQ(CALL(kh_find, h, 1, 1, 0), 0);                     /* a leaf read */
+    KT_EXPECT_EQ((intptr_t)CALL(kh_find, h, 1u << 30, 1, 0), -1);   /* the root says no */
+    kh_claim(h, 0, 3);
+    intptr_t b = kh_find(h, 4, 8);                                  /* aligned: a retry */
+    KT_EXPECT(b >= 3);
+    KT_EXPECT_EQ(CALL(kh_find, h, 4, 8, 0), b);
+    KT_EXPECT_EQ(CALL(kh_find, h, 3 * KT_LEAF_BLOCKS / 2, 1, 0), 3); /* across leaves */
+    kh_claim(h, KT_LEAF_BLOCKS - 2, 4);                             /* a middle, a climb */
+    b = kh_find(h, KT_LEAF_BLOCKS, KT_LEAF_BLOCKS);
+    KT_EXPECT(b > 0);
+    KT_EXPECT_EQ(CALL(kh_find, h, KT_LEAF_BLOCKS, KT_LEAF_BLOCKS, 0), b);
+    kh_release(h, KT_LEAF_BLOCKS - 2, 4);
+    kh_release(h, 0, 3);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(kh_claim_and_kh_release_keep_the_registers)
+{
+    kheap_t *h = pool();
+    KT_ASSERT(h != NULL);
+    CALL(kh_claim, h, 5, 7, 0);                                     /* inside a leaf */
+    CALL(kh_claim, h, 100, 3 * KT_LEAF_BLOCKS, 0);                  /* leaves set whole */
+    KT_EXPECT_EQ(kh_alloc_blocks(h, 5), 7);
+    CALL(kh_release, h, 100, 3 * KT_LEAF_BLOCKS, 0);
+    CALL(kh_release, h, 5, 7, 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(kh_mark_and_kh_unmark_keep_the_registers)
+{
+    kheap_t *h = pool();
+    KT_ASSERT(h != NULL);
+    kh_claim(h, 0, 3);
+    CALL(kh_mark, h, 3, 2, 0);
+    KT_EXPECT_EQ(kh_alloc_blocks(h, 0), 5);
+    CALL(kh_unmark, h, 3, 2, 0);
+    KT_EXPECT_EQ(kh_alloc_blocks(h, 0), 3);
+    kh_release(h, 0, 3);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(kh_next_used_and_kh_next_free_keep_the_registers)
+{
+    kheap_t *h = pool();
+    KT_ASSERT(h != NULL);
+    kh_claim(h, 70, 10);
+    KT_EXPECT_EQ(CALL(kh_next_used, h, 0, 1000, 0), 70);
+    KT_EXPECT_EQ(CALL(kh_next_used, h, 80, 1000, 0), 1000);          /* none: the limit */
+    KT_EXPECT_EQ(CALL(kh_next_free, h, 70, 1000, 0), 80);
+    kh_release(h, 70, 10);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(kh_alloc_blocks_keeps_the_registers)
+{
+    kheap_t *h = pool();
+    KT_ASSERT(h != NULL);
+    kh_claim(h, 10, 2 * KT_WORD_BITS + 3);                          /* over word boundaries */
+    KT_EXPECT_EQ(CALL(kh_alloc_blocks, h, 10, 0, 0), 2 * KT_WORD_BITS + 3);
+    kh_release(h, 10, 2 * KT_WORD_BITS + 3);
+}
+
+KTEST(kh_block_of_keeps_the_registers)
+{
+    kheap_t *h = pool();
+    KT_ASSERT(h != NULL);
+    char *p = kheap_alloc(h, 64);
+    KT_ASSERT(p != NULL);
+    intptr_t b = (intptr_t)CALL(kh_block_of, h, p, 0, 0);
+    KT_EXPECT(b >= 0);
+    KT_EXPECT_EQ((intptr_t)CALL(kh_block_of, h, p + 16, 0, 0), KHEAP_EINTERIOR);
+    KT_EXPECT_EQ((intptr_t)CALL(kh_block_of, h, p + 1, 0, 0), KHEAP_EINVAL);
+    KT_EXPECT_EQ((intptr_t)CALL(kh_block_of, h, p + 256, 0, 0), KHEAP_EDOUBLE);
+    KT_EXPECT_EQ((intptr_t)CALL(kh_block_of, h, (char *)h - 16, 0, 0), KHEAP_EINVAL);
+    KT_EXPECT_EQ(kheap_free(h, p), 0);
+}
+
+KTEST(kh_cache_routines_keep_the_registers)
+{
+    kheap_t *h = pool();
+    KT_ASSERT(h != NULL);
+    char *p = kheap_alloc(h, 48);                                   /* 3 blocks */
+    KT_ASSERT(p != NULL);
+    intptr_t b = kh_block_of(h, p);
+    KT_EXPECT_EQ(CALL(kh_cache_free, h, p, 0, 0), 3);               /* pushed */
+    KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3, 0, 0), b);     /* popped */
+    KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3, 0, 0), -1);    /* empty */
+    KT_EXPECT_EQ(CALL(kh_cache_free, h, p + 16, 0, 0), 0);          /* not a start */
+    KT_EXPECT_EQ(CALL(kh_cache_put, h, b, 3, 0), 1);
+    KT_EXPECT_EQ(CALL(kh_cache_put, h, b, 1u << 20, 0), 0);         /* no such class */
+    KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3, 0, 0), b);
+    KT_EXPECT_EQ(kheap_free(h, p), 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(kh_fill_kh_unlike_and_kh_copy_keep_the_registers)
+{
+    unsigned char *a = kt_mem(300, 16), *b = kt_mem(300, 16);
+    KT_ASSERT(a != NULL && b != NULL);
+    CALL(kh_fill, a + 3, 290, 0x6B, 0);                             /* head, words, tail */
+    KT_EXPECT(kt_all_bytes(a + 3, 290, 0x6B));
+    KT_EXPECT_EQ(CALL(kh_unlike, a + 3, 290, 0x6B, 0), 0);
+    a[200] = 0;
+    KT_EXPECT_PTR_EQ(CALL(kh_unlike, a + 3, 290, 0x6B, 0), a + 200);
+    CALL(kh_copy, b + 1, a + 3, 290, 0);
+    KT_EXPECT_EQ(b[200 - 2], 0);
+    KT_EXPECT_EQ(b[1], 0x6B);
+}
