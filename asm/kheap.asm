@@ -73,6 +73,12 @@
 ; cache_classes   xAX blocks -> xCX the quick-cache classes of such a pool (I5)
 ; cache_push      xAX count, xDX first -> pushed on its class (xAX 1) or not (0) (I5)
 ; bounded_length  xAX first, xDX most -> xAX its length if at most xDX, else more
+; find_descend    kh_find's steps (xDI says what each found: FIT_TREE, FIT_EXACT, GO_ON, NO_FIT):
+;                 xCX node, xAX its first block, xDX its length -> a middle fit, or a leaf
+; find_leaf       xAX from -> a fit read from the bitmap, or xDX the leaf's end and xBP the
+;                 free run reaching it
+; find_climb      xDX a leaf's end, xBP the run reaching it -> a carried fit, or a right
+;                 sibling to descend (xCX, xAX, xDX)
 ;
 ; Invariants every routine relies on and keeps (kheap_check verifies them all):
 ;   I1  used[i] = 1 iff block i belongs to a live allocation; start[i] = 1 iff block i is
@@ -971,26 +977,32 @@ kh_init:
 ; =====================================================================================
 ; kh_find(h, count, align) -> first block, or -1
 ; First fit from the run tree (I3): the lowest block b, aligned, with [b, b+count) free.
-;   descend: from the root, into the left child when its best holds count; else the run
-;            across the middle when L.suf + R.pre holds it (it starts L.suf before the
-;            middle); else into the right child. At a leaf, its words are read in order
-;            (.leaf) until a free run reaches count blocks.
-;   align:   when b is not aligned, the answer is the lowest fit at or after round_up(b):
-;            the runs of that b's leaf from there, then a climb: up the tree from the leaf,
-;            trying each right sibling on the way (the run carried into its prefix, then its
-;            best), and down again into the first that holds a fit.
-; A run the tree vouched for (the middle, or a carried run) is checked against the bitmap
+; Three steps, each a helper below, and the alignment step here:
+;   find_descend  from a node that holds a fit down to the lowest one: a run across a middle
+;                 the tree vouches for, or a leaf to read;
+;   find_leaf     the leaf's words from `from`, a word at a time: the run the bitmap holds,
+;                 or the free run that reaches the leaf's end;
+;   find_climb    up from the leaf's end with that run, trying each right sibling, to a
+;                 sibling that holds a fit (back to find_descend) or a run carried into one.
+;   align (.found) when b is not aligned, the answer is the lowest fit at or after
+;                 round_up(b): find_leaf again from there (`from` only rises, so it ends).
+; A run the tree vouched for (a middle, or a carried run) is checked against the bitmap
 ; before it is returned, so a damaged tree can make a search fail but never return a used
 ; block; a run read at a leaf is exact already. Every run returned lies in [0, nblocks):
 ; a leaf past the pool is never read, and a run that starts or ends past the last block
-; (a damaged tree, a damaged pad bit) fails the search. Every step moves right: the loop
-; ends. (A damaged tree could send the aligned search back left: a fit before `from`, the
-; bound that rises with each aligned retry, fails the search instead.)
+; (a damaged tree, a damaged pad bit) fails the search. (A damaged tree could send the
+; aligned search back left: a fit before `from` fails the search instead.)
 ; O(log leaves + LEAF_WORDS) a candidate; an aligned request may see several candidates.
 ; =====================================================================================
 %define COUNT ARG(1)
 %define FROM  ARG(0)                            ; h's slot, free once h is in xBX: the lowest
                                                 ; block a fit may start at (only rises)
+; What a step found (in xDI):
+FIT_TREE        equ 0                           ; xAX = a fit the tree vouches for: to check
+FIT_EXACT       equ 1                           ; xAX = a fit read from the bitmap
+GO_ON           equ 2                           ; the next step has its input (see each step)
+NO_FIT          equ 3                           ; nothing at or after from: the search fails
+
 kh_find:
         ENTER_SAVED
         mov     xBX, ARG(0)
@@ -1003,38 +1015,110 @@ kh_find:
         xor     xAX, xAX                        ; the root's first block ..
         mov     xDX, [xBX + KH_LEAVES]
         shl     xDX, LEAF_SHIFT                 ; .. and its length
-
 .descend:
-        ; Node xCX (blocks [xAX, xAX + xDX)) holds a run of count blocks that starts in it,
-        ; and none starts before it (past `from`).
-        cmp     xDX, LEAF_BLOCKS
+        call    find_descend
+        cmp     xDI, FIT_TREE
+        je      .found
+.leaf:  call    find_leaf                       ; xAX = from
+        cmp     xDI, GO_ON
+        jne     .leaf_done
+        call    find_climb
+        cmp     xDI, GO_ON
+        je      .descend
+.leaf_done:
+        cmp     xDI, NO_FIT
+        je      .fail
+
+.found: ; xAX = b, the lowest fit at or after from (xDI = FIT_EXACT or FIT_TREE).
+        ; Aligned? Else again from round_up(b).
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .fail                           ; a damaged tree's run can start anywhere:
+        cmp     xAX, FROM                       ; past the pool, or before `from` (and the
+        jb      .fail                           ; aligned search would go round forever)
+        mov     xDX, [xBX + KH_BASE]
+        mov     xCX, [xBX + KH_SHIFT]
+        shr     xDX, cl                         ; xDX = block number of block 0
+        mov     xCX, ARG(2)
+        dec     xCX                             ; xCX = align - 1
+        lea     xBP, [xAX + xDX]
+        add     xBP, xCX
+        not     xCX
+        and     xBP, xCX
+        sub     xBP, xDX                        ; xBP = round_up(b) >= b
+        cmp     xBP, xAX
+        je      .check
+        mov     xAX, xBP
+        mov     FROM, xAX                       ; from rises at every round: the loop ends
+        jmp     .leaf
+.check: ; Every run ends inside the pool (b < nblocks here): a leaf read relies on the pad
+        ; bits (I2), and a damaged pad would let a run run past the last block.
+        mov     xDX, [xBX + KH_NBLOCKS]
+        sub     xDX, xAX
+        cmp     xDX, COUNT
+        jb      .fail
+        cmp     xDI, FIT_EXACT
+        je      .done
+        mov     xDX, xAX                        ; a run from the tree: all free in the bitmap?
+        add     xDX, COUNT
+        SPUSH   xAX
+        xor     xSI, xSI
+        xor     xDI, xDI
+        call    scan
+        SPOP    xCX
+        cmp     xAX, xDX
+        jb      .fail
+        mov     xAX, xCX
+.done:  LEAVE_SAVED
+.fail:  mov     xAX, -1
+        LEAVE_SAVED
+
+; find_descend (kh_find's step): xCX node, xAX its first block, xDX its length; the node
+; holds a fit at or after from, and none starts before it.
+;   -> xDI FIT_TREE: xAX the fit, a run across a middle (L.suf + R.pre >= count; it starts
+;                    L.suf before the middle);
+;      xDI GO_ON:    xAX the first block of the leaf reached (for find_leaf), xCX its node.
+; At each node: into the left child when its best holds count, else the middle, else into
+; the right child. Clobbers xSI xBP.
+find_descend:
+        AT_DEPTH 1                              ; (kh_find's return address)
+.node:  cmp     xDX, LEAF_BLOCKS
         jbe     .leaf
         shr     xDX, 1                          ; the children's length
         shl     xCX, 1                          ; the left child
         NODE    xSI, xCX
         mov     xBP, COUNT
         cmp     [xSI + NODE_BEST], xBP
-        jae     .descend
+        jae     .node
         mov     xDI, [xSI + NODE_SUF]
         add     xDI, [xSI + NODE_SIZE + NODE_PRE]
         cmp     xDI, xBP
         jae     .middle
         inc     xCX                             ; the right child
         add     xAX, xDX
-        jmp     .descend
+        jmp     .node
 .middle:
         add     xAX, xDX
         sub     xAX, [xSI + NODE_SUF]           ; the run starts L.suf before the middle
-        xor     xDI, xDI                        ; (found by the tree: to be checked)
-        jmp     .found
+        mov     xDI, FIT_TREE
+        ret
+.leaf:  mov     xDI, GO_ON
+        ret
 
-.leaf:  ; xAX = from: the first fit from there to the end of its leaf (or of the pool), a word
-        ; at a time: a word's free bits below its lowest used bit extend the run reaching it,
-        ; the runs between its used bits are measured with bsf, and the free bits above its
-        ; highest used bit start the run reaching the next word.
+; find_leaf (kh_find's step): xAX from.
+;   -> xDI FIT_EXACT: xAX the first block of the lowest run of count free blocks in
+;                     [from, the end of from's leaf or of the pool), read from the bitmap;
+;      xDI GO_ON:     xDX that end, xBP the free blocks from `from` on that reach it (for
+;                     find_climb);
+;      xDI NO_FIT:    from is past the pool (only a damaged tree leads there: the words
+;                     there are not bitmap).
+; A word's free bits below its lowest used bit extend the run reaching it, the runs between
+; its used bits are measured with bsf, and the free bits above its highest used bit start the
+; run reaching the next word. Clobbers xCX xSI.
+find_leaf:
+        AT_DEPTH 1                              ; (kh_find's return address)
+        mov     xDI, NO_FIT
         cmp     xAX, [xBX + KH_NBLOCKS]
-        jae     .fail                           ; a leaf past the pool: only a damaged tree
-                                                ; leads here, and its words are not bitmap
+        jae     .out
         mov     xDX, xAX
         or      xDX, LEAF_BLOCKS - 1
         inc     xDX                             ; the leaf's end
@@ -1122,14 +1206,29 @@ kh_find:
         mov     xAX, xBP                        ; the run from xBP holds count blocks
 .fit_at:
         SDROP   1
-        jmp     .in_leaf
+        mov     xDI, FIT_EXACT
+        ret
 .leaf_end:
-        AT_DEPTH 1                              ; (from .next_word: the limit is pushed)
+        AT_DEPTH 2                              ; (from .next_word: the limit is pushed)
         mov     xBP, xDX                        ; the run that reaches the limit
         SPOP    xDX
-.ends:  ; xBP = the run that reaches the leaf's end (0 when none): up the tree with it
+        mov     xDI, GO_ON
+.out:   ret
+
+; find_climb (kh_find's step): xDX the end of a leaf, xBP the free blocks from `from` on that
+; reach it.
+;   -> xDI FIT_TREE: xAX the fit: the carried run with a right sibling's prefix;
+;      xDI GO_ON:    xCX a right sibling that holds a fit, xAX its first block, xDX its
+;                    length (for find_descend);
+;      xDI NO_FIT:   the pool ends there, or no node further right holds a fit.
+; Up from the leaf: a left child's right sibling is tried (the run carried into its pre,
+; then its best); when neither fits, the run carried on is its suf (all of it, plus the run,
+; when it is all free). A right child ends where its parent does: on up. Clobbers xSI.
+find_climb:
+        AT_DEPTH 1                              ; (kh_find's return address)
+        mov     xDI, NO_FIT
         cmp     xDX, [xBX + KH_NBLOCKS]
-        jae     .fail                           ; the pool ends here
+        jae     .out                            ; the pool ends here
         mov     xAX, xDX                        ; xAX = end of node xCX
         lea     xCX, [xDX - 1]
         shr     xCX, LEAF_SHIFT
@@ -1137,7 +1236,7 @@ kh_find:
         mov     xDX, LEAF_BLOCKS                ; xDX = its length
 .climb: ; xBP = free blocks from `from` on that end at xAX, the end of node xCX
         cmp     xCX, 1
-        jbe     .fail                           ; the root: nothing further right
+        jbe     .none                           ; the root: nothing further right
         test    xCX, 1
         jnz     .up                             ; a right child ends where its parent does
         NODE    xSI, xCX
@@ -1160,58 +1259,14 @@ kh_find:
         jmp     .climb
 .sibling:
         inc     xCX
-        jmp     .descend
+        mov     xDI, GO_ON
+        ret
 .joined:
         sub     xAX, xBP                        ; the carried run, which starts at or after from
-        xor     xDI, xDI                        ; (found by the tree: to be checked)
-        jmp     .found
-.in_leaf:
-        mov     xDI, 1                          ; (found in the bitmap: exact)
-
-.found: ; xAX = b, the lowest fit at or after from (xDI = 1 when read from the bitmap, so
-        ; exact; 0 when the tree said so). Aligned? Else again from round_up(b).
-        cmp     xAX, [xBX + KH_NBLOCKS]
-        jae     .fail                           ; a damaged tree's run can start anywhere:
-        cmp     xAX, FROM                       ; past the pool, or before `from` (and the
-        jb      .fail                           ; aligned search would go round forever)
-        mov     xDX, [xBX + KH_BASE]
-        mov     xCX, [xBX + KH_SHIFT]
-        shr     xDX, cl                         ; xDX = block number of block 0
-        mov     xCX, ARG(2)
-        dec     xCX                             ; xCX = align - 1
-        lea     xBP, [xAX + xDX]
-        add     xBP, xCX
-        not     xCX
-        and     xBP, xCX
-        sub     xBP, xDX                        ; xBP = round_up(b) >= b
-        cmp     xBP, xAX
-        je      .check
-        mov     xAX, xBP
-        mov     FROM, xAX                       ; from rises at every round: the loop ends
-        cmp     xAX, [xBX + KH_NBLOCKS]
-        jb      .leaf
-        jmp     .fail
-.check: ; Every run ends inside the pool (b < nblocks here): a leaf read relies on the pad
-        ; bits (I2), and a damaged pad would let a run run past the last block.
-        mov     xDX, [xBX + KH_NBLOCKS]
-        sub     xDX, xAX
-        cmp     xDX, COUNT
-        jb      .fail
-        test    xDI, xDI
-        jnz     .done
-        mov     xDX, xAX                        ; a run from the tree: all free in the bitmap?
-        add     xDX, COUNT
-        SPUSH   xAX
-        xor     xSI, xSI
-        xor     xDI, xDI
-        call    scan
-        SPOP    xCX
-        cmp     xAX, xDX
-        jb      .fail
-        mov     xAX, xCX
-.done:  LEAVE_SAVED
-.fail:  mov     xAX, -1
-        LEAVE_SAVED
+        mov     xDI, FIT_TREE
+        ret
+.none:  mov     xDI, NO_FIT
+.out:   ret
 %undef COUNT
 %undef FROM
 
