@@ -1,5 +1,6 @@
 /* kheap.h - the one public header of the kheap module: a bitmap heap for freestanding kernels.
- * Contract: every function below says what it returns, when it fails, what it keeps, and its cost. */
+ * Each function states its contract: Returns, Fails, Unchanged (what a failure leaves as it
+ * was), Cost and Lock. */
 #ifndef KHEAP_H
 #define KHEAP_H
 
@@ -8,31 +9,28 @@
 #include <stdbool.h>
 
 /*
- * Terms used below.
- *   B       the pool's block size (a power of two, 4 .. 1 MiB); every pointer returned is
- *           B-aligned and every allocation is a whole number of blocks.
- *   N       blocks in the pool's block area. W = N / 32, the words of one bitmap.
- *   n       blocks of the request: ceil(size / B).
- *   live    the pointer returned by an allocation and not yet freed: the start of an
- *           allocation. Only live pointers may be freed, resized or sized.
- *   "the heap is unchanged": same bitmaps and same counters (but for `faults` and
- *           `failed_allocs`, which record the event), and every byte of every live allocation
- *           as it was.
- *   quick caches  per pool, one class for each allocation length of 1 .. C blocks
- *           (C = min(64, N / 512); none in debug pools or with KHEAP_F_NOCACHE), each
- *           holding up to 8 freed allocations of exactly that length, newest first. A free
- *           of a cacheable length goes into its class when it has room (O(1): the bitmaps
- *           and the run tree are not touched; the blocks still count as free); a request
- *           for that length at the block alignment takes the newest one (O(1)). A cached
- *           allocation is not a live pointer: freeing it again is a double free. Before a
- *           request fails, and before kheap_get_stats, kheap_walk and kheap_dump look, the
- *           caches are emptied into the bitmaps. So placement is "LIFO per exact length,
- *           then first fit by address", and a request fails only when first fit over all
- *           free blocks fails.
- *
- * Concurrency: a call holds the lock set by kheap_set_lock() (none by default) for its whole
- * run; hooks run with the lock released. Time bounds are worst cases in bitmap words read:
- * the search skips whole used words, so a typical call reads far fewer.
+ * Terms.
+ *   B      the pool's block size, a power of two from 4 bytes to 1 MiB. Every pointer
+ *          returned is B-aligned; every allocation is a whole number of blocks.
+ *   N      blocks in the pool's block area; W = ceil(N / bits per word), the words of one
+ *          bitmap (a word is the machine's: 32 bits on i386, 64 on x86-64).
+ *   n      blocks of a request: ceil(size / B).
+ *   live   a pointer an allocation returned and nothing has freed yet. Only live pointers
+ *          may be freed, resized or sized.
+ *   unchanged  the same bitmaps and counters (but `faults` and `failed_allocs`, which record
+ *          the event) and every byte of every live allocation as it was.
+ *   quick caches  per pool, one class for each allocation length of 1 .. C blocks (C up to
+ *          64; none in debug pools or with KHEAP_F_NOCACHE), each holding up to 8 freed
+ *          allocations of exactly that length. A free of such a length goes into its class
+ *          when it has room; a request of that length at the block alignment takes the
+ *          newest one. Both O(1). A held allocation is free to the caller (freeing it again
+ *          is a double free) and counts as free in the stats. Before a request fails, and
+ *          before kheap_walk and kheap_dump look, the caches are emptied into the bitmaps.
+ *          Placement is therefore "newest freed of exactly this length, then first fit by
+ *          address", and a request fails only when first fit over all free blocks fails.
+ *   Cost   in bitmap words read, worst case; a typical call reads far fewer.
+ *   Lock   the hooks of kheap_set_lock: "held" means the call runs between lock() and
+ *          unlock(); hooks (fault, emit, fn) are called as each function says.
  */
 
 #define KHEAP_DEFAULT_BLOCK 16u      /* block size when 0 is passed; also the minimum alignment */
@@ -45,14 +43,13 @@
 
 typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to kheap_create */
 
-/* Bytes of a pool's control block, which sits at the start of the pool's memory (word
- * aligned) and is followed by the three bitmaps of ceil(N / 32) words each (64 on x86-64). */
+/* Bytes of a pool's control block, the first part of the pool's memory (the README's
+ * design section has the whole layout and its overhead). */
 #define KHEAP_CONTROL_BYTES (27u * sizeof(uintptr_t))
 
 /* Pool options for kheap_create_flags and kmalloc_init_flags. */
-#define KHEAP_F_DEBUG   0x1u         /* debug guards and caller tracking: see below */
-#define KHEAP_F_NOCACHE 0x2u         /* no quick caches: every free goes back to first fit
-                                        (debug pools never cache) */
+#define KHEAP_F_DEBUG   0x1u         /* guards, poison, scrub and callers: see kheap_create_flags */
+#define KHEAP_F_NOCACHE 0x2u         /* no quick caches: every free goes back to first fit */
 
 /* The debug patterns (KHEAP_F_DEBUG pools). */
 #define KHEAP_SCRUB_BYTE  0xA5u      /* a new allocation's bytes (calloc: zero instead) */
@@ -85,253 +82,249 @@ struct kheap_fault {
 /* ======================= pools: any number, each in caller-provided memory ======================= */
 
 /*
- * kheap_create - make a pool of all of [mem, mem+size).
- * block_size: a power of two from 4 to 1 MiB, or 0 for KHEAP_DEFAULT_BLOCK.
- * Returns the pool's handle, which lies inside mem (the control block sits at mem, word
- * aligned, followed by three bitmaps of N bits each, the run tree, the quick caches, then
- * the B-aligned block area), or NULL
- * when mem is NULL, block_size is invalid, the region wraps past the top of the address
- * space, or it cannot hold the control block, the bitmaps and one block.
- * Overhead: the control block (108 bytes on i386, 216 on x86-64), 3 bits per block (used,
- * start, cached), the run tree (three words per 16-word leaf: 24 bytes per 512 blocks on
- * i386, 48 per 1024 on x86-64, the leaf count rounded up to a power of two: 0.375 to 0.75
- * bits per block), the quick caches (9 words per class, one class per 512 blocks, at most
- * 64: at most 2,304 bytes on i386, 4,608 on x86-64) and up to B-1 bytes of alignment pad.
- * Nothing is written outside [mem, mem+size). O(W).
+ * kheap_create - a pool over all of [mem, mem+size).
+ * Returns:   the pool's handle, at mem rounded up to a word (the control block, then the
+ *            bitmaps, the run tree, the quick caches, and the B-aligned block area).
+ * Fails:     NULL when mem is NULL, block_size is not 0 (= KHEAP_DEFAULT_BLOCK) or a power
+ *            of two from 4 to 1 MiB, the region wraps past the top of the address space, or
+ *            it cannot hold the metadata and one block.
+ * Unchanged: nothing outside [mem, mem+size) is written, ever, by any call on the pool.
+ * Cost:      O(W).
+ * Lock:      none (the pool is not shared yet).
  */
 kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
 
 /*
  * kheap_create_flags - kheap_create with options; flags 0 is kheap_create.
- * KHEAP_F_DEBUG makes a debug pool, for finding heap corruption in the kernel that uses it:
- *   - new allocations are scrubbed with KHEAP_SCRUB_BYTE (reads of uninitialised memory
- *     show a recognisable pattern);
- *   - freed blocks are poisoned with KHEAP_POISON_BYTE, and the poison is checked when they
- *     are handed out again (writes after free);
- *   - the bytes from the requested size to the end of the allocation hold KHEAP_GUARD_BYTE,
- *     at least KHEAP_GUARD_MIN of them (an extra block when the slack is smaller), checked
- *     on free, on realloc and by kheap_check: a 1-byte overflow is caught at every size;
- *   - the requested size and the caller of each live allocation are kept in a side table in
- *     the pool (two words per block: 8 bytes on i386, 16 on x86-64; no header), listed by
- *     kheap_dump;
- *   - kheap_usable_size returns the requested size, so using all of it is safe.
- * Each detection calls the fault hook with KHEAP_FAULT_CORRUPT and the first damaged byte's
- * address; the heap stays usable (the damaged block is still freed or handed out, and its
- * patterns are rewritten). A side-table size that is not below its allocation's length (the
- * entry itself is damaged) is reported the same way; then realloc of that allocation returns
- * NULL (a failure, p unchanged) and kheap_usable_size gives 0, as the size is unknown.
- * Debug pools have no quick caches: every free is checked and poisoned at once. Pools
- * without the flag pay one test of a control-block word per allocation and free.
- * KHEAP_F_NOCACHE turns the quick caches off: placement is first fit by address alone
- * (for a kernel that wants it, and for tests of first fit itself); the room for the caches
- * is laid out all the same. Other flags: NULL. O(size) in debug mode (the block area is
- * poisoned).
+ * KHEAP_F_DEBUG, a debug pool, for finding a kernel's heap bugs: new allocations are
+ *   scrubbed (KHEAP_SCRUB_BYTE); free blocks are poisoned (KHEAP_POISON_BYTE), checked when
+ *   handed out again; the bytes from the requested size to the end of the allocation, at
+ *   least KHEAP_GUARD_MIN, hold KHEAP_GUARD_BYTE, checked on free, realloc and kheap_check;
+ *   a side table in the pool (two words per block, no header) keeps each allocation's size
+ *   and caller for kheap_dump; kheap_usable_size gives the size asked for; nothing is cached.
+ *   Each detection is reported once (KHEAP_FAULT_CORRUPT, the first damaged byte) and the
+ *   block is still freed or handed out. A damaged side-table size makes realloc of that
+ *   allocation fail and kheap_usable_size give 0.
+ * KHEAP_F_NOCACHE: no quick caches; placement is first fit by address alone.
+ * Returns / Fails / Unchanged: as kheap_create; NULL for any other flag.
+ * Cost:      O(W), and O(size) in a debug pool (the block area is poisoned).
+ * Lock:      none.
  */
 kheap_t *kheap_create_flags(void *mem, size_t size, size_t block_size, unsigned flags);
 
 /*
- * kheap_alloc - the newest freed allocation of exactly n blocks held in the quick caches
- * (see "quick caches" above), else the lowest-addressed run of n free blocks (first fit).
- * Returns a B-aligned pointer to at least `size` bytes, contents undefined; NULL when size
- * is 0 (not counted as a failure), or when no run is free even after the caches are
- * emptied, size overflows or h is NULL or damaged (counted in failed_allocs, heap unchanged
- * but for the caches, emptied into the bitmaps). A damaged cache entry is reported (fault
- * hook, KHEAP_FAULT_CORRUPT) and dropped, never handed out.
- * O(1) from a cache. Else O(log N + n/32): a descent of the run tree to the first run long
- * enough, a read of at most 16 bitmap words of its leaf, then the marking of n blocks and the
- * tree above them; a request no run can hold fails in O(1) (the root knows the longest free
- * run), or in O(C * 8 * log N) when the caches held anything (they are emptied first).
+ * kheap_alloc - an allocation of at least size bytes.
+ * Returns:   a B-aligned pointer, contents undefined (debug pools: scrubbed): the newest
+ *            held allocation of exactly n blocks, else the lowest-addressed run of n free
+ *            blocks (first fit).
+ * Fails:     NULL, not counted, when size is 0; NULL, counted in failed_allocs, when no run
+ *            of n blocks is free after the caches are emptied or size overflows; NULL when
+ *            h is NULL, or damaged (a fault, KHEAP_FAULT_CORRUPT; nothing written to h).
+ * Unchanged: on failure, the heap, but for the caches (emptied into the bitmaps).
+ * Cost:      O(1) from a cache; else O(log N + n / word bits); a request no run can hold
+ *            fails in O(1), or O(cached allocations x log N) when the caches held any.
+ * Lock:      held; a damaged cache entry met is dropped and reported after it is released.
  */
 void *kheap_alloc(kheap_t *h, size_t size);
 
 /*
- * kheap_alloc_aligned - as kheap_alloc, with the address a multiple of align.
- * align: a non-zero power of two; below B it means B. A bad align gives NULL and counts a
- * failure. Works for any align up to 2 GiB (it is the address that is aligned, not the
- * offset in the pool). O(log N + n/32) per candidate: every free run of n blocks or more
- * before the answer that holds no aligned fit is one more candidate (O(W) in all at worst).
+ * kheap_alloc_aligned - kheap_alloc with the address a multiple of align.
+ * Returns:   as kheap_alloc; align below B means B. The address is aligned, not the offset
+ *            in the pool, so any power of two up to half the address space works.
+ * Fails:     as kheap_alloc, and NULL (a counted failure) when align is 0 or not a power
+ *            of two.
+ * Unchanged: as kheap_alloc.
+ * Cost:      O(log N + n / word bits) for each free run of n blocks or more before the
+ *            answer that holds no aligned fit (O(W) in all at worst).
+ * Lock:      held.
  */
 void *kheap_alloc_aligned(kheap_t *h, size_t size, size_t align);
 
 /*
- * kheap_calloc - as kheap_alloc(h, n * size), with every usable byte zeroed.
- * Returns NULL when n * size overflows (a failure, heap unchanged) or is 0 (not a failure).
- * O(W + n*size) (the zeroing runs after the lock is released).
+ * kheap_calloc - kheap_alloc(h, n * size) with every usable byte zeroed.
+ * Returns:   as kheap_alloc, zeroed.
+ * Fails:     NULL, not counted, when n * size is 0; NULL and a counted failure when it
+ *            overflows, or as kheap_alloc.
+ * Unchanged: as kheap_alloc.
+ * Cost:      kheap_alloc's, plus O(n * size) to zero.
+ * Lock:      held for the allocation; the zeroing runs after it is released.
  */
 void *kheap_calloc(kheap_t *h, size_t n, size_t size);
 
 /*
  * kheap_realloc - resize a live allocation, keeping its first min(old, new) bytes.
- * p NULL: kheap_alloc(h, size). size 0: frees p, returns NULL.
- * Otherwise: the same number of blocks returns p; fewer blocks frees the tail in place and
- * returns p; more blocks grows in place when the following blocks are free (blocks held in a
- * quick cache are not), else allocates as kheap_alloc does, copies, frees p (into the quick
- * caches when its length fits) and returns the new pointer.
- * Returns NULL when the request cannot be served (a failure; p stays live with its bytes)
- * or when p is not a live pointer of h (fault hook as kheap_free; nothing changes).
- * O(W + old size) (the copy runs under the lock).
+ * Returns:   p NULL: kheap_alloc(h, size). size 0: frees p, NULL. The same number of
+ *            blocks: p. Fewer: p, the tail freed in place. More: p when the following
+ *            blocks are free (held ones are not), else a new allocation as kheap_alloc
+ *            makes, the bytes copied, p freed (into its cache when its length fits).
+ * Fails:     NULL and a counted failure when the request cannot be served; NULL and a fault
+ *            (as kheap_free reports) when p is not a live pointer of h.
+ * Unchanged: on either failure p stays live with its bytes, and the heap is unchanged.
+ * Cost:      O(W + old size): the copy of a move.
+ * Lock:      held, the copy included.
  */
 void *kheap_realloc(kheap_t *h, void *p, size_t size);
 
 /*
- * kheap_free - release a live allocation; its size comes from the bitmaps.
- * Returns 0 (p NULL is 0 and does nothing), or KHEAP_ECORRUPT when a debug pool finds p's
- * guard bytes overwritten (p is freed all the same), or without changing the heap:
- *   KHEAP_EINVAL    p outside the block area, or not at a block boundary, or h NULL;
- *   KHEAP_EDOUBLE   p's block is free (already freed, or never allocated), or p was freed
- *                   into a quick cache and is not live (exact: a cached bit per block);
- *   KHEAP_EINTERIOR p is inside a live allocation, not at its start;
- *   KHEAP_ECORRUPT  h's control block is damaged.
- * Each error counts a fault and calls the fault hook (after the lock is released).
- * O(1) to validate. O(1) to free into a quick cache (a length of at most C blocks whose
- * class has room), else O(n / 32 + log N) (the bitmap, then the run tree above it).
+ * kheap_free - release a live allocation; its length comes from the bitmaps.
+ * Returns:   0 (p NULL: 0, nothing done); KHEAP_ECORRUPT when a debug pool finds p's guard
+ *            bytes overwritten (p is freed all the same).
+ * Fails:     KHEAP_EINVAL (p outside the block area or off a block boundary, or h NULL),
+ *            KHEAP_EDOUBLE (p's block is free, or p is held in a quick cache: exact, a
+ *            cached bit per block), KHEAP_EINTERIOR (p inside an allocation, not at its
+ *            start), KHEAP_ECORRUPT (h damaged). Each counts a fault and calls the hook.
+ * Unchanged: on any failure, the heap.
+ * Cost:      O(1) to validate; O(1) into a cache (n at most C, its class not full), else
+ *            O(n / word bits + log N).
+ * Lock:      held; the fault hook runs after it is released.
  */
 int kheap_free(kheap_t *h, void *p);
 
 /*
- * kheap_usable_size - bytes usable at p: n * B, which is >= the size asked for (in a debug
- * pool: exactly the size asked for).
- * Returns 0 when p is not a live pointer of h, h is damaged, or (debug pool) p's side-table
- * entry is damaged. Never calls the fault hook. O(n / 32).
+ * kheap_usable_size - the bytes usable at p.
+ * Returns:   n * B, at least the size asked for; in a debug pool, the size asked for.
+ * Fails:     0 when p is not a live pointer of h, h is damaged, or (debug pool) p's
+ *            side-table entry is damaged. Never calls the fault hook.
+ * Unchanged: always: a query.
+ * Cost:      O(n / word bits).
+ * Lock:      held.
  */
 size_t kheap_usable_size(kheap_t *h, const void *p);
 
 /*
- * kheap_owns - true when p lies in h's block area (live or not). No lock. O(1).
+ * kheap_owns - whether p lies in h's block area (live or not).
+ * Returns:   true or false; false when h is NULL.
+ * Unchanged: always: a query. Cost: O(1). Lock: none.
  */
 bool kheap_owns(const kheap_t *h, const void *p);
 
 /*
- * kheap_check - verify every invariant of the pool:
- *   the control block (magic, geometry and its checksum);
- *   every start bit is a used block, and every run of used blocks begins with a start bit;
- *   the pad bits past the last block (used set, start clear);
- *   the run tree the search descends: every leaf's free runs (at its start, at its end,
- *   longest) as the bitmap has them, every parent as its two children make it;
- *   the quick caches: each entry the start of an allocation of its class's length with its
- *   cached bit set, none twice, no more than 8 a class, zero slots after them, no cached bit
- *   without its entry;
- *   free_blocks (which counts cached blocks) and live_allocs equal what the bitmaps and the
- *   caches say; live = total allocs - frees; peak >= used;
- *   in a debug pool, every allocation's guard bytes, the poison of every free block, and a
- *   zero side-table entry for every block that does not start an allocation;
- *   then the same for every region chained after h (the kmalloc heap: kheap_check of
- *   kmalloc_heap() checks all its regions; a plain pool has none), each reached only through
- *   a checked control block.
- * Returns 0, or KHEAP_ECORRUPT after counting a fault and calling the fault hook with the
- * damaged address (the control block, the first bad bitmap word, tree node, cache class or
- * side-table entry); KHEAP_EINVAL when h is NULL. Changes nothing else (the caches stay as
- * they are). O(W), or O(W + capacity) in a debug pool, for each region.
+ * kheap_check - verify every invariant of the pool, and of every region chained after it
+ * (kheap_check(kmalloc_heap()) checks the whole kmalloc heap): the control block and its
+ * checksum; start bits on used blocks, every used run led by one, the pad bits; every node
+ * of the run tree against the bitmap; the quick caches against the bitmaps; the counters;
+ * in a debug pool every guard, the poison of every free block and the side table.
+ * Returns:   0 when all hold.
+ * Fails:     KHEAP_ECORRUPT, a fault counted and reported with the first damaged address
+ *            (control block, bitmap word, tree node, cache class, side-table entry or
+ *            pattern byte); KHEAP_EINVAL when h is NULL.
+ * Unchanged: always: the caches are checked as they are, not emptied.
+ * Cost:      O(W) per region; O(W + capacity) in a debug pool.
+ * Lock:      held; the fault hook runs after it is released.
  */
 int kheap_check(kheap_t *h);
 
 /*
- * kheap_get_stats - fill *out. All sizes in bytes. A NULL or damaged h gives all zeros.
- * The quick caches are emptied first, so largest_free is the largest request that succeeds
- * now (that is all it changes: what a caller sees through h, const, stays the same); a
- * damaged cache entry met on the way is dropped and reported (KHEAP_FAULT_CORRUPT), as by
- * kheap_alloc.
- * O(1) (largest_free is the run tree's root) when the caches are empty, else O(C * 8 * log N).
+ * kheap_get_stats - fill *out with the pool's counters, all sizes in bytes.
+ * Returns:   the stats. Held allocations count as free: largest_free is the largest run
+ *            of free blocks with them counted free (a request of that size succeeds).
+ * Fails:     all zeros when h is NULL or damaged. Never calls the fault hook.
+ * Unchanged: always: a query; the quick caches stay as they are.
+ * Cost:      O(1) when the caches are empty; else each held allocation's neighbouring free
+ *            runs are read a word at a time (O(W) at worst).
+ * Lock:      held.
  */
 void kheap_get_stats(const kheap_t *h, struct kheap_stats *out);
 
 /*
- * kheap_walk - call fn(ctx, p, size, used) for every live allocation and every maximal run
- * of free blocks, in address order; sizes in bytes, whole blocks.
- * Returns 0 after the last run, or the first non-zero value fn returned (the walk stops
- * there), or KHEAP_EINVAL (h or fn NULL), KHEAP_ECORRUPT (h damaged).
- * The quick caches are emptied first (their allocations are free runs, seen whole).
- * fn runs with the lock held and must not call this module. O(W + runs).
+ * kheap_walk - fn(ctx, p, size, used) for every live allocation and every maximal run of
+ * free blocks, in address order; sizes in bytes, whole blocks.
+ * Returns:   0 after the last run, or the first non-zero value fn returned (the walk stops).
+ * Fails:     KHEAP_EINVAL when h or fn is NULL; KHEAP_ECORRUPT when h is damaged.
+ * Unchanged: the heap, but for the caches: emptied first, so free runs are seen whole.
+ * Cost:      O(W + runs).
+ * Lock:      held while fn runs: fn must not call this module.
  */
 int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used), void *ctx);
 
 /*
- * kheap_dump - describe the pool through emit, a line at a time (each ends in '\n'): the
- * stats, a map of the pool with one character per group of blocks ('#' all used, '+' partly,
- * '.' all free; at most 256 characters in lines of 64), and in a debug pool every live
- * allocation with its requested size and caller (the first 64; then a count of the rest).
- * The quick caches are emptied first, as by kheap_walk.
- * emit runs with the lock held and must not call this module. Returns 0, KHEAP_EINVAL (h or
- * emit NULL) or KHEAP_ECORRUPT (h damaged). O(W + live allocations).
+ * kheap_dump - describe the pool through emit, a line at a time, each ending in '\n': the
+ * stats; a map, one character per group of blocks ('#' all used, '+' partly, '.' free; at
+ * most 256 in lines of 64); in a debug pool the first 64 live allocations with size asked
+ * for and caller, then a count of the rest.
+ * Returns:   0.
+ * Fails:     KHEAP_EINVAL when h or emit is NULL; KHEAP_ECORRUPT when h is damaged.
+ * Unchanged: as kheap_walk (the caches are emptied first).
+ * Cost:      O(W + live allocations).
+ * Lock:      held while emit runs: emit must not call this module.
  */
 int kheap_dump(kheap_t *h, void (*emit)(const char *line));
 
 /*
- * kheap_fail_nth - failure injection, for testing a kernel's out-of-memory paths: the n-th
- * allocating call from now (any pool; kheap_alloc, kheap_alloc_aligned, kheap_calloc, a
- * kheap_realloc of a live pointer to a non-zero size, and their kmalloc twins) returns NULL
- * as if memory had run out, counted in failed_allocs (a realloc keeps p); later calls are
- * served again. n = 0 turns it off. Global, not locked: set it while nothing else allocates.
- * O(1).
+ * kheap_fail_nth - failure injection, to test a kernel's out-of-memory paths: the n-th
+ * allocating call from now (kheap_alloc, _aligned, _calloc, a kheap_realloc of a live
+ * pointer to a non-zero size, and their kmalloc twins, in any pool) fails as if memory had
+ * run out, counted in failed_allocs (a realloc keeps p); later calls are served. 0: off.
+ * Cost: O(1). Lock: none (global): set it while nothing else allocates.
  */
 void kheap_fail_nth(unsigned long n);
 
 /* ======================= hooks (optional; defaults do nothing, or print nothing) ======================= */
 
 /*
- * kheap_set_fault_handler - fn gets every bad free and every detected corruption, once, after
- * the lock is released (so it may call the module, print, or panic). NULL: no hook.
- * One hook for all pools; set it before other CPUs or interrupts use the heap.
+ * kheap_set_fault_handler - fn gets every bad free and every detected corruption, once.
+ * It runs after the lock is released, so it may print, panic or call the module. NULL: no
+ * hook. One hook for all pools. Lock: none: set it before the heap is shared.
  */
 void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f));
 
 /*
- * kheap_set_lock - every public call (but kheap_create, kheap_create_flags, kheap_owns,
- * kheap_fail_nth and the two setters) runs between state = lock() and unlock(state).
- * lock returns a state word that unlock restores: nestable IRQ-save on one CPU, a spinlock
- * on many. Both NULL: no locking (the default). Passing only one of them means none.
- * Set it before the heap is shared.
+ * kheap_set_lock - every public call but kheap_create, kheap_create_flags, kheap_owns,
+ * kheap_fail_nth and the two setters runs between state = lock() and unlock(state).
+ * lock returns a word that unlock restores: a nestable IRQ-save on one CPU, a spinlock that
+ * also saves the interrupt flag on many. Both NULL, or only one given: no locking (the
+ * default). Lock: none: set it before the heap is shared.
  */
 void kheap_set_lock(uintptr_t (*lock)(void), void (*unlock)(uintptr_t state));
 
 /* ======================= the kernel-wide heap: what most kernel code calls ======================= */
-/* A chain of pools with block size KHEAP_DEFAULT_BLOCK: the first region, then every region
- * added, tried in that order. Each call below costs what its kheap_ twin costs per region.
- * Each region's control block (with its link to the next) is checked before the region is
- * used; a damaged one is reported (KHEAP_FAULT_CORRUPT) and ends the chain for that call. */
+/* A chain of pools of KHEAP_DEFAULT_BLOCK blocks: the first region, then every region added,
+ * tried in that order. Each call costs what its kheap_ twin costs, per region tried, and holds
+ * the lock as it does. Each region's control block (with its link to the next) is checked
+ * before the region is used; a damaged one is reported (KHEAP_FAULT_CORRUPT) and ends the
+ * chain for that call. */
 
-/* kmalloc_init - make [mem, mem+size) the first region. Returns 0, or KHEAP_EINVAL when
- * kheap_create would fail (the heap then stays as it was). A second call re-creates: every
- * earlier region is forgotten. The new region is built under the lock, so mem may be the
- * live heap itself. */
+/* kmalloc_init - make [mem, mem+size) the first region; a second call re-creates (every
+ * earlier region is forgotten). Returns 0, or KHEAP_EINVAL when kheap_create would fail
+ * (the heap stays as it was). Built under the lock, so mem may be the live heap itself. */
 int kmalloc_init(void *mem, size_t size);
 
-/* kmalloc_init_flags - kmalloc_init with pool options (KHEAP_F_DEBUG); regions added later
- * get the same options. */
+/* kmalloc_init_flags - kmalloc_init with pool options (KHEAP_F_DEBUG, KHEAP_F_NOCACHE);
+ * regions added later get the same options. */
 int kmalloc_init_flags(void *mem, size_t size, unsigned flags);
 
-/* kmalloc_add_region - add a region, served after the earlier ones fill. Returns 0, or
- * KHEAP_EINVAL when kmalloc_init was not called, the region overlaps one already in the
- * heap, or kheap_create would fail on it, or KHEAP_ECORRUPT (fault hook called) when a
- * region's control block is damaged: the chain cannot be followed past it. */
+/* kmalloc_add_region - add a region, served after the earlier ones. Returns 0; KHEAP_EINVAL
+ * when kmalloc_init was not called, the region overlaps one in the heap, or kheap_create
+ * would fail on it; KHEAP_ECORRUPT (fault hook called) when a region's control block is
+ * damaged, so the chain cannot be followed past it. */
 int kmalloc_add_region(void *mem, size_t size);
 
 /* kmalloc_heap - the first region's pool (for stats, check, walk), or NULL before init. */
 kheap_t *kmalloc_heap(void);
 
-/* kmalloc - first fit in the first region with room. NULL for size 0 (not a failure), or when
- * no region can serve it (a failure, counted in the first region's failed_allocs). */
+/* kmalloc - kheap_alloc in the first region that can serve it. NULL for size 0 (not a
+ * failure), or when no region can (a failure, counted in the first region). */
 void *kmalloc(size_t size);
 
-/* kzalloc - kmalloc, then every usable byte zeroed. */
+/* kzalloc - kmalloc, every usable byte zeroed. */
 void *kzalloc(size_t size);
 
 /* kcalloc - kzalloc(n * size); NULL and a failure when n * size overflows. */
 void *kcalloc(size_t n, size_t size);
 
-/* krealloc - kheap_realloc on p's region; when that region has no room the new run may come
- * from any region. krealloc(NULL,n)=kmalloc(n); krealloc(p,0) frees, returns NULL. A p that is
- * not live in any region: NULL, fault hook, nothing changes. */
+/* krealloc - kheap_realloc in p's region; when that region has no room, the new run may
+ * come from any region. krealloc(NULL, n) is kmalloc(n); krealloc(p, 0) frees p and returns
+ * NULL. A p live in no region: NULL, the fault hook, nothing changes. */
 void *krealloc(void *p, size_t size);
 
 /* kmalloc_aligned - kheap_alloc_aligned over the regions, in order. */
 void *kmalloc_aligned(size_t size, size_t align);
 
-/* kfree - kheap_free on the region that owns p. NULL is a no-op. A bad pointer goes to the
- * fault hook (a pointer in no region is KHEAP_FAULT_INVALID against the first region). */
+/* kfree - kheap_free in the region that owns p. NULL is a no-op. A bad pointer goes to the
+ * fault hook (a pointer in no region: KHEAP_FAULT_INVALID, against the first region). */
 void kfree(void *p);
 
-/* ksize - kheap_usable_size on p's region; 0 when p is not live in any region. */
+/* ksize - kheap_usable_size in p's region; 0 when p is live in no region. */
 size_t ksize(const void *p);
 
 #endif /* KHEAP_H */

@@ -198,9 +198,9 @@ struct call {
     uintptr_t lock_state;
 };
 
-static kheap_t *owner(const void *p, struct call *c);
+static kheap_t *region_of(const void *p, struct call *c);
 
-static void begin(struct call *c, const void *caller)
+static void call_begin(struct call *c, const void *caller)
 {
     c->caller = caller;
     c->fault = (struct kheap_fault){0};
@@ -209,7 +209,7 @@ static void begin(struct call *c, const void *caller)
 
 /* Releases the lock, then reports the first fault of the call, if any: the hook never runs
  * under the lock, so it may print, panic or call the module. */
-static void end(struct call *c)
+static void call_end(struct call *c)
 {
     if (unlock_hook)
         unlock_hook(c->lock_state);
@@ -265,7 +265,7 @@ static bool heap_ok(const kheap_t *h)
 }
 
 /* Checks the handle of a call; a damaged one is reported as corruption of h itself. */
-static bool usable(kheap_t *h, struct call *c)
+static bool heap_usable(kheap_t *h, struct call *c)
 {
     if (heap_ok(h))
         return true;
@@ -389,7 +389,7 @@ static bool guard_ok(kheap_t *h, uintptr_t i, struct call *c)
 
 /* Allocation i (n blocks) now holds `size` bytes, of which the first `kept` are the
  * caller's: the rest is scrubbed, and the guard written after it. */
-static void shape(kheap_t *h, uintptr_t i, uintptr_t n, size_t kept, size_t size,
+static void debug_shape(kheap_t *h, uintptr_t i, uintptr_t n, size_t kept, size_t size,
                   const void *caller)
 {
     unsigned char *p = block_addr(h, i);
@@ -470,7 +470,7 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
     if (debug_pool(h)) {                    /* a write after free shows in the poison */
         VG_DEFINED(p, n << h->shift);
         pattern_ok(h, p, n << h->shift, KHEAP_POISON_BYTE, c);
-        shape(h, i, n, 0, size, c->caller);
+        debug_shape(h, i, n, 0, size, c->caller);
     }
     return p;
 }
@@ -530,7 +530,7 @@ static void *chain_alloc(kheap_t *h, size_t size, size_t align, bool chain, stru
         if (p || !chain || !h->next)
             return p;
         h = h->next;
-        if (!usable(h, c))
+        if (!heap_usable(h, c))
             return 0;
     }
 }
@@ -549,16 +549,16 @@ static void *alloc_call(kheap_t *h, size_t size, size_t align, bool chain, bool 
     if (size == 0)
         return 0;
     struct call c;
-    begin(&c, caller);
+    call_begin(&c, caller);
     void *p = 0;
-    if (usable(h, &c)) {
+    if (heap_usable(h, &c)) {
         if (align_ok(align) && !injected_failure())
             p = chain_alloc(h, size, align, chain, &c);
         if (!p)
             h->failed_allocs++;
     }
-    size_t bytes = p && zero ? usable_size(chain ? owner(p, 0) : h, p) : 0;
-    end(&c);
+    size_t bytes = p && zero ? usable_size(chain ? region_of(p, 0) : h, p) : 0;
+    call_end(&c);
     if (bytes)
         kh_fill(p, bytes, 0);
     return p;
@@ -586,7 +586,7 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
     if (debug && !guard_ok(h, i, c)) {      /* reported: an overflow, or a damaged entry */
         if (kept >= old << h->shift)
             return 0;                       /* the side table is damaged: the size is unknown */
-        shape(h, i, old, kept, kept, 0);    /* an overflow: the guard is written again */
+        debug_shape(h, i, old, kept, kept, 0);    /* an overflow: the guard is written again */
     }
     if (n == 0)
         return 0;
@@ -599,7 +599,7 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
             VG_RESIZE(h, p, old << h->shift, n << h->shift);
         }
         if (debug)
-            shape(h, i, n, size < kept ? size : kept, size, 0);
+            debug_shape(h, i, n, size < kept ? size : kept, size, 0);
         return p;
     }
     if (n <= h->nblocks - i && kh_next_used(h, i + old, i + n) == i + n) {
@@ -609,7 +609,7 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
         if (debug) {
             VG_DEFINED(p + (old << h->shift), (n - old) << h->shift);
             pattern_ok(h, p + (old << h->shift), (n - old) << h->shift, KHEAP_POISON_BYTE, c);
-            shape(h, i, n, kept, size, 0);
+            debug_shape(h, i, n, kept, size, 0);
         }
         return p;
     }
@@ -662,7 +662,7 @@ static int free_in(kheap_t *h, void *p, struct call *c)
         fault(c, KHEAP_FAULT_INVALID, 0, p);
         return KHEAP_EINVAL;
     }
-    if (!usable(h, c))
+    if (!heap_usable(h, c))
         return KHEAP_ECORRUPT;
     return free_checked(h, p, c);
 }
@@ -672,9 +672,9 @@ int kheap_free(kheap_t *h, void *p)
     if (!p)
         return 0;
     struct call c;
-    begin(&c, __builtin_return_address(0));
+    call_begin(&c, __builtin_return_address(0));
     int err = free_in(h, p, &c);
-    end(&c);
+    call_end(&c);
     return err;
 }
 
@@ -684,17 +684,17 @@ int kheap_free(kheap_t *h, void *p)
 static void *realloc_in(kheap_t *h, void *p, size_t size, bool chain, const void *caller)
 {
     struct call c;
-    begin(&c, caller);
+    call_begin(&c, caller);
     kheap_t *from = chain ? kmalloc_first : h;
     void *q = 0;
     if (chain)
-        h = owner(p, &c);
+        h = region_of(p, &c);
     if (!h) {
         if (!c.fault.kind)                  /* (a damaged region was reported already) */
             fault(&c, KHEAP_FAULT_INVALID, from, p);
     } else if (size == 0) {
         free_in(h, p, &c);
-    } else if (usable(h, &c) && (from == h || usable(from, &c))) {
+    } else if (heap_usable(h, &c) && (from == h || heap_usable(from, &c))) {
         intptr_t i = live_block(h, p, &c);
         if (i >= 0) {
             if (!injected_failure())
@@ -703,7 +703,7 @@ static void *realloc_in(kheap_t *h, void *p, size_t size, bool chain, const void
                 from->failed_allocs++;
         }
     }
-    end(&c);
+    call_end(&c);
     return q;
 }
 
@@ -734,9 +734,9 @@ static size_t usable_size(const kheap_t *h, const void *p)
 size_t kheap_usable_size(kheap_t *h, const void *p)
 {
     struct call c;
-    begin(&c, 0);
+    call_begin(&c, 0);
     size_t n = usable_size(h, p);
-    end(&c);
+    call_end(&c);
     return n;
 }
 
@@ -747,6 +747,12 @@ bool kheap_owns(const kheap_t *h, const void *p)
 }
 
 /* ---------------------------------------------------------------- check, stats, walk, dump */
+
+/* Bit i of a bitmap. */
+static bool bit_of(const kh_word *map, uintptr_t i)
+{
+    return (map[i / KH_WORD_BITS] >> (i % KH_WORD_BITS)) & 1;
+}
 
 static unsigned popcount(kh_word w)
 {
@@ -773,14 +779,14 @@ static uintptr_t leaves_for(uintptr_t words)
     return n;
 }
 
-/* The control block's own invariants; returns false when any field is out of shape. */
-static bool control_ok(const kheap_t *h)
+/* The control block's own invariants: h when any field is out of shape, else NULL. */
+static const void *control_damage(const kheap_t *h)
 {
     if (!heap_ok(h) || h->shift < KH_MIN_SHIFT || h->shift > KH_MAX_SHIFT)
-        return false;                       /* (before the shift is used at all) */
+        return h;                           /* (before the shift is used at all) */
     uintptr_t bs = (uintptr_t)1 << h->shift;
     uintptr_t side_bytes = debug_pool(h) ? h->nblocks * sizeof(struct kh_side) : 0;
-    return (h->flags & ~(uintptr_t)KH_KNOWN_FLAGS) == 0
+    bool ok = (h->flags & ~(uintptr_t)KH_KNOWN_FLAGS) == 0
         && h->nblocks > 0 && h->nwords == (h->nblocks + KH_WORD_BITS - 1) / KH_WORD_BITS
         && (uintptr_t)h->used == (uintptr_t)(h + 1)
         && h->start == h->used + h->nwords
@@ -798,10 +804,11 @@ static bool control_ok(const kheap_t *h)
         && h->peak_blocks <= h->nblocks
         && h->peak_blocks >= h->nblocks - h->free_blocks
         && h->total_allocs - h->total_frees == h->live_allocs;
+    return ok ? 0 : h;
 }
 
 /* Address of the first bitmap word breaking I1..I3, or NULL; counts bits for the caller. */
-static const void *bitmaps_bad(const kheap_t *h, size_t *used_bits, size_t *start_bits)
+static const void *bitmap_damage(const kheap_t *h, size_t *used_bits, size_t *start_bits)
 {
     kh_word carry = 0;                      /* top used bit of the previous word */
     kh_word pad = pad_mask(h);
@@ -857,7 +864,7 @@ static struct kh_node leaf_of(const kheap_t *h, uintptr_t j)
 }
 
 /* A parent's values from its children, each len blocks long. */
-static struct kh_node joined(struct kh_node l, struct kh_node r, uintptr_t len)
+static struct kh_node node_join(struct kh_node l, struct kh_node r, uintptr_t len)
 {
     struct kh_node v = { l.pre == len ? len + r.pre : l.pre,
                          r.suf == len ? len + l.suf : r.suf, l.suf + r.pre };
@@ -874,7 +881,7 @@ static bool same_node(const struct kh_node *a, struct kh_node b)
 /* I3: every leaf as the bitmap says, then every parent as its (checked) children say, a
  * level at a time from the bottom; node 0, unused, stays as kh_init left it (zero). Returns
  * the first node that is wrong, or NULL. O(W). */
-static const void *tree_bad(const kheap_t *h)
+static const void *tree_damage(const kheap_t *h)
 {
     if (!same_node(&h->tree[0], (struct kh_node){ 0, 0, 0 }))
         return &h->tree[0];
@@ -884,14 +891,14 @@ static const void *tree_bad(const kheap_t *h)
     uintptr_t len = KH_LEAF_BLOCKS;         /* the children's length on this level */
     for (uintptr_t first = h->leaves / 2; first >= 1; first /= 2, len *= 2)
         for (uintptr_t k = first; k < 2 * first; k++)
-            if (!same_node(&h->tree[k], joined(h->tree[2 * k], h->tree[2 * k + 1], len)))
+            if (!same_node(&h->tree[k], node_join(h->tree[2 * k], h->tree[2 * k + 1], len)))
                 return &h->tree[k];
     return 0;
 }
 
 /* Side-table entries [from, to) of a debug pool, none an allocation start: all zero (an
  * entry is written at a start only, and cleared when that allocation is freed). */
-static bool side_clear(kheap_t *h, uintptr_t from, uintptr_t to, struct call *c)
+static bool side_ok(kheap_t *h, uintptr_t from, uintptr_t to, struct call *c)
 {
     for (uintptr_t i = from; i < to; i++)
         if (side_of(h, i)->caller || side_of(h, i)->size) {
@@ -909,12 +916,12 @@ static bool patterns_ok(kheap_t *h, struct call *c)
         uintptr_t end;
         if (kh_next_free(h, i, i + 1) != i) {
             end = i + kh_alloc_blocks(h, i);
-            if (!guard_ok(h, i, c) || !side_clear(h, i + 1, end, c))
+            if (!guard_ok(h, i, c) || !side_ok(h, i + 1, end, c))
                 return false;
         } else {
             end = kh_next_used(h, i, h->nblocks);
             if (!poison_ok(h, block_addr(h, i), (end - i) << h->shift, c)
-                || !side_clear(h, i, end, c))
+                || !side_ok(h, i, end, c))
                 return false;
         }
         i = end;
@@ -922,17 +929,12 @@ static bool patterns_ok(kheap_t *h, struct call *c)
     return true;
 }
 
-static bool bit_of(const kh_word *map, uintptr_t i)
-{
-    return (map[i / KH_WORD_BITS] >> (i % KH_WORD_BITS)) & 1;
-}
-
 /* I5: each class holds at most KH_CACHE_DEPTH entries, each the start of an allocation of
  * its class's length with its cached bit set, none twice, and zero in every slot after
  * them; the cached bitmap holds those starts and nothing else. Counts the entries and their
  * blocks; returns the first damaged address (a class, a slot or the cached bitmap), or NULL.
  * O(W + classes * depth^2). */
-static const void *caches_bad(const kheap_t *h, size_t *entries, size_t *blocks)
+static const void *cache_damage(const kheap_t *h, size_t *entries, size_t *blocks)
 {
     *entries = *blocks = 0;
     for (uintptr_t n = 1; n <= h->classes; n++) {
@@ -962,18 +964,19 @@ static const void *caches_bad(const kheap_t *h, size_t *entries, size_t *blocks)
 
 /* The first damaged address of one pool (its control block, a bitmap word, a tree node, a
  * quick cache), or NULL; a debug pool's patterns are checked by the caller. */
-static const void *pool_bad(const kheap_t *h)
+static const void *pool_damage(const kheap_t *h)
 {
-    if (!control_ok(h))
-        return h;
+    const void *bad = control_damage(h);
+    if (bad)
+        return bad;
     size_t used, starts, entries, cached;
-    const void *bad = bitmaps_bad(h, &used, &starts);
+    bad = bitmap_damage(h, &used, &starts);
     if (!bad)
-        bad = caches_bad(h, &entries, &cached);
+        bad = cache_damage(h, &entries, &cached);
     if (!bad && (used != h->nblocks - h->free_blocks + cached || cached != h->cached_blocks
                  || starts != h->live_allocs + entries))
         bad = h;                            /* counters disagree with the bitmaps */
-    return bad ? bad : tree_bad(h);
+    return bad ? bad : tree_damage(h);
 }
 
 /* Checks h and every region chained after it (a kmalloc heap; a plain pool has none): a
@@ -983,22 +986,84 @@ int kheap_check(kheap_t *h)
     if (!h)
         return KHEAP_EINVAL;
     struct call c;
-    begin(&c, __builtin_return_address(0));
+    call_begin(&c, __builtin_return_address(0));
     bool bad = false;
     for (kheap_t *r = h; r && !bad; r = r->next) {
-        const void *at = pool_bad(r);
+        const void *at = pool_damage(r);
         if (at)
             fault(&c, KHEAP_FAULT_CORRUPT, r, at);
         bad = at || (debug_pool(r) && !patterns_ok(r, &c));    /* (reported at the damage) */
     }
-    end(&c);
+    call_end(&c);
     return bad ? KHEAP_ECORRUPT : 0;
 }
 
-/* Blocks in the largest run of free blocks: the root of the run tree knows. */
+/* The first block of the free run that ends just before block b: b itself when block b-1
+ * is used or b is 0. A word at a time, downward. */
+static uintptr_t free_run_start(const kheap_t *h, uintptr_t b)
+{
+    while (b > 0) {
+        uintptr_t w = (b - 1) / KH_WORD_BITS;
+        kh_word below = h->used[w] & (~(kh_word)0 >> (KH_WORD_BITS - 1 - (b - 1) % KH_WORD_BITS));
+        if (below)
+            return w * KH_WORD_BITS + KH_WORD_BITS - (uintptr_t)__builtin_clzl(below);
+        b = w * KH_WORD_BITS;
+    }
+    return 0;
+}
+
+/* True when used block x is the last block of an allocation held in a quick cache (whose
+ * length is at most h->classes, so its start is that close). */
+static bool ends_cached(const kheap_t *h, uintptr_t x)
+{
+    for (uintptr_t s = x, n = 1; n <= h->classes; s--, n++) {
+        if (bit_of(h->start, s))
+            return bit_of(h->cached, s) && kh_alloc_blocks(h, s) == n;
+        if (s == 0)
+            break;
+    }
+    return false;
+}
+
+/* The run of free blocks and cached allocations around the cached allocation of n blocks
+ * at b, when b is the lowest cached allocation in it; 0 when it is not (the lowest one
+ * measures the run), or when the entry is not a cached start in the pool (damage, which
+ * kheap_check reports). */
+static uintptr_t cached_run(const kheap_t *h, uintptr_t b, uintptr_t n)
+{
+    if (b >= h->nblocks || !bit_of(h->cached, b))
+        return 0;
+    uintptr_t left = free_run_start(h, b);
+    if (left > 0 && ends_cached(h, left - 1))
+        return 0;
+    uintptr_t end = b + n;
+    while (end < h->nblocks) {
+        end = kh_next_used(h, end, h->nblocks);
+        uintptr_t len = end < h->nblocks && bit_of(h->cached, end) ? kh_alloc_blocks(h, end) : 0;
+        if (len == 0)
+            break;
+        end += len;
+    }
+    return (end < h->nblocks ? end : h->nblocks) - left;
+}
+
+/* Blocks in the largest run of free blocks, the allocations held in the quick caches
+ * counted free (as they are to the caller, and as first fit sees them once the caches are
+ * emptied, which it does before a request fails): the root of the run tree knows the runs
+ * of the bitmaps, and each run that holds cached allocations is measured once, from its
+ * lowest one. Reads only. O(1) when the caches are empty. */
 static uintptr_t largest_free(const kheap_t *h)
 {
-    return h->tree[1].best;
+    uintptr_t best = h->tree[1].best;
+    for (uintptr_t n = 1; n <= h->classes && h->cached_blocks; n++) {
+        const uintptr_t *cls = cache_class(h, n);
+        for (uintptr_t k = 1; k <= cls[0] && k <= KH_CACHE_DEPTH; k++) {
+            uintptr_t run = cached_run(h, cls[k], n);
+            if (run > best)
+                best = run;
+        }
+    }
+    return best;
 }
 
 static void stats_of(const kheap_t *h, struct kheap_stats *st)
@@ -1016,19 +1081,16 @@ static void stats_of(const kheap_t *h, struct kheap_stats *st)
     st->faults = h->faults;
 }
 
-/* The quick caches are emptied first, so largest_free is the largest allocation that can
- * succeed now. They are the module's own bookkeeping: nothing the caller can see through h
- * changes, which is what its const promises. */
+/* Reads only: the quick caches stay as they are (largest_free counts their allocations as
+ * free without emptying them). */
 void kheap_get_stats(const kheap_t *h, struct kheap_stats *out)
 {
     struct kheap_stats st = {0};
     struct call c;
-    begin(&c, 0);
-    if (heap_ok(h)) {
-        cache_flush((kheap_t *)h, &c);
+    call_begin(&c, 0);
+    if (heap_ok(h))
         stats_of(h, &st);
-    }
-    end(&c);
+    call_end(&c);
     if (out)
         *out = st;
 }
@@ -1039,8 +1101,8 @@ int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used)
         return KHEAP_EINVAL;
     struct call c;
     int ret = 0;
-    begin(&c, __builtin_return_address(0));
-    if (!usable(h, &c)) {
+    call_begin(&c, __builtin_return_address(0));
+    if (!heap_usable(h, &c)) {
         ret = KHEAP_ECORRUPT;
     } else {
         cache_flush(h, &c);                 /* free runs are seen whole */
@@ -1051,7 +1113,7 @@ int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used)
             i = end;
         }
     }
-    end(&c);
+    call_end(&c);
     return ret;
 }
 
@@ -1061,13 +1123,13 @@ struct line {
     unsigned len;
 };
 
-static void put(struct line *l, const char *s)
+static void line_put(struct line *l, const char *s)
 {
     while (*s && l->len < sizeof l->text - 2)
         l->text[l->len++] = *s++;
 }
 
-static void put_num(struct line *l, uintptr_t v, unsigned base, unsigned width)
+static void line_num(struct line *l, uintptr_t v, unsigned base, unsigned width)
 {
     char digits[sizeof(uintptr_t) * 8 + 1];
     unsigned n = 0;
@@ -1076,27 +1138,27 @@ static void put_num(struct line *l, uintptr_t v, unsigned base, unsigned width)
         v /= base;
     } while (v);
     for (; n < width; width--)
-        put(l, "0");
+        line_put(l, "0");
     while (n) {
         char d[2] = { digits[--n], 0 };
-        put(l, d);
+        line_put(l, d);
     }
 }
 
-static void put_hex(struct line *l, uintptr_t v)
+static void line_hex(struct line *l, uintptr_t v)
 {
-    put(l, "0x");
-    put_num(l, v, 16, sizeof(uintptr_t) * 2);
+    line_put(l, "0x");
+    line_num(l, v, 16, sizeof(uintptr_t) * 2);
 }
 
 /* A label and a decimal number. */
-static void put_dec(struct line *l, const char *label, uintptr_t v)
+static void line_dec(struct line *l, const char *label, uintptr_t v)
 {
-    put(l, label);
-    put_num(l, v, 10, 0);
+    line_put(l, label);
+    line_num(l, v, 10, 0);
 }
 
-static void emit_line(struct line *l, void (*emit)(const char *line))
+static void line_emit(struct line *l, void (*emit)(const char *line))
 {
     l->text[l->len++] = '\n';
     l->text[l->len] = '\0';
@@ -1113,22 +1175,22 @@ static void dump_map(const kheap_t *h, void (*emit)(const char *line))
 {
     struct line l = {0};
     uintptr_t group = (h->nblocks + DUMP_MAP_CHARS - 1) / DUMP_MAP_CHARS;
-    put_dec(&l, "  map, one character per ", group);
-    put(&l, group == 1 ? " block" : " blocks");
-    put(&l, " ('#' used, '+' partly used, '.' free):");
-    emit_line(&l, emit);
+    line_dec(&l, "  map, one character per ", group);
+    line_put(&l, group == 1 ? " block" : " blocks");
+    line_put(&l, " ('#' used, '+' partly used, '.' free):");
+    line_emit(&l, emit);
     for (uintptr_t g = 0, col = 0; g * group < h->nblocks; g++) {
         uintptr_t lo = g * group, hi = lo + group < h->nblocks ? lo + group : h->nblocks;
         if (col == 0) {
-            put(&l, "  ");
-            put_hex(&l, (uintptr_t)block_addr(h, lo));
-            put(&l, " |");
+            line_put(&l, "  ");
+            line_hex(&l, (uintptr_t)block_addr(h, lo));
+            line_put(&l, " |");
         }
         bool any_used = kh_next_used(h, lo, hi) != hi, any_free = kh_next_free(h, lo, hi) != hi;
-        put(&l, !any_used ? "." : any_free ? "+" : "#");
+        line_put(&l, !any_used ? "." : any_free ? "+" : "#");
         if (++col == DUMP_MAP_WIDTH || hi == h->nblocks) {
-            put(&l, "|");
-            emit_line(&l, emit);
+            line_put(&l, "|");
+            line_emit(&l, emit);
             col = 0;
         }
     }
@@ -1139,24 +1201,24 @@ static void dump_live(const kheap_t *h, void (*emit)(const char *line))
 {
     struct line l = {0};
     uintptr_t shown = 0;
-    put(&l, "  live allocations (address, bytes asked for, caller):");
-    emit_line(&l, emit);
+    line_put(&l, "  live allocations (address, bytes asked for, caller):");
+    line_emit(&l, emit);
     for (uintptr_t i = kh_next_used(h, 0, h->nblocks); i < h->nblocks;) {
         if (shown++ < DUMP_LIST_MAX) {
-            put(&l, "  ");
-            put_hex(&l, (uintptr_t)block_addr(h, i));
-            put_dec(&l, " ", side_of(h, i)->size);
-            put(&l, " bytes from ");
-            put_hex(&l, side_of(h, i)->caller);
-            emit_line(&l, emit);
+            line_put(&l, "  ");
+            line_hex(&l, (uintptr_t)block_addr(h, i));
+            line_dec(&l, " ", side_of(h, i)->size);
+            line_put(&l, " bytes from ");
+            line_hex(&l, side_of(h, i)->caller);
+            line_emit(&l, emit);
         }
         uintptr_t end = i + kh_alloc_blocks(h, i);
         i = kh_next_used(h, end, h->nblocks);
     }
     if (shown > DUMP_LIST_MAX) {
-        put_dec(&l, "  ... and ", shown - DUMP_LIST_MAX);
-        put(&l, " more");
-        emit_line(&l, emit);
+        line_dec(&l, "  ... and ", shown - DUMP_LIST_MAX);
+        line_put(&l, " more");
+        line_emit(&l, emit);
     }
 }
 
@@ -1166,23 +1228,23 @@ static void dump_stats(const kheap_t *h, void (*emit)(const char *line))
     struct kheap_stats st;
     struct line l = {0};
     stats_of(h, &st);
-    put(&l, "kheap ");
-    put_hex(&l, (uintptr_t)h);
-    put_dec(&l, ": ", h->nblocks);
-    put_dec(&l, " blocks of ", st.block_size);
-    put(&l, debug_pool(h) ? " bytes, debug guards on" : " bytes");
-    emit_line(&l, emit);
-    put_dec(&l, "  used ", st.used);
-    put_dec(&l, " of ", st.capacity);
-    put_dec(&l, " bytes (peak ", st.peak_used);
-    put_dec(&l, "), largest free run ", st.largest_free);
-    emit_line(&l, emit);
-    put_dec(&l, "  live ", st.live_allocs);
-    put_dec(&l, ", allocs ", st.total_allocs);
-    put_dec(&l, ", frees ", st.total_frees);
-    put_dec(&l, ", failed ", st.failed_allocs);
-    put_dec(&l, ", faults ", st.faults);
-    emit_line(&l, emit);
+    line_put(&l, "kheap ");
+    line_hex(&l, (uintptr_t)h);
+    line_dec(&l, ": ", h->nblocks);
+    line_dec(&l, " blocks of ", st.block_size);
+    line_put(&l, debug_pool(h) ? " bytes, debug guards on" : " bytes");
+    line_emit(&l, emit);
+    line_dec(&l, "  used ", st.used);
+    line_dec(&l, " of ", st.capacity);
+    line_dec(&l, " bytes (peak ", st.peak_used);
+    line_dec(&l, "), largest free run ", st.largest_free);
+    line_emit(&l, emit);
+    line_dec(&l, "  live ", st.live_allocs);
+    line_dec(&l, ", allocs ", st.total_allocs);
+    line_dec(&l, ", frees ", st.total_frees);
+    line_dec(&l, ", failed ", st.failed_allocs);
+    line_dec(&l, ", faults ", st.faults);
+    line_emit(&l, emit);
 }
 
 int kheap_dump(kheap_t *h, void (*emit)(const char *line))
@@ -1190,9 +1252,9 @@ int kheap_dump(kheap_t *h, void (*emit)(const char *line))
     if (!h || !emit)
         return KHEAP_EINVAL;
     struct call c;
-    begin(&c, __builtin_return_address(0));
+    call_begin(&c, __builtin_return_address(0));
     int ret = KHEAP_ECORRUPT;
-    if (usable(h, &c)) {
+    if (heap_usable(h, &c)) {
         cache_flush(h, &c);                 /* free runs are seen whole */
         dump_stats(h, emit);
         dump_map(h, emit);
@@ -1200,7 +1262,7 @@ int kheap_dump(kheap_t *h, void (*emit)(const char *line))
             dump_live(h, emit);
         ret = 0;
     }
-    end(&c);
+    call_end(&c);
     return ret;
 }
 
@@ -1211,11 +1273,11 @@ int kheap_dump(kheap_t *h, void (*emit)(const char *line))
 int kmalloc_init_flags(void *mem, size_t size, unsigned flags)
 {
     struct call c;
-    begin(&c, 0);
+    call_begin(&c, 0);
     kheap_t *h = kheap_create_flags(mem, size, 0, flags);
     if (h)
         kmalloc_first = h;
-    end(&c);
+    call_end(&c);
     return h ? 0 : KHEAP_EINVAL;
 }
 
@@ -1234,12 +1296,12 @@ int kmalloc_add_region(void *mem, size_t size)
     uintptr_t lo = (uintptr_t)mem, hi = lo + size;
     int err = 0;
     struct call c;
-    begin(&c, 0);
+    call_begin(&c, 0);
     kheap_t *last = 0;                      /* the region the new one will follow */
     if (!kmalloc_first || hi < lo)
         err = KHEAP_EINVAL;
     for (kheap_t *r = kmalloc_first; !err && r; r = r->next) {
-        if (!usable(r, &c))
+        if (!heap_usable(r, &c))
             err = KHEAP_ECORRUPT;           /* neither its bounds nor its next can be trusted */
         else if (overlaps(r, lo, hi))
             err = KHEAP_EINVAL;
@@ -1254,7 +1316,7 @@ int kmalloc_add_region(void *mem, size_t size)
             err = KHEAP_EINVAL;
         }
     }
-    end(&c);
+    call_end(&c);
     return err;
 }
 
@@ -1266,7 +1328,7 @@ kheap_t *kmalloc_heap(void)
 /* The region whose block area holds p, or NULL. Called under the lock. Each region is
  * checked before its bounds or its next are read; a damaged one ends the search (reported
  * through c, when c is not NULL). */
-static kheap_t *owner(const void *p, struct call *c)
+static kheap_t *region_of(const void *p, struct call *c)
 {
     uintptr_t a = (uintptr_t)p;
     for (kheap_t *h = kmalloc_first; h; h = h->next) {
@@ -1307,13 +1369,13 @@ void kfree(void *p)
     if (!p)
         return;
     struct call c;
-    begin(&c, __builtin_return_address(0));
-    kheap_t *h = owner(p, &c);
+    call_begin(&c, __builtin_return_address(0));
+    kheap_t *h = region_of(p, &c);
     if (h)
         free_checked(h, p, &c);
     else if (!c.fault.kind)                 /* (a damaged region was reported already) */
         fault(&c, KHEAP_FAULT_INVALID, kmalloc_first, p);
-    end(&c);
+    call_end(&c);
 }
 
 void *krealloc(void *p, size_t size)
@@ -1327,8 +1389,8 @@ void *krealloc(void *p, size_t size)
 size_t ksize(const void *p)
 {
     struct call c;
-    begin(&c, 0);
-    size_t n = usable_size(owner(p, 0), p);
-    end(&c);
+    call_begin(&c, 0);
+    size_t n = usable_size(region_of(p, 0), p);
+    call_end(&c);
     return n;
 }

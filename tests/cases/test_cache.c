@@ -1,6 +1,6 @@
 /* test_cache.c - the quick caches (README, "Quick caches"): a free of up to 64 blocks is held
  * for the next request of its size, a double free of a held block is caught, and the caches
- * are emptied before a request can fail and before stats, walks and dumps look. */
+ * are emptied before a request can fail and before walks and dumps look. */
 #include "ktest.h"
 
 /* A 64 KiB pool of 16-byte blocks: 4096 blocks, so classes for 1 .. 8 blocks (one class per
@@ -110,7 +110,7 @@ static int count_runs(void *ctx, void *p, size_t size, bool used)
 }
 
 /* What the caller sees does not depend on the caches: held blocks count as free, and
- * stats and walks see the free runs whole. */
+ * stats and walks see the free runs whole; stats leave the caches as they are. */
 KTEST(cache_held_blocks_are_free_to_stats_and_walk)
 {
     kheap_t *h = kt_pool(POOL, 0);
@@ -126,10 +126,33 @@ KTEST(cache_held_blocks_are_free_to_stats_and_walk)
     KT_EXPECT_EQ(st.used, 0);
     KT_EXPECT_EQ(st.live_allocs, 0);
     KT_EXPECT_EQ(st.largest_free, empty.capacity);
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 64), p[3]);         /* still held: the newest of 4 */
+    KT_EXPECT_EQ(kheap_free(h, p[3]), 0);
     int runs[2] = { 0, 0 };
     KT_EXPECT_EQ(kheap_walk(h, count_runs, runs), 0);
     KT_EXPECT_EQ(runs[0], 1);                           /* one free run */
     KT_EXPECT_EQ(runs[1], 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+/* largest_free counts a held allocation as part of the free run around it, without
+ * taking it out of its cache: here b and c (held) join the free tail, a stays live. */
+KTEST(cache_held_allocations_join_the_largest_free_run)
+{
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    size_t capacity = kt_stats(h).capacity;
+    void *a = kheap_alloc(h, 16), *b = kheap_alloc(h, 32), *c = kheap_alloc(h, 16);
+    KT_ASSERT(a && b && c);
+    KT_EXPECT_EQ(kheap_free(h, b), 0);
+    KT_EXPECT_EQ(kt_stats(h).largest_free, capacity - 64);   /* the tail after c */
+    KT_EXPECT_EQ(kheap_free(h, c), 0);
+    KT_EXPECT_EQ(kt_stats(h).largest_free, capacity - 16);   /* b, c and the tail */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 16), c);            /* both still held */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 32), b);
+    KT_EXPECT_EQ(kt_stats(h).largest_free, capacity - 64);
+    KT_EXPECT_EQ(kheap_free(h, a), 0);                  /* a held, b live: a's run alone */
+    KT_EXPECT_EQ(kt_stats(h).largest_free, capacity - 64);
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
 

@@ -281,15 +281,18 @@ size_t model_usable(const struct model *m, uintptr_t p)
     return m->debug ? m->asked[i] : length(m, (size_t)i) * m->block;
 }
 
-void model_stats(struct model *m, struct kheap_stats *st)
+/* The quick caches stay as they are: a cached allocation counts as free blocks, part of
+ * the free run around it. */
+void model_stats(const struct model *m, struct kheap_stats *st)
 {
-    model_flush(m);                         /* as kheap_get_stats does */
     size_t largest = 0, run = 0, live = 0;
-    for (size_t i = 0; i < m->nblocks; i++) {
-        run = m->state[i] == M_FREE ? run + 1 : 0;
+    for (size_t i = 0; i < m->nblocks;) {
+        size_t n = m->state[i] == M_FREE ? 1 : length(m, i);
+        run = m->state[i] == M_FREE || m->state[i] == M_CACHED ? run + n : 0;
         if (run > largest)
             largest = run;
         live += m->state[i] == M_START;
+        i += n;
     }
     *st = (struct kheap_stats){
         .block_size = m->block,

@@ -53,9 +53,8 @@ int model_free(struct model *m, uintptr_t p);                       /* 0 or KHEA
 /* realloc; *err gets the KHEAP_E* of a bad p (then 0 is returned), else 0. */
 uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err);
 size_t model_usable(const struct model *m, uintptr_t p);
-void model_stats(struct model *m, struct kheap_stats *st);
-/* Returns every cached allocation to first fit, as kheap_get_stats, kheap_walk and
- * kheap_dump do first (model_stats does it too). */
+void model_stats(const struct model *m, struct kheap_stats *st);
+/* Returns every cached allocation to first fit, as kheap_walk and kheap_dump do first. */
 void model_flush(struct model *m);
 /* The i-th run of the pool in address order (allocations and maximal free runs):
  * false when there are fewer runs. */
