@@ -1,5 +1,5 @@
-"""allocator.py - the seed's module name: `from allocator import MemoryAllocator` (with
-PYTHONPATH=python) gives kheap.MemoryAllocator."""
+"""allocator.py - kheap.MemoryAllocator under the module name `from allocator import
+MemoryAllocator` reads (with PYTHONPATH=python)."""
 from kheap import MemoryAllocator
 
 __all__ = ["MemoryAllocator"]

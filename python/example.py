@@ -1,9 +1,9 @@
-"""example.py - the kheap heap from Python: the seed's three lines, then a view, stats, a caught
-double free and the pool's map. Run: make python && PYTHONPATH=python python3 python/example.py"""
+"""example.py - the kheap heap from Python: MemoryAllocator in three lines, then a view, stats,
+a caught double free and the pool's map. Run: make python && PYTHONPATH=python python3 python/example.py"""
 from allocator import MemoryAllocator
 from kheap import DoubleFreeError, Heap
 
-# The seed's example: a pool of 1 KiB, 128 bytes from it, given back. No size on free.
+# A pool of 1 KiB, 128 bytes from it, given back. No size on free.
 a = MemoryAllocator(pool_size=1024)
 ptr = a.allocate(128)
 a.free(ptr)

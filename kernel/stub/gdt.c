@@ -1,4 +1,4 @@
-/* gdt.c - our own flat GDT, so the kernel no longer depends on the loader's table (the
+/* gdt.c - the kernel's own flat GDT, so it does not depend on the loader's table (the
  * IDT's gates name selector 0x08). Null, kernel code, kernel data; no user segments. */
 #include <stdint.h>
 #include <kernel/gdt.h>

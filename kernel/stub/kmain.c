@@ -90,7 +90,7 @@ void kmain(uint32_t magic, const void *loader_info)
     if (has_word(cmdline, "test")) {
         int failed = ktest_run();
         kheap_set_lock(irq_save, irq_restore);
-        perf_report();                          /* a report after the plan, not a test */
+        perf_report();                          /* a report after the KTAP count, not a test */
         qemu_exit(failed == 0 ? QEMU_EXIT_SUCCESS : QEMU_EXIT_FAILURE);
     }
     if (has_word(cmdline, "perf")) {

@@ -1,5 +1,5 @@
 """heap.py - Heap, a kheap pool in memory it owns (an anonymous mmap), and MemoryAllocator,
-the seed interface over it. Every call goes to the asm core and C layer through ctypes."""
+the three-line interface over it. Every call goes to the asm core and C layer through ctypes."""
 from __future__ import annotations
 
 import ctypes
@@ -249,7 +249,7 @@ class Heap:
 
 
 class MemoryAllocator(Heap):
-    """The seed interface: MemoryAllocator(pool_size=1024); p = a.allocate(128); a.free(p)."""
+    """The three-line interface: MemoryAllocator(pool_size=1024); p = a.allocate(128); a.free(p)."""
 
     def __init__(self, pool_size: int, block_size: int = _native.DEFAULT_BLOCK, *,
                  debug: bool = False, cache: bool = True) -> None:

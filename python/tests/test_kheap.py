@@ -28,9 +28,9 @@ def intact(h, p, n, tag):
     return bytes(h.view(p)[:n]) == bytes((tag + i * 7) & 0xFF for i in range(n))
 
 
-# ---- the seed interface ----
+# ---- MemoryAllocator, the three-line interface ----
 
-def test_seed_example_allocates_and_frees():
+def test_memory_allocator_example_allocates_and_frees():
     a = MemoryAllocator(pool_size=1024)
     p = a.allocate(128)
     assert a.owns(p) and a.usable_size(p) == 128

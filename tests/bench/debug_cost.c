@@ -82,9 +82,9 @@ int main(void)
     printf("%-8s %10.1f %12zu %12zu %14.1f\n", "debug", debug.ns_per_op, debug.capacity,
            debug.live, (double)debug.used / debug.live);
     printf("slowdown: %.2fx; capacity given to the side table: %.1f%% of the pool "
-           "(8 bytes per 16-byte block); guard bytes: %+.1f bytes per allocation\n",
+           "(%zu bytes per 16-byte block); guard bytes: %+.1f bytes per allocation\n",
            debug.ns_per_op / plain.ns_per_op,
-           100.0 * (plain.capacity - debug.capacity) / plain.capacity,
+           100.0 * (plain.capacity - debug.capacity) / plain.capacity, 2 * sizeof(void *),
            (double)debug.used / debug.live - (double)plain.used / plain.live);
     return 0;
 }

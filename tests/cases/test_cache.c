@@ -1,4 +1,4 @@
-/* test_cache.c - the quick caches (README, "Quick caches"): a free of up to 64 blocks is held
+/* test_cache.c - the quick caches (I5 in asm/kheap.asm): a free of up to 64 blocks is held
  * for the next request of its size, a double free of a held block is caught, and the caches
  * are emptied before a request can fail and before walks and dumps look. */
 #include "ktest.h"
@@ -177,7 +177,7 @@ KTEST(cache_none_in_debug_and_nocache_pools)
  * it and is served elsewhere; the live allocation it names is left alone. */
 KTEST(cache_damaged_entry_is_reported_never_handed_out)
 {
-    enum { CB_CACHE = 24 };                             /* README: control block words */
+    enum { CB_CACHE = 24 };                             /* struct kheap in kernel/kheap.c */
     kheap_t *h = kt_pool(POOL, 0);
     KT_ASSERT(h);
     unsigned char *live = kheap_alloc(h, 32), *held = kheap_alloc(h, 32);
@@ -203,7 +203,7 @@ KTEST(cache_damaged_entry_is_reported_never_handed_out)
  * count that is not zero; each is reported at the class (or the slot), and nothing else. */
 KTEST(cache_check_finds_a_damaged_class)
 {
-    enum { CB_CACHE = 24 };                             /* README: control block words */
+    enum { CB_CACHE = 24 };                             /* struct kheap in kernel/kheap.c */
     kheap_t *h = kt_pool(POOL, 0);
     KT_ASSERT(h);
     void *a = kheap_alloc(h, 32), *b = kheap_alloc(h, 32);

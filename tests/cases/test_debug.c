@@ -289,7 +289,7 @@ KTEST(debug_check_finds_a_damaged_side_table_entry)
     KT_ASSERT(p);
     size_t blocks = kt_stats(h).capacity / 16;
     size_t words = (blocks + KT_WORD_BITS - 1) / KT_WORD_BITS;
-    /* README: the side table follows the three bitmaps, {caller, size} per block */
+    /* kernel/kheap.c: the side table follows the three bitmaps, {caller, size} per block */
     uintptr_t *entry = (uintptr_t *)((unsigned char *)h + KHEAP_CONTROL_BYTES
                                      + 3 * words * sizeof(uintptr_t));
     KT_ASSERT(entry[1] == 20);

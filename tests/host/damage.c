@@ -33,7 +33,7 @@
 #include "kheap.h"
 #include "rng.h"
 
-/* Control-block words (README, design section) that name the metadata areas. */
+/* Control-block words (struct kheap in kernel/kheap.c) that name the metadata areas. */
 enum { CB_NBLOCKS = 3, CB_NWORDS = 4, CB_USED = 5, CB_START = 6, CB_BASE = 7, CB_LIMIT = 8,
        CB_SIDE = 11, CB_TREE = 13, CB_NEXT = 21, CB_LEAVES = 22, CB_CACHED = 23,
        CB_CACHE = 24, CB_CLASSES = 25 };
