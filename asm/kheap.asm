@@ -15,7 +15,7 @@
 ; kh_init            mem, size, shift, extra   control block address, or 0 when the region
 ;                                              cannot hold the control block, the bitmaps,
 ;                                              `extra` side-table bytes per block and one
-;                                              block (or wraps past 4 GiB)
+;                                              block (or wraps past the top of memory)
 ; kh_find            h, count, align           first block of the lowest run of `count` free
 ;                                              blocks whose address is a multiple of
 ;                                              align << shift (align: power of two, in
@@ -107,9 +107,9 @@
 ;       (so the tree is not touched): cached[i] = 1 iff block i starts an allocation held
 ;       in a cache, and then start[i] = 1 too. Each such block sits in exactly one entry,
 ;       of class length - 1; every slot past a class's count is zero (so damage to one
-;       shows). A cached start is free
-;       to the caller: kh_block_of calls it a double free. The C layer counts cached blocks
-;       as free and empties the caches into the bitmaps before an allocation can fail.
+;       shows). A cached start is free to the caller: kh_block_of calls it a double free.
+;       The C layer counts cached blocks as free and empties the caches into the bitmaps
+;       before an allocation can fail.
 ;
 ; Pool layout: | control | used | start | cached bitmap | side table | run tree | quick caches |
 ;              | pad | blocks |
@@ -792,7 +792,7 @@ cache_classes:
 
 ; layout - where a pool of xAX blocks would put its blocks (kh_init's arguments in place,
 ; its return address and three words above ENTER_SAVED): xDI = words per bitmap, xBP = block 0,
-; xDX = the block-area limit; carry set when an address passes 4 GiB.
+; xDX = the block-area limit; carry set when an address passes the top of memory.
 ; in: xAX = blocks, xSI = first bitmap byte. clobbers: xCX
 layout:
         AT_DEPTH 4                              ; kh_init's three words and the return address
