@@ -19,18 +19,13 @@
  *          may be freed, resized or sized.
  *   unchanged  the same bitmaps and counters (but `faults` and `failed_allocs`, which record
  *          the event) and every byte of every live allocation as it was.
- *   quick caches  per pool, one class for each allocation length of 1 .. C blocks (C up to
- *          64; none in debug pools or with KHEAP_F_NOCACHE), each holding up to 8 freed
- *          allocations of exactly that length. A free of such a length goes into its class
- *          when it has room; a request of that length at the block alignment takes the
- *          newest one. Both O(1). A held allocation is free to the caller (freeing it again
- *          is a double free) and counts as free in the stats. Before a request fails, and
- *          before kheap_walk and kheap_dump look, the caches are emptied into the bitmaps.
- *          Placement is therefore "newest freed of exactly this length, then first fit by
- *          address", and a request fails only when first fit over all free blocks fails.
- *   Cost   in bitmap words read, worst case; a typical call reads far fewer.
- *   Lock   the hooks of kheap_set_lock: "held" means the call runs between lock() and
- *          unlock(); hooks (fault, emit, fn) are called as each function says.
+ *   held   in a quick cache: per pool, a LIFO of up to 8 freed allocations for each length
+ *          of 1 .. C blocks (C up to 64; none in debug or KHEAP_F_NOCACHE pools). A held
+ *          allocation is free to the caller (freeing it again is a double free); a request
+ *          of its length at the block alignment takes the newest. The caches are emptied
+ *          into the bitmaps before a request fails and before kheap_walk and kheap_dump.
+ *   Cost   in bitmap words read, worst case. Lock: "held" means between lock() and unlock()
+ *          of kheap_set_lock; the fault hook always runs after unlock().
  */
 
 #define KHEAP_DEFAULT_BLOCK 16u      /* block size when 0 is passed; also the minimum alignment */
@@ -96,15 +91,11 @@ kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
 
 /*
  * kheap_create_flags - kheap_create with options; flags 0 is kheap_create.
- * KHEAP_F_DEBUG, a debug pool, for finding a kernel's heap bugs: new allocations are
- *   scrubbed (KHEAP_SCRUB_BYTE); free blocks are poisoned (KHEAP_POISON_BYTE), checked when
- *   handed out again; the bytes from the requested size to the end of the allocation, at
- *   least KHEAP_GUARD_MIN, hold KHEAP_GUARD_BYTE, checked on free, realloc and kheap_check;
- *   a side table in the pool (two words per block, no header) keeps each allocation's size
- *   and caller for kheap_dump; kheap_usable_size gives the size asked for; nothing is cached.
- *   Each detection is reported once (KHEAP_FAULT_CORRUPT, the first damaged byte) and the
- *   block is still freed or handed out. A damaged side-table size makes realloc of that
- *   allocation fail and kheap_usable_size give 0.
+ * KHEAP_F_DEBUG: a debug pool. Scrub on allocation, poison on free (checked on reuse), at
+ *   least KHEAP_GUARD_MIN guard bytes after the size asked for (checked on free, realloc and
+ *   kheap_check), and a side table of size and caller per block for kheap_dump; nothing is
+ *   held; kheap_usable_size gives the size asked for. Each detection is reported once
+ *   (KHEAP_FAULT_CORRUPT, the first damaged byte); the block is still freed or handed out.
  * KHEAP_F_NOCACHE: no quick caches; placement is first fit by address alone.
  * Returns / Fails / Unchanged: as kheap_create; NULL for any other flag.
  * Cost:      O(W), and O(size) in a debug pool (the block area is poisoned).
@@ -199,15 +190,12 @@ size_t kheap_usable_size(kheap_t *h, const void *p);
 bool kheap_owns(const kheap_t *h, const void *p);
 
 /*
- * kheap_check - verify every invariant of the pool, and of every region chained after it
- * (kheap_check(kmalloc_heap()) checks the whole kmalloc heap): the control block and its
- * checksum; start bits on used blocks, every used run led by one, the pad bits; every node
- * of the run tree against the bitmap; the quick caches against the bitmaps; the counters;
- * in a debug pool every guard, the poison of every free block and the side table.
+ * kheap_check - verify every invariant (I1-I5 in asm/kheap.asm: bitmaps, run tree, caches,
+ * counters, the control block's checksum; in a debug pool every guard, the poison and the
+ * side table) of the pool and every region chained after it (all of the kmalloc heap).
  * Returns:   0 when all hold.
- * Fails:     KHEAP_ECORRUPT, a fault counted and reported with the first damaged address
- *            (control block, bitmap word, tree node, cache class, side-table entry or
- *            pattern byte); KHEAP_EINVAL when h is NULL.
+ * Fails:     KHEAP_ECORRUPT, a fault counted and reported with the first damaged address;
+ *            KHEAP_EINVAL when h is NULL.
  * Unchanged: always: the caches are checked as they are, not emptied.
  * Cost:      O(W) per region; O(W + capacity) in a debug pool.
  * Lock:      held; the fault hook runs after it is released.

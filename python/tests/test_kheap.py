@@ -327,7 +327,7 @@ def test_without_the_cache_a_free_goes_back_to_first_fit():
 
 class FirstFit:
     """Blocks free (0), starting an allocation (1), or continuing one (2); the contract of
-    API.md and DESIGN.md written plainly."""
+    include/kheap.h written plainly."""
 
     def __init__(self, base, nblocks):
         self.base, self.state = base, [0] * nblocks

@@ -1,5 +1,5 @@
 /* test_alloc.c - kheap_alloc and kheap_calloc: first fit, bounds, sizes, exhaustion and
- * full recovery, and the NULL rules of DESIGN.md section 5 for allocation. */
+ * full recovery, and the NULL rules of include/kheap.h for allocation. */
 #include "ktest.h"
 
 KTEST(alloc_zero_is_null_and_not_a_failure)

@@ -1,4 +1,4 @@
-/* test_free.c - kheap_free and every bad free of DESIGN.md section 5: each gets its error
+/* test_free.c - kheap_free and every bad free include/kheap.h lists: each gets its error
  * code, one fault-hook call with the right kind, pointer, heap and caller, and no change. */
 #include "ktest.h"
 

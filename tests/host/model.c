@@ -1,5 +1,5 @@
-/* model.c - the executable model of one kheap pool: every rule of API.md and DESIGN.md section
- * 5, written as plainly as possible, to be compared call by call with the real thing. */
+/* model.c - the executable model of one kheap pool: every rule of include/kheap.h, written as
+ * plainly as possible, to be compared call by call with the real thing. */
 #include "model.h"
 
 bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintptr_t *base,

@@ -38,7 +38,7 @@ struct model {
     size_t cached_blocks;
 };
 
-/* The layout DESIGN.md and include/kheap.h promise, found by trying every block count from
+/* The layout include/kheap.h and the README promise, found by trying every block count from
  * the most that could fit down: block 0 address and block count, or false if none fits. */
 bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintptr_t *base,
                     size_t *nblocks);
