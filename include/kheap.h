@@ -208,8 +208,8 @@ int kheap_check(kheap_t *h);
  *            of free blocks with them counted free (a request of that size succeeds).
  * Fails:     all zeros when h is NULL or damaged. Never calls the fault hook.
  * Unchanged: always: a query; the quick caches stay as they are.
- * Cost:      O(1) when the caches are empty; else each held allocation's neighbouring free
- *            runs are read a word at a time (O(W) at worst).
+ * Cost:      O(1) when the caches are empty; else O(held allocations x (16 + log N)): the
+ *            free runs around each are measured through the run tree.
  * Lock:      held.
  */
 void kheap_get_stats(const kheap_t *h, struct kheap_stats *out);

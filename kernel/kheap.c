@@ -998,30 +998,61 @@ int kheap_check(kheap_t *h)
     return bad ? KHEAP_ECORRUPT : 0;
 }
 
-/* The first block of the free run that ends just before block b: b itself when block b-1
- * is used or b is 0. A word at a time, downward. */
+/* The first block of the free run that ends just before block b (b when block b-1 is used
+ * or b is 0): the words of b-1's leaf downward, then up the run tree while each left
+ * sibling is all free (its suf), so O(LEAF_WORDS + log N). A damaged tree can only make
+ * the answer wrong, never an index outside the pool. */
 static uintptr_t free_run_start(const kheap_t *h, uintptr_t b)
 {
-    while (b > 0) {
+    if (b == 0)
+        return 0;
+    uintptr_t floor = (b - 1) & ~(KH_LEAF_BLOCKS - 1);      /* the leaf's first block */
+    while (b > floor) {
         uintptr_t w = (b - 1) / KH_WORD_BITS;
         kh_word below = h->used[w] & (~(kh_word)0 >> (KH_WORD_BITS - 1 - (b - 1) % KH_WORD_BITS));
         if (below)
             return w * KH_WORD_BITS + KH_WORD_BITS - (uintptr_t)__builtin_clzl(below);
         b = w * KH_WORD_BITS;
     }
-    return 0;
+    uintptr_t len = KH_LEAF_BLOCKS;
+    for (uintptr_t k = h->leaves + floor / KH_LEAF_BLOCKS; k > 1 && b > 0; k /= 2, len *= 2) {
+        if (k % 2 == 0)
+            continue;                       /* a left child starts where its parent does */
+        uintptr_t suf = h->tree[k - 1].suf;
+        b = suf < b ? b - suf : 0;
+        if (suf != len)
+            break;
+    }
+    return b;
+}
+
+/* One past the free run that starts at block x (x when block x is used): the words of x's
+ * leaf, then up the run tree while each right sibling is all free (its pre). O(LEAF_WORDS +
+ * log N), at most nblocks. */
+static uintptr_t free_run_end(const kheap_t *h, uintptr_t x)
+{
+    uintptr_t node_end = (x | (KH_LEAF_BLOCKS - 1)) + 1;    /* the end of x's leaf */
+    uintptr_t e = kh_next_used(h, x, node_end < h->nblocks ? node_end : h->nblocks);
+    uintptr_t len = KH_LEAF_BLOCKS;
+    for (uintptr_t k = h->leaves + x / KH_LEAF_BLOCKS; e == node_end && k > 1; k /= 2, len *= 2) {
+        if (k % 2 == 1)
+            continue;                       /* a right child ends where its parent does */
+        uintptr_t pre = h->tree[k + 1].pre;
+        e = pre < h->nblocks - e ? e + pre : h->nblocks;
+        if (pre != len)
+            break;
+        node_end += len;                    /* all of the sibling: at its parent's end */
+    }
+    return e < h->nblocks ? e : h->nblocks;
 }
 
 /* True when used block x is the last block of an allocation held in a quick cache (whose
  * length is at most h->classes, so its start is that close). */
 static bool ends_cached(const kheap_t *h, uintptr_t x)
 {
-    for (uintptr_t s = x, n = 1; n <= h->classes; s--, n++) {
-        if (bit_of(h->start, s))
-            return bit_of(h->cached, s) && kh_alloc_blocks(h, s) == n;
-        if (s == 0)
-            break;
-    }
+    for (uintptr_t n = 1; n <= h->classes && n <= x + 1; n++)
+        if (bit_of(h->start, x + 1 - n))
+            return bit_of(h->cached, x + 1 - n) && kh_alloc_blocks(h, x + 1 - n) == n;
     return false;
 }
 
@@ -1038,7 +1069,7 @@ static uintptr_t cached_run(const kheap_t *h, uintptr_t b, uintptr_t n)
         return 0;
     uintptr_t end = b + n;
     while (end < h->nblocks) {
-        end = kh_next_used(h, end, h->nblocks);
+        end = free_run_end(h, end);
         uintptr_t len = end < h->nblocks && bit_of(h->cached, end) ? kh_alloc_blocks(h, end) : 0;
         if (len == 0)
             break;
@@ -1051,7 +1082,8 @@ static uintptr_t cached_run(const kheap_t *h, uintptr_t b, uintptr_t n)
  * counted free (as they are to the caller, and as first fit sees them once the caches are
  * emptied, which it does before a request fails): the root of the run tree knows the runs
  * of the bitmaps, and each run that holds cached allocations is measured once, from its
- * lowest one. Reads only. O(1) when the caches are empty. */
+ * lowest one. Reads only. O(1) when the caches are empty, else O(entries x (LEAF_WORDS +
+ * log N)). */
 static uintptr_t largest_free(const kheap_t *h)
 {
     uintptr_t best = h->tree[1].best;

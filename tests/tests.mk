@@ -196,15 +196,17 @@ debug-cost: deps $(BENCH_DIR)/debug_cost $(BUILD)/host/probe32
 	@$(emulated_note)
 	@$(BENCH_RUN) $(BENCH_DIR)/debug_cost
 
-# One run gives the table (build/bench/bench.txt), the plot (build/bench/bench.png) and
-# tests/bench/RESULTS.md, which quotes both with the machine they ran on.
+# One run gives the table (build/bench/bench.txt), the plot (build/bench/bench.png) and the
+# results file, which quotes both with the machine they ran on: tests/bench/RESULTS.md for
+# the x86-64 build, RESULTS-i386.md for the i386 one.
+RESULTS := tests/bench/RESULTS$(if $(filter 32,$(BENCH_WIDTH)),-i386).md
 bench: deps $(BENCH_DIR)/bench $(BUILD)/host/probe32
 	@mkdir -p $(BUILD)/bench
 	@{ $(emulated_note); $(BENCH_RUN) $(BENCH_DIR)/bench $(BUILD)/bench/bench.dat; } | \
 	    tee $(BUILD)/bench/bench.txt
 	@gnuplot tests/bench/bench.gp && echo "plot: $(BUILD)/bench/bench.png"
-	@tests/bench/results.sh $(BENCH_WIDTH) $(BUILD)/bench/bench.txt > tests/bench/RESULTS.md
-	@echo "results: tests/bench/RESULTS.md"
+	@tests/bench/results.sh $(BENCH_WIDTH) $(BUILD)/bench/bench.txt > $(RESULTS)
+	@echo "results: $(RESULTS)"
 
 # Instructions per alloc and per free from callgrind (Valgrind cannot run the i386 build on
 # a machine that cannot execute it: then it says so).

@@ -156,6 +156,27 @@ KTEST(cache_held_allocations_join_the_largest_free_run)
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
+/* The free runs on both sides of a held allocation are measured through the run tree:
+ * here they span several leaves each. */
+KTEST(cache_held_allocation_joins_free_runs_across_leaves)
+{
+    const size_t leaf = KT_LEAF_BLOCKS * 16, side = 2 * leaf + leaf / 2;
+    kheap_t *h = kt_pool(8 * leaf, 0);
+    KT_ASSERT(h);
+    void *a = kheap_alloc(h, 16), *b = kheap_alloc(h, side), *c = kheap_alloc(h, 32);
+    void *d = kheap_alloc(h, side), *e = kheap_alloc(h, 16);
+    void *tail = kheap_alloc(h, kt_stats(h).largest_free);
+    KT_ASSERT(a && b && c && d && e && tail);
+    KT_EXPECT_EQ(kheap_free(h, b), 0);
+    KT_EXPECT_EQ(kheap_free(h, d), 0);
+    KT_EXPECT_EQ(kt_stats(h).largest_free, side);
+    KT_EXPECT_EQ(kheap_free(h, c), 0);                  /* held, between b's and d's runs */
+    KT_EXPECT_EQ(kt_stats(h).largest_free, 2 * side + 32);
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 32), c);
+    KT_EXPECT_EQ(kt_stats(h).largest_free, side);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
 /* Debug pools and KHEAP_F_NOCACHE pools hold nothing: a free goes to first fit at once. */
 KTEST(cache_none_in_debug_and_nocache_pools)
 {
@@ -190,6 +211,9 @@ KTEST(cache_damaged_entry_is_reported_never_handed_out)
     KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
     KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
     int before = kt_faults.count;
+    struct kheap_stats st = kt_stats(h);                /* a query: the entry is passed over */
+    KT_EXPECT_EQ(st.largest_free, st.capacity - 64);    /* the tail after held's blocks */
+    KT_EXPECT_EQ(kt_faults.count, before);
     unsigned char *q = kheap_alloc(h, 32);
     KT_EXPECT(q != 0 && q != live && q != held);        /* first fit, past both */
     KT_EXPECT_EQ(kt_faults.count, before + 1);
