@@ -73,6 +73,8 @@ help:
 	@echo "                tests/bench/RESULTS.md (BENCH_WIDTH=32 for the i386 build)"
 	@echo "make bench-cg   instructions per alloc and per free (callgrind)"
 	@echo "make debug-cost what KHEAP_F_DEBUG costs in time and memory"
+	@echo "make preload    build/libkheap-preload.so: kheap as the malloc of any program"
+	@echo "make bench-real real programs timed with glibc's malloc and with kheap's"
 	@echo "make bench-kvm  the kernel's own cycles per kmalloc/kfree pair, under KVM"
 	@echo "make irq-nolock the interrupt stress without the heap's lock (shows the corruption)"
 	@echo "make deps       install missing Debian packages (apt-get, sudo when not root);"
@@ -218,10 +220,12 @@ include tests/tests.mk
 # deps-run: what `make run` needs, kept small so a first run is quick. deps: everything,
 # adding GRUB and the ISO tools, and for the host suites valgrind (with 32-bit glibc symbols,
 # libc6-dbg:i386), clang with its libFuzzer runtime (libclang-rt-dev, g++-multilib), lcov,
-# gnuplot (make bench), qemu-user (32-bit programs where the machine cannot run them), pytest.
+# gnuplot (make bench), qemu-user (32-bit programs where the machine cannot run them), pytest,
+# and the real programs of the soak (tests/real/programs.sh) that a minimal system may lack.
 RUN_DEPS := nasm:nasm ld:binutils gcc:gcc qemu-system-i386:qemu-system-x86 grub-file:grub-common
 ALL_DEPS := $(RUN_DEPS) grub-mkrescue:grub-common xorriso:xorriso mformat:mtools \
-            valgrind:valgrind clang:clang lcov:lcov gnuplot:gnuplot-nox qemu-i386:qemu-user
+            valgrind:valgrind clang:clang lcov:lcov gnuplot:gnuplot-nox qemu-i386:qemu-user \
+            sqlite3:sqlite3 git:git perl:perl
 deps-run:
 	@tests/scripts/deps.sh "$(CC)" no $(RUN_DEPS)
 deps:

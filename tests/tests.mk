@@ -2,7 +2,7 @@
 # the Makefile, which defines the module's objects, the kernels and the flag sets used here.
 # tests/README.md says what each suite checks.
 
-.PHONY: test host route32 fuzz coverage debug-cost bench bench-cg
+.PHONY: test host route32 preload bench-real fuzz coverage debug-cost bench bench-cg
 
 # How 32-bit host programs run (tests/scripts/run32.sh): auto probes this machine; qemu forces
 # qemu-i386 (the route of machines without IA32 emulation); native forces direct execution.
@@ -88,6 +88,30 @@ route32: $(BUILD)/host/model_test $(BUILD)/host/probe32
 	@echo "route: $$($(RUN32) --mode)"
 	@$(RUN32) $(BUILD)/host/model_test
 
+# ---- real programs: build/libkheap-preload.so, kheap as the malloc of any Linux program
+# (tests/real/preload.c), from the module's x86-64 objects; it exports the allocation
+# functions and nothing else ----
+PRELOAD := $(BUILD)/libkheap-preload.so
+PRELOAD_NAMES := aligned_alloc calloc free malloc malloc_usable_size memalign posix_memalign \
+                 pvalloc realloc reallocarray valloc
+$(B64)/real/preload.o: tests/real/preload.c include/kheap.h $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -m64 -std=gnu11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -Iinclude -c $< -o $@
+$(PRELOAD): $(B64)/real/preload.o $(B64)/pic/kernel/kheap.o $(B64)/asm/kheap_asm.o tests/real/preload.map
+	$(CC) -m64 -shared -pthread -Wl,--version-script=tests/real/preload.map -o $@ $(filter %.o,$^)
+	@got=$$(nm -D --defined-only $@ | awk '{ print $$3 }' | sort | xargs); \
+	[ "$$got" = "$(PRELOAD_NAMES)" ] || { echo "$@ exports $$got"; rm -f $@; exit 1; }
+preload: $(PRELOAD)
+# runtime: bench-real's timer; contract: the C and POSIX allocation contracts, on glibc's
+# malloc and on the shim's.
+$(B64)/real/runtime $(B64)/real/contract: $(B64)/real/%: tests/real/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -m64 -O1 -g -Wall -Wextra -Werror -pthread -o $@ $< -ldl
+
+# The soak's programs timed with glibc's malloc and with the shim (a benchmark).
+bench-real: deps $(PRELOAD) $(B64)/real/runtime
+	@tests/real/bench.sh $(B64)/real/runtime $(PRELOAD)
+
 # ---- make test: every suite, counted by tests/scripts/run-suites.sh ----
 # The damage campaign's trials here; make fuzz runs it for FUZZ_SECONDS from a new seed.
 DAMAGE_TRIALS ?= 20000
@@ -121,10 +145,14 @@ SUITES += --host "x86-64 model:$(H64)/model_test"
 SUITES += --host "x86-64 fuzz corpus replay, asan:$(H64)/replay $(FUZZ_CORPORA)"
 SUITES += --host "x86-64 damage campaign, asan:$(H64)/damage-san $(DAMAGE_TRIALS)"
 SUITES += --host "x86-64 checkasm (callee-saved registers):$(H64)/checkasm"
+SUITES += --host "real programs, C contract on glibc:$(B64)/real/contract"
+SUITES += --host "real programs, C contract on the shim:env LD_PRELOAD=$(PRELOAD) $(B64)/real/contract --shim"
+SUITES += --host "real programs, LD_PRELOAD soak:tests/real/soak.sh $(PRELOAD)"
 SUITES += --pytest "python (pytest):env PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests"
 SUITES += --host "runner self-test:tests/scripts/runner-test.sh"
 
-test: deps $(KERNEL) $(ISO) $(KERNEL64) $(ISO64) $(EMBED64) $(HOST_SUITES) $(PY_LIB)
+test: deps $(KERNEL) $(ISO) $(KERNEL64) $(ISO64) $(EMBED64) $(HOST_SUITES) $(PY_LIB) $(PRELOAD) \
+      $(B64)/real/contract
 	@tests/scripts/run-suites.sh $(SUITES)
 
 # ---- the differential fuzzer: libFuzzer, kheap against the model (x86-64, native) ----
