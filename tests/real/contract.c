@@ -208,6 +208,23 @@ static void bad_frees_abort_with_the_fault(void)
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "interior pointer"));
 }
 
+/* Runs this program again as `contract --overflow`, with debug pools and the stats on. */
+static void overflow_in_a_debug_pool(void)
+{
+    char *argv[] = { "contract", "--overflow", 0 };
+    setenv("KHEAP_PRELOAD_DEBUG", "1", 1);
+    setenv("KHEAP_PRELOAD_STATS", "/dev/null", 1);
+    execv("/proc/self/exe", argv);
+}
+
+static void damage_left_at_exit_aborts(void)
+{
+    char err[512];
+    int st = in_child(overflow_in_a_debug_pool, err, sizeof err);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "corruption") &&
+          strstr(err, "found at exit"));
+}
+
 static void foreign_pointers_are_handled(void)
 {
     unsigned char *m = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -300,8 +317,13 @@ static void threads_keep_their_bytes(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--overflow") == 0) {
+        char *p = hidden(malloc(10));
+        memset(p, 1, 11);                   /* one byte over, never freed */
+        return 0;
+    }
     bool shim = argc > 1 && strcmp(argv[1], "--shim") == 0;
-    printf("KTAP version 1\n1..%d\n", shim ? 12 : 8);
+    printf("KTAP version 1\n1..%d\n", shim ? 13 : 8);
     report("zero_sizes_as_glibc", zero_sizes);
     report("failures_set_enomem_and_keep_p", failures_set_enomem);
     report("calloc_zeroes_reused_memory", calloc_zeroes_reused_memory);
@@ -315,6 +337,7 @@ int main(int argc, char **argv)
         report("aligned_alloc_refuses_a_bad_alignment", aligned_alloc_refuses_a_bad_alignment);
         report("bad_frees_abort_with_the_fault", bad_frees_abort_with_the_fault);
         report("foreign_pointers_are_handled", foreign_pointers_are_handled);
+        report("damage_left_at_exit_aborts", damage_left_at_exit_aborts);
     }
     return failed != 0;
 }

@@ -9,7 +9,8 @@
  *   KHEAP_PRELOAD_DEBUG    1: debug pools (guards, poison, callers: KHEAP_F_DEBUG)
  *   KHEAP_PRELOAD_NOCACHE  1: no quick caches (KHEAP_F_NOCACHE)
  *   KHEAP_PRELOAD_STATS    "stderr", or a file path (each %p becomes the process id): one
- *                          line of stats when the process exits
+ *                          line of stats when the process exits, after kheap_check of
+ *                          every pool
  * A bad free or detected corruption prints the kheap fault (kind, pointer, the program's
  * caller) on stderr and aborts. A pointer from outside every pool (memory the dynamic
  * loader got before this library served it) is left alone by free, counted ("foreign" in
@@ -81,8 +82,8 @@ static void on_fault(const struct kheap_fault *f)
     put(2, num(b, (uintptr_t)f->ptr, 16));
     put(2, ", heap ");
     put(2, num(b, (uintptr_t)f->heap, 16));
-    put(2, ", called from ");
-    put(2, num(b, (uintptr_t)caller, 16));
+    put(2, caller ? ", called from " : ", found at exit");
+    put(2, caller ? num(b, (uintptr_t)caller, 16) : "");
     put(2, "\n");
     abort();
 }
@@ -441,6 +442,7 @@ __attribute__((destructor)) static void at_exit(void)
     if (!v || !*v)
         return;
     pthread_mutex_lock(&lock);
+    caller = 0;                             /* a fault now is damage found at exit */
     char path[512];
     int fd = 2;
     if (!same(v, "stderr")) {
