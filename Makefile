@@ -36,7 +36,7 @@ FLAGS_STAMP := $(BUILD)/flags.stamp
 POOL_STAMP  := $(BUILD)/pool.stamp
 
 # ---- sources ----
-MODULE_SRCS := asm/kheap.asm asm/abi.inc kernel/kheap.c include/kheap.h
+MODULE_SRCS := asm/kheap_core.asm asm/kheap_abi.inc kernel/kheap.c include/kheap.h
 STUB_SRCS   := $(wildcard kernel/stub/*.c)
 # KTAP cases that run on the metal and the host; those that need the stub kernel, with the
 # harness's backend there.
@@ -68,7 +68,7 @@ help:
 	@echo "make python     python/kheap/libkheap.so, the Python interface (PYTHONPATH=python)"
 	@echo "make iso        $(ISO) (the test suite; the demo is its second entry); iso64 likewise"
 	@echo "make fuzz       differential fuzzing against the model (FUZZ_SECONDS=60)"
-	@echo "make coverage   line coverage of kernel/kheap.c, branch targets of asm/kheap.asm"
+	@echo "make coverage   line coverage of kernel/kheap.c, branch targets of asm/kheap_core.asm"
 	@echo "make bench      kheap, glibc and a naive bitmap on the same traces; writes"
 	@echo "                tests/bench/RESULTS.md (BENCH_WIDTH=32 for the i386 build)"
 	@echo "make bench-cg   instructions per alloc and per free (callgrind)"
@@ -93,16 +93,16 @@ $(1)/kheap_offsets.inc: kernel/kheap.c include/kheap.h $$(FLAGS_STAMP)
 endef
 # $(call asm_object,OBJECT,ASFLAGS,OFFSETS_DIR,EXTRA): the core assembled and checked.
 define asm_object
-$(1): asm/kheap.asm asm/abi.inc $(3)/kheap_offsets.inc $$(FLAGS_STAMP)
+$(1): asm/kheap_core.asm asm/kheap_abi.inc $(3)/kheap_offsets.inc $$(FLAGS_STAMP)
 	@mkdir -p $$(@D)
 	$$(AS) $(2) -DKHEAP_CHECK_OFFSETS $(4) -Iasm/ -I$(3)/ $$< -o $$@
 endef
 $(eval $(call offsets,$(BUILD),$(CFLAGS)))
 $(eval $(call offsets,$(B64),$(CFLAGS64)))
-$(eval $(call asm_object,$(BUILD)/asm/kheap_asm.o,$(ASFLAGS),$(BUILD)))
-$(eval $(call asm_object,$(BUILD)/leaf/kheap_asm.o,$(ASFLAGS),$(BUILD),$(SMALL_LEAF)))
-$(eval $(call asm_object,$(B64)/asm/kheap_asm.o,$(ASFLAGS64),$(B64)))
-$(eval $(call asm_object,$(B64)/leaf/kheap_asm.o,$(ASFLAGS64),$(B64),$(SMALL_LEAF)))
+$(eval $(call asm_object,$(BUILD)/asm/kheap_core.o,$(ASFLAGS),$(BUILD)))
+$(eval $(call asm_object,$(BUILD)/leaf/kheap_core.o,$(ASFLAGS),$(BUILD),$(SMALL_LEAF)))
+$(eval $(call asm_object,$(B64)/asm/kheap_core.o,$(ASFLAGS64),$(B64)))
+$(eval $(call asm_object,$(B64)/leaf/kheap_core.o,$(ASFLAGS64),$(B64),$(SMALL_LEAF)))
 
 # $(call objects,DIR,FLAGS): DIR/%.o from %.c, with XFLAGS, what a target adds
 define objects
@@ -128,9 +128,9 @@ define archive
 	if [ -n "$$undef" ]; then echo "$@ needs symbols from outside the module:"; \
 	    echo "$$undef"; rm -f $@; exit 1; fi
 endef
-$(LIB): $(BUILD)/asm/kheap_asm.o $(BUILD)/kernel/kheap.o
+$(LIB): $(BUILD)/asm/kheap_core.o $(BUILD)/kernel/kheap.o
 	$(archive)
-$(LIB64): $(B64)/asm/kheap_asm.o $(B64)/kernel/kheap.o
+$(LIB64): $(B64)/asm/kheap_core.o $(B64)/kernel/kheap.o
 	$(archive)
 	@abs=$$(readelf -rW $^ | awk '/^Relocation section/ { sec = $$3 } \
 	    /R_X86_64_/ && sec !~ /debug/ && $$3 !~ /^R_X86_64_(PC32|PLT32)$$/ { print sec, $$3, $$5 }'); \
@@ -143,7 +143,7 @@ lib: $(LIB) $(LIB64)
 # ---- the Python interface: the x86-64 module as a shared library for ctypes ----
 # Only the public API is exported (kh_* are hidden); the library needs nothing, not even libc.
 PY_LIB := python/kheap/libkheap.so
-$(PY_LIB): $(B64)/pic/kernel/kheap.o $(B64)/asm/kheap_asm.o
+$(PY_LIB): $(B64)/pic/kernel/kheap.o $(B64)/asm/kheap_core.o
 	$(CC) -m64 -shared -nostdlib -o $@ $^
 	@if nm -D $@ | grep -q ' kh_'; then echo "$@ exports internal kh_* symbols"; rm -f $@; exit 1; fi
 python: $(PY_LIB)

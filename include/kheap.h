@@ -1,12 +1,33 @@
 /* kheap.h - the one public header of the kheap module: a bitmap heap for freestanding kernels.
  * Each function states its contract: Returns, Fails, Unchanged (what a failure leaves as it
- * was), Cost and Lock. */
-#ifndef KHEAP_H
-#define KHEAP_H
+ * was), Cost and Lock. It includes nothing: it compiles under -nostdinc, in C99 and later and
+ * in C++. */
+#ifndef KHEAP_H_INCLUDED_5045484B
+#define KHEAP_H_INCLUDED_5045484B
 
-#include <stddef.h>
-#include <stdint.h>
-#include <stdbool.h>
+/* The types of the API, from the compiler: kheap_size_t is size_t, kheap_uintptr_t is
+ * uintptr_t, kheap_bool is bool, whatever header (the libc's, or a kernel's own typedefs)
+ * names them. */
+typedef __SIZE_TYPE__ kheap_size_t;
+typedef __UINTPTR_TYPE__ kheap_uintptr_t;
+#ifdef __cplusplus
+typedef bool kheap_bool;
+extern "C" {
+#else
+typedef _Bool kheap_bool;
+#endif
+
+/* KHEAP_PREFIX, defined when compiling the module and wherever this header is included,
+ * prefixes every name of the kmalloc family: -DKHEAP_PREFIX=kh_ declares kh_kmalloc,
+ * kh_kfree, kh_kmalloc_init and so on (no plain name is defined or renamed). KHEAP_NO_KMALLOC
+ * leaves the family out altogether. */
+#ifdef KHEAP_PREFIX
+#define KHEAP_JOIN_(a, b) a##b
+#define KHEAP_JOIN(a, b) KHEAP_JOIN_(a, b)
+#define KHEAP_KNAME(name) KHEAP_JOIN(KHEAP_PREFIX, name)
+#else
+#define KHEAP_KNAME(name) name
+#endif
 
 /*
  * Terms.
@@ -40,7 +61,7 @@ typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to
 
 /* Bytes of a pool's control block, the first part of the pool's memory (the README's
  * design section has the whole layout and its overhead). */
-#define KHEAP_CONTROL_BYTES (27u * sizeof(uintptr_t))
+#define KHEAP_CONTROL_BYTES (27u * sizeof(kheap_uintptr_t))
 
 /* Pool options for kheap_create_flags and kmalloc_init_flags. */
 #define KHEAP_F_DEBUG   0x1u         /* guards, poison, scrub and callers: see kheap_create_flags */
@@ -53,15 +74,16 @@ typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to
 #define KHEAP_GUARD_MIN   4u         /* at least this many guard bytes: else one more block */
 
 struct kheap_stats {
-    size_t block_size;               /* bytes per block */
-    size_t capacity;                 /* bytes in the block area */
-    size_t used;                     /* bytes in live allocations, whole blocks */
-    size_t peak_used;                /* highest 'used' since creation */
-    size_t largest_free;             /* bytes in the largest run of free blocks */
-    size_t live_allocs;              /* allocations not yet freed */
-    size_t total_allocs, total_frees;
-    size_t failed_allocs;            /* NULL returns for a non-zero request */
-    size_t faults;                   /* bad frees and detected corruption */
+    kheap_size_t block_size;         /* bytes per block */
+    kheap_size_t capacity;           /* bytes in the block area */
+    kheap_size_t used;               /* bytes in live allocations, whole blocks */
+    kheap_size_t peak_used;          /* highest 'used' since creation */
+    kheap_size_t largest_free;       /* bytes in the largest run of free blocks */
+    kheap_size_t live_allocs;        /* allocations not yet freed */
+    kheap_size_t total_allocs, total_frees;
+    kheap_size_t failed_allocs;      /* NULL returns for a non-zero request */
+    kheap_size_t faults;             /* bad frees and detected corruption */
+    kheap_size_t regions;            /* pools counted: 1, or kmalloc_get_stats' regions */
 };
 
 enum kheap_fault_kind { KHEAP_FAULT_INVALID = 1, KHEAP_FAULT_DOUBLE_FREE,
@@ -87,7 +109,7 @@ struct kheap_fault {
  * Cost:      O(W).
  * Lock:      none (the pool is not shared yet).
  */
-kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
+kheap_t *kheap_create(void *mem, kheap_size_t size, kheap_size_t block_size);
 
 /*
  * kheap_create_flags - kheap_create with options; flags 0 is kheap_create.
@@ -101,7 +123,7 @@ kheap_t *kheap_create(void *mem, size_t size, size_t block_size);
  * Cost:      O(W), and O(size) in a debug pool (the block area is poisoned).
  * Lock:      none.
  */
-kheap_t *kheap_create_flags(void *mem, size_t size, size_t block_size, unsigned flags);
+kheap_t *kheap_create_flags(void *mem, kheap_size_t size, kheap_size_t block_size, unsigned flags);
 
 /*
  * kheap_alloc - an allocation of at least size bytes.
@@ -116,7 +138,7 @@ kheap_t *kheap_create_flags(void *mem, size_t size, size_t block_size, unsigned 
  *            fails in O(1), or O(cached allocations x log N) when the caches held any.
  * Lock:      held; a damaged cache entry met is dropped and reported after it is released.
  */
-void *kheap_alloc(kheap_t *h, size_t size);
+void *kheap_alloc(kheap_t *h, kheap_size_t size);
 
 /*
  * kheap_alloc_aligned - kheap_alloc with the address a multiple of align.
@@ -129,7 +151,7 @@ void *kheap_alloc(kheap_t *h, size_t size);
  *            answer that holds no aligned fit (O(W) in all at worst).
  * Lock:      held.
  */
-void *kheap_alloc_aligned(kheap_t *h, size_t size, size_t align);
+void *kheap_alloc_aligned(kheap_t *h, kheap_size_t size, kheap_size_t align);
 
 /*
  * kheap_calloc - kheap_alloc(h, n * size) with every usable byte zeroed.
@@ -140,7 +162,7 @@ void *kheap_alloc_aligned(kheap_t *h, size_t size, size_t align);
  * Cost:      kheap_alloc's, plus O(n * size) to zero.
  * Lock:      held for the allocation; the zeroing runs after it is released.
  */
-void *kheap_calloc(kheap_t *h, size_t n, size_t size);
+void *kheap_calloc(kheap_t *h, kheap_size_t n, kheap_size_t size);
 
 /*
  * kheap_realloc - resize a live allocation, keeping its first min(old, new) bytes.
@@ -154,7 +176,7 @@ void *kheap_calloc(kheap_t *h, size_t n, size_t size);
  * Cost:      O(W + old size): the copy of a move.
  * Lock:      held, the copy included.
  */
-void *kheap_realloc(kheap_t *h, void *p, size_t size);
+void *kheap_realloc(kheap_t *h, void *p, kheap_size_t size);
 
 /*
  * kheap_free - release a live allocation; its length comes from the bitmaps.
@@ -180,17 +202,17 @@ int kheap_free(kheap_t *h, void *p);
  * Cost:      O(n / word bits).
  * Lock:      held.
  */
-size_t kheap_usable_size(kheap_t *h, const void *p);
+kheap_size_t kheap_usable_size(kheap_t *h, const void *p);
 
 /*
  * kheap_owns - whether p lies in h's block area (live or not).
  * Returns:   true or false; false when h is NULL.
  * Unchanged: always: a query. Cost: O(1). Lock: none.
  */
-bool kheap_owns(const kheap_t *h, const void *p);
+kheap_bool kheap_owns(const kheap_t *h, const void *p);
 
 /*
- * kheap_check - verify every invariant (I1-I5 in asm/kheap.asm: bitmaps, run tree, caches,
+ * kheap_check - verify every invariant (I1-I5 in asm/kheap_core.asm: bitmaps, run tree, caches,
  * counters, the control block's checksum; in a debug pool every guard, the poison and the
  * side table) of the pool and every region chained after it (all of the kmalloc heap).
  * Returns:   0 when all hold.
@@ -223,7 +245,7 @@ void kheap_get_stats(const kheap_t *h, struct kheap_stats *out);
  * Cost:      O(W + runs).
  * Lock:      held while fn runs: fn must not call this module.
  */
-int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used), void *ctx);
+int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, kheap_size_t size, kheap_bool used), void *ctx);
 
 /*
  * kheap_dump - describe the pool through emit, a line at a time, each ending in '\n': the
@@ -263,56 +285,91 @@ void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f));
  * also saves the interrupt flag on many. Both NULL, or only one given: no locking (the
  * default). Lock: none: set it before the heap is shared.
  */
-void kheap_set_lock(uintptr_t (*lock)(void), void (*unlock)(uintptr_t state));
+void kheap_set_lock(kheap_uintptr_t (*lock)(void), void (*unlock)(kheap_uintptr_t state));
 
 /* ======================= the kernel-wide heap: what most kernel code calls ======================= */
 /* A chain of pools of KHEAP_DEFAULT_BLOCK blocks: the first region, then every region added,
  * tried in that order. Each call costs what its kheap_ twin costs, per region tried, and holds
  * the lock as it does. Each region's control block (with its link to the next) is checked
  * before the region is used; a damaged one is reported (KHEAP_FAULT_CORRUPT) and ends the
- * chain for that call. */
+ * chain for that call. Before kmalloc_init, every call below but kmalloc_heap and
+ * kmalloc_set_grow (and kfree(NULL), a no-op) reports KHEAP_FAULT_INVALID with a NULL heap to
+ * the fault hook and returns NULL, 0 or KHEAP_EINVAL. With KHEAP_PREFIX every name here is
+ * prefixed; with KHEAP_NO_KMALLOC none of them exists. */
+#ifndef KHEAP_NO_KMALLOC
 
 /* kmalloc_init - make [mem, mem+size) the first region; a second call re-creates (every
  * earlier region is forgotten). Returns 0, or KHEAP_EINVAL when kheap_create would fail
  * (the heap stays as it was). Built under the lock, so mem may be the live heap itself. */
-int kmalloc_init(void *mem, size_t size);
+int KHEAP_KNAME(kmalloc_init)(void *mem, kheap_size_t size);
 
 /* kmalloc_init_flags - kmalloc_init with pool options (KHEAP_F_DEBUG, KHEAP_F_NOCACHE);
  * regions added later get the same options. */
-int kmalloc_init_flags(void *mem, size_t size, unsigned flags);
+int KHEAP_KNAME(kmalloc_init_flags)(void *mem, kheap_size_t size, unsigned flags);
 
 /* kmalloc_add_region - add a region, served after the earlier ones. Returns 0; KHEAP_EINVAL
  * when kmalloc_init was not called, the region overlaps one in the heap, or kheap_create
  * would fail on it; KHEAP_ECORRUPT (fault hook called) when a region's control block is
  * damaged, so the chain cannot be followed past it. */
-int kmalloc_add_region(void *mem, size_t size);
+int KHEAP_KNAME(kmalloc_add_region)(void *mem, kheap_size_t size);
+
+/*
+ * kmalloc_set_grow - hooks to grow the heap on demand and give memory back (both optional).
+ * When no region can serve a kmalloc, kzalloc, kcalloc, kmalloc_aligned or krealloc, the
+ * call releases the lock, calls grow(min_bytes, &got) for a region of at least min_bytes
+ * (enough for the request and a region's metadata), takes the lock again, adds the region
+ * it returned ([mem, mem+got)) after the others and tries once more; grow returning NULL,
+ * or a region kheap_create refuses, fails the request. An injected failure (kheap_fail_nth)
+ * never grows. release(mem, size) gets grown regions back from kmalloc_trim. NULL: none.
+ * Lock: none: set it before the heap is shared.
+ */
+void KHEAP_KNAME(kmalloc_set_grow)(void *(*grow)(kheap_size_t min_bytes, kheap_size_t *got),
+                                   void (*release)(void *mem, kheap_size_t size));
+
+/* kmalloc_trim - hand every region that grow added and that is entirely free (its held
+ * allocations count as free) back through release, unlinked from the chain first. Regions
+ * the kernel added are never released. Returns the bytes released; 0 without a release
+ * hook. Cost: O(regions) per region released; release runs with the lock released. */
+kheap_size_t KHEAP_KNAME(kmalloc_trim)(void);
+
+/* kmalloc_get_stats - the stats of every region, added up (block_size is 16, largest_free
+ * the largest of any region, peak_used the sum of each region's peak, regions their count);
+ * all zeros before kmalloc_init or when the first region is damaged. A query: never calls
+ * the fault hook but before init. Cost: kheap_get_stats' per region. */
+void KHEAP_KNAME(kmalloc_get_stats)(struct kheap_stats *out);
 
 /* kmalloc_heap - the first region's pool (for stats, check, walk), or NULL before init. */
-kheap_t *kmalloc_heap(void);
+kheap_t *KHEAP_KNAME(kmalloc_heap)(void);
 
-/* kmalloc - kheap_alloc in the first region that can serve it. NULL for size 0 (not a
- * failure), or when no region can (a failure, counted in the first region). */
-void *kmalloc(size_t size);
+/* kmalloc - kheap_alloc in the first region that can serve it, growing the heap when a
+ * grow hook is set. NULL for size 0 (not a failure), or when no region can serve it (a
+ * failure, counted in the first region). */
+void *KHEAP_KNAME(kmalloc)(kheap_size_t size);
 
 /* kzalloc - kmalloc, every usable byte zeroed. */
-void *kzalloc(size_t size);
+void *KHEAP_KNAME(kzalloc)(kheap_size_t size);
 
 /* kcalloc - kzalloc(n * size); NULL and a failure when n * size overflows. */
-void *kcalloc(size_t n, size_t size);
+void *KHEAP_KNAME(kcalloc)(kheap_size_t n, kheap_size_t size);
 
 /* krealloc - kheap_realloc in p's region; when that region has no room, the new run may
- * come from any region. krealloc(NULL, n) is kmalloc(n); krealloc(p, 0) frees p and returns
- * NULL. A p live in no region: NULL, the fault hook, nothing changes. */
-void *krealloc(void *p, size_t size);
+ * come from any region (or a grown one). krealloc(NULL, n) is kmalloc(n); krealloc(p, 0)
+ * frees p and returns NULL. A p live in no region: NULL, the fault hook, nothing changes. */
+void *KHEAP_KNAME(krealloc)(void *p, kheap_size_t size);
 
-/* kmalloc_aligned - kheap_alloc_aligned over the regions, in order. */
-void *kmalloc_aligned(size_t size, size_t align);
+/* kmalloc_aligned - kheap_alloc_aligned over the regions, in order (growing, as kmalloc). */
+void *KHEAP_KNAME(kmalloc_aligned)(kheap_size_t size, kheap_size_t align);
 
 /* kfree - kheap_free in the region that owns p. NULL is a no-op. A bad pointer goes to the
  * fault hook (a pointer in no region: KHEAP_FAULT_INVALID, against the first region). */
-void kfree(void *p);
+void KHEAP_KNAME(kfree)(void *p);
 
 /* ksize - kheap_usable_size in p's region; 0 when p is live in no region. */
-size_t ksize(const void *p);
+kheap_size_t KHEAP_KNAME(ksize)(const void *p);
 
-#endif /* KHEAP_H */
+#endif /* KHEAP_NO_KMALLOC */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KHEAP_H_INCLUDED_5045484B */

@@ -1,26 +1,38 @@
 /* kheap.c - the module's C layer: pools, the kmalloc family, hooks, debug guards, stats,
- * check, walk and dump. The bitmap work is in asm/kheap.asm; this file keeps the counters
+ * check, walk and dump. The bitmap work is in asm/kheap_core.asm; this file keeps the counters
  * and the rules of the API. */
 #include "kheap.h"
 
-/* The control block. asm/kheap.asm declares the same fields in the same order; the build
+/* The module includes no other header (it compiles under -nostdinc): its C types come from
+ * the compiler, as kheap.h's do. */
+typedef kheap_size_t size_t;
+typedef kheap_uintptr_t uintptr_t;
+typedef __INTPTR_TYPE__ intptr_t;
+#define SIZE_MAX __SIZE_MAX__
+#if !defined(__STDC_VERSION__) || __STDC_VERSION__ < 202311L   /* (keywords from C23 on) */
+#define bool _Bool
+#define true 1
+#define false 0
+#endif
+
+/* The control block. asm/kheap_core.asm declares the same fields in the same order; the build
  * compares the two (see KHEAP_EMIT_OFFSETS below) and stops on any drift. */
 typedef uintptr_t kh_word;                  /* one bitmap word */
 #define KH_WORD_BITS (sizeof(kh_word) * 8)
-#ifndef KHEAP_LEAF_WORDS_LOG2               /* as in asm/kheap.asm: give both the same */
+#ifndef KHEAP_LEAF_WORDS_LOG2               /* as in asm/kheap_core.asm: give both the same */
 #define KHEAP_LEAF_WORDS_LOG2 4
 #endif
 #define KH_LEAF_WORDS ((uintptr_t)1 << KHEAP_LEAF_WORDS_LOG2)  /* bitmap words under a leaf */
 #define KH_LEAF_BLOCKS (KH_LEAF_WORDS * KH_WORD_BITS)
-#ifndef KHEAP_QCLASS_SHIFT                  /* as in asm/kheap.asm: give both the same */
+#ifndef KHEAP_QCLASS_SHIFT                  /* as in asm/kheap_core.asm: give both the same */
 #define KHEAP_QCLASS_SHIFT 9
 #endif
-#define KH_CACHE_CLASSES 64                 /* the quick caches (I5), as in asm/kheap.asm */
+#define KH_CACHE_CLASSES 64                 /* the quick caches (I5), as in asm/kheap_core.asm */
 #define KH_CACHE_DEPTH 8
 #define KH_CACHE_DAMAGED (-2)               /* kh_cache_take: an entry failed its check (-1:
                                                nothing held) */
 
-/* A node of the run tree (I3 in asm/kheap.asm), for its range of blocks: free blocks at its
+/* A node of the run tree (I3 in asm/kheap_core.asm), for its range of blocks: free blocks at its
  * start, free blocks at its end, and the longest free run inside it. */
 struct kh_node {
     uintptr_t pre, suf, best;
@@ -65,10 +77,11 @@ struct kh_side {
     size_t size;                            /* bytes asked for */
 };
 
-#define KH_MAGIC_VALUE 0x5045484Bu          /* "KHEP", as in asm/kheap.asm */
+#define KH_MAGIC_VALUE 0x5045484Bu          /* "KHEP", as in asm/kheap_core.asm */
 #define KH_MIN_SHIFT 2                      /* blocks of 4 bytes .. */
 #define KH_MAX_SHIFT 20                     /* .. to 1 MiB */
 #define KH_KNOWN_FLAGS (KHEAP_F_DEBUG | KHEAP_F_NOCACHE)
+#define KH_F_GROWN 0x100u                   /* (module's own) a region the grow hook gave */
 
 /* Host test builds only (make test builds one with -DKHEAP_VALGRIND): tell Valgrind which
  * blocks are live, so any touch of a free block or of the pad is reported. These are no-ops
@@ -108,7 +121,7 @@ struct kh_side {
 #define VG_NOACCESS(p, n)           ((void)0)
 #endif
 
-/* asm/kheap.asm: the table at its top gives each routine's contract. Hidden: internal to
+/* asm/kheap_core.asm: the table at its top gives each routine's contract. Hidden: internal to
  * the module (direct calls, never through a PLT, and not exported from a shared library). */
 #pragma GCC visibility push(hidden)
 kheap_t *kh_init(void *mem, size_t size, uintptr_t shift, uintptr_t extra);
@@ -131,7 +144,7 @@ void kh_copy(void *dst, const void *src, size_t n);
 
 #ifdef KHEAP_EMIT_OFFSETS
 /* Compiled only with -S -DKHEAP_EMIT_OFFSETS: the Makefile turns the "->" lines into
- * build/kheap_offsets.inc, which asm/kheap.asm checks its own layout against. */
+ * build/kheap_offsets.inc, which asm/kheap_core.asm checks its own layout against. */
 #define KH_EMIT(sym, field) \
     __asm__ volatile("\n->" #sym " %c0" : : "i"(__builtin_offsetof(struct kheap, field)))
 void kheap_emit_offsets(void);
@@ -171,6 +184,7 @@ static void (*fault_hook)(const struct kheap_fault *f);
 static uintptr_t (*lock_hook)(void);
 static void (*unlock_hook)(uintptr_t state);
 static kheap_t *kmalloc_first;              /* the kmalloc regions, chained through .next */
+static void *(*grow_hook)(size_t min_bytes, size_t *got);     /* kmalloc_set_grow */
 static unsigned long fail_countdown;        /* kheap_fail_nth: calls left, 0 = off */
 
 void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f))
@@ -199,6 +213,7 @@ struct call {
 };
 
 static kheap_t *region_of(const void *p, struct call *c);
+static bool grow_chain(size_t size, size_t align, struct call *c);
 
 static void call_begin(struct call *c, const void *caller)
 {
@@ -300,7 +315,7 @@ static uintptr_t blocks_for(const kheap_t *h, size_t size)
     return (size + guard + mask) >> h->shift;
 }
 
-/* The quick-cache classes kh_init lays out for a pool (cache_classes in asm/kheap.asm); a
+/* The quick-cache classes kh_init lays out for a pool (cache_classes in asm/kheap_core.asm); a
  * debug pool keeps the room but uses none (h->classes = 0). */
 static uintptr_t laid_out_classes(const kheap_t *h)
 {
@@ -552,9 +567,12 @@ static void *alloc_call(kheap_t *h, size_t size, size_t align, bool chain, bool 
     call_begin(&c, caller);
     void *p = 0;
     if (heap_usable(h, &c)) {
-        if (align_ok(align) && !injected_failure())
+        if (align_ok(align) && !injected_failure()) {
             p = chain_alloc(h, size, align, chain, &c);
-        if (!p)
+            if (!p && chain && grow_chain(size, align, &c) && heap_usable(h, &c))
+                p = chain_alloc(h, size, align, chain, &c);     /* once more, grown */
+        }
+        if (!p && heap_ok(h))
             h->failed_allocs++;
     }
     size_t bytes = p && zero ? usable_size(chain ? region_of(p, 0) : h, p) : 0;
@@ -697,9 +715,13 @@ static void *realloc_in(kheap_t *h, void *p, size_t size, bool chain, const void
     } else if (heap_usable(h, &c) && (from == h || heap_usable(from, &c))) {
         intptr_t i = live_block(h, p, &c);
         if (i >= 0) {
-            if (!injected_failure())
+            bool injected = injected_failure();
+            if (!injected)
                 q = pool_resize(h, (uintptr_t)i, size, from, chain, &c);
-            if (!q)
+            if (!q && !injected && chain && grow_chain(size, 1, &c) && heap_usable(h, &c)
+                && heap_usable(from, &c) && (i = live_block(h, p, &c)) >= 0)
+                q = pool_resize(h, (uintptr_t)i, size, from, chain, &c);    /* grown */
+            if (!q && heap_ok(from))
                 from->failed_allocs++;
         }
     }
@@ -762,7 +784,7 @@ static unsigned popcount(kh_word w)
     return n;
 }
 
-/* The used-bitmap pad bits (I2 in asm/kheap.asm): set for blocks past nblocks. */
+/* The used-bitmap pad bits (I2 in asm/kheap_core.asm): set for blocks past nblocks. */
 static kh_word pad_mask(const kheap_t *h)
 {
     unsigned tail = h->nblocks % KH_WORD_BITS;
@@ -770,7 +792,7 @@ static kh_word pad_mask(const kheap_t *h)
 }
 
 /* The tree's leaves for bitmaps of `words` words: a power of two, at least one leaf a
- * LEAF_WORDS words (tree_bytes in asm/kheap.asm). */
+ * LEAF_WORDS words (tree_bytes in asm/kheap_core.asm). */
 static uintptr_t leaves_for(uintptr_t words)
 {
     uintptr_t n = 1;
@@ -786,7 +808,7 @@ static const void *control_damage(const kheap_t *h)
         return h;                           /* (before the shift is used at all) */
     uintptr_t bs = (uintptr_t)1 << h->shift;
     uintptr_t side_bytes = debug_pool(h) ? h->nblocks * sizeof(struct kh_side) : 0;
-    bool ok = (h->flags & ~(uintptr_t)KH_KNOWN_FLAGS) == 0
+    bool ok = (h->flags & ~(uintptr_t)(KH_KNOWN_FLAGS | KH_F_GROWN)) == 0
         && h->nblocks > 0 && h->nwords == (h->nblocks + KH_WORD_BITS - 1) / KH_WORD_BITS
         && (uintptr_t)h->used == (uintptr_t)(h + 1)
         && h->start == h->used + h->nwords
@@ -831,7 +853,7 @@ static const void *bitmap_damage(const kheap_t *h, size_t *used_bits, size_t *st
     return 0;
 }
 
-/* Leaf j's values from the used bitmap, independently of asm/kheap.asm: whole words when
+/* Leaf j's values from the used bitmap, independently of asm/kheap_core.asm: whole words when
  * they are all free or all used, else a bit at a time. Blocks past the pool count as used. */
 static struct kh_node leaf_of(const kheap_t *h, uintptr_t j)
 {
@@ -1111,6 +1133,7 @@ static void stats_of(const kheap_t *h, struct kheap_stats *st)
     st->total_frees = h->total_frees;
     st->failed_allocs = h->failed_allocs;
     st->faults = h->faults;
+    st->regions = 1;
 }
 
 /* Reads only: the quick caches stay as they are (largest_free counts their allocations as
@@ -1300,61 +1323,73 @@ int kheap_dump(kheap_t *h, void (*emit)(const char *line))
 
 /* ---------------------------------------------------------------- the kernel-wide heap */
 
-/* The new first region is made under the lock: mem may be the live heap itself, which
- * another CPU or an interrupt may be using until the switch. */
-int kmalloc_init_flags(void *mem, size_t size, unsigned flags)
-{
-    struct call c;
-    call_begin(&c, 0);
-    kheap_t *h = kheap_create_flags(mem, size, 0, flags);
-    if (h)
-        kmalloc_first = h;
-    call_end(&c);
-    return h ? 0 : KHEAP_EINVAL;
-}
-
-int kmalloc_init(void *mem, size_t size)
-{
-    return kmalloc_init_flags(mem, size, 0);
-}
-
 static bool overlaps(const kheap_t *h, uintptr_t lo, uintptr_t hi)
 {
     return lo < h->mem_end && h->mem_start < hi;
 }
 
-int kmalloc_add_region(void *mem, size_t size)
+/* Adds [mem, mem+size) after the last region (under the lock); a grown region is marked so
+ * that kmalloc_trim may give it back. 0, or a KHEAP_E code. */
+static int add_region(void *mem, size_t size, bool grown, struct call *c)
 {
     uintptr_t lo = (uintptr_t)mem, hi = lo + size;
     int err = 0;
-    struct call c;
-    call_begin(&c, 0);
     kheap_t *last = 0;                      /* the region the new one will follow */
     if (!kmalloc_first || hi < lo)
         err = KHEAP_EINVAL;
     for (kheap_t *r = kmalloc_first; !err && r; r = r->next) {
-        if (!heap_usable(r, &c))
+        if (!heap_usable(r, c))
             err = KHEAP_ECORRUPT;           /* neither its bounds nor its next can be trusted */
         else if (overlaps(r, lo, hi))
             err = KHEAP_EINVAL;
         last = r;
     }
-    if (!err) {
-        kheap_t *h = kheap_create_flags(mem, size, 0, (unsigned)kmalloc_first->flags);
-        if (h) {
-            last->next = h;
-            last->geometry = geometry_sum(last);    /* next is in the sum */
-        } else {
-            err = KHEAP_EINVAL;
-        }
+    if (err)
+        return err;
+    kheap_t *h = kheap_create_flags(mem, size, 0, (unsigned)(kmalloc_first->flags & KH_KNOWN_FLAGS));
+    if (!h)
+        return KHEAP_EINVAL;
+    if (grown) {
+        h->flags |= KH_F_GROWN;
+        h->geometry = geometry_sum(h);      /* flags are in the sum */
     }
-    call_end(&c);
-    return err;
+    last->next = h;
+    last->geometry = geometry_sum(last);    /* next is in the sum */
+    return 0;
 }
 
-kheap_t *kmalloc_heap(void)
+/* Bytes of a region whose pool holds a run of size bytes at align, with a flags pool: its
+ * blocks (the alignment's and a guard's slack included) and an upper bound of their
+ * metadata, as kh_init lays it out. 0 when no region could. */
+static size_t region_bytes_for(size_t size, size_t align, uintptr_t flags)
 {
-    return kmalloc_first;
+    const size_t block = KHEAP_DEFAULT_BLOCK;
+    if (size > SIZE_MAX / 4 || align > SIZE_MAX / 4)
+        return 0;
+    size_t n = size / block + (align > block ? align / block : 0) + 2;
+    size_t words = n / KH_WORD_BITS + 2;
+    size_t meta = KHEAP_CONTROL_BYTES + 3 * words * sizeof(kh_word)
+                + 2 * leaves_for(words) * sizeof(struct kh_node)
+                + KH_CACHE_CLASSES * (KH_CACHE_DEPTH + 1) * sizeof(uintptr_t)
+                + (flags & KHEAP_F_DEBUG ? n * sizeof(struct kh_side) : 0)
+                + block + sizeof(uintptr_t);        /* the pad, the control block's alignment */
+    return n * block + meta;
+}
+
+/* No region could serve size bytes at align: asks the grow hook for a region, with the lock
+ * released, and adds what it gives. True when a region was added. */
+static bool grow_chain(size_t size, size_t align, struct call *c)
+{
+    void *(*grow)(size_t min_bytes, size_t *got) = grow_hook;
+    size_t want = grow ? region_bytes_for(size, align, kmalloc_first->flags) : 0;
+    if (!want)
+        return false;
+    if (unlock_hook)
+        unlock_hook(c->lock_state);
+    size_t got = 0;
+    void *mem = grow(want, &got);
+    c->lock_state = lock_hook ? lock_hook() : 0;
+    return mem && add_region(mem, got, true, c) == 0;
 }
 
 /* The region whose block area holds p, or NULL. Called under the lock. Each region is
@@ -1375,30 +1410,155 @@ static kheap_t *region_of(const void *p, struct call *c)
     return 0;
 }
 
-void *kmalloc(size_t size)
+#ifndef KHEAP_NO_KMALLOC
+
+static void (*release_hook)(void *mem, size_t size);          /* kmalloc_set_grow */
+
+/* True once kmalloc_init has made the first region; before, the call is reported
+ * (KHEAP_FAULT_INVALID, heap NULL, the pointer it was given) and does nothing. */
+static bool kmalloc_ready(const void *ptr, const void *caller)
 {
-    return alloc_call(kmalloc_first, size, 1, true, false, __builtin_return_address(0));
+    if (kmalloc_first)
+        return true;
+    struct call c;
+    call_begin(&c, caller);
+    fault(&c, KHEAP_FAULT_INVALID, 0, ptr);
+    call_end(&c);
+    return false;
 }
 
-void *kzalloc(size_t size)
+/* The new first region is made under the lock: mem may be the live heap itself, which
+ * another CPU or an interrupt may be using until the switch. */
+int KHEAP_KNAME(kmalloc_init_flags)(void *mem, size_t size, unsigned flags)
 {
-    return alloc_call(kmalloc_first, size, 1, true, true, __builtin_return_address(0));
+    struct call c;
+    call_begin(&c, 0);
+    kheap_t *h = kheap_create_flags(mem, size, 0, flags);
+    if (h)
+        kmalloc_first = h;
+    call_end(&c);
+    return h ? 0 : KHEAP_EINVAL;
 }
 
-void *kcalloc(size_t n, size_t size)
+int KHEAP_KNAME(kmalloc_init)(void *mem, size_t size)
 {
-    return alloc_call(kmalloc_first, array_size(n, size), 1, true, true,
-                      __builtin_return_address(0));
+    return KHEAP_KNAME(kmalloc_init_flags)(mem, size, 0);
 }
 
-void *kmalloc_aligned(size_t size, size_t align)
+int KHEAP_KNAME(kmalloc_add_region)(void *mem, size_t size)
 {
-    return alloc_call(kmalloc_first, size, align, true, false, __builtin_return_address(0));
+    if (!kmalloc_ready(mem, __builtin_return_address(0)))
+        return KHEAP_EINVAL;
+    struct call c;
+    call_begin(&c, 0);
+    int err = add_region(mem, size, false, &c);
+    call_end(&c);
+    return err;
 }
 
-void kfree(void *p)
+void KHEAP_KNAME(kmalloc_set_grow)(void *(*grow)(size_t min_bytes, size_t *got),
+                                   void (*release)(void *mem, size_t size))
 {
-    if (!p)
+    grow_hook = grow;
+    release_hook = release;
+}
+
+/* One grown region that is entirely free, unlinked from the chain (under the lock): its
+ * memory in *mem, its bytes returned; 0 when there is none. */
+static size_t unlink_free_grown(void **mem, struct call *c)
+{
+    if (!heap_usable(kmalloc_first, c))
+        return 0;
+    for (kheap_t *prev = kmalloc_first, *r; (r = prev->next) != 0 && heap_usable(r, c); prev = r) {
+        if (!(r->flags & KH_F_GROWN) || r->free_blocks != r->nblocks)
+            continue;
+        prev->next = r->next;
+        prev->geometry = geometry_sum(prev);    /* next is in the sum */
+        *mem = (void *)r->mem_start;
+        size_t bytes = r->mem_end - r->mem_start;
+        r->magic = 0;                       /* a stale handle is refused from now on */
+        return bytes;
+    }
+    return 0;
+}
+
+size_t KHEAP_KNAME(kmalloc_trim)(void)
+{
+    const void *caller = __builtin_return_address(0);
+    if (!kmalloc_ready(0, caller) || !release_hook)
+        return 0;
+    size_t total = 0;
+    for (;;) {
+        struct call c;
+        call_begin(&c, caller);
+        void (*release)(void *mem, size_t size) = release_hook;
+        void *mem = 0;
+        size_t bytes = release ? unlink_free_grown(&mem, &c) : 0;
+        call_end(&c);
+        if (!bytes)
+            return total;
+        release(mem, bytes);                /* (with the lock released) */
+        total += bytes;
+    }
+}
+
+void KHEAP_KNAME(kmalloc_get_stats)(struct kheap_stats *out)
+{
+    struct kheap_stats t = {0}, s;
+    if (kmalloc_ready(0, __builtin_return_address(0))) {
+        struct call c;
+        call_begin(&c, 0);
+        for (kheap_t *r = kmalloc_first; r && heap_ok(r); r = r->next) {
+            stats_of(r, &s);
+            t.block_size = s.block_size;
+            t.capacity += s.capacity, t.used += s.used, t.peak_used += s.peak_used;
+            t.largest_free = s.largest_free > t.largest_free ? s.largest_free : t.largest_free;
+            t.live_allocs += s.live_allocs, t.total_allocs += s.total_allocs;
+            t.total_frees += s.total_frees, t.failed_allocs += s.failed_allocs;
+            t.faults += s.faults, t.regions++;
+        }
+        call_end(&c);
+    }
+    if (out)
+        *out = t;
+}
+
+kheap_t *KHEAP_KNAME(kmalloc_heap)(void)
+{
+    return kmalloc_first;
+}
+
+/* An allocating call of the family, once the heap exists. */
+static void *kmalloc_call(size_t size, size_t align, bool zero, const void *caller)
+{
+    if (!kmalloc_ready(0, caller))
+        return 0;
+    return alloc_call(kmalloc_first, size, align, true, zero, caller);
+}
+
+void *KHEAP_KNAME(kmalloc)(size_t size)
+{
+    return kmalloc_call(size, 1, false, __builtin_return_address(0));
+}
+
+void *KHEAP_KNAME(kzalloc)(size_t size)
+{
+    return kmalloc_call(size, 1, true, __builtin_return_address(0));
+}
+
+void *KHEAP_KNAME(kcalloc)(size_t n, size_t size)
+{
+    return kmalloc_call(array_size(n, size), 1, true, __builtin_return_address(0));
+}
+
+void *KHEAP_KNAME(kmalloc_aligned)(size_t size, size_t align)
+{
+    return kmalloc_call(size, align, false, __builtin_return_address(0));
+}
+
+void KHEAP_KNAME(kfree)(void *p)
+{
+    if (!p || !kmalloc_ready(p, __builtin_return_address(0)))
         return;
     struct call c;
     call_begin(&c, __builtin_return_address(0));
@@ -1410,19 +1570,25 @@ void kfree(void *p)
     call_end(&c);
 }
 
-void *krealloc(void *p, size_t size)
+void *KHEAP_KNAME(krealloc)(void *p, size_t size)
 {
     const void *caller = __builtin_return_address(0);
     if (!p)
-        return alloc_call(kmalloc_first, size, 1, true, false, caller);
+        return kmalloc_call(size, 1, false, caller);
+    if (!kmalloc_ready(p, caller))
+        return 0;
     return realloc_in(0, p, size, true, caller);
 }
 
-size_t ksize(const void *p)
+size_t KHEAP_KNAME(ksize)(const void *p)
 {
+    if (!kmalloc_ready(p, __builtin_return_address(0)))
+        return 0;
     struct call c;
     call_begin(&c, 0);
     size_t n = usable_size(region_of(p, 0), p);
     call_end(&c);
     return n;
 }
+
+#endif /* KHEAP_NO_KMALLOC */

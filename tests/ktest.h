@@ -25,7 +25,7 @@ struct ktest {
 /* Bits in a bitmap word: the machine word (32 on i386, 64 on x86-64). Tests take every
  * width from here, never from a literal. */
 #define KT_WORD_BITS (8 * sizeof(uintptr_t))
-/* Blocks under one leaf of the run tree in the default build (asm/kheap.asm: 16 words). */
+/* Blocks under one leaf of the run tree in the default build (asm/kheap_core.asm: 16 words). */
 #define KT_LEAF_BLOCKS (16 * KT_WORD_BITS)
 
 /* Records a failure (file:line: expression) and goes on; evaluates to the condition. */

@@ -61,8 +61,8 @@ $(1)/checkasm_call.o: tests/host/checkasm.asm $$(FLAGS_STAMP)
 $(1)/checkasm: $(CHECKASM_SRCS:%.c=$(1)/plain/%.o) $(1)/checkasm_call.o $(6)
 	$$(CC) $(3) -o $$@ $$^
 endef
-$(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_asm.o,$(BUILD)/leaf/kheap_asm.o,$(LIB),elf32))
-$(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_asm.o,$(B64)/leaf/kheap_asm.o,$(LIB64),elf64))
+$(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_core.o,$(BUILD)/leaf/kheap_core.o,$(LIB),elf32))
+$(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_core.o,$(B64)/leaf/kheap_core.o,$(LIB64),elf64))
 
 # A kernel that is not the stub kernel (tests/embed/embed64.c: its own kmain, serial and exit)
 # linked with build/libkheap64.a as shipped; only the long-mode entry is borrowed.
@@ -97,7 +97,7 @@ PRELOAD_NAMES := aligned_alloc calloc free malloc malloc_usable_size memalign po
 $(B64)/real/preload.o: tests/real/preload.c include/kheap.h $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -m64 -std=gnu11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -Iinclude -c $< -o $@
-$(PRELOAD): $(B64)/real/preload.o $(B64)/pic/kernel/kheap.o $(B64)/asm/kheap_asm.o tests/real/preload.map
+$(PRELOAD): $(B64)/real/preload.o $(B64)/pic/kernel/kheap.o $(B64)/asm/kheap_core.o tests/real/preload.map
 	$(CC) -m64 -shared -pthread -Wl,--version-script=tests/real/preload.map -o $@ $(filter %.o,$^)
 	@got=$$(nm -D --defined-only $@ | awk '{ print $$3 }' | sort | xargs); \
 	[ "$$got" = "$(PRELOAD_NAMES)" ] || { echo "$@ exports $$got"; rm -f $@; exit 1; }
@@ -165,9 +165,9 @@ $(BUILD)/fuzz/model.o: tests/host/model.c tests/host/model.h include/kheap.h $(F
 	@mkdir -p $(@D)
 	clang $(FUZZ_BASE) $(SMALL_LEAF) -fsanitize=address,undefined -c $< -o $@
 $(BUILD)/fuzz/fuzz_kheap: tests/host/fuzz_kheap.c tests/host/model.h kernel/kheap.c include/kheap.h \
-                          $(BUILD)/fuzz/model.o $(B64)/leaf/kheap_asm.o $(FLAGS_STAMP)
+                          $(BUILD)/fuzz/model.o $(B64)/leaf/kheap_core.o $(FLAGS_STAMP)
 	clang $(FUZZ_FLAGS) $(SMALL_LEAF) -o $@ tests/host/fuzz_kheap.c kernel/kheap.c \
-	    $(BUILD)/fuzz/model.o $(B64)/leaf/kheap_asm.o
+	    $(BUILD)/fuzz/model.o $(B64)/leaf/kheap_core.o
 
 # New inputs go to build/fuzz/corpus; a finding is written to build/fuzz/ as crash-*: copy it
 # into tests/fuzz/regressions once fixed. Then the damage campaign (ASan) runs for
@@ -179,15 +179,15 @@ fuzz: deps $(BUILD)/fuzz/fuzz_kheap $(B64)/host/damage-san
 	@seed=$$(date +%s); echo "make fuzz: the damage campaign, $(FUZZ_SECONDS) s from seed $$seed"; \
 	$(B64)/host/damage-san --seconds $(FUZZ_SECONDS) $$seed
 
-# ---- coverage: lines of kernel/kheap.c (gcov/lcov) and branch targets of asm/kheap.asm (gdb),
+# ---- coverage: lines of kernel/kheap.c (gcov/lcov) and branch targets of asm/kheap_core.asm (gdb),
 # both from the x86-64 host suite plus the replay of the committed fuzz corpora ----
 COV := $(BUILD)/cov
 COV_FLAGS := -m64 -std=gnu11 -g -O0 -fno-toplevel-reorder -Iinclude -Itests -Itests/host
 $(eval $(call objects,$(COV),$(COV_FLAGS)))
 $(COV)/kernel/kheap.o: XFLAGS += --coverage
-$(COV)/ktest: $(HOST_TESTS:%.c=$(COV)/%.o) $(COV)/kernel/kheap.o $(B64)/asm/kheap_asm.o
+$(COV)/ktest: $(HOST_TESTS:%.c=$(COV)/%.o) $(COV)/kernel/kheap.o $(B64)/asm/kheap_core.o
 	$(CC) -m64 --coverage -o $@ $^
-$(COV)/replay: $(REPLAY_SRCS:%.c=$(COV)/%.o) $(B64)/asm/kheap_asm.o
+$(COV)/replay: $(REPLAY_SRCS:%.c=$(COV)/%.o) $(B64)/asm/kheap_core.o
 	$(CC) -m64 --coverage -o $@ $^
 
 coverage: deps $(COV)/ktest $(COV)/replay
@@ -198,7 +198,7 @@ coverage: deps $(COV)/ktest $(COV)/replay
 	@genhtml -q $(COV)/kheap.info --output-directory $(COV)/html
 	@echo "kernel/kheap.c (report: $(COV)/html/index.html):"
 	@lcov --summary $(COV)/kheap.info 2>&1 | grep -E 'lines|functions'
-	@echo "asm/kheap.asm (gdb, tests/scripts/asm-coverage.sh):"
+	@echo "asm/kheap_core.asm (gdb, tests/scripts/asm-coverage.sh):"
 	@tests/scripts/asm-coverage.sh $(COV)/ktest -- $(COV)/replay $(FUZZ_CORPORA)
 
 # ---- benchmarks (they print figures and assert nothing): make bench on kheap, glibc malloc

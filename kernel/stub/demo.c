@@ -1,6 +1,9 @@
 /* demo.c - a short tour of the kernel heap for `make run`: allocations, a caught double free
  * and an interior free, realloc, the stats and map, the memory map's RAM as more heap, and a
  * debug pool catching an overflow and a write after free. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <kheap.h>
 #include <kernel/demo.h>
 #include <kernel/kprintf.h>

@@ -1,5 +1,8 @@
 /* irqstress.c - the heap shared by an interrupt handler and the main loop: each side keeps
  * its own allocations filled with a pattern and checks them, so any race shows as damage. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <kheap.h>
 #include <kernel/irqlock.h>
 #include <kernel/irqstress.h>

@@ -1,6 +1,8 @@
 /* kmain.c - the stub kernel's entry: serial console, CPU tables and timer, memory map, the
  * kernel heap (IRQ-safe), then the demo, the KTAP tests or another mode the command line names. */
 #include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <kheap.h>
 #include <kernel/demo.h>
 #include <kernel/gdt.h>

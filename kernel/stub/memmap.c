@@ -1,5 +1,8 @@
 /* memmap.c - every usable RAM region of the multiboot memory map becomes a kmalloc region,
  * with the memory the kernel and the loader still use cut out of it. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <kheap.h>
 #include <kernel/memmap.h>
 #include <kernel/string.h>

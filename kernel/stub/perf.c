@@ -1,6 +1,8 @@
 /* perf.c - rdtsc cycles per kmalloc/kfree pair, measured in the kernel on the metal it runs
  * on: under QEMU's emulation (TCG) the cycles are emulated; under KVM they are the host's. */
 #include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <kheap.h>
 #include <kernel/kprintf.h>
 #include <kernel/perf.h>

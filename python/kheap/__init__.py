@@ -1,4 +1,4 @@
-"""kheap - the kheap bitmap heap (asm/kheap.asm and kernel/kheap.c, x86-64) from Python, through
+"""kheap - the kheap bitmap heap (asm/kheap_core.asm and kernel/kheap.c, x86-64) from Python, through
 ctypes: Heap and MemoryAllocator own their pool memory; errors are exceptions."""
 from .errors import (CorruptionError, DoubleFreeError, InteriorPointerError,
                      InvalidPointerError, KHeapError, OutOfMemoryError)

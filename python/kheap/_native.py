@@ -1,4 +1,4 @@
-"""_native.py - loads libkheap.so (built by `make python` from asm/kheap.asm and kernel/kheap.c)
+"""_native.py - loads libkheap.so (built by `make python` from asm/kheap_core.asm and kernel/kheap.c)
 and declares the C functions of include/kheap.h for ctypes. Nothing here is public."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Stats(ctypes.Structure):
 
     _fields_ = [(name, ctypes.c_size_t) for name in (
         "block_size", "capacity", "used", "peak_used", "largest_free", "live_allocs",
-        "total_allocs", "total_frees", "failed_allocs", "faults")]
+        "total_allocs", "total_frees", "failed_allocs", "faults", "regions")]
 
 
 class Fault(ctypes.Structure):

@@ -34,6 +34,7 @@ class Stats:
     total_frees: int
     failed_allocs: int     #: failed allocations of a non-zero size
     faults: int            #: bad frees and detected corruption
+    regions: int           #: pools counted: 1 for a Heap
 
 
 class Run(NamedTuple):

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include "kheap.h"
 #include "rng.h"
 

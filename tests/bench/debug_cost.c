@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "kheap.h"
 #include "rng.h"
 

@@ -1,4 +1,4 @@
-/* test_cache.c - the quick caches (I5 in asm/kheap.asm): a free of up to 64 blocks is held
+/* test_cache.c - the quick caches (I5 in asm/kheap_core.asm): a free of up to 64 blocks is held
  * for the next request of its size, a double free of a held block is caught, and the caches
  * are emptied before a request can fail and before walks and dumps look. */
 #include "ktest.h"

@@ -2,6 +2,8 @@
  * of its own, and nothing but include/kheap.h and build/libkheap64.a from this project (the
  * long-mode entry aside). Linked at 0xffffffff80100000 with -mcmodel=kernel; prints KTAP. */
 #include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include "kheap.h"
 
 static inline void outb(uint16_t port, uint8_t v)

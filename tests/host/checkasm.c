@@ -1,10 +1,10 @@
-/* checkasm.c - every exported routine of asm/kheap.asm keeps the ABI's callee-saved registers,
+/* checkasm.c - every exported routine of asm/kheap_core.asm keeps the ABI's callee-saved registers,
  * the stack pointer and the direction flag (clear), on its paths that matter: each call goes
  * through checkasm_call (tests/host/checkasm.asm), which loads those registers with fresh
  * random values and reports any that differ on return. A host program at both widths. */
 #include "ktest.h"
 
-/* asm/kheap.asm's routines, by address alone: every call goes through checkasm_call below,
+/* asm/kheap_core.asm's routines, by address alone: every call goes through checkasm_call below,
  * with the arguments the routine table at the top of that file gives. */
 extern const char kh_init[], kh_find[], kh_claim[], kh_release[], kh_mark[], kh_unmark[],
     kh_next_used[], kh_next_free[], kh_alloc_blocks[], kh_block_of[], kh_cache_take[],

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include <stddef.h>
 #include "kheap.h"
 #include "rng.h"
 

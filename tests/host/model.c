@@ -305,6 +305,7 @@ void model_stats(const struct model *m, struct kheap_stats *st)
         .total_frees = m->total_frees,
         .failed_allocs = m->failed,
         .faults = m->faults,
+        .regions = 1,
     };
 }
 

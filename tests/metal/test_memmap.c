@@ -1,6 +1,9 @@
 /* test_memmap.c - (kernel only) the memory map as heap regions: allocations past the static
  * pool land in mapped RAM, never on the kernel image or the loader's data. Booted with
  * several -m sizes by make test. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <kheap.h>
 #include <kernel/memmap.h>
 #include <kernel/multiboot.h>

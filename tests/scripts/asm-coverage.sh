@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# asm-coverage.sh - which branch targets of asm/kheap.asm some programs reach, found with gdb:
+# asm-coverage.sh - which branch targets of asm/kheap_core.asm some programs reach, found with gdb:
 # a temporary breakpoint on every routine entry, every jump or call target and every fall-through
 # of a conditional jump; each deletes itself when hit, so what remains at the end was never reached.
 #
 # Usage: tests/scripts/asm-coverage.sh PROGRAM [ARGS...] [-- PROGRAM [ARGS...]]...
-# Every PROGRAM must link asm/kheap.asm with its symbols. Prints the places never reached by any
+# Every PROGRAM must link asm/kheap_core.asm with its symbols. Prints the places never reached by any
 # of the runs and one line per kind: "asm ... reached: N of M". Exits 1 when a target was missed.
 set -eu
 
@@ -93,7 +93,7 @@ awk 'FILENAME == ARGV[1] { miss[$1] = 1; next }
      END {
          name["entry"] = "routine entries"; name["target"] = "branch targets"
          name["fallthrough"] = "fall-throughs of conditional jumps"
-         for (k in total) printf "asm/kheap.asm %s reached: %d of %d\n", name[k], hit[k] + 0, total[k]
+         for (k in total) printf "asm/kheap_core.asm %s reached: %d of %d\n", name[k], hit[k] + 0, total[k]
      }' \
     "$work/missed" "$work/places"
 missed_targets=$(awk 'FILENAME == ARGV[1] { miss[$1] = 1; next } ($1 in miss) && $2 != "fallthrough"' \

@@ -1,11 +1,11 @@
-; kheap.asm - the allocator core: pool set-up, first-fit search through the run tree,
+; kheap_core.asm - the allocator core: pool set-up, first-fit search through the run tree,
 ; marking, clearing, free validation and allocation length. Called by kernel/kheap.c under
 ; its lock.
 ;
 ; ABI: i386 cdecl (nasm -f elf32: arguments on the stack, result in eax; ebx esi edi ebp
 ; preserved) or x86-64 System V (nasm -f elf64: arguments in rdi rsi rdx rcx, result in rax;
 ; rbx rbp r12-r15 preserved, no red zone, no SSE, RIP-relative only), from one source through
-; the ABI layer in asm/abi.inc. The direction flag is clear on entry and exit.
+; the ABI layer in asm/kheap_abi.inc. The direction flag is clear on entry and exit.
 ; Block indices and counts are unsigned words. No routine uses more stack than its saved
 ; registers and a few words of locals (at most 5, in the tree updates and kh_init), and
 ; none calls out of this file.
@@ -114,9 +114,9 @@
 ; Pool layout: | control | used | start | cached bitmap | side table | run tree | quick caches |
 ;              | pad | blocks |
 
-; The ABI layer (asm/abi.inc): registers and words at the target's width, ARG(n),
+; The ABI layer (asm/kheap_abi.inc): registers and words at the target's width, ARG(n),
 ; ENTER_SAVED / LEAVE_SAVED, EXPORT. Assemble with -I naming this folder.
-%include "abi.inc"
+%include "kheap_abi.inc"
 
 ; ---- error codes (include/kheap.h) ----
 KHEAP_EINVAL    equ -1
