@@ -15,6 +15,9 @@ AR := ar
 # tables, and no loop turned into a memset/memcpy call.
 CBASE    := -std=gnu11 -O2 -Wall -Wextra -Werror -ffreestanding -fno-stack-protector \
             -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -Iinclude
+# make lib KHEAP_PREFIX=kh_: every name of the kmalloc family prefixed (include/kheap.h).
+KHEAP_PREFIX ?=
+CBASE    += $(if $(KHEAP_PREFIX),-DKHEAP_PREFIX=$(KHEAP_PREFIX))
 # i386 (module and kernel): absolute addressing, no PIC.
 CFLAGS   := -m32 $(CBASE) -fno-pie -fno-pic
 # x86-64 module: PC-relative only (links into a -mcmodel=kernel kernel and a PIE program
@@ -118,20 +121,35 @@ $(eval $(call objects,$(B64),$(CFLAGS64)))
 $(eval $(call objects,$(B64)/k,$(CFLAGS_K64) $(KERNEL_INC)))
 $(eval $(call objects,$(B64)/pic,$(subst -fpie,-fPIC,$(CFLAGS64))))
 
-# An archive of the module alone: the build fails when it needs a symbol from outside, or
-# (x86-64) holds a relocation that is not PC-relative outside the debug sections.
+# The module's public names: an archive defines these and no other global symbol
+# (KHEAP_PREFIX, above, prefixes the kmalloc family).
+API_NAMES := kheap_alloc kheap_alloc_aligned kheap_calloc kheap_check kheap_create \
+             kheap_create_flags kheap_dump kheap_fail_nth kheap_free kheap_get_stats kheap_owns \
+             kheap_realloc kheap_set_fault_handler kheap_set_lock kheap_usable_size kheap_walk \
+             $(addprefix $(KHEAP_PREFIX),kcalloc kfree kmalloc kmalloc_add_region \
+             kmalloc_aligned kmalloc_get_stats kmalloc_heap kmalloc_init kmalloc_init_flags \
+             kmalloc_set_grow kmalloc_trim krealloc ksize kzalloc)
+
+# $(call archive,LD EMULATION): the module's two objects as one, its internal (hidden)
+# symbols made local, in an archive. The build fails when it needs a symbol from outside the
+# module, or defines a global one outside API_NAMES.
 define archive
-	rm -f $@
-	$(AR) rcs $@ $^
-	@undef=$$(nm $@ | awk '$$1 == "U" { u[$$2] = 1 } NF == 3 { d[$$3] = 1 } \
-	    END { for (s in u) if (!(s in d)) print s }'); \
+	rm -f $@ $@.o
+	$(LD) -m $(1) -r -o $@.o $^
+	objcopy --localize-hidden $@.o
+	$(AR) rcs $@ $@.o
+	@undef=$$(nm -u $@.o | awk '{ print $$2 }'); \
 	if [ -n "$$undef" ]; then echo "$@ needs symbols from outside the module:"; \
 	    echo "$$undef"; rm -f $@; exit 1; fi
+	@extra=$$(nm -g --defined-only $@.o | awk '{ print $$3 }' | \
+	    grep -vxF "$$(echo $(API_NAMES) | tr ' ' '\n')"); \
+	if [ -n "$$extra" ]; then echo "$@ defines global symbols outside the API:"; \
+	    echo "$$extra"; rm -f $@; exit 1; fi
 endef
 $(LIB): $(BUILD)/asm/kheap_core.o $(BUILD)/kernel/kheap.o
-	$(archive)
+	$(call archive,elf_i386)
 $(LIB64): $(B64)/asm/kheap_core.o $(B64)/kernel/kheap.o
-	$(archive)
+	$(call archive,elf_x86_64)
 	@abs=$$(readelf -rW $^ | awk '/^Relocation section/ { sec = $$3 } \
 	    /R_X86_64_/ && sec !~ /debug/ && $$3 !~ /^R_X86_64_(PC32|PLT32)$$/ { print sec, $$3, $$5 }'); \
 	if [ -n "$$abs" ]; then echo "$@ has relocations that are not PC-relative:"; \
@@ -240,7 +258,7 @@ clean:
 # is read, after every variable has its value and before any rule runs.
 stamp = $(shell mkdir -p $(dir $(1)); v='$(foreach v,$(2),$(v)=$($(v)))'; \
 	[ "$$(cat $(1) 2>/dev/null)" = "$$v" ] || printf '%s\n' "$$v" > $(1))
-$(call stamp,$(FLAGS_STAMP),CC AS LD AR CFLAGS CFLAGS64 CFLAGS_K64 KERNEL_INC ASFLAGS ASFLAGS64 \
+$(call stamp,$(FLAGS_STAMP),CC AS LD AR CFLAGS CFLAGS64 API_NAMES CFLAGS_K64 KERNEL_INC ASFLAGS ASFLAGS64 \
 	SMALL_LEAF $(TEST_FLAG_VARS))
 $(call stamp,$(POOL_STAMP),KHEAP_POOL_SIZE)
 $(FLAGS_STAMP) $(POOL_STAMP): ;

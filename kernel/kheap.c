@@ -111,6 +111,13 @@ struct kh_side {
     } while (0)
 /* A debug pool's patterns are real values, and free blocks are read to check them. */
 #define VG_DEFINED(p, n)       VALGRIND_MAKE_MEM_DEFINED(p, n)
+/* A region kmalloc_trim gives back is its owner's to use again: the pool's record goes,
+ * every byte is addressable. */
+#define VG_HANDED(h, p, n) do {                                                            \
+        if ((h) && VALGRIND_MEMPOOL_EXISTS(h))                                           \
+            VALGRIND_DESTROY_MEMPOOL(h);                                                 \
+        VALGRIND_MAKE_MEM_DEFINED(p, n);                                                 \
+    } while (0)
 #define VG_NOACCESS(p, n)      VALGRIND_MAKE_MEM_NOACCESS(p, n)
 #else
 #define VG_POOL(h, meta_end)        ((void)0)
@@ -118,6 +125,7 @@ struct kh_side {
 #define VG_FREE(h, p)               ((void)0)
 #define VG_RESIZE(h, p, old, new)   ((void)0)
 #define VG_DEFINED(p, n)            ((void)0)
+#define VG_HANDED(h, p, n)          ((void)0)
 #define VG_NOACCESS(p, n)           ((void)0)
 #endif
 
@@ -1477,6 +1485,7 @@ static size_t unlink_free_grown(void **mem, struct call *c)
         *mem = (void *)r->mem_start;
         size_t bytes = r->mem_end - r->mem_start;
         r->magic = 0;                       /* a stale handle is refused from now on */
+        VG_HANDED(r, *mem, bytes);
         return bytes;
     }
     return 0;

@@ -58,7 +58,7 @@ $(1)/damage-san: $(DAMAGE_SRCS:%.c=$(1)/leaf/%.o) $(5)
 $(1)/checkasm_call.o: tests/host/checkasm.asm $$(FLAGS_STAMP)
 	@mkdir -p $$(@D)
 	$$(AS) -f $(7) -Wall -Werror $$< -o $$@
-$(1)/checkasm: $(CHECKASM_SRCS:%.c=$(1)/plain/%.o) $(1)/checkasm_call.o $(6)
+$(1)/checkasm: $(CHECKASM_SRCS:%.c=$(1)/plain/%.o) $(1)/checkasm_call.o $(1)/plain/kernel/kheap.o $(4)
 	$$(CC) $(3) -o $$@ $$^
 endef
 $(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_core.o,$(BUILD)/leaf/kheap_core.o,$(LIB),elf32))
@@ -69,6 +69,27 @@ $(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_core.o,$(B
 EMBED64 := $(B64)/embed64.elf
 $(EMBED64): $(B64)/k/tests/embed/embed64.o $(B64)/k/boot/boot64.o $(LIB64) linker64.ld
 	$(LD64) -o $@ $(B64)/k/boot/boot64.o $(B64)/k/tests/embed/embed64.o $(LIB64)
+
+# The hostile kernel (tests/embed/hostile): at each width, built by its own Makefile in a
+# folder of its own from copies of its files and the module's (the copy route: KHEAP_PREFIX,
+# plain pattern rules, its strict flags), and linked with archives made with
+# KHEAP_PREFIX=kh_ (the library route); it borrows only the multiboot entry and link map.
+HOSTILE := $(BUILD)/hostile
+HOSTILE_SRCS := tests/embed/hostile/hostile.c tests/embed/hostile/Makefile $(MODULE_SRCS) \
+                boot/boot.asm boot/boot64.asm linker.ld linker64.ld
+$(HOSTILE)/prefix/built: $(MODULE_SRCS)
+	$(MAKE) --no-print-directory BUILD=$(HOSTILE)/prefix KHEAP_PREFIX=kh_ lib
+	touch $@
+define hostile
+$(HOSTILE)/$(1)/kernel.elf: $(HOSTILE_SRCS) $(HOSTILE)/prefix/built
+	rm -rf $$(@D) && mkdir -p $$(@D) && cp $(HOSTILE_SRCS) $$(@D)/
+	$$(MAKE) -C $$(@D) --no-print-directory ARCH=$(1) kernel.elf
+	$$(MAKE) -C $$(@D) --no-print-directory ARCH=$(1) LIBKHEAP=../prefix/$(2) lib.elf
+$(HOSTILE)/$(1)/lib.elf: $(HOSTILE)/$(1)/kernel.elf ;
+endef
+$(eval $(call hostile,i386,libkheap.a))
+$(eval $(call hostile,x86_64,libkheap64.a))
+HOSTILE_ELFS := $(addprefix $(HOSTILE)/,i386/kernel.elf i386/lib.elf x86_64/kernel.elf x86_64/lib.elf)
 
 # The probe run32.sh runs to learn whether this machine executes 32-bit programs.
 $(BUILD)/host/probe32: $(FLAGS_STAMP)
@@ -124,8 +145,10 @@ NO_VG   := Valgrind's 32-bit tool cannot start
 
 # The metal: both kernels with -kernel, from GRUB, with more or less RAM, and crashing.
 SUITES := --kernel $(KERNEL) --iso $(ISO) --kernel "$(KERNEL)@-m 64" --kernel "$(KERNEL)@-m 512"
-SUITES += --crash $(KERNEL) --system $(QEMU64) --kernel $(KERNEL64) --iso $(ISO64)
+SUITES += --crash $(KERNEL) --kernel $(HOSTILE)/i386/kernel.elf --kernel $(HOSTILE)/i386/lib.elf
+SUITES += --system $(QEMU64) --kernel $(KERNEL64) --iso $(ISO64)
 SUITES += --kernel "$(KERNEL64)@-m 6G" --crash $(KERNEL64) --kernel $(EMBED64)
+SUITES += --kernel $(HOSTILE)/x86_64/kernel.elf --kernel $(HOSTILE)/x86_64/lib.elf
 # i386 host programs: --host32 runs natively or under qemu-i386; --native32 is skipped, with
 # its reason, on a machine that cannot execute 32-bit programs.
 H32 := $(BUILD)/host
@@ -149,9 +172,11 @@ SUITES += --host "real programs, C contract on glibc:$(B64)/real/contract"
 SUITES += --host "real programs, C contract on the shim:env LD_PRELOAD=$(PRELOAD) $(B64)/real/contract --shim"
 SUITES += --host "real programs, LD_PRELOAD soak:tests/real/soak.sh $(PRELOAD)"
 SUITES += --pytest "python (pytest):env PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests"
+SUITES += --host "header and module, compiled alone:tests/scripts/header-test.sh"
 SUITES += --host "runner self-test:tests/scripts/runner-test.sh"
 
-test: deps $(KERNEL) $(ISO) $(KERNEL64) $(ISO64) $(EMBED64) $(HOST_SUITES) $(PY_LIB) $(PRELOAD) \
+test: deps $(KERNEL) $(ISO) $(KERNEL64) $(ISO64) $(EMBED64) $(HOSTILE_ELFS) $(HOST_SUITES) $(PY_LIB) \
+      $(PRELOAD) \
       $(B64)/real/contract
 	@tests/scripts/run-suites.sh $(SUITES)
 
