@@ -31,6 +31,7 @@ REPLAY_SRCS := tests/host/replay.c tests/host/fuzz_kheap.c tests/host/model.c ke
 MODEL_SRCS  := tests/ktest.c tests/host/backend.c tests/host/model.c tests/host/model_test.c
 DAMAGE_SRCS := tests/host/damage.c kernel/kheap.c
 CHECKASM_SRCS := tests/ktest.c tests/host/backend.c tests/host/checkasm.c
+BEFORE_SRCS := tests/ktest.c tests/host/backend.c tests/host/before_init.c
 
 # $(call host_twin,DIR,WIDTH FLAGS,LINK FLAGS,ASM OBJECT,SMALL-LEAF ASM OBJECT,ARCHIVE,NASM FORMAT)
 define host_twin
@@ -60,6 +61,8 @@ $(1)/checkasm_call.o: tests/host/checkasm.asm $$(FLAGS_STAMP)
 	$$(AS) -f $(7) -Wall -Werror $$< -o $$@
 $(1)/checkasm: $(CHECKASM_SRCS:%.c=$(1)/plain/%.o) $(1)/checkasm_call.o $(1)/plain/kernel/kheap.o $(4)
 	$$(CC) $(3) -o $$@ $$^
+$(1)/before_init: $(BEFORE_SRCS:%.c=$(1)/san/%.o) $(1)/san/kernel/kheap.o $(4)
+	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
 endef
 $(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_core.o,$(BUILD)/leaf/kheap_core.o,$(LIB),elf32))
 $(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_core.o,$(B64)/leaf/kheap_core.o,$(LIB64),elf64))
@@ -99,8 +102,9 @@ $(BUILD)/host/probe32: $(FLAGS_STAMP)
 # i386: the plain suite, the model, the plain replay and the damage campaign run natively or
 # under qemu-i386; ASan and Valgrind only natively. x86-64: everything, natively.
 HOST_SUITES := $(BUILD)/host/probe32 \
-               $(addprefix $(BUILD)/host/,ktest ktest-san ktest-vg model_test replay replay-plain damage checkasm) \
-               $(addprefix $(B64)/host/,ktest ktest-san ktest-vg model_test replay damage-san checkasm)
+               $(addprefix $(BUILD)/host/,ktest ktest-san ktest-vg model_test replay replay-plain damage checkasm \
+               before_init) \
+               $(addprefix $(B64)/host/,ktest ktest-san ktest-vg model_test replay damage-san checkasm before_init)
 host: $(HOST_SUITES)
 
 # The model suite by the route HOST32 names, through make: tests/scripts/runner-test.sh builds
@@ -160,6 +164,7 @@ SUITES += --native32 "i386 fuzz corpus replay, asan:$(NO_ASAN):$(H32)/replay $(F
 SUITES += --host32 "i386 fuzz corpus replay, plain:$(H32)/replay-plain $(FUZZ_CORPORA)"
 SUITES += --host32 "i386 damage campaign:$(H32)/damage $(DAMAGE_TRIALS)"
 SUITES += --host32 "i386 checkasm (callee-saved registers):$(H32)/checkasm"
+SUITES += --native32 "i386 kmalloc before init, asan:$(NO_ASAN):$(H32)/before_init"
 H64 := $(B64)/host
 SUITES += --host "x86-64 host (libkheap64.a):$(H64)/ktest"
 SUITES += --host "x86-64 host asan+ubsan:$(H64)/ktest-san"
@@ -168,6 +173,7 @@ SUITES += --host "x86-64 model:$(H64)/model_test"
 SUITES += --host "x86-64 fuzz corpus replay, asan:$(H64)/replay $(FUZZ_CORPORA)"
 SUITES += --host "x86-64 damage campaign, asan:$(H64)/damage-san $(DAMAGE_TRIALS)"
 SUITES += --host "x86-64 checkasm (callee-saved registers):$(H64)/checkasm"
+SUITES += --host "x86-64 kmalloc before init, asan:$(H64)/before_init"
 SUITES += --host "real programs, C contract on glibc:$(B64)/real/contract"
 SUITES += --host "real programs, C contract on the shim:env LD_PRELOAD=$(PRELOAD) $(B64)/real/contract --shim"
 SUITES += --host "real programs, LD_PRELOAD soak:tests/real/soak.sh $(PRELOAD)"
@@ -214,10 +220,12 @@ $(COV)/ktest: $(HOST_TESTS:%.c=$(COV)/%.o) $(COV)/kernel/kheap.o $(B64)/asm/khea
 	$(CC) -m64 --coverage -o $@ $^
 $(COV)/replay: $(REPLAY_SRCS:%.c=$(COV)/%.o) $(B64)/asm/kheap_core.o
 	$(CC) -m64 --coverage -o $@ $^
+$(COV)/before_init: $(BEFORE_SRCS:%.c=$(COV)/%.o) $(COV)/kernel/kheap.o $(B64)/asm/kheap_core.o
+	$(CC) -m64 --coverage -o $@ $^
 
-coverage: deps $(COV)/ktest $(COV)/replay
+coverage: deps $(COV)/ktest $(COV)/replay $(COV)/before_init
 	@find $(COV) -name '*.gcda' -delete
-	@$(COV)/ktest > /dev/null && $(COV)/replay $(FUZZ_CORPORA) > /dev/null
+	@$(COV)/ktest > /dev/null && $(COV)/replay $(FUZZ_CORPORA) > /dev/null && $(COV)/before_init > /dev/null
 	@lcov -q --capture --directory $(COV) --output-file $(COV)/all.info 2>/dev/null
 	@lcov -q --extract $(COV)/all.info '*/kernel/kheap.c' --output-file $(COV)/kheap.info
 	@genhtml -q $(COV)/kheap.info --output-directory $(COV)/html

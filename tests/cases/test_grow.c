@@ -198,3 +198,63 @@ KTEST(get_stats_adds_up_every_region)
     KT_EXPECT_EQ(first.regions, 1);
     kmalloc_set_grow(0, 0);
 }
+
+static int lock_depth, depth_in_grow = -1;
+
+static uintptr_t take_lock(void)
+{
+    return (uintptr_t)++lock_depth;
+}
+
+static void drop_lock(uintptr_t state)
+{
+    KT_EXPECT_EQ(state, (uintptr_t)lock_depth);
+    lock_depth--;
+}
+
+static void *grant_unlocked(size_t min_bytes, size_t *got)
+{
+    depth_in_grow = lock_depth;
+    return grant(min_bytes, got);
+}
+
+/* The grow hook runs with the lock released, and the call holds it again after. */
+KTEST(grow_runs_with_the_lock_released)
+{
+    KT_ASSERT(grown_heap(8 * 1024, 64, 0));
+    kmalloc_set_grow(grant_unlocked, give_back);
+    kheap_set_lock(take_lock, drop_lock);
+    KT_EXPECT(kmalloc(64 * 1024) != 0);
+    kheap_set_lock(0, 0);
+    KT_EXPECT_EQ(depth_in_grow, 0);
+    KT_EXPECT_EQ(lock_depth, 0);
+    KT_EXPECT_EQ(kheap_check(kmalloc_heap()), 0);
+    kmalloc_set_grow(0, 0);
+}
+
+/* A request no region could ever hold does not ask the hook. */
+KTEST(grow_is_not_asked_for_the_impossible)
+{
+    KT_ASSERT(grown_heap(8 * 1024, 64, 0));
+    KT_EXPECT(kmalloc(SIZE_MAX / 2) == 0);
+    KT_EXPECT_EQ(grows, 0);
+    KT_EXPECT_EQ(totals().failed_allocs, 1);
+    kmalloc_set_grow(0, 0);
+}
+
+/* A damaged first region: trim follows no link of it, reports it and releases nothing. */
+KTEST(trim_refuses_a_damaged_chain)
+{
+    KT_ASSERT(grown_heap(8 * 1024, 64, 0));
+    void *p = kmalloc(64 * 1024);
+    KT_ASSERT(p != 0);
+    kfree(p);
+    uintptr_t *magic = (uintptr_t *)kmalloc_heap();     /* the control block's first word */
+    *magic ^= 1;
+    KT_EXPECT_EQ(kmalloc_trim(), 0);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
+    *magic ^= 1;
+    KT_EXPECT(kmalloc_trim() > 64 * 1024);
+    KT_EXPECT_EQ(releases, 1);
+    kmalloc_set_grow(0, 0);
+}
