@@ -168,8 +168,9 @@ void *kheap_calloc(kheap_t *h, kheap_size_t n, kheap_size_t size);
  * kheap_realloc - resize a live allocation, keeping its first min(old, new) bytes.
  * Returns:   p NULL: kheap_alloc(h, size). size 0: frees p, NULL. The same number of
  *            blocks: p. Fewer: p, the tail freed in place. More: p when the following
- *            blocks are free (held ones are not), else a new allocation as kheap_alloc
- *            makes, the bytes copied, p freed (into its cache when its length fits).
+ *            blocks are free (held allocations there are taken out of their caches), else
+ *            a new allocation as kheap_alloc makes, the bytes copied, p freed (into its
+ *            cache when its length fits).
  * Fails:     NULL and a counted failure when the request cannot be served; NULL and a fault
  *            (as kheap_free reports) when p is not a live pointer of h.
  * Unchanged: on either failure p stays live with its bytes, and the heap is unchanged.
@@ -183,9 +184,10 @@ void *kheap_realloc(kheap_t *h, void *p, kheap_size_t size);
  * Returns:   0 (p NULL: 0, nothing done); KHEAP_ECORRUPT when a debug pool finds p's guard
  *            bytes overwritten (p is freed all the same).
  * Fails:     KHEAP_EINVAL (p outside the block area or off a block boundary, or h NULL),
- *            KHEAP_EDOUBLE (p's block is free, or p is held in a quick cache: exact, a
- *            cached bit per block), KHEAP_EINTERIOR (p inside an allocation, not at its
- *            start), KHEAP_ECORRUPT (h damaged). Each counts a fault and calls the hook.
+ *            KHEAP_EDOUBLE (p's block is free, or p is held in a quick cache or inside a
+ *            held allocation: exact, a cached bit per block), KHEAP_EINTERIOR (p inside a
+ *            live allocation, not at its start), KHEAP_ECORRUPT (h damaged). Each counts a
+ *            fault and calls the hook.
  * Unchanged: on any failure, the heap.
  * Cost:      O(1) to validate; O(1) into a cache (n at most C, its class not full), else
  *            O(n / word bits + log N).

@@ -222,6 +222,8 @@ struct call {
 
 static kheap_t *region_of(const void *p, struct call *c);
 static bool grow_chain(size_t size, size_t align, struct call *c);
+static bool inside_held(const kheap_t *h, uintptr_t b);
+static bool free_but_held(kheap_t *h, uintptr_t from, uintptr_t to);
 
 static void call_begin(struct call *c, const void *caller)
 {
@@ -538,6 +540,9 @@ static enum kheap_fault_kind fault_kind(intptr_t err)
 static intptr_t live_block(kheap_t *h, const void *p, struct call *c)
 {
     intptr_t i = kh_block_of(h, p);
+    if (i == KHEAP_EINTERIOR && h->cached_blocks
+        && inside_held(h, ((uintptr_t)p - h->base) >> h->shift))
+        i = KHEAP_EDOUBLE;                  /* inside an allocation already freed (held) */
     if (i < 0)
         fault(c, fault_kind(i), h, p);
     return i;
@@ -628,7 +633,8 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
             debug_shape(h, i, n, size < kept ? size : kept, size, 0);
         return p;
     }
-    if (n <= h->nblocks - i && kh_next_used(h, i + old, i + n) == i + n) {
+    if (n <= h->nblocks - i && (kh_next_used(h, i + old, i + n) == i + n
+                                || (h->cached_blocks && free_but_held(h, i + old, i + n)))) {
         kh_mark(h, i + old, n - old);       /* grow in place: the following blocks are free */
         count_used(h, n - old);
         VG_RESIZE(h, p, old << h->shift, n << h->shift);
@@ -1084,6 +1090,52 @@ static bool ends_cached(const kheap_t *h, uintptr_t x)
         if (bit_of(h->start, x + 1 - n))
             return bit_of(h->cached, x + 1 - n) && kh_alloc_blocks(h, x + 1 - n) == n;
     return false;
+}
+
+/* True when block b lies inside (not at the start of) an allocation held in a quick cache:
+ * its start, at most h->classes blocks back, has its cached bit. */
+static bool inside_held(const kheap_t *h, uintptr_t b)
+{
+    for (uintptr_t n = 1; n <= h->classes && n <= b; n++)
+        if (bit_of(h->start, b - n))
+            return bit_of(h->cached, b - n) && kh_alloc_blocks(h, b - n) > n;
+    return false;
+}
+
+/* Takes the held allocation of n blocks at b out of its class (the entries after it move
+ * down) into the bitmaps. False when no entry names it (damage: kheap_check reports it). */
+static bool cache_drop(kheap_t *h, uintptr_t b, uintptr_t n)
+{
+    if (n == 0 || n > h->classes)
+        return false;
+    uintptr_t *cls = cache_class(h, n), count = cls[0] < KH_CACHE_DEPTH ? cls[0] : KH_CACHE_DEPTH;
+    for (uintptr_t k = 1; k <= count; k++) {
+        if (cls[k] != b)
+            continue;
+        for (; k < count; k++)
+            cls[k] = cls[k + 1];
+        cls[count] = 0, cls[0] = count - 1;
+        h->cached[b / KH_WORD_BITS] &= ~((kh_word)1 << (b % KH_WORD_BITS));
+        h->cached_blocks -= n;
+        kh_release(h, b, n);
+        return true;
+    }
+    return false;
+}
+
+/* Grow in place sees held allocations as free: when [from, to) holds only free blocks and
+ * held allocations, those are taken out of their caches and true returned; otherwise
+ * nothing changes. (An allocation there begins with a start bit: from follows one.) */
+static bool free_but_held(kheap_t *h, uintptr_t from, uintptr_t to)
+{
+    for (uintptr_t b = kh_next_used(h, from, to); b < to;
+         b = kh_next_used(h, b + kh_alloc_blocks(h, b), to))
+        if (!bit_of(h->cached, b))
+            return false;                   /* a live allocation is in the way */
+    for (uintptr_t b; (b = kh_next_used(h, from, to)) < to;)
+        if (!cache_drop(h, b, kh_alloc_blocks(h, b)))
+            return false;
+    return true;
 }
 
 /* The run of free blocks and cached allocations around the cached allocation of n blocks

@@ -178,6 +178,7 @@ SUITES += --host "real programs, C contract on glibc:$(B64)/real/contract"
 SUITES += --host "real programs, C contract on the shim:env LD_PRELOAD=$(PRELOAD) $(B64)/real/contract --shim"
 SUITES += --host "real programs, LD_PRELOAD soak:tests/real/soak.sh $(PRELOAD)"
 SUITES += --pytest "python (pytest):env PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests"
+SUITES += --host "python package, pip install:tests/scripts/pip-test.sh"
 SUITES += --host "header and module, compiled alone:tests/scripts/header-test.sh"
 SUITES += --host "runner self-test:tests/scripts/runner-test.sh"
 

@@ -25,3 +25,8 @@ class CorruptionError(KHeapError):
 
 class OutOfMemoryError(KHeapError, MemoryError):
     """No run of free blocks can hold the request (the heap is unchanged)."""
+
+
+class CorruptionWarning(UserWarning):
+    """A call that succeeded also found damage (a debug pool's guard or poison): its result is
+    returned all the same, and this warning says what was found where."""

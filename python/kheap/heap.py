@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import threading
+import warnings
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional
 
 from . import _native
 from ._native import lib
-from .errors import (CorruptionError, DoubleFreeError, InteriorPointerError,
+from .errors import (CorruptionError, CorruptionWarning, DoubleFreeError, InteriorPointerError,
                      InvalidPointerError, KHeapError, OutOfMemoryError)
 
 _BY_CODE = {_native.EINVAL: InvalidPointerError, _native.EDOUBLE: DoubleFreeError,
@@ -45,13 +47,63 @@ class Run(NamedTuple):
     used: bool
 
 
-def _raise_fault(what: str) -> None:
-    """Raises the exception of the fault this thread's last call reported, if any."""
+_WORD_BITS = 8 * ctypes.sizeof(ctypes.c_void_p)
+_WORD_END = 1 << _WORD_BITS                 # sizes, alignments and pointers lie below it
+
+
+def _int(value: object, what: str) -> int:
+    """value as an int: TypeError for anything else (bool included: True is not a size)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    return int(value)
+
+
+def _word(value: object, what: str) -> int:
+    """A size, count or pointer: an int in [0, 2**W); ValueError below, OverflowError above."""
+    v = _int(value, what)
+    if v < 0:
+        raise ValueError(f"{what} must not be negative, got {v}")
+    if v >= _WORD_END:
+        raise OverflowError(f"{what} {v:#x} does not fit in a {_WORD_BITS}-bit word")
+    return v
+
+
+def _positive(value: object, what: str) -> int:
+    v = _word(value, what)
+    if v == 0:
+        raise ValueError(f"{what} must be positive")
+    return v
+
+
+def _alignment(value: object) -> int:
+    v = _positive(value, "align")
+    if v & (v - 1):
+        raise ValueError(f"align must be a power of two, got {v}")
+    return v
+
+
+def _fault_error(what: str) -> Optional[KHeapError]:
+    """The exception of the fault this thread's last call reported, or None."""
     fault = _native.take_fault()
-    if fault is not None:
-        kind, ptr = fault
-        raise _BY_FAULT.get(kind, KHeapError)(f"{what}: {_BY_FAULT.get(kind, KHeapError).__name__} "
-                                              f"at {ptr:#x}")
+    if fault is None:
+        return None
+    kind, ptr = fault
+    cls = _BY_FAULT.get(kind, KHeapError)
+    return cls(f"{what}: {cls.__name__} at {ptr:#x}")
+
+
+def _raise_fault(what: str) -> None:
+    err = _fault_error(what)
+    if err is not None:
+        raise err
+
+
+def _warn_fault(what: str) -> None:
+    """A call that succeeded and also reported a fault: its result stands; the fault is a
+    CorruptionWarning."""
+    err = _fault_error(what)
+    if err is not None:
+        warnings.warn(CorruptionWarning(str(err)), stacklevel=3)
 
 
 class Heap:
@@ -60,23 +112,28 @@ class Heap:
     `cache=False` turns the quick caches off (placement is then first fit by address alone).
 
     The pool keeps its metadata inside the memory, so the capacity is a little less than
-    `size` (stats().capacity). Addresses are plain ints. Errors are exceptions: a failed
-    allocation raises MemoryError (OutOfMemoryError), a bad pointer the KHeapError of its
-    kind. Every method is safe to call from several threads at once (one process-wide lock).
+    `size` (stats().capacity). Addresses are plain ints. Every integer is checked before it
+    reaches C: a non-int (or a bool) is a TypeError, a negative one a ValueError, one of
+    2**64 or more (2**32 on a 32-bit Python) an OverflowError. A failed allocation raises
+    MemoryError (OutOfMemoryError), a bad pointer the KHeapError of its kind, and nothing
+    changes; a call that succeeded but found damage on the way (a debug pool's poison or
+    guard) returns its result and warns (CorruptionWarning). Every method is safe to call
+    from several threads at once; close() waits for the calls in flight.
     """
 
     def __init__(self, size: int, block_size: int = _native.DEFAULT_BLOCK, *,
                  debug: bool = False, cache: bool = True) -> None:
-        if size <= 0:
-            raise ValueError("size must be positive")
+        size = _positive(size, "size")
+        block_size = _positive(block_size, "block_size")
         self._handle: Optional[int] = None
+        self._lock = threading.RLock()      # close() takes it: no call runs on a gone pool
         self._views: Dict[int, List[memoryview]] = {}
         self._mem = mmap.mmap(-1, size)
-        self._buf = (ctypes.c_char * size).from_buffer(self._mem)
+        self._base = ctypes.addressof(ctypes.c_char.from_buffer(self._mem))
         flags = (_native.F_DEBUG if debug else 0) | (0 if cache else _native.F_NOCACHE)
-        handle = lib.kheap_create_flags(ctypes.addressof(self._buf), size, block_size, flags)
+        handle = lib.kheap_create_flags(self._base, size, block_size, flags)
         if not handle:
-            self._release_memory()
+            self._mem.close()
             raise ValueError(f"kheap_create refused a pool of {size} bytes with "
                              f"{block_size}-byte blocks")
         self._handle = handle
@@ -87,17 +144,19 @@ class Heap:
     # ---- lifetime ----
 
     def close(self) -> None:
-        """Forgets the pool and unmaps its memory; every view is released. Idempotent."""
-        if self._handle is None:
-            return
-        for ptr in list(self._views):
-            self._release_views(ptr)
-        self._handle = None
-        self._release_memory()
-
-    def _release_memory(self) -> None:
-        del self._buf
-        self._mem.close()
+        """Waits for the calls in flight, forgets the pool and unmaps its memory (once no
+        slice of a view holds it); every view is released, and every later call raises
+        ValueError. Idempotent."""
+        with self._lock:
+            if self._handle is None:
+                return
+            for ptr in list(self._views):
+                self._release_views(ptr)
+            self._handle = None
+            try:
+                self._mem.close()
+            except BufferError:             # a slice of a view still exports the memory:
+                pass                        # it stays mapped until the last one goes
 
     def __enter__(self) -> "Heap":
         return self
@@ -110,6 +169,7 @@ class Heap:
         return self._handle is None
 
     def _h(self) -> int:
+        """The handle, for a call made with self._lock held."""
         if self._handle is None:
             raise ValueError("the heap is closed")
         _native.clear_fault()
@@ -121,83 +181,92 @@ class Heap:
         """The address of `size` bytes (first fit), aligned to the block size, or to `align`
         (a power of two) when given. Raises ValueError for size <= 0 or a bad align, and
         MemoryError when no run of free blocks can hold it."""
-        h = self._h()
-        if size <= 0:
-            raise ValueError("size must be positive")
-        if align is None:
-            p = lib.kheap_alloc(h, size)
-        else:
-            if align <= 0 or align & (align - 1):
-                raise ValueError("align must be a power of two")
-            p = lib.kheap_alloc_aligned(h, size, align)
-        return self._allocated(p, size)
+        size = _positive(size, "size")
+        a = None if align is None else _alignment(align)
+        with self._lock:
+            h = self._h()
+            p = lib.kheap_alloc(h, size) if a is None else lib.kheap_alloc_aligned(h, size, a)
+            return self._allocated(p, size, "allocation")
 
     def calloc(self, n: int, size: int) -> int:
         """allocate(n * size) with every usable byte zeroed; MemoryError when n * size
         overflows the machine word or no run can hold it."""
-        h = self._h()
-        if n <= 0 or size <= 0:
-            raise ValueError("n and size must be positive")
-        return self._allocated(lib.kheap_calloc(h, n, size), n * size)
+        n, size = _positive(n, "n"), _positive(size, "size")
+        if n * size >= _WORD_END:
+            raise OutOfMemoryError(f"{n} * {size} bytes overflow a {_WORD_BITS}-bit word")
+        with self._lock:
+            return self._allocated(lib.kheap_calloc(self._h(), n, size), n * size, "calloc")
 
-    def _allocated(self, p: Optional[int], size: int) -> int:
-        _raise_fault("allocation")
+    def _allocated(self, p: Optional[int], size: int, what: str) -> int:
         if not p:
+            _raise_fault(what)
             raise OutOfMemoryError(f"no run of free blocks holds {size} bytes")
+        _warn_fault(what)
         return p
 
     def realloc(self, ptr: int, size: int) -> int:
         """Resizes the allocation at ptr (in place when it can) and returns its address.
-        realloc(0, n) is allocate(n); realloc(ptr, 0) frees ptr and returns 0. On MemoryError
-        ptr stays valid with its bytes. Views of ptr are released."""
+        realloc(0, n) is allocate(n); realloc(ptr, 0) frees ptr and returns 0. On any error
+        (MemoryError included) ptr stays valid with its bytes. Views of ptr are released."""
+        ptr, size = _word(ptr, "ptr"), _word(size, "size")
         if not ptr:
             return self.allocate(size)
         if size == 0:
             self.free(ptr)
             return 0
-        h = self._h()
-        q = lib.kheap_realloc(h, ptr, size)
-        _raise_fault("realloc")
-        if not q:
-            raise OutOfMemoryError(f"no run of free blocks holds {size} bytes")
-        self._release_views(ptr)
-        return q
+        with self._lock:
+            q = lib.kheap_realloc(self._h(), ptr, size)
+            if not q:
+                _raise_fault("realloc")
+                raise OutOfMemoryError(f"no run of free blocks holds {size} bytes")
+            self._release_views(ptr)
+            _warn_fault("realloc")
+            return q
 
     def free(self, ptr: int) -> None:
-        """Frees the allocation at ptr (its size comes from the heap). Raises
-        InvalidPointerError, DoubleFreeError, InteriorPointerError or CorruptionError for a
-        bad pointer, which changes nothing; views of ptr are released on success."""
-        h = self._h()
-        err = lib.kheap_free(h, ptr)
-        _native.take_fault()            # the return code says the same, more exactly
-        if err:
-            if err == _native.ECORRUPT:     # a debug guard: freed all the same
+        """Frees the allocation at ptr (its size comes from the heap); free(0) does nothing.
+        Raises InvalidPointerError, DoubleFreeError or InteriorPointerError for a bad
+        pointer, which changes nothing, and CorruptionError when a debug pool finds the
+        allocation's guard overwritten (it is freed all the same); views of ptr are
+        released whenever it is freed."""
+        ptr = _word(ptr, "ptr")
+        with self._lock:
+            err = lib.kheap_free(self._h(), ptr)
+            _native.take_fault()        # the return code says the same, more exactly
+            if err in (0, _native.ECORRUPT):
                 self._release_views(ptr)
-            raise _BY_CODE.get(err, KHeapError)(f"free of {ptr:#x}")
-        self._release_views(ptr)
+            if err:
+                raise _BY_CODE.get(err, KHeapError)(f"free of {ptr:#x}")
 
     # ---- questions ----
 
     def usable_size(self, ptr: int) -> int:
         """Bytes usable at ptr (the size asked for, in a debug pool); 0 when ptr is not the
         start of a live allocation."""
-        return lib.kheap_usable_size(self._h(), ptr)
+        ptr = _word(ptr, "ptr")
+        with self._lock:
+            return lib.kheap_usable_size(self._h(), ptr)
 
     def owns(self, ptr: int) -> bool:
         """True when ptr lies in the block area (live or not)."""
-        return bool(lib.kheap_owns(self._h(), ptr))
+        ptr = _word(ptr, "ptr")
+        with self._lock:
+            return bool(lib.kheap_owns(self._h(), ptr))
 
     def view(self, ptr: int) -> memoryview:
         """A writable memoryview of the allocation at ptr, usable_size(ptr) bytes long. It is
         released when ptr is freed or moved, or the heap is closed: then it raises
-        ValueError instead of reading memory that is no longer the allocation's. (Slices of
-        a view are the caller's to drop.)"""
-        n = self.usable_size(ptr)
-        if n == 0:
-            raise InvalidPointerError(f"{ptr:#x} is not a live allocation of this heap")
-        mv = memoryview((ctypes.c_char * n).from_address(ptr)).cast("B")
-        self._views.setdefault(ptr, []).append(mv)
-        return mv
+        ValueError instead of reading memory that is no longer the allocation's. (A slice of
+        a view is the caller's to drop; it keeps the pool's memory mapped.)"""
+        ptr = _word(ptr, "ptr")
+        with self._lock:
+            n = lib.kheap_usable_size(self._h(), ptr)
+            if n == 0:
+                raise InvalidPointerError(f"{ptr:#x} is not a live allocation of this heap")
+            offset = ptr - self._base
+            mv = memoryview(self._mem)[offset:offset + n]
+            self._views.setdefault(ptr, []).append(mv)
+            return mv
 
     def _release_views(self, ptr: int) -> None:
         for mv in self._views.pop(ptr, []):
@@ -206,14 +275,16 @@ class Heap:
     def stats(self) -> Stats:
         """The counters of kheap_get_stats."""
         st = _native.Stats()
-        lib.kheap_get_stats(self._h(), ctypes.byref(st))
+        with self._lock:
+            lib.kheap_get_stats(self._h(), ctypes.byref(st))
         return Stats(**{name: getattr(st, name) for name, _ in _native.Stats._fields_})
 
     def check(self) -> bool:
         """Verifies every invariant of the pool (kheap_check): True, or CorruptionError
         naming the damaged address."""
-        err = lib.kheap_check(self._h())
-        _raise_fault("check")
+        with self._lock:
+            err = lib.kheap_check(self._h())
+            _raise_fault("check")
         if err:
             raise CorruptionError("kheap_check failed")
         return True
@@ -225,8 +296,9 @@ class Heap:
         def visit(ctx: object, p: int, size: int, used: bool) -> int:
             runs.append(Run(p or 0, size, bool(used)))
             return 0
-        err = lib.kheap_walk(self._h(), _native.WALK_FN(visit), None)
-        _raise_fault("walk")
+        with self._lock:
+            err = lib.kheap_walk(self._h(), _native.WALK_FN(visit), None)
+            _raise_fault("walk")
         if err:
             raise _BY_CODE.get(err, KHeapError)("walk")
         return runs
@@ -235,8 +307,9 @@ class Heap:
         """kheap_dump's text: stats, a map of the pool ('#' used, '+' partly, '.' free), and
         in a debug pool the live allocations with their sizes and callers."""
         lines: List[str] = []
-        err = lib.kheap_dump(self._h(), _native.EMIT_FN(lambda line: lines.append(line.decode())))
-        _raise_fault("dump")
+        with self._lock:
+            err = lib.kheap_dump(self._h(), _native.EMIT_FN(lambda line: lines.append(line.decode())))
+            _raise_fault("dump")
         if err:
             raise _BY_CODE.get(err, KHeapError)("dump")
         return "".join(lines)

@@ -39,7 +39,7 @@ KTEST(cache_double_free_of_a_held_allocation_is_caught)
     KT_EXPECT_EQ(kt_faults.count, 1);
     KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_DOUBLE_FREE);
     KT_EXPECT_PTR_EQ(kt_faults.last.ptr, p);
-    KT_EXPECT_EQ(kheap_free(h, p + 16), KHEAP_EINTERIOR);  /* inside it: still interior */
+    KT_EXPECT_EQ(kheap_free(h, p + 16), KHEAP_EDOUBLE);    /* inside it: freed all the same */
     KT_EXPECT_PTR_EQ(kheap_realloc(h, p, 128), 0);
     KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_DOUBLE_FREE);
     KT_EXPECT_EQ(kheap_usable_size(h, p), 0);
@@ -175,6 +175,28 @@ KTEST(cache_held_allocation_joins_free_runs_across_leaves)
     KT_EXPECT_PTR_EQ(kheap_alloc(h, 32), c);
     KT_EXPECT_EQ(kt_stats(h).largest_free, side);
     KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+/* Grow in place sees a held allocation as free: a realloc into it takes it out of its
+ * cache rather than fail or move (here the rest of the pool is full). */
+KTEST(cache_realloc_grows_in_place_over_a_held_allocation)
+{
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    unsigned char *a = kheap_alloc(h, 16), *b = kheap_alloc(h, 16);
+    KT_ASSERT(a && b);
+    void *rest = kheap_alloc(h, kt_stats(h).largest_free);
+    KT_ASSERT(rest != 0);                               /* nothing else is free */
+    kt_fill(a, 16, 5);
+    KT_EXPECT_EQ(kheap_free(h, b), 0);                  /* held */
+    size_t failed = kt_stats(h).failed_allocs;
+    KT_EXPECT_PTR_EQ(kheap_realloc(h, a, 32), a);       /* in place, over b's block */
+    KT_EXPECT_EQ(kt_stats(h).failed_allocs, failed);
+    KT_EXPECT(kt_intact(a, 16, 5));
+    KT_EXPECT_EQ(kheap_usable_size(h, a), 32);
+    KT_EXPECT_EQ(kheap_free(h, b), KHEAP_EINTERIOR);    /* b is inside a now */
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT(kheap_alloc(h, 16) == 0);                 /* b is no longer held */
 }
 
 /* Debug pools and KHEAP_F_NOCACHE pools hold nothing: a free goes to first fit at once. */

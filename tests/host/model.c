@@ -76,11 +76,6 @@ static size_t first_taken(const struct model *m, size_t i, size_t n)
     return k;
 }
 
-static bool free_run(const struct model *m, size_t i, size_t n)
-{
-    return i + n <= m->nblocks && first_taken(m, i, n) == i + n;
-}
-
 static void take(struct model *m, size_t i, size_t n)
 {
     m->state[i] = M_START;
@@ -198,8 +193,12 @@ static long classify(const struct model *m, uintptr_t p)
     size_t i = (p - m->base) / m->block;
     if (m->state[i] == M_FREE || m->state[i] == M_CACHED)
         return KHEAP_EDOUBLE;
-    if (m->state[i] == M_CONT)
-        return KHEAP_EINTERIOR;
+    if (m->state[i] == M_CONT) {            /* inside a freed (held) allocation: freed */
+        size_t s = i;
+        while (m->state[s] == M_CONT)
+            s--;
+        return m->state[s] == M_CACHED ? KHEAP_EDOUBLE : KHEAP_EINTERIOR;
+    }
     return (long)i;
 }
 
@@ -230,6 +229,36 @@ int model_free(struct model *m, uintptr_t p)
     return 0;
 }
 
+/* Takes the held allocation at block i out of its class, to first fit. */
+static void cache_drop(struct model *m, size_t i)
+{
+    size_t n = length(m, i), *cls = m->cache[n - 1], count = m->cache_count[n - 1];
+    for (size_t k = 0; k < count; k++)
+        if (cls[k] == i) {
+            for (; k + 1 < count; k++)
+                cls[k] = cls[k + 1];
+            m->cache_count[n - 1]--;
+            m->cached_blocks -= n;
+            free_blocks(m, i, n);
+            return;
+        }
+}
+
+/* Blocks [i, i+n) free once the held allocations among them are taken out of their
+ * caches, which is done then (grow in place sees held blocks as free). */
+static bool free_or_held(struct model *m, size_t i, size_t n)
+{
+    if (i + n > m->nblocks)
+        return false;
+    for (size_t k = i; k < i + n; k++)
+        if (m->state[k] == M_START || (m->state[k] == M_CONT && k == i))
+            return false;                   /* a live allocation is in the way */
+    for (size_t k = i; k < i + n; k++)
+        if (m->state[k] == M_CACHED)
+            cache_drop(m, k);
+    return true;
+}
+
 uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err)
 {
     *err = 0;
@@ -256,7 +285,7 @@ uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err)
             m->asked[i] = size;
         return p;
     }
-    if (free_run(m, (size_t)i + old, n - old)) {
+    if (free_or_held(m, (size_t)i + old, n - old)) {
         if (m->debug)
             m->asked[i] = size;
         for (size_t k = (size_t)i + old; k < (size_t)i + n; k++)

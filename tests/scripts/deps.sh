@@ -4,7 +4,8 @@
 # Usage: tests/scripts/deps.sh CC FULL COMMAND:PACKAGE...
 #   CC    the C compiler (checked for 32-bit support: gcc-multilib)
 #   FULL  yes: also GRUB's i386-pc files, the 32-bit libFuzzer runtime, libc6-dbg:i386 (for
-#         Valgrind on 32-bit programs) and pytest; no: only the listed commands
+#         Valgrind on 32-bit programs), and for Python pytest, hypothesis, setuptools and
+#         venv with pip; no: only the listed commands
 set -u
 cc=$1 full=$2
 shift 2
@@ -20,6 +21,10 @@ if [ "$full" = yes ]; then
         missing="$missing libclang-rt-dev g++-multilib"
     dpkg -s libc6-dbg:i386 > /dev/null 2>&1 || { i386=yes; missing="$missing libc6-dbg:i386"; }
     /usr/bin/python3 -c 'import pytest' > /dev/null 2>&1 || missing="$missing python3-pytest"
+    /usr/bin/python3 -c 'import hypothesis' > /dev/null 2>&1 || missing="$missing python3-hypothesis"
+    /usr/bin/python3 -c 'import setuptools' > /dev/null 2>&1 || missing="$missing python3-setuptools"
+    /usr/bin/python3 -c 'import ensurepip, venv' > /dev/null 2>&1 ||
+        missing="$missing python3-venv python3-pip"
 fi
 missing=$(echo $missing | tr ' ' '\n' | sort -u | tr '\n' ' ')
 [ -n "${missing% }" ] || exit 0
