@@ -61,8 +61,8 @@ $(1)/checkasm_call.o: tests/host/checkasm.asm $$(FLAGS_STAMP)
 	$$(AS) -f $(7) -Wall -Werror $$< -o $$@
 $(1)/checkasm: $(CHECKASM_SRCS:%.c=$(1)/plain/%.o) $(1)/checkasm_call.o $(1)/plain/kernel/kheap.o $(4)
 	$$(CC) $(3) -o $$@ $$^
-$(1)/before_init: $(BEFORE_SRCS:%.c=$(1)/san/%.o) $(1)/san/kernel/kheap.o $(4)
-	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
+$(1)/before_init: $(BEFORE_SRCS:%.c=$(1)/plain/%.o) $(6)
+	$$(CC) $(3) -o $$@ $$^
 endef
 $(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_core.o,$(BUILD)/leaf/kheap_core.o,$(LIB),elf32))
 $(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_core.o,$(B64)/leaf/kheap_core.o,$(LIB64),elf64))
@@ -164,7 +164,7 @@ SUITES += --native32 "i386 fuzz corpus replay, asan:$(NO_ASAN):$(H32)/replay $(F
 SUITES += --host32 "i386 fuzz corpus replay, plain:$(H32)/replay-plain $(FUZZ_CORPORA)"
 SUITES += --host32 "i386 damage campaign:$(H32)/damage $(DAMAGE_TRIALS)"
 SUITES += --host32 "i386 checkasm (callee-saved registers):$(H32)/checkasm"
-SUITES += --native32 "i386 kmalloc before init, asan:$(NO_ASAN):$(H32)/before_init"
+SUITES += --host32 "i386 kmalloc before init:$(H32)/before_init"
 H64 := $(B64)/host
 SUITES += --host "x86-64 host (libkheap64.a):$(H64)/ktest"
 SUITES += --host "x86-64 host asan+ubsan:$(H64)/ktest-san"
@@ -173,7 +173,7 @@ SUITES += --host "x86-64 model:$(H64)/model_test"
 SUITES += --host "x86-64 fuzz corpus replay, asan:$(H64)/replay $(FUZZ_CORPORA)"
 SUITES += --host "x86-64 damage campaign, asan:$(H64)/damage-san $(DAMAGE_TRIALS)"
 SUITES += --host "x86-64 checkasm (callee-saved registers):$(H64)/checkasm"
-SUITES += --host "x86-64 kmalloc before init, asan:$(H64)/before_init"
+SUITES += --host "x86-64 kmalloc before init:$(H64)/before_init"
 SUITES += --host "real programs, C contract on glibc:$(B64)/real/contract"
 SUITES += --host "real programs, C contract on the shim:env LD_PRELOAD=$(PRELOAD) $(B64)/real/contract --shim"
 SUITES += --host "real programs, LD_PRELOAD soak:tests/real/soak.sh $(PRELOAD)"

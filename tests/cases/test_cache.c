@@ -199,6 +199,50 @@ KTEST(cache_realloc_grows_in_place_over_a_held_allocation)
     KT_EXPECT(kheap_alloc(h, 16) == 0);                 /* b is no longer held */
 }
 
+/* With allocations held, a pointer deep inside a long live allocation is still interior. */
+KTEST(cache_deep_interior_of_a_live_allocation_is_interior)
+{
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    unsigned char *held = kheap_alloc(h, 16), *big = kheap_alloc(h, 200 * 16);
+    KT_ASSERT(held && big);
+    KT_EXPECT_EQ(kheap_free(h, held), 0);
+    KT_EXPECT_EQ(kheap_free(h, big + 150 * 16), KHEAP_EINTERIOR);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_INTERIOR);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+/* A damaged cache in the way of a grow in place: nothing is taken on its word, the
+ * realloc moves instead, and kheap_check reports the damage. */
+KTEST(cache_damaged_in_the_way_of_growth_makes_realloc_move)
+{
+    enum { CB_CACHED = 23, CB_CACHE = 24 };             /* struct kheap in kernel/kheap.c */
+    for (int kind = 0; kind < 2; kind++) {
+        kheap_t *h = kt_pool(POOL, 0);
+        KT_ASSERT(h);
+        unsigned char *a = kheap_alloc(h, 16), *b = kheap_alloc(h, kind ? 200 * 16 : 16);
+        KT_ASSERT(a && b);
+        kt_fill(a, 16, 3);
+        uintptr_t *cached = (uintptr_t *)((uintptr_t *)h)[CB_CACHED];
+        if (kind == 0) {                                /* b held, its entry overwritten */
+            KT_EXPECT_EQ(kheap_free(h, b), 0);
+            uintptr_t *cls = (uintptr_t *)((uintptr_t *)h)[CB_CACHE];  /* 1 block */
+            KT_ASSERT(cls[0] == 1);
+            cls[1] = 0;
+        } else {                                        /* a long live b marked held */
+            void *c = kheap_alloc(h, 16);               /* (and something really held) */
+            KT_ASSERT(c != 0);
+            KT_EXPECT_EQ(kheap_free(h, c), 0);
+            cached[0] |= (uintptr_t)1 << 1;
+        }
+        unsigned char *q = kheap_realloc(h, a, 32);
+        KT_EXPECT(q != 0);
+        KT_EXPECT(q != a);                              /* moved: b's blocks not taken */
+        KT_EXPECT(kt_intact(q, 16, 3));
+        KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
+    }
+}
+
 /* Debug pools and KHEAP_F_NOCACHE pools hold nothing: a free goes to first fit at once. */
 KTEST(cache_none_in_debug_and_nocache_pools)
 {
