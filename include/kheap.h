@@ -294,9 +294,9 @@ void kheap_set_lock(kheap_uintptr_t (*lock)(void), void (*unlock)(kheap_uintptr_
  * tried in that order. Each call costs what its kheap_ twin costs, per region tried, and holds
  * the lock as it does. Each region's control block (with its link to the next) is checked
  * before the region is used; a damaged one is reported (KHEAP_FAULT_CORRUPT) and ends the
- * chain for that call. Before kmalloc_init, every call below but kmalloc_heap and
- * kmalloc_set_grow (and kfree(NULL), a no-op) reports KHEAP_FAULT_INVALID with a NULL heap to
- * the fault hook and returns NULL, 0 or KHEAP_EINVAL. With KHEAP_PREFIX every name here is
+ * chain for that call. Before kmalloc_init, every call below but the two inits,
+ * kmalloc_heap and kmalloc_set_grow (and kfree(NULL), a no-op) reports KHEAP_FAULT_INVALID
+ * with a NULL heap to the fault hook and returns NULL, 0 or KHEAP_EINVAL. With KHEAP_PREFIX every name here is
  * prefixed; with KHEAP_NO_KMALLOC none of them exists. */
 #ifndef KHEAP_NO_KMALLOC
 
