@@ -1,10 +1,31 @@
 #!/usr/bin/env bash
-# results.sh - writes tests/bench/RESULTS.md (on stdout) from one run of make bench: the
-# machine it ran on, the table, and where the plot of the same run is.
-# Usage: tests/bench/results.sh WIDTH BENCH_TXT
+# results.sh - writes a results file (on stdout) from one run of make bench (WIDTH 64 or 32:
+# tests/bench/RESULTS.md or RESULTS-i386.md) or of make bench-cg (cg: RESULTS-cg.md): the
+# machine it ran on, the table, and for make bench where the plot of the same run is.
+# Usage: tests/bench/results.sh WIDTH|cg TABLE
 set -eu
 width=$1 table=$2
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
+if [ "$width" = cg ]; then
+    cat <<HEAD
+# kheap instruction counts
+
+Written by \`make bench-cg\` (tests/tests.mk) from one run; run it again to replace this file.
+The traces of \`make bench\` (tests/bench/bench.c, W1-W4, seeded), each replayed once under
+callgrind for kheap and for glibc: instructions per allocation, per free and per pair (the
+bench's wrappers, inclusive, over the whole trace with its fill). Exact: the same to the last
+digit on every run of the same build.
+
+- Machine: ${cpu:-unknown CPU}, $(uname -sr); $(valgrind --version)
+- Compiler: $(gcc --version | head -n 1)
+- Date: $(date -u +%Y-%m-%d)
+
+\`\`\`
+HEAD
+    cat "$table"
+    echo '```'
+    exit 0
+fi
 cat <<HEAD
 # kheap benchmark results
 
