@@ -45,10 +45,18 @@
 ; kh_cache_put       h, first, count           1: the live allocation [first, first+count)
 ;                                              is now held in its quick cache; 0: its class
 ;                                              is full or out of range, nothing changed. O(1)
-; kh_cache_free      h, ptr                    blocks of the live allocation at ptr, now held
-;                                              in its quick cache; 0 when ptr is not a live
-;                                              start, too long, or its class full (nothing
-;                                              changed: the C layer's full path). O(1)
+; kh_fast_alloc      h, size                   address of the allocation of ceil(size / block)
+;                                              blocks taken from its quick cache, counted as
+;                                              the C layer counts a cache hit (I4); 0 when h
+;                                              is not usable, size 0, the class empty or the
+;                                              entry damaged (nothing changed). O(1)
+; kh_fast_free       h, ptr                    blocks of the live allocation at ptr, now held
+;                                              in its quick cache and counted (I4); 0 when h
+;                                              is not usable, ptr not a live start, too long,
+;                                              or its class full (nothing changed: the C
+;                                              layer's full path). O(1)
+; kh_geometry        h                         what h's geometry word must hold (the XOR of
+;                                              the fields that never change). O(1)
 ; kh_fill            dst, n, byte              -  n bytes at dst set to byte
 ; kh_unlike          p, n, byte                address of the first of n bytes at p that is
 ;                                              not `byte`, or 0 when all are
@@ -73,6 +81,10 @@
 ; cache_classes   xAX blocks -> xCX the quick-cache classes of such a pool (I5)
 ; cache_push      xAX count, xDX first -> pushed on its class (xAX 1) or not (0) (I5)
 ; bounded_length  xAX first, xDX most -> xAX its length if at most xDX, else more
+; cache_top       xAX count -> xAX its class's newest entry, checked (or CACHE_EMPTY,
+;                 CACHE_DAMAGED), xDX the class; not popped (I5)
+; handle_ok       -> ZF when xBX is a usable handle (magic, geometry)
+; geometry        -> xAX the geometry sum of xBX
 ; find_descend    kh_find's steps (xDI says what each found: FIT_TREE, FIT_EXACT, GO_ON, NO_FIT):
 ;                 xCX node, xAX its first block, xDX its length -> a middle fit, or a leaf
 ; find_leaf       xAX from -> a fit read from the bitmap, or xDX the leaf's end and xBP the
@@ -101,8 +113,10 @@
 ;       Every routine that changes the used bitmap recomputes the leaves it touched and
 ;       their ancestors, so the tree is exact at every return. A search descends it to the
 ;       lowest run long enough, in O(log leaves + LEAF_WORDS) steps.
-;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer: nothing here
-;       touches them, except kh_init which sets them for an empty pool.
+;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer, with two
+;       exceptions here: kh_init sets them for an empty pool, and the fast paths
+;       (kh_fast_alloc, kh_fast_free) keep them for the cache hit and the free into a cache
+;       they perform, exactly as the C layer would. No other routine touches them.
 ;   I5  The quick caches hold freed allocations whose blocks stay used in the used bitmap
 ;       (so the tree is not touched): cached[i] = 1 iff block i starts an allocation held
 ;       in a cache, and then start[i] = 1 too. Each such block sits in exactly one entry,
@@ -149,7 +163,7 @@ KH_MAGIC_VALUE  equ 0x5045484B          ; "KHEP": the pool's control block is va
 %assign NODE_SIZE 0
 
 field KH_MAGIC                  ; KH_MAGIC_VALUE while the pool is valid
-field KH_GEOMETRY               ; checksum of the fields up to KH_MEM_END (C layer)
+field KH_GEOMETRY               ; GEOMETRY_SEED XOR every word from KH_SHIFT to KH_CLASSES
 field KH_SHIFT                  ; log2(block size)
 field KH_NBLOCKS                ; blocks in the block area
 field KH_NWORDS                 ; words in each bitmap
@@ -162,19 +176,26 @@ field KH_MEM_END
 field KH_SIDE                   ; -> side table (nblocks * extra bytes), after the start bitmap
 field KH_FLAGS                  ; KHEAP_F_* of the pool (C layer)
 field KH_TREE                   ; -> node 0 of the run tree (I3), after the side table
-field KH_FREE_BLOCKS
+field KH_NEXT                   ; next region of the kmalloc heap, or 0
+field KH_LEAVES                 ; leaves of the run tree, a power of two (I3)
+field KH_CACHED                 ; -> cached bitmap (I5), after the start bitmap
+field KH_CACHE                  ; -> the quick caches (I5), after the run tree
+field KH_CLASSES                ; quick-cache classes: allocations of 1 .. classes blocks
+field KH_FREE_BLOCKS            ; the counters from here on (I4)
 field KH_LIVE_ALLOCS
 field KH_PEAK_BLOCKS
 field KH_TOTAL_ALLOCS
 field KH_TOTAL_FREES
 field KH_FAILED_ALLOCS
 field KH_FAULTS
-field KH_NEXT                   ; next region of the kmalloc heap, or 0
-field KH_LEAVES                 ; leaves of the run tree, a power of two (I3)
-field KH_CACHED                 ; -> cached bitmap (I5), after the start bitmap
-field KH_CACHE                  ; -> the quick caches (I5), after the run tree
-field KH_CLASSES                ; quick-cache classes: allocations of 1 .. classes blocks
-field KH_CACHED_BLOCKS          ; blocks held in the quick caches (C layer)
+field KH_CACHED_BLOCKS          ; blocks held in the quick caches
+
+; The geometry word (the handle check of every call, C layer and fast paths alike): the fields
+; that never change after creation, and `next` (re-summed when a region is linked), XORed
+; into a seed, so a change of any one word changes the sum. kh_geometry computes it.
+GEOMETRY_SEED   equ 0x9E3779B9
+GEOMETRY_FIRST  equ KH_SHIFT
+GEOMETRY_END    equ KH_FREE_BLOCKS              ; one past the last word summed
 
 ; A node of the run tree: struct kh_node in kernel/kheap.c.
 node_field NODE_PRE             ; free blocks at the start of its range
@@ -240,8 +261,10 @@ EXPORT(kh_next_free, kh_alloc_blocks)
 EXPORT(kh_alloc_blocks, kh_block_of)
 EXPORT(kh_block_of, kh_cache_take)
 EXPORT(kh_cache_take, kh_cache_put)
-EXPORT(kh_cache_put, kh_cache_free)
-EXPORT(kh_cache_free, kh_fill)
+EXPORT(kh_cache_put, kh_fast_alloc)
+EXPORT(kh_fast_alloc, kh_fast_free)
+EXPORT(kh_fast_free, kh_geometry)
+EXPORT(kh_geometry, kh_fill)
 EXPORT(kh_fill, kh_unlike)
 EXPORT(kh_unlike, kh_copy)
 EXPORT(kh_copy, kh_core_end)
@@ -741,6 +764,30 @@ tree_update:
         and     xCX, WORD_BITS - 1
 %endmacro
 
+; WORD_OF_BLOCK - xCX = the bit of block xAX in its bitmap word, xSI = that word's byte
+; offset in a bitmap. Clobbers nothing else.
+%macro WORD_OF_BLOCK 0
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1
+        mov     xSI, xAX
+        shr     xSI, WORD_SHIFT
+        shl     xSI, WORD_BYTES_LOG2
+%endmacro
+
+; BOUNDARY_AFTER - xBP = the blocks after block xAX in its word that are free or start an
+; allocation (I1: where an allocation at xAX would end), shifted so bit 0 is block xAX + 1;
+; ZF when there is none. Blocks past the pool are used and start nothing (I2), so a bit
+; found is a real block. in: xCX, xSI from WORD_OF_BLOCK. Clobbers xSI.
+%macro BOUNDARY_AFTER 0
+        mov     xBP, [xBX + KH_USED]
+        mov     xBP, [xBP + xSI]
+        not     xBP
+        add     xSI, [xBX + KH_START]
+        or      xBP, [xSI]
+        shr     xBP, cl
+        shr     xBP, 1                          ; (two steps: cl + 1 may be WORD_BITS)
+%endmacro
+
 ; CLASS_OF label - xAX = a count of blocks -> xAX = the address of its quick-cache class
 ; (I5), or a jump to label when there is none (count 0 or over `classes`). xBX = h.
 %macro CLASS_OF 1
@@ -749,6 +796,23 @@ tree_update:
         jae     %1
         imul    xAX, xAX, CACHE_CLASS_BYTES
         add     xAX, [xBX + KH_CACHE]
+%endmacro
+
+; CACHE_POP - xDX = a class whose count cache_top found in range: its newest slot dropped,
+; the count one less and the slot zero (I5). Clobbers xCX.
+%macro CACHE_POP 0
+        mov     xCX, [xDX]
+        dec     xCX
+        mov     [xDX], xCX
+        mov     WORD_PTR [xDX + WORD_BYTES + xCX * WORD_SCALE], 0
+%endmacro
+
+; CACHED_CLEAR - the cached bit of block xAX cleared: the allocation there is live (I5).
+; Clobbers xCX, xDX, xSI.
+%macro CACHED_CLEAR 0
+        BLOCK_BIT
+        mov     xSI, [xBX + KH_CACHED]
+        btr     [xSI + xDX * WORD_SCALE], xCX
 %endmacro
 
 ; start_bit - xDI = address of the start word holding block xAX, xCX = its bit.
@@ -1373,7 +1437,7 @@ kh_block_of:
         call    live_start
         LEAVE_SAVED
 
-; live_start - kh_block_of's work, shared with kh_cache_free.
+; live_start - kh_block_of's work, shared with kh_fast_free.
 ; in: xBX = h, xAX = ptr. out: xAX = its block, or KHEAP_EINVAL (outside the block area
 ; or off a block boundary), KHEAP_EDOUBLE (a free block, or a start whose cached bit is
 ; set: freed already, held in a quick cache, I5), KHEAP_EINTERIOR (used, not a start).
@@ -1425,45 +1489,67 @@ kh_cache_take:
         ENTER_SAVED
         mov     xBX, ARG(0)
         mov     xAX, ARG(1)
+        call    cache_top
+        cmp     xAX, CACHE_EMPTY
+        je      .done
+        CACHE_POP                               ; popped, whatever the entry turned out to be
+        test    xAX, xAX
+        js      .done                           ; CACHE_DAMAGED: dropped
+        CACHED_CLEAR                            ; the entry: live again
+.done:  LEAVE_SAVED
+
+; cache_top - the newest entry of the quick cache of xAX blocks (I5), checked, not popped:
+; inside the pool with all its blocks, its cached bit set, and by the bitmaps an allocation
+; of exactly xAX blocks (I1: the next block that is free or a start is first + count).
+; in: xBX = h, xAX = count. out: xAX = the entry's block when it passed, CACHE_DAMAGED when
+; it failed, CACHE_EMPTY when the class is empty, out of range or its count damaged (no
+; entry trusted); xDX = the class but for CACHE_EMPTY. clobbers: xCX, xSI, xDI, xBP
+cache_top:
+        mov     xDI, xAX                        ; xDI = count
         CLASS_OF .empty                         ; xAX -> the class: count, entries
-        mov     xCX, [xAX]
+        mov     xDX, xAX                        ; xDX = the class
+        mov     xCX, [xDX]
         dec     xCX
         cmp     xCX, CACHE_DEPTH
         jae     .empty                          ; empty (or a damaged count: none trusted)
-        mov     [xAX], xCX                      ; popped, whatever the entry turns out to be,
-        lea     xDX, [xAX + WORD_BYTES + xCX * WORD_SCALE]
-        mov     xAX, [xDX]
-        mov     WORD_PTR [xDX], 0               ; and its slot zero again (I5)
-        SPUSH   xAX                             ; [xSP] = the entry
+        mov     xAX, [xDX + WORD_BYTES + xCX * WORD_SCALE]
         ; It lies in the pool with all its blocks: first < nblocks, count <= nblocks - first.
-        mov     xDX, [xBX + KH_NBLOCKS]
-        cmp     xAX, xDX
+        mov     xCX, [xBX + KH_NBLOCKS]
+        cmp     xAX, xCX
         jae     .damaged
-        sub     xDX, xAX
-        cmp     ARG(1), xDX
+        sub     xCX, xAX
+        cmp     xDI, xCX
         ja      .damaged
         ; It is cached (I5): its cached bit is set.
-        BLOCK_BIT
-        mov     xSI, [xBX + KH_CACHED]
-        bt      [xSI + xDX * WORD_SCALE], xCX
+        WORD_OF_BLOCK
+        mov     xBP, [xBX + KH_CACHED]
+        bt      [xBP + xSI], xCX
         jnc     .damaged
-        ; Its length by the bitmaps (I1) is `count`.
-        mov     xDX, ARG(1)
-        call    bounded_length
-        cmp     xAX, ARG(1)
+        ; Its length by the bitmaps (I1) is `count`: in its own word, or measured further.
+        BOUNDARY_AFTER
+        jz      .long
+        bsf     xBP, xBP
+        inc     xBP                             ; the length
+        cmp     xBP, xDI
         jne     .damaged                        ; it ends early, or runs on
-        SPOP    xAX                             ; the entry: live again
-        BLOCK_BIT
-        mov     xSI, [xBX + KH_CACHED]
-        btr     [xSI + xDX * WORD_SCALE], xCX
-        LEAVE_SAVED
+        ret
+.long:  push    xAX
+        push    xDX
+        push    xDI
+        mov     xDX, xDI
+        call    bounded_length
+        mov     xCX, xAX
+        pop     xDI
+        pop     xDX
+        pop     xAX
+        cmp     xCX, xDI
+        jne     .damaged
+        ret
 .damaged:
-        AT_DEPTH 1
-        SDROP   1
         mov     xAX, CACHE_DAMAGED
-        LEAVE_SAVED
+        ret
 .empty: mov     xAX, CACHE_EMPTY
-        LEAVE_SAVED
+        ret
 
 ; =====================================================================================
 ; kh_cache_put(h, first, count) -> 1 (held in its quick cache) or 0 (nothing changed)
@@ -1485,7 +1571,14 @@ kh_cache_put:
 ; number. in: xBX = h, xAX = first (< nblocks), xDX = most (< nblocks - first when not
 ; capped below). clobbers: xCX, xDX, xSI, xDI, xBP
 bounded_length:
-        push    xAX
+        ; The common case: the boundary lies in first's own word, past first.
+        WORD_OF_BLOCK
+        BOUNDARY_AFTER
+        jz      .scan                           ; none in this word: look further
+        bsf     xAX, xBP
+        inc     xAX                             ; the length
+        ret
+.scan:  push    xAX
         lea     xDX, [xAX + xDX + 1]            ; first + most + 1: the limit of the scan ..
         cmp     xDX, [xBX + KH_NBLOCKS]
         jbe     .limit
@@ -1498,7 +1591,7 @@ bounded_length:
         sub     xAX, xCX
         ret
 
-; cache_push - kh_cache_put's work, shared with kh_cache_free.
+; cache_push - kh_cache_put's work, shared with kh_fast_free.
 ; in: xBX = h, xAX = count, xDX = first (a live start of count blocks). out: xAX = 1 when
 ; it was pushed on class count-1 and its cached bit set, 0 when that class is out of range
 ; or full (nothing changed). clobbers: xCX, xDX, xSI
@@ -1520,17 +1613,66 @@ cache_push:
         ret
 
 ; =====================================================================================
-; kh_cache_free(h, ptr) -> blocks now held in a quick cache, or 0 (nothing changed)
-; The whole of the common free: ptr is a live allocation start (in the block area, block
-; aligned, used, a start, not cached), its length by the bitmaps (I1) is at most `classes`
-; blocks, and its class has room; then it is pushed there and its cached bit set (I5), as
-; kh_cache_put does. Anything else (a bad pointer, a long allocation, a full class, a pool
-; without caches) returns 0 for the C layer's full path, which validates and reports.
-; O(1): the length is looked for over at most classes + 1 blocks.
+; kh_fast_alloc(h, size) -> the address of size bytes from a quick cache, or 0
+; The whole of the common allocation, in one call: h a usable handle (handle_ok), the
+; allocation of n = ceil(size / block) blocks (at most free_blocks, as the C layer asks)
+; popped from its quick cache after cache_top's check, its cached bit cleared, and the
+; counters kept as the C layer keeps them for a cache hit (I4). 0 when the handle is not
+; usable, size is 0, the class is empty or out of range, or the entry fails its check:
+; nothing changed, and the C layer's full path decides (and reports) what happens. O(1).
 ; =====================================================================================
-kh_cache_free:
+kh_fast_alloc:
         ENTER_SAVED
         mov     xBX, ARG(0)
+        call    handle_ok
+        jne     .none
+        mov     xAX, ARG(1)
+        mov     xCX, [xBX + KH_SHIFT]
+        dec     xAX                             ; size 0 wraps: no class holds it
+        shr     xAX, cl
+        inc     xAX                             ; xAX = n, without overflow
+        cmp     xAX, [xBX + KH_FREE_BLOCKS]
+        ja      .none
+        mov     ARG(1), xAX                     ; (size is not needed again: its slot holds n)
+        call    cache_top
+        test    xAX, xAX
+        js      .none                           ; empty, or damaged: the full path's case
+        CACHE_POP
+        CACHED_CLEAR
+        ; I4: the counters of a cache hit (count_used and pool_alloc in kernel/kheap.c).
+        mov     xDX, ARG(1)
+        sub     [xBX + KH_CACHED_BLOCKS], xDX
+        sub     [xBX + KH_FREE_BLOCKS], xDX
+        inc     WORD_PTR [xBX + KH_LIVE_ALLOCS]
+        inc     WORD_PTR [xBX + KH_TOTAL_ALLOCS]
+        mov     xDX, [xBX + KH_NBLOCKS]
+        sub     xDX, [xBX + KH_FREE_BLOCKS]     ; blocks in use now
+        cmp     xDX, [xBX + KH_PEAK_BLOCKS]
+        jbe     .address
+        mov     [xBX + KH_PEAK_BLOCKS], xDX
+.address:
+        mov     xCX, [xBX + KH_SHIFT]
+        shl     xAX, cl
+        add     xAX, [xBX + KH_BASE]
+        LEAVE_SAVED
+.none:  xor     xAX, xAX
+        LEAVE_SAVED
+
+; =====================================================================================
+; kh_fast_free(h, ptr) -> blocks now held in a quick cache, or 0 (nothing changed)
+; The whole of the common free, in one call: h a usable handle, ptr a live allocation start
+; (in the block area, block aligned, used, a start, not cached), its length by the bitmaps
+; (I1) at most `classes` blocks, and its class with room; then it is pushed there, its
+; cached bit set (I5), as kh_cache_put does, and the counters kept as the C layer keeps them
+; for a free into a cache (I4). Anything else (a bad handle or pointer, a long allocation,
+; a full class, a pool without caches) returns 0 for the C layer's full path, which
+; validates and reports. O(1): the length is looked for over at most classes + 1 blocks.
+; =====================================================================================
+kh_fast_free:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        call    handle_ok
+        jne     .none
         cmp     WORD_PTR [xBX + KH_CLASSES], 0
         je      .none                           ; no caches (a debug or NOCACHE pool)
         ; A live start: as kh_block_of, any failure is the full path's to report.
@@ -1549,10 +1691,48 @@ kh_cache_free:
         call    cache_push
         test    xAX, xAX
         jz      .none
+        ; I4: the counters of a free into a cache (count_freed in kernel/kheap.c).
         mov     xAX, ARG(0)                     ; the length
+        add     [xBX + KH_CACHED_BLOCKS], xAX
+        add     [xBX + KH_FREE_BLOCKS], xAX
+        dec     WORD_PTR [xBX + KH_LIVE_ALLOCS]
+        inc     WORD_PTR [xBX + KH_TOTAL_FREES]
         LEAVE_SAVED
 .none:  xor     xAX, xAX
         LEAVE_SAVED
+
+; handle_ok - ZF set when xBX is a usable handle: not 0, its magic intact, and its geometry
+; word what kh_geometry computes. in: xBX = h. clobbers: xAX
+handle_ok:
+        test    xBX, xBX
+        jz      .null
+        cmp     WORD_PTR [xBX + KH_MAGIC], KH_MAGIC_VALUE
+        jne     .done                           ; (ZF clear)
+        call    geometry
+        cmp     xAX, [xBX + KH_GEOMETRY]
+.done:  ret
+.null:  cmp     xBX, 1                          ; 0 - 1: ZF clear
+        ret
+
+; =====================================================================================
+; kh_geometry(h) -> what h's geometry word must hold: GEOMETRY_SEED XOR each word from
+; KH_SHIFT to KH_CLASSES. Reads only. O(1): 17 words.
+; =====================================================================================
+kh_geometry:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        call    geometry
+        LEAVE_SAVED
+
+; geometry - kh_geometry's work. in: xBX = h. out: xAX = the sum. clobbers: nothing else
+geometry:
+        mov     xAX, GEOMETRY_SEED
+%assign at GEOMETRY_FIRST
+%rep (GEOMETRY_END - GEOMETRY_FIRST) / WORD_BYTES
+        xor     xAX, [xBX + at]
+  %assign at at + WORD_BYTES
+%endrep
+        ret
 
 ; =====================================================================================
 ; kh_fill(dst, n, byte), kh_unlike(p, n, byte) and kh_copy(dst, src, n): the only loops over

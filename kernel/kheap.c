@@ -40,7 +40,7 @@ struct kh_node {
 
 struct kheap {
     uintptr_t magic;                        /* KH_MAGIC_VALUE while valid */
-    uintptr_t geometry;                     /* geometry_sum() of the fields that never change */
+    uintptr_t geometry;                     /* kh_geometry(): the XOR of shift .. classes */
     uintptr_t shift;                        /* log2(block size) */
     uintptr_t nblocks;                      /* blocks in the block area */
     uintptr_t nwords;                       /* words in each bitmap */
@@ -53,12 +53,6 @@ struct kheap {
     uintptr_t flags;                        /* KHEAP_F_* */
     struct kh_node *tree;                   /* the run tree: node 1 the root, node k's
                                                children 2k and 2k+1, after the side table */
-    size_t free_blocks;
-    size_t live_allocs;
-    size_t peak_blocks;
-    size_t total_allocs, total_frees;
-    size_t failed_allocs;
-    size_t faults;
     struct kheap *next;                     /* next region of the kmalloc heap */
     uintptr_t leaves;                       /* leaves of the tree, a power of two */
     kh_word *cached;                        /* bit i: block i starts an allocation held in
@@ -66,6 +60,12 @@ struct kheap {
     uintptr_t *cache;                       /* the quick caches, after the tree: per class,
                                                a count and KH_CACHE_DEPTH block indices */
     uintptr_t classes;                      /* class c holds allocations of c+1 blocks */
+    size_t free_blocks;                     /* the counters, from here on (I4) */
+    size_t live_allocs;
+    size_t peak_blocks;
+    size_t total_allocs, total_frees;
+    size_t failed_allocs;
+    size_t faults;
     size_t cached_blocks;                   /* blocks held in the quick caches */
 };
 
@@ -144,7 +144,9 @@ uintptr_t kh_alloc_blocks(const kheap_t *h, uintptr_t first);
 intptr_t kh_block_of(const kheap_t *h, const void *p);
 intptr_t kh_cache_take(kheap_t *h, uintptr_t count);
 uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count);
-uintptr_t kh_cache_free(kheap_t *h, const void *p);
+void *kh_fast_alloc(kheap_t *h, size_t size);
+uintptr_t kh_fast_free(kheap_t *h, const void *p);
+uintptr_t kh_geometry(const kheap_t *h);
 void kh_fill(void *dst, size_t n, unsigned byte);
 const void *kh_unlike(const void *p, size_t n, unsigned byte);
 void kh_copy(void *dst, const void *src, size_t n);
@@ -260,27 +262,13 @@ static bool injected_failure(void)
 
 /* ---------------------------------------------------------------- pool geometry */
 
-/* A checksum of the fields that never change after creation, and of `next` (which changes
- * only when kmalloc_add_region links a region, and is re-summed then): each rotates the sum
- * so far and is XORed in, so a wild write to any one of them (any change of one word) changes
- * the sum and makes the handle fail heap_ok(). About 40 instructions: it runs on every call. */
-static uintptr_t geometry_step(uintptr_t s, uintptr_t field)
-{
-    return ((s << 7) | (s >> (KH_WORD_BITS - 7))) ^ field;
-}
-
+/* The geometry word: kh_geometry (asm/kheap_core.asm) XORs the fields from shift to classes,
+ * the ones that never change after creation but `next` (re-summed when kmalloc_add_region
+ * links a region), so a wild write to any one of them changes the sum and makes the handle
+ * fail heap_ok(). One source for C and asm: the fast paths check it the same way. */
 static uintptr_t geometry_sum(const kheap_t *h)
 {
-    uintptr_t s = 0x9E3779B9u;
-    s = geometry_step(s, h->shift), s = geometry_step(s, h->nblocks);
-    s = geometry_step(s, h->nwords), s = geometry_step(s, (uintptr_t)h->used);
-    s = geometry_step(s, (uintptr_t)h->start), s = geometry_step(s, h->base);
-    s = geometry_step(s, h->limit), s = geometry_step(s, h->mem_start);
-    s = geometry_step(s, h->mem_end), s = geometry_step(s, h->side);
-    s = geometry_step(s, h->flags), s = geometry_step(s, (uintptr_t)h->tree);
-    s = geometry_step(s, (uintptr_t)h->next), s = geometry_step(s, h->leaves);
-    s = geometry_step(s, (uintptr_t)h->cached), s = geometry_step(s, (uintptr_t)h->cache);
-    return geometry_step(s, h->classes);
+    return kh_geometry(h);
 }
 
 /* A usable handle: not NULL, magic intact, geometry unchanged. O(1). */
@@ -568,18 +556,29 @@ static bool align_ok(size_t align)
     return align && !(align & (align - 1));
 }
 
+/* The fast path of an allocation (kh_fast_alloc: a cache hit, counted), called under the
+ * call's lock or where no lock is set. Not while kheap_fail_nth counts calls: each must
+ * reach the count. NULL when it does not apply; nothing changed then. */
+static void *fast_alloc(kheap_t *h, size_t size)
+{
+    void *p = fail_countdown ? 0 : kh_fast_alloc(h, size);
+    if (p)
+        VG_ALLOC(h, p, blocks_for(h, size) << h->shift);
+    return p;
+}
+
 /* The whole of an allocating call on a pool or chain: the size-0 rule, failure injection,
- * the failure count, the lock. With zero set, the usable size is zeroed (after the lock is
+ * the failure count, the lock; with fast set, fast_alloc first (under the lock). With zero set, the usable size is zeroed (after the lock is
  * released; in a debug pool that is the size asked for, and the guard after it stays). */
 static void *alloc_call(kheap_t *h, size_t size, size_t align, bool chain, bool zero,
-                        const void *caller)
+                        bool fast, const void *caller)
 {
     if (size == 0)
         return 0;
     struct call c;
     call_begin(&c, caller);
-    void *p = 0;
-    if (heap_usable(h, &c)) {
+    void *p = fast ? fast_alloc(h, size) : 0;
+    if (!p && heap_usable(h, &c)) {
         if (align_ok(align) && !injected_failure()) {
             p = chain_alloc(h, size, align, chain, &c);
             if (!p && chain && grow_chain(size, align, &c) && heap_usable(h, &c))
@@ -655,15 +654,20 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
 
 /* ---------------------------------------------------------------- the pool API */
 
-/* Frees p in h, whose handle the caller has checked, or records why not. The common case,
- * a short allocation whose quick cache has room, is kh_cache_free's alone. */
+/* The common free, a short allocation whose quick cache has room: kh_fast_free's alone
+ * (handle check and counters too). False when it was not that case: nothing changed. */
+static bool fast_free(kheap_t *h, void *p)
+{
+    if (!kh_fast_free(h, p))
+        return false;
+    VG_FREE(h, p);
+    return true;
+}
+
+/* Frees p in h, whose handle the caller has checked and which fast_free did not take, or
+ * records why not. */
 static int free_checked(kheap_t *h, void *p, struct call *c)
 {
-    uintptr_t n = kh_cache_free(h, p);
-    if (n) {
-        count_freed(h, p, n, true);
-        return 0;
-    }
     intptr_t i = live_block(h, p, c);
     if (i < 0)
         return (int)i;
@@ -672,19 +676,24 @@ static int free_checked(kheap_t *h, void *p, struct call *c)
     return intact ? 0 : KHEAP_ECORRUPT;
 }
 
+/* kheap_alloc and kmalloc: with no lock set, the fast path is tried before any call frame
+ * is built; with one, alloc_call tries it under the lock. */
 void *kheap_alloc(kheap_t *h, size_t size)
 {
-    return alloc_call(h, size, 1, false, false, __builtin_return_address(0));
+    void *p = lock_hook ? 0 : fast_alloc(h, size);
+    return p ? p : alloc_call(h, size, 1, false, false, lock_hook != 0,
+                          __builtin_return_address(0));
 }
 
 void *kheap_alloc_aligned(kheap_t *h, size_t size, size_t align)
 {
-    return alloc_call(h, size, align, false, false, __builtin_return_address(0));
+    return alloc_call(h, size, align, false, false, align == 1, __builtin_return_address(0));
 }
 
 void *kheap_calloc(kheap_t *h, size_t n, size_t size)
 {
-    return alloc_call(h, array_size(n, size), 1, false, true, __builtin_return_address(0));
+    return alloc_call(h, array_size(n, size), 1, false, true, true,
+                      __builtin_return_address(0));
 }
 
 /* Frees p in h, or records why not. */
@@ -703,9 +712,11 @@ int kheap_free(kheap_t *h, void *p)
 {
     if (!p)
         return 0;
+    if (!lock_hook && fast_free(h, p))     /* (as kheap_alloc) */
+        return 0;
     struct call c;
     call_begin(&c, __builtin_return_address(0));
-    int err = free_in(h, p, &c);
+    int err = lock_hook && fast_free(h, p) ? 0 : free_in(h, p, &c);
     call_end(&c);
     return err;
 }
@@ -747,7 +758,7 @@ void *kheap_realloc(kheap_t *h, void *p, size_t size)
 {
     const void *caller = __builtin_return_address(0);
     if (!p)
-        return alloc_call(h, size, 1, false, false, caller);
+        return alloc_call(h, size, 1, false, false, true, caller);
     return realloc_in(h, p, size, false, caller);
 }
 
@@ -1594,12 +1605,13 @@ static void *kmalloc_call(size_t size, size_t align, bool zero, const void *call
 {
     if (!kmalloc_ready(0, caller))
         return 0;
-    return alloc_call(kmalloc_first, size, align, true, zero, caller);
+    return alloc_call(kmalloc_first, size, align, true, zero, align == 1, caller);
 }
 
 void *KHEAP_KNAME(kmalloc)(size_t size)
 {
-    return kmalloc_call(size, 1, false, __builtin_return_address(0));
+    void *p = lock_hook ? 0 : fast_alloc(kmalloc_first, size);     /* (as kheap_alloc) */
+    return p ? p : kmalloc_call(size, 1, false, __builtin_return_address(0));
 }
 
 void *KHEAP_KNAME(kzalloc)(size_t size)
@@ -1619,15 +1631,21 @@ void *KHEAP_KNAME(kmalloc_aligned)(size_t size, size_t align)
 
 void KHEAP_KNAME(kfree)(void *p)
 {
-    if (!p || !kmalloc_ready(p, __builtin_return_address(0)))
+    if (!p || (!lock_hook && fast_free(kmalloc_first, p)))   /* (as kheap_alloc) */
+        return;
+    if (!kmalloc_ready(p, __builtin_return_address(0)))
         return;
     struct call c;
     call_begin(&c, __builtin_return_address(0));
-    kheap_t *h = region_of(p, &c);
-    if (h)
-        free_checked(h, p, &c);
-    else if (!c.fault.kind)                 /* (a damaged region was reported already) */
-        fault(&c, KHEAP_FAULT_INVALID, kmalloc_first, p);
+    if (!lock_hook || !fast_free(kmalloc_first, p)) {   /* (most frees: the first region's) */
+        kheap_t *h = region_of(p, &c);
+        if (h) {
+            if (h == kmalloc_first || !fast_free(h, p))
+                free_checked(h, p, &c);
+        } else if (!c.fault.kind) {         /* (a damaged region was reported already) */
+            fault(&c, KHEAP_FAULT_INVALID, kmalloc_first, p);
+        }
+    }
     call_end(&c);
 }
 

@@ -27,6 +27,13 @@ struct ktest {
 #define KT_WORD_BITS (8 * sizeof(uintptr_t))
 /* Blocks under one leaf of the run tree in the default build (asm/kheap_core.asm: 16 words). */
 #define KT_LEAF_BLOCKS (16 * KT_WORD_BITS)
+/* Word positions in a pool's control block, as struct kheap in kernel/kheap.c lays them out,
+ * for the tests that damage it on purpose (tests/host/damage.c too): a change of layout is
+ * made here once. */
+enum { CB_SHIFT = 2, CB_NBLOCKS = 3, CB_NWORDS = 4, CB_USED = 5, CB_START = 6, CB_BASE = 7,
+       CB_LIMIT = 8, CB_SIDE = 11, CB_TREE = 13, CB_NEXT = 14, CB_LEAVES = 15, CB_CACHED = 16,
+       CB_CACHE = 17, CB_CLASSES = 18, CB_FREE_BLOCKS = 19, CB_LIVE_ALLOCS = 20,
+       CB_PEAK = 21 };
 
 /* Records a failure (file:line: expression) and goes on; evaluates to the condition. */
 #define KT_EXPECT(cond) kt_expect(!!(cond), __FILE__, __LINE__, #cond)

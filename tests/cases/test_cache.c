@@ -216,7 +216,6 @@ KTEST(cache_deep_interior_of_a_live_allocation_is_interior)
  * realloc moves instead, and kheap_check reports the damage. */
 KTEST(cache_damaged_in_the_way_of_growth_makes_realloc_move)
 {
-    enum { CB_CACHED = 23, CB_CACHE = 24 };             /* struct kheap in kernel/kheap.c */
     for (int kind = 0; kind < 2; kind++) {
         kheap_t *h = kt_pool(POOL, 0);
         KT_ASSERT(h);
@@ -264,7 +263,6 @@ KTEST(cache_none_in_debug_and_nocache_pools)
  * it and is served elsewhere; the live allocation it names is left alone. */
 KTEST(cache_damaged_entry_is_reported_never_handed_out)
 {
-    enum { CB_CACHE = 24 };                             /* struct kheap in kernel/kheap.c */
     kheap_t *h = kt_pool(POOL, 0);
     KT_ASSERT(h);
     unsigned char *live = kheap_alloc(h, 32), *held = kheap_alloc(h, 32);
@@ -293,7 +291,6 @@ KTEST(cache_damaged_entry_is_reported_never_handed_out)
  * count that is not zero; each is reported at the class (or the slot), and nothing else. */
 KTEST(cache_check_finds_a_damaged_class)
 {
-    enum { CB_CACHE = 24 };                             /* struct kheap in kernel/kheap.c */
     kheap_t *h = kt_pool(POOL, 0);
     KT_ASSERT(h);
     void *a = kheap_alloc(h, 32), *b = kheap_alloc(h, 32);

@@ -3,10 +3,6 @@
  * and calls on a damaged handle must refuse and write nothing. */
 #include "ktest.h"
 
-/* Positions in the control block, as struct kheap in kernel/kheap.c lays out its fields.
- * These tests damage the layout on purpose, so they name it; a change of layout shows here. */
-enum { CB_SHIFT = 2, CB_BASE = 7, CB_TREE = 13, CB_FREE_BLOCKS = 14, CB_LIVE_ALLOCS = 15,
-       CB_PEAK = 16, CB_LEAVES = 22 };
 enum { NODE_WORDS = 3 };                    /* a run-tree node: pre, suf, best */
 
 struct damaged_pool {

@@ -2,10 +2,8 @@
  * must stay inside its region, refuse rather than guess, and leave every live byte intact. */
 #include "ktest.h"
 
-/* Positions of control-block words (struct kheap in kernel/kheap.c), and the default leaf
- * of the run tree (asm/kheap_core.asm: 16 bitmap words). These tests damage the layout on purpose. */
-enum { CB_SHIFT = 2, CB_NBLOCKS = 3, CB_NWORDS = 4, CB_USED = 5, CB_BASE = 7, CB_SIDE = 11,
-       CB_TREE = 13, CB_LIVE_ALLOCS = 15, CB_NEXT = 21, CB_LEAVES = 22 };
+/* The default leaf of the run tree (asm/kheap_core.asm: 16 bitmap words); the control
+ * block's word positions (CB_*) are in ktest.h. */
 enum { NODE_PRE, NODE_SUF, NODE_BEST, NODE_WORDS };
 #define LEAF_BLOCKS KT_LEAF_BLOCKS
 #define TAIL 256                            /* bytes watched after each region */

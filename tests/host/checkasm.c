@@ -8,7 +8,7 @@
  * with the arguments the routine table at the top of that file gives. */
 extern const char kh_init[], kh_find[], kh_claim[], kh_release[], kh_mark[], kh_unmark[],
     kh_next_used[], kh_next_free[], kh_alloc_blocks[], kh_block_of[], kh_cache_take[],
-    kh_cache_put[], kh_cache_free[], kh_fill[], kh_unlike[], kh_copy[];
+    kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_geometry[], kh_fill[], kh_unlike[], kh_copy[];
 
 /* tests/host/checkasm.asm */
 uintptr_t checkasm_call(void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3);
@@ -175,15 +175,32 @@ KTEST(kh_cache_routines_keep_the_registers)
     char *p = kheap_alloc(h, 48);                                   /* 3 blocks */
     KT_ASSERT(p != NULL);
     intptr_t b = (intptr_t)CALL(kh_block_of, h, p);
-    KT_EXPECT_EQ(CALL(kh_cache_free, h, p), 3);                     /* pushed */
+    KT_EXPECT_EQ(CALL(kh_cache_put, h, b, 3), 1);                   /* pushed */
     KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3), b);           /* popped */
     KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3), -1);          /* empty */
-    KT_EXPECT_EQ(CALL(kh_cache_free, h, p + 16), 0);                /* not a start */
-    KT_EXPECT_EQ(CALL(kh_cache_put, h, b, 3), 1);
     KT_EXPECT_EQ(CALL(kh_cache_put, h, b, 1u << 20), 0);            /* no such class */
-    KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3), b);
     KT_EXPECT_EQ(kheap_free(h, p), 0);
     KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(kh_fast_routines_keep_the_registers)
+{
+    kheap_t *h = pool();
+    KT_ASSERT(h != NULL);
+    char *p = kheap_alloc(h, 48);                                   /* 3 blocks */
+    KT_ASSERT(p != NULL);
+    KT_EXPECT_EQ(CALL(kh_fast_free, h, p), 3);                      /* pushed, counted */
+    KT_EXPECT_EQ(CALL(kh_fast_free, h, p), 0);                      /* held: the full path's */
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT_PTR_EQ(CALL(kh_fast_alloc, h, 33), p);                /* popped, counted */
+    KT_EXPECT_EQ(CALL(kh_fast_alloc, h, 48), 0);                    /* empty */
+    KT_EXPECT_EQ(CALL(kh_fast_alloc, h, 0), 0);                     /* no class holds 0 */
+    KT_EXPECT_EQ(CALL(kh_fast_free, h, p + 16), 0);                 /* not a start */
+    KT_EXPECT_EQ(CALL(kh_fast_free, 0, p), 0);                      /* no handle */
+    KT_EXPECT_EQ(CALL(kh_fast_alloc, 0, 48), 0);
+    KT_EXPECT_EQ(CALL(kh_geometry, h), ((uintptr_t *)h)[1]);        /* the geometry word */
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT_EQ(kheap_free(h, p), 0);
 }
 
 KTEST(kh_fill_kh_unlike_and_kh_copy_keep_the_registers)

@@ -32,12 +32,9 @@
 #include <unistd.h>
 #include <stddef.h>
 #include "kheap.h"
+#include "ktest.h"                  /* the control block's word positions (CB_*) */
 #include "rng.h"
 
-/* Control-block words (struct kheap in kernel/kheap.c) that name the metadata areas. */
-enum { CB_NBLOCKS = 3, CB_NWORDS = 4, CB_USED = 5, CB_START = 6, CB_BASE = 7, CB_LIMIT = 8,
-       CB_SIDE = 11, CB_TREE = 13, CB_NEXT = 21, CB_LEAVES = 22, CB_CACHED = 23,
-       CB_CACHE = 24, CB_CLASSES = 25 };
 #define CACHE_CLASS_WORDS 9                 /* a quick-cache class: a count and 8 entries */
 #define W sizeof(uintptr_t)
 #define NODE_BYTES (3 * W)
