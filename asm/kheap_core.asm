@@ -22,15 +22,24 @@
 ;                                              blocks); -1 when none. Reads only.
 ;                                              O(log leaves + LEAF_WORDS) a candidate
 ; kh_claim           h, first, count           -  marks [first, first+count) used, first a start
-;                                              and updates the run tree
+;                                              and updates the run tree and the summary
 ; kh_release         h, first, count           -  clears them and the start bit; updates
-;                                              the run tree
+;                                              the run tree and the summary
 ; kh_mark            h, first, count           -  marks used only (grow in place); updates
-;                                              the tree
+;                                              the tree and the summary
 ; kh_unmark          h, first, count           -  clears used only (shrink); updates the tree
+;                                              and the summary. These four return 0, or
+;                                              SUMMARY_DAMAGED when a summary word failed
+;                                              its mirror (the summary was made anew, I6)
 ; kh_next_used       h, from, limit            first used block in [from, limit), else limit
 ; kh_next_free       h, from, limit            first free block in [from, limit), else limit
-; kh_alloc_blocks    h, first                  length in blocks of the allocation at `first`
+; kh_alloc_blocks    h, first                  length in blocks of the allocation at `first`,
+;                                              found through the boundary summary (I6) in
+;                                              O(levels); with SUMMARY_DAMAGED added when the
+;                                              summary failed its check (the length is then
+;                                              the bitmaps' own, scanned)
+; kh_summary_build   h                         -  the boundary summary (I6) made anew from the
+;                                              bitmaps. O(W)
 ; kh_block_of        h, ptr                    block index of a live allocation's start, or
 ;                                              KHEAP_EINVAL (outside the block area or not
 ;                                              block aligned), KHEAP_EDOUBLE (block free,
@@ -124,9 +133,18 @@
 ;       shows). A cached start is free to the caller: kh_block_of calls it a double free.
 ;       The C layer counts cached blocks as free and empties the caches into the bitmaps
 ;       before an allocation can fail.
+;   I6  The boundary summary finds where an allocation ends in O(levels) words, whatever its
+;       length. A bitmap word is a boundary word when one of its blocks is free or starts an
+;       allocation (~used | start; the I2 pad bits are neither). Level 1 has a bit per
+;       bitmap word, set iff it is a boundary word; level t+1 a bit per word of level t, set
+;       iff that word is not zero; the top level is one word; bits past a level's count are
+;       zero. Each level word is followed by its complement (its mirror), so damage to any
+;       one word shows when it is read: a search that meets a mismatch, or a set bit over a
+;       zero word, says so (SUMMARY_DAMAGED) and measures the bitmaps instead. Every routine
+;       that changes used or start bits updates the summary over the words it changed.
 ;
 ; Pool layout: | control | used | start | cached bitmap | side table | run tree | quick caches |
-;              | pad | blocks |
+;              | boundary summary | pad | blocks |
 
 ; The ABI layer (asm/kheap_abi.inc): registers and words at the target's width, ARG(n),
 ; ENTER_SAVED / LEAVE_SAVED, EXPORT. Assemble with -I naming this folder.
@@ -163,7 +181,7 @@ KH_MAGIC_VALUE  equ 0x5045484B          ; "KHEP": the pool's control block is va
 %assign NODE_SIZE 0
 
 field KH_MAGIC                  ; KH_MAGIC_VALUE while the pool is valid
-field KH_GEOMETRY               ; GEOMETRY_SEED XOR every word from KH_SHIFT to KH_CLASSES
+field KH_GEOMETRY               ; GEOMETRY_SEED XOR every word from KH_SHIFT to KH_SUMMARY
 field KH_SHIFT                  ; log2(block size)
 field KH_NBLOCKS                ; blocks in the block area
 field KH_NWORDS                 ; words in each bitmap
@@ -181,6 +199,7 @@ field KH_LEAVES                 ; leaves of the run tree, a power of two (I3)
 field KH_CACHED                 ; -> cached bitmap (I5), after the start bitmap
 field KH_CACHE                  ; -> the quick caches (I5), after the run tree
 field KH_CLASSES                ; quick-cache classes: allocations of 1 .. classes blocks
+field KH_SUMMARY                ; -> the boundary summary (I6), after the quick caches
 field KH_FREE_BLOCKS            ; the counters from here on (I4)
 field KH_LIVE_ALLOCS
 field KH_PEAK_BLOCKS
@@ -238,6 +257,7 @@ CACHE_CLASS_BYTES equ (CACHE_DEPTH + 1) * WORD_BYTES
 %endif
 CACHE_EMPTY     equ -1                          ; kh_cache_take: the class holds nothing
 CACHE_DAMAGED   equ -2                          ; kh_cache_take: an entry failed its check
+SUMMARY_DAMAGED equ 1 << (WORD_BITS - 1)        ; kh_alloc_blocks: the summary failed its check
 
 ; NODE dst, index: dst = address of node `index` (xBX = h). dst and index may not be one.
 %macro NODE 2
@@ -258,7 +278,8 @@ EXPORT(kh_release, kh_unmark)
 EXPORT(kh_unmark, kh_next_used)
 EXPORT(kh_next_used, kh_next_free)
 EXPORT(kh_next_free, kh_alloc_blocks)
-EXPORT(kh_alloc_blocks, kh_block_of)
+EXPORT(kh_alloc_blocks, kh_summary_build)
+EXPORT(kh_summary_build, kh_block_of)
 EXPORT(kh_block_of, kh_cache_take)
 EXPORT(kh_cache_take, kh_cache_put)
 EXPORT(kh_cache_put, kh_fast_alloc)
@@ -774,16 +795,23 @@ tree_update:
         shl     xSI, WORD_BYTES_LOG2
 %endmacro
 
-; BOUNDARY_AFTER - xBP = the blocks after block xAX in its word that are free or start an
-; allocation (I1: where an allocation at xAX would end), shifted so bit 0 is block xAX + 1;
-; ZF when there is none. Blocks past the pool are used and start nothing (I2), so a bit
-; found is a real block. in: xCX, xSI from WORD_OF_BLOCK. Clobbers xSI.
-%macro BOUNDARY_AFTER 0
+; BOUNDARY_WORD - xBP = the blocks of the bitmap word at byte offset xSI that are free or
+; start an allocation (I1: where allocations end): ~used | start. Clobbers xSI.
+%macro BOUNDARY_WORD 0
         mov     xBP, [xBX + KH_USED]
         mov     xBP, [xBP + xSI]
         not     xBP
         add     xSI, [xBX + KH_START]
         or      xBP, [xSI]
+%endmacro
+
+; BOUNDARY_AFTER - xBP = the blocks after block xAX in its word that are free or start an
+; allocation (I1: where an allocation at xAX would end), shifted so bit 0 is block xAX + 1;
+; ZF when there is none. Blocks past the pool are used and start nothing (I2), so a bit
+; found is a real block unless a pad bit is damaged: users stop at the pool's end, as scan
+; does. in: xCX, xSI from WORD_OF_BLOCK. Clobbers xSI.
+%macro BOUNDARY_AFTER 0
+        BOUNDARY_WORD
         shr     xBP, cl
         shr     xBP, 1                          ; (two steps: cl + 1 may be WORD_BITS)
 %endmacro
@@ -844,6 +872,20 @@ tree_bytes:
         shl     xCX, 1 + WORD_BYTES_LOG2        ; 2 * leaves nodes of three words
         ret
 
+; summary_bytes - xCX = bytes of the boundary summary (I6) over bitmaps of xDI words: each
+; level ceil(below / WORD_BITS) words down to one, every word with its mirror.
+; clobbers: xDX
+summary_bytes:
+        xor     xCX, xCX
+        mov     xDX, xDI
+.level: add     xDX, WORD_BITS - 1
+        shr     xDX, WORD_SHIFT                 ; this level's words
+        add     xCX, xDX
+        cmp     xDX, 1
+        ja      .level
+        shl     xCX, WORD_BYTES_LOG2 + 1        ; a word and its mirror
+        ret
+
 ; cache_classes - xCX = the quick-cache classes of a pool of xAX blocks (I5):
 ; min(CACHE_CLASSES, blocks >> QCLASS_SHIFT). clobbers: nothing else
 cache_classes:
@@ -873,6 +915,8 @@ layout:
         call    cache_classes                   ; xCX = classes
         imul    xCX, xCX, CACHE_CLASS_BYTES
         add     xBP, xCX                        ; the quick caches
+        call    summary_bytes                   ; xCX = bytes of the boundary summary
+        add     xBP, xCX
         add     xBP, xSI                        ; end of the metadata
         jc      .out
         mov     xCX, ARG(2)
@@ -999,6 +1043,10 @@ kh_init:
         mov     xDX, [xBX + KH_TREE]
         add     xDX, xCX
         mov     [xBX + KH_CACHE], xDX           ; the quick caches follow the tree
+        mov     xAX, [xBX + KH_CLASSES]
+        imul    xAX, xAX, CACHE_CLASS_BYTES
+        add     xAX, xDX
+        mov     [xBX + KH_SUMMARY], xAX         ; the boundary summary follows them
 
         ; The three bitmaps cleared: no block is used (I1) or cached (I5); the tree all
         ; zero (I3 for the leaves past the pool, which stay so; node 0 is unused and stays
@@ -1029,6 +1077,9 @@ kh_init:
         mov     xDX, [xBX + KH_NBLOCKS]
         xor     xSI, xSI                        ; (all free)
         call    tree_update
+
+        ; I6: the boundary summary over the bitmaps as they now are.
+        call    summary_build
 
         mov     xAX, xBX
         LEAVE_SAVED
@@ -1335,8 +1386,9 @@ find_climb:
 %undef FROM
 
 ; =====================================================================================
-; kh_claim(h, first, count) / kh_mark(h, first, count)
-; Sets used over [first, first+count); kh_claim also sets start[first] (I1). Then the tree (I3).
+; kh_claim(h, first, count) / kh_mark(h, first, count) -> 0 or SUMMARY_DAMAGED
+; Sets used over [first, first+count); kh_claim also sets start[first] (I1). Then the tree
+; (I3) and the boundary summary (I6).
 ; The caller has checked the range is free and inside the pool.
 ; =====================================================================================
 kh_claim:
@@ -1360,8 +1412,9 @@ mark_range:                                     ; shared tail: ENTER_SAVED done,
         jmp     update_tail
 
 ; =====================================================================================
-; kh_release(h, first, count) / kh_unmark(h, first, count)
-; Clears used over [first, first+count); kh_release also clears start[first]. Then the tree.
+; kh_release(h, first, count) / kh_unmark(h, first, count) -> 0 or SUMMARY_DAMAGED
+; Clears used over [first, first+count); kh_release also clears start[first]. Then the tree
+; and the summary, as kh_claim.
 ; =====================================================================================
 kh_release:
         ENTER_SAVED
@@ -1387,6 +1440,10 @@ update_tail:                                    ; shared tail: the tree over the
         mov     xDX, xAX
         add     xDX, ARG(2)
         call    tree_update
+        mov     xAX, ARG(1)                     ; I6 over the words changed
+        mov     xDX, xAX
+        add     xDX, ARG(2)
+        call    summary_range                   ; xAX = 0 or SUMMARY_DAMAGED: the result
         LEAVE_SAVED
 
 ; =====================================================================================
@@ -1411,19 +1468,251 @@ next_common:                                    ; shared tail: xSI = invert mask
 ; =====================================================================================
 ; kh_alloc_blocks(h, first) -> blocks in the allocation starting at `first`
 ; By I1 it ends at the next block that is free or starts another allocation, or at the
-; pool end. `first` must be a live allocation start (kh_block_of said so).
+; pool end: found in first's own word, else through the boundary summary (I6). When the
+; summary fails its check, the bitmaps are scanned instead and SUMMARY_DAMAGED is added to
+; the length, for the C layer to report and rebuild. `first` must be a live allocation
+; start (kh_block_of said so). O(levels), O(length / WORD_BITS) when damaged.
 ; =====================================================================================
 kh_alloc_blocks:
         ENTER_SAVED
         mov     xBX, ARG(0)
         mov     xAX, ARG(1)
         inc     xAX
+        call    next_boundary
+        jc      .scan
+        sub     xAX, ARG(1)
+        LEAVE_SAVED
+.scan:  mov     xAX, ARG(1)
+        inc     xAX
         mov     xDX, [xBX + KH_NBLOCKS]
         mov     xSI, ALL_ONES
         mov     xDI, ALL_ONES
         call    scan
         sub     xAX, ARG(1)
+        bts     xAX, WORD_BITS - 1              ; + SUMMARY_DAMAGED
         LEAVE_SAVED
+
+; =====================================================================================
+; kh_summary_build(h): I6 made anew from the bitmaps: every level word zero (its mirror all
+; ones), then each boundary word's bit set with its ancestors. O(W).
+; =====================================================================================
+kh_summary_build:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        call    summary_build
+        LEAVE_SAVED
+
+; summary_build - kh_summary_build's work (kh_init's too). in: xBX = h.
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+summary_build:
+        mov     xDI, [xBX + KH_NWORDS]
+        call    summary_bytes
+        shr     xCX, WORD_BYTES_LOG2 + 1        ; level words
+        mov     xDI, [xBX + KH_SUMMARY]
+.clear: mov     WORD_PTR [xDI], 0
+        mov     WORD_PTR [xDI + WORD_BYTES], ALL_ONES
+        add     xDI, 2 * WORD_BYTES
+        dec     xCX
+        jnz     .clear
+        xor     xAX, xAX
+        mov     xDX, [xBX + KH_NBLOCKS]
+        jmp     summary_range                   ; (its ret is ours; a cleared summary agrees
+                                                ; with its mirrors, so it finds no damage)
+
+; summary_range - I6 after the used or start bits of blocks [xAX, xDX) changed (xAX < xDX):
+; summary_word for each bitmap word they lie in; when one finds a damaged word, the summary
+; is made anew from the bitmaps and xAX = SUMMARY_DAMAGED, else 0.
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+summary_range:
+        shr     xAX, WORD_SHIFT                 ; the first word
+        dec     xDX
+        shr     xDX, WORD_SHIFT                 ; the last
+.word:  push    xAX
+        push    xDX
+        call    summary_word
+        pop     xDX                             ; (pop keeps the carry)
+        pop     xAX
+        jc      .damaged
+        inc     xAX
+        cmp     xAX, xDX
+        jbe     .word
+        xor     xAX, xAX
+        ret
+.damaged:
+        call    summary_build
+        xor     xAX, xAX
+        bts     xAX, WORD_BITS - 1              ; SUMMARY_DAMAGED
+        ret
+
+; MIRROR_CHECK label - jumps to label unless xDI (a summary word read from [xDX]) agrees with
+; its mirror at [xDX + WORD_BYTES]. Keeps xDI. Clobbers the flags.
+%macro MIRROR_CHECK 1
+        not     xDI
+        cmp     xDI, [xDX + WORD_BYTES]
+        not     xDI                             ; (not keeps the flags)
+        jne     %1
+%endmacro
+
+; summary_word - I6 after bitmap word xAX changed: its bit at level 1 set or cleared, and
+; on up while a level word turns from zero to not zero or back (above that, nothing changes).
+; A word is changed only after its mirror agrees with it (so a damaged word is never made
+; to look whole), and is written back with its mirror. in: xBX = h, xAX = word index.
+; out: CF set when a word failed its mirror (the summary is then left to be rebuilt).
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+summary_word:
+        mov     xDI, [xBX + KH_USED]
+        mov     xDI, [xDI + xAX * WORD_SCALE]
+        not     xDI
+        mov     xSI, [xBX + KH_START]
+        or      xDI, [xSI + xAX * WORD_SCALE]   ; xDI = the word's boundary bits
+        mov     xSI, [xBX + KH_SUMMARY]         ; xSI = level 1
+        mov     xBP, [xBX + KH_NWORDS]          ; xBP = words of the level below
+.level: add     xBP, WORD_BITS - 1
+        shr     xBP, WORD_SHIFT                 ; xBP = words of this level
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1              ; cl = the bit of the word below
+        shr     xAX, WORD_SHIFT                 ; xAX = this level's word
+        mov     xDX, xAX
+        shl     xDX, WORD_BYTES_LOG2 + 1
+        add     xDX, xSI                        ; xDX -> it (and its mirror after it)
+        test    xDI, xDI
+        mov     xDI, [xDX]                      ; (mov and not keep the flags of the test)
+        jz      .clear
+        MIRROR_CHECK .damaged
+        bts     xDI, xCX
+        jc      .done                           ; set already: nothing changes
+        call    .store
+        mov     xCX, xDI                        ; it turned not zero iff that bit is alone:
+        dec     xCX
+        and     xCX, xDI                        ; the word without its lowest bit
+        jnz     .done
+        jmp     .up
+.clear: MIRROR_CHECK .damaged
+        btr     xDI, xCX
+        jnc     .done                           ; clear already: nothing changes
+        call    .store
+        test    xDI, xDI
+        jnz     .done                           ; it did not turn zero
+.up:    cmp     xBP, 1
+        je      .done                           ; the top level
+        mov     xCX, xBP
+        shl     xCX, WORD_BYTES_LOG2 + 1
+        add     xSI, xCX                        ; the next level up
+        jmp     .level
+.done:  clc
+        ret
+.damaged:
+        stc
+        ret
+.store: mov     [xDX], xDI
+        not     xDI
+        mov     [xDX + WORD_BYTES], xDI
+        not     xDI
+        ret
+
+; next_boundary - the first block at or after xAX that is free or starts an allocation, or
+; nblocks (I1): in xAX's own word, else up the boundary summary (I6) to the first level
+; with a set bit past the path, and down from it, a word a level. CF set when a word read
+; failed its mirror, or a set bit led to a zero word or past the bitmap (xAX is then
+; meaningless). in: xBX = h, xAX = from. clobbers: xCX, xDX, xSI, xDI, xBP
+next_boundary:
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .end
+        WORD_OF_BLOCK                           ; cl = its bit, xSI = its word's offset
+        mov     xDI, xSI                        ; (kept: the word's offset)
+        BOUNDARY_WORD
+        shr     xBP, cl
+        shl     xBP, cl                         ; the boundary bits at or after xAX
+        test    xBP, xBP                        ; (a shift by 0 sets no flags)
+        jz      .climb
+        bsf     xBP, xBP
+        and     xAX, ~(WORD_BITS - 1)
+        add     xAX, xBP
+        jmp     .in_pool
+.climb: shr     xDI, WORD_BYTES_LOG2
+        lea     xAX, [xDI + 1]                  ; xAX = the next word: search from there
+        mov     xSI, [xBX + KH_SUMMARY]         ; xSI = level 1
+        mov     xBP, [xBX + KH_NWORDS]          ; xBP = entries of the level below
+        xor     xDX, xDX                        ; xDX = bytes pushed on the way up
+.up:    cmp     xAX, xBP
+        jae     .none                           ; past the last entry below: no boundary
+        add     xBP, WORD_BITS - 1
+        shr     xBP, WORD_SHIFT                 ; xBP = words of this level
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1
+        shr     xAX, WORD_SHIFT                 ; xAX = this level's word, cl = the bit
+        call    .read                           ; xDI = the word, checked
+        jc      .damaged
+        shr     xDI, cl
+        shl     xDI, cl                         ; its bits at or after the one looked from
+        test    xDI, xDI
+        jnz     .down
+        cmp     xBP, 1
+        je      .none                           ; the top level holds nothing further
+        push    xSI                             ; this level, for the way down: its base
+        push    xBP                             ; and its words
+        add     xDX, 2 * WORD_BYTES
+        inc     xAX                             ; the next word of this level
+        mov     xCX, xBP
+        shl     xCX, WORD_BYTES_LOG2 + 1
+        add     xSI, xCX                        ; one level up
+        jmp     .up
+.down:  bsf     xCX, xDI
+        shl     xAX, WORD_SHIFT
+        add     xAX, xCX                        ; xAX = a nonzero entry of the level below
+        test    xDX, xDX
+        jz      .bitmap
+        pop     xBP
+        pop     xSI
+        sub     xDX, 2 * WORD_BYTES
+        cmp     xAX, xBP
+        jae     .bad_down                       ; a set bit past the level below
+        call    .read
+        jc      .damaged
+        test    xDI, xDI
+        jnz     .down
+        jmp     .damaged                        ; a set bit over a zero word
+.bitmap:
+        cmp     xAX, [xBX + KH_NWORDS]
+        jae     .bad                            ; a set bit past the bitmap
+        mov     xSI, xAX
+        shl     xSI, WORD_BYTES_LOG2
+        BOUNDARY_WORD
+        test    xBP, xBP
+        jz      .bad                            ; a set bit over a word with no boundary
+        bsf     xBP, xBP
+        shl     xAX, WORD_SHIFT
+        add     xAX, xBP
+.in_pool:                                       ; a boundary past the pool (a damaged pad bit)
+        cmp     xAX, [xBX + KH_NBLOCKS]         ; is the pool's end, as scan has it
+        jbe     .found
+        mov     xAX, [xBX + KH_NBLOCKS]
+.found: clc
+        ret
+.none:  add     xSP, xDX                        ; (what was pushed on the way up)
+.end:   mov     xAX, [xBX + KH_NBLOCKS]
+        clc
+        ret
+.bad_down:
+.damaged:
+        add     xSP, xDX
+.bad:   stc
+        ret
+; .read: xDI = word xAX of the level at xSI, CF set when its mirror disagrees.
+; clobbers: nothing else
+.read:  push    xAX
+        shl     xAX, WORD_BYTES_LOG2 + 1
+        add     xAX, xSI
+        mov     xDI, [xAX]
+        not     xDI
+        cmp     xDI, [xAX + WORD_BYTES]
+        not     xDI                             ; (not keeps the flags)
+        pop     xAX
+        je      .same
+        stc
+        ret
+.same:  clc
+        ret
 
 ; =====================================================================================
 ; kh_block_of(h, ptr) -> block index of a live allocation start, or a KHEAP_E* code
@@ -1575,8 +1864,12 @@ bounded_length:
         WORD_OF_BLOCK
         BOUNDARY_AFTER
         jz      .scan                           ; none in this word: look further
-        bsf     xAX, xBP
-        inc     xAX                             ; the length
+        bsf     xBP, xBP
+        lea     xBP, [xAX + xBP + 1]            ; the boundary
+        cmp     xBP, [xBX + KH_NBLOCKS]
+        ja      .scan                           ; past the pool (a damaged pad bit): the scan
+        sub     xBP, xAX                        ; stops at its end
+        mov     xAX, xBP                        ; the length
         ret
 .scan:  push    xAX
         lea     xDX, [xAX + xDX + 1]            ; first + most + 1: the limit of the scan ..
@@ -1716,7 +2009,7 @@ handle_ok:
 
 ; =====================================================================================
 ; kh_geometry(h) -> what h's geometry word must hold: GEOMETRY_SEED XOR each word from
-; KH_SHIFT to KH_CLASSES. Reads only. O(1): 17 words.
+; KH_SHIFT to KH_SUMMARY. Reads only. O(1): 18 words.
 ; =====================================================================================
 kh_geometry:
         ENTER_SAVED

@@ -61,7 +61,7 @@ typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to
 
 /* Bytes of a pool's control block, the first part of the pool's memory (the README's
  * design section has the whole layout and its overhead). */
-#define KHEAP_CONTROL_BYTES (27u * sizeof(kheap_uintptr_t))
+#define KHEAP_CONTROL_BYTES (28u * sizeof(kheap_uintptr_t))
 
 /* Pool options for kheap_create_flags and kmalloc_init_flags. */
 #define KHEAP_F_DEBUG   0x1u         /* guards, poison, scrub and callers: see kheap_create_flags */
@@ -174,7 +174,8 @@ void *kheap_calloc(kheap_t *h, kheap_size_t n, kheap_size_t size);
  * Fails:     NULL and a counted failure when the request cannot be served; NULL and a fault
  *            (as kheap_free reports) when p is not a live pointer of h.
  * Unchanged: on either failure p stays live with its bytes, and the heap is unchanged.
- * Cost:      O(W + old size): the copy of a move.
+ * Cost:      in place (shrink, or grow into free blocks): O(log N + blocks changed / word
+ *            bits); a move: kheap_alloc's, plus O(old size) for the copy.
  * Lock:      held, the copy included.
  */
 void *kheap_realloc(kheap_t *h, void *p, kheap_size_t size);
@@ -190,7 +191,7 @@ void *kheap_realloc(kheap_t *h, void *p, kheap_size_t size);
  *            fault and calls the hook.
  * Unchanged: on any failure, the heap.
  * Cost:      O(1) to validate; O(1) into a cache (n at most C, its class not full), else
- *            O(n / word bits + log N).
+ *            O(log N) to measure and O(n / word bits + log N) to clear its bits.
  * Lock:      held; the fault hook runs after it is released.
  */
 int kheap_free(kheap_t *h, void *p);
@@ -201,7 +202,8 @@ int kheap_free(kheap_t *h, void *p);
  * Fails:     0 when p is not a live pointer of h, h is damaged, or (debug pool) p's
  *            side-table entry is damaged. Never calls the fault hook.
  * Unchanged: always: a query.
- * Cost:      O(n / word bits).
+ * Cost:      O(log N / log word bits): the length through the boundary summary's levels
+ *            (O(n / word bits) when the summary is damaged).
  * Lock:      held.
  */
 kheap_size_t kheap_usable_size(kheap_t *h, const void *p);

@@ -40,7 +40,7 @@ struct kh_node {
 
 struct kheap {
     uintptr_t magic;                        /* KH_MAGIC_VALUE while valid */
-    uintptr_t geometry;                     /* kh_geometry(): the XOR of shift .. classes */
+    uintptr_t geometry;                     /* kh_geometry(): the XOR of shift .. summary */
     uintptr_t shift;                        /* log2(block size) */
     uintptr_t nblocks;                      /* blocks in the block area */
     uintptr_t nwords;                       /* words in each bitmap */
@@ -60,6 +60,8 @@ struct kheap {
     uintptr_t *cache;                       /* the quick caches, after the tree: per class,
                                                a count and KH_CACHE_DEPTH block indices */
     uintptr_t classes;                      /* class c holds allocations of c+1 blocks */
+    kh_word *summary;                       /* the boundary summary (I6), after the caches:
+                                               each level word followed by its mirror */
     size_t free_blocks;                     /* the counters, from here on (I4) */
     size_t live_allocs;
     size_t peak_blocks;
@@ -134,13 +136,14 @@ struct kh_side {
 #pragma GCC visibility push(hidden)
 kheap_t *kh_init(void *mem, size_t size, uintptr_t shift, uintptr_t extra);
 intptr_t kh_find(kheap_t *h, uintptr_t count, uintptr_t align);
-void kh_claim(kheap_t *h, uintptr_t first, uintptr_t count);
-void kh_release(kheap_t *h, uintptr_t first, uintptr_t count);
-void kh_mark(kheap_t *h, uintptr_t first, uintptr_t count);
-void kh_unmark(kheap_t *h, uintptr_t first, uintptr_t count);
+uintptr_t kh_claim(kheap_t *h, uintptr_t first, uintptr_t count);
+uintptr_t kh_release(kheap_t *h, uintptr_t first, uintptr_t count);
+uintptr_t kh_mark(kheap_t *h, uintptr_t first, uintptr_t count);
+uintptr_t kh_unmark(kheap_t *h, uintptr_t first, uintptr_t count);
 uintptr_t kh_next_used(const kheap_t *h, uintptr_t from, uintptr_t limit);
 uintptr_t kh_next_free(const kheap_t *h, uintptr_t from, uintptr_t limit);
 uintptr_t kh_alloc_blocks(const kheap_t *h, uintptr_t first);
+void kh_summary_build(kheap_t *h);
 intptr_t kh_block_of(const kheap_t *h, const void *p);
 intptr_t kh_cache_take(kheap_t *h, uintptr_t count);
 uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count);
@@ -173,6 +176,7 @@ void kheap_emit_offsets(void)
     KH_EMIT(KH_FAULTS, faults);         KH_EMIT(KH_NEXT, next);
     KH_EMIT(KH_LEAVES, leaves);         KH_EMIT(KH_CACHED, cached);
     KH_EMIT(KH_CACHE, cache);           KH_EMIT(KH_CLASSES, classes);
+    KH_EMIT(KH_SUMMARY, summary);
     KH_EMIT(KH_CACHED_BLOCKS, cached_blocks);
     __asm__ volatile("\n->CACHE_CLASSES %c0" : : "i"(KH_CACHE_CLASSES));
     __asm__ volatile("\n->CACHE_DEPTH %c0" : : "i"(KH_CACHE_DEPTH));
@@ -225,7 +229,7 @@ struct call {
 static kheap_t *region_of(const void *p, struct call *c);
 static bool grow_chain(size_t size, size_t align, struct call *c);
 static bool inside_held(const kheap_t *h, uintptr_t b);
-static bool free_but_held(kheap_t *h, uintptr_t from, uintptr_t to);
+static bool free_but_held(kheap_t *h, uintptr_t from, uintptr_t to, struct call *c);
 
 static void call_begin(struct call *c, const void *caller)
 {
@@ -321,10 +325,26 @@ static uintptr_t laid_out_classes(const kheap_t *h)
     return n < KH_CACHE_CLASSES ? n : KH_CACHE_CLASSES;
 }
 
-/* One past the pool's metadata: the quick caches are its last part. */
+/* One past the quick caches: where the boundary summary begins. */
 static uintptr_t cache_end(const kheap_t *h)
 {
     return (uintptr_t)(h->cache + laid_out_classes(h) * (KH_CACHE_DEPTH + 1));
+}
+
+/* Words of one level of the boundary summary (I6) over `below` entries of the level under it. */
+static uintptr_t level_words(uintptr_t below)
+{
+    return (below + KH_WORD_BITS - 1) / KH_WORD_BITS;
+}
+
+/* One past the pool's metadata: the boundary summary is its last part, every level down to
+ * one word, each word with its mirror (summary_bytes in asm/kheap_core.asm). */
+static uintptr_t meta_end(const kheap_t *h)
+{
+    uintptr_t words = 0;
+    for (uintptr_t n = h->nwords; n > 1 || words == 0;)
+        words += n = level_words(n);
+    return (uintptr_t)(h->summary + 2 * words);
 }
 
 static int shift_of(size_t block)
@@ -353,7 +373,7 @@ kheap_t *kheap_create_flags(void *mem, size_t size, size_t block, unsigned flags
         kh_fill((void *)h->side, h->nblocks * sizeof(struct kh_side), 0);
         kh_fill((void *)h->base, h->nblocks << h->shift, KHEAP_POISON_BYTE);
     }
-    VG_POOL(h, cache_end(h));               /* the metadata ends with the quick caches */
+    VG_POOL(h, meta_end(h));                /* the metadata ends with the summary */
     return h;
 }
 
@@ -379,6 +399,35 @@ static bool pattern_ok(kheap_t *h, const unsigned char *p, size_t n, unsigned by
     return !bad;
 }
 
+/* Blocks of the live allocation starting at block i: kh_alloc_blocks, through the boundary
+ * summary (I6 in asm/kheap_core.asm). When the summary fails its check the length is the
+ * bitmaps' own (scanned); blocks_of leaves the damage to kheap_check, alloc_blocks (for
+ * the calls that free or resize) reports it and rebuilds the summary from the bitmaps. */
+#define KH_SUMMARY_DAMAGED ((uintptr_t)1 << (KH_WORD_BITS - 1))   /* as in the asm */
+
+static uintptr_t blocks_of(const kheap_t *h, uintptr_t i)
+{
+    return kh_alloc_blocks(h, i) & ~KH_SUMMARY_DAMAGED;
+}
+
+/* After kh_claim, kh_release, kh_mark or kh_unmark: a summary word that failed its mirror on
+ * the way is reported (the asm made the summary anew from the bitmaps already). */
+static void bits_changed(kheap_t *h, uintptr_t result, struct call *c)
+{
+    if (result & KH_SUMMARY_DAMAGED)
+        fault(c, KHEAP_FAULT_CORRUPT, h, h->summary);
+}
+
+static uintptr_t alloc_blocks(kheap_t *h, uintptr_t i, struct call *c)
+{
+    uintptr_t n = kh_alloc_blocks(h, i);
+    if (n & KH_SUMMARY_DAMAGED) {
+        fault(c, KHEAP_FAULT_CORRUPT, h, h->summary);
+        kh_summary_build(h);
+    }
+    return n & ~KH_SUMMARY_DAMAGED;
+}
+
 /* As pattern_ok, for free blocks (which Valgrind builds keep no-access). */
 static bool poison_ok(kheap_t *h, const unsigned char *p, size_t n, struct call *c)
 {
@@ -392,7 +441,7 @@ static bool poison_ok(kheap_t *h, const unsigned char *p, size_t n, struct call 
 static bool guard_ok(kheap_t *h, uintptr_t i, struct call *c)
 {
     size_t size = side_of(h, i)->size;
-    size_t total = (size_t)kh_alloc_blocks(h, i) << h->shift;
+    size_t total = (size_t)blocks_of(h, i) << h->shift;
     if (size >= total) {                    /* the side table itself is damaged */
         fault(c, KHEAP_FAULT_CORRUPT, h, side_of(h, i));
         return false;
@@ -451,7 +500,7 @@ static void cache_flush(kheap_t *h, struct call *c)
 {
     for (uintptr_t n = 1; n <= h->classes && h->cached_blocks; n++)
         for (intptr_t i; (i = cache_take(h, n, c)) >= 0;)
-            kh_release(h, (uintptr_t)i, n);
+            bits_changed(h, kh_release(h, (uintptr_t)i, n), c);
 }
 
 /* An allocation of size bytes at an align-byte boundary (a power of two) in one pool: the
@@ -472,7 +521,7 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
         }
         if (first < 0)
             return 0;
-        kh_claim(h, (uintptr_t)first, n);
+        bits_changed(h, kh_claim(h, (uintptr_t)first, n), c);
     }
     uintptr_t i = (uintptr_t)first;
     unsigned char *p = block_addr(h, i);
@@ -502,12 +551,12 @@ static void count_freed(kheap_t *h, const void *p, uintptr_t n, bool cached)
 
 /* Frees the allocation starting at block i (known live): into its quick cache when that
  * has room, else into the bitmaps. */
-static void pool_release(kheap_t *h, uintptr_t i)
+static void pool_release(kheap_t *h, uintptr_t i, struct call *c)
 {
-    uintptr_t n = kh_alloc_blocks(h, i);
+    uintptr_t n = alloc_blocks(h, i, c);
     bool cached = kh_cache_put(h, i, n);
     if (!cached)
-        kh_release(h, i, n);
+        bits_changed(h, kh_release(h, i, n), c);
     if (debug_pool(h)) {
         kh_fill(block_addr(h, i), n << h->shift, KHEAP_POISON_BYTE);
         *side_of(h, i) = (struct kh_side){0};
@@ -608,7 +657,7 @@ static size_t array_size(size_t n, size_t size)
 static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bool chain,
                          struct call *c)
 {
-    uintptr_t old = kh_alloc_blocks(h, i);
+    uintptr_t old = alloc_blocks(h, i, c);
     uintptr_t n = blocks_for(h, size);
     unsigned char *p = block_addr(h, i);
     bool debug = debug_pool(h);
@@ -624,7 +673,7 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
         if (n < old) {
             if (debug)
                 kh_fill(p + (n << h->shift), (old - n) << h->shift, KHEAP_POISON_BYTE);
-            kh_unmark(h, i + n, old - n);
+            bits_changed(h, kh_unmark(h, i + n, old - n), c);
             h->free_blocks += old - n;
             VG_RESIZE(h, p, old << h->shift, n << h->shift);
         }
@@ -633,8 +682,8 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
         return p;
     }
     if (n <= h->nblocks - i && (kh_next_used(h, i + old, i + n) == i + n
-                                || (h->cached_blocks && free_but_held(h, i + old, i + n)))) {
-        kh_mark(h, i + old, n - old);       /* grow in place: the following blocks are free */
+                                || (h->cached_blocks && free_but_held(h, i + old, i + n, c)))) {
+        bits_changed(h, kh_mark(h, i + old, n - old), c);  /* grow in place: they are free */
         count_used(h, n - old);
         VG_RESIZE(h, p, old << h->shift, n << h->shift);
         if (debug) {
@@ -647,7 +696,7 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
     void *q = chain_alloc(from, size, 1, chain, c);
     if (q) {
         kh_copy(q, p, kept);
-        pool_release(h, i);
+        pool_release(h, i, c);
     }
     return q;
 }
@@ -672,7 +721,7 @@ static int free_checked(kheap_t *h, void *p, struct call *c)
     if (i < 0)
         return (int)i;
     bool intact = !debug_pool(h) || guard_ok(h, (uintptr_t)i, c);
-    pool_release(h, (uintptr_t)i);
+    pool_release(h, (uintptr_t)i, c);
     return intact ? 0 : KHEAP_ECORRUPT;
 }
 
@@ -770,7 +819,7 @@ static size_t usable_size(const kheap_t *h, const void *p)
     intptr_t i = kh_block_of(h, p);
     if (i < 0)
         return 0;
-    size_t total = (size_t)kh_alloc_blocks(h, (uintptr_t)i) << h->shift;
+    size_t total = (size_t)blocks_of(h, (uintptr_t)i) << h->shift;
     if (debug_pool(h)) {                    /* the size asked for, unless its entry is damaged */
         size_t size = side_of(h, (uintptr_t)i)->size;
         return size < total ? size : 0;
@@ -843,7 +892,8 @@ static const void *control_damage(const kheap_t *h)
         && (uintptr_t)h->cache == (uintptr_t)(h->tree + 2 * h->leaves)
         && h->classes == (h->flags & (KHEAP_F_DEBUG | KHEAP_F_NOCACHE) ? 0
                                                                       : laid_out_classes(h))
-        && h->base >= cache_end(h) && h->base - cache_end(h) < bs
+        && (uintptr_t)h->summary == cache_end(h)
+        && h->base >= meta_end(h) && h->base - meta_end(h) < bs
         && (h->base & (bs - 1)) == 0
         && h->limit == h->base + (h->nblocks << h->shift)
         && h->mem_start <= (uintptr_t)h && h->limit <= h->mem_end
@@ -962,7 +1012,7 @@ static bool patterns_ok(kheap_t *h, struct call *c)
     for (uintptr_t i = 0; i < h->nblocks;) {
         uintptr_t end;
         if (kh_next_free(h, i, i + 1) != i) {
-            end = i + kh_alloc_blocks(h, i);
+            end = i + blocks_of(h, i);
             if (!guard_ok(h, i, c) || !side_ok(h, i + 1, end, c))
                 return false;
         } else {
@@ -991,7 +1041,7 @@ static const void *cache_damage(const kheap_t *h, size_t *entries, size_t *block
         for (uintptr_t e = 1; e <= cls[0]; e++) {
             uintptr_t i = cls[e];
             if (i >= h->nblocks || !bit_of(h->cached, i) || !bit_of(h->start, i)
-                || kh_alloc_blocks(h, i) != n)
+                || blocks_of(h, i) != n)
                 return cls;
             for (uintptr_t d = 1; d < e; d++)
                 if (cls[d] == i)
@@ -1009,8 +1059,37 @@ static const void *cache_damage(const kheap_t *h, size_t *entries, size_t *block
     return bits == *entries ? 0 : h->cached;    /* a cached bit no entry holds */
 }
 
-/* The first damaged address of one pool (its control block, a bitmap word, a tree node, a
- * quick cache), or NULL; a debug pool's patterns are checked by the caller. */
+/* I6: every level of the boundary summary as the bitmaps say, a level at a time from the
+ * bottom, each word followed by its complement. Returns the first word that is wrong, or
+ * NULL. O(W). */
+static const void *summary_damage(const kheap_t *h)
+{
+    const kh_word *level = h->summary, *below = 0;     /* below = 0: the bitmaps */
+    for (uintptr_t n = h->nwords;;) {
+        uintptr_t words = level_words(n);
+        for (uintptr_t j = 0; j < words; j++) {
+            kh_word want = 0;
+            for (uintptr_t b = 0; b < KH_WORD_BITS && j * KH_WORD_BITS + b < n; b++) {
+                uintptr_t k = j * KH_WORD_BITS + b;
+                kh_word v = below ? below[2 * k] : ~h->used[k] | h->start[k];
+                want |= (kh_word)(v != 0) << b;
+            }
+            if (level[2 * j] != want)
+                return &level[2 * j];
+            if (level[2 * j + 1] != ~want)
+                return &level[2 * j + 1];
+        }
+        if (words == 1)
+            return 0;
+        below = level;
+        level += 2 * words;
+        n = words;
+    }
+}
+
+/* The first damaged address of one pool (its control block, a bitmap word, the boundary
+ * summary, a quick cache, a tree node), or NULL; a debug pool's patterns are checked by the
+ * caller. */
 static const void *pool_damage(const kheap_t *h)
 {
     const void *bad = control_damage(h);
@@ -1018,6 +1097,8 @@ static const void *pool_damage(const kheap_t *h)
         return bad;
     size_t used, starts, entries, cached;
     bad = bitmap_damage(h, &used, &starts);
+    if (!bad)
+        bad = summary_damage(h);
     if (!bad)
         bad = cache_damage(h, &entries, &cached);
     if (!bad && (used != h->nblocks - h->free_blocks + cached || cached != h->cached_blocks
@@ -1099,7 +1180,7 @@ static bool ends_cached(const kheap_t *h, uintptr_t x)
 {
     for (uintptr_t n = 1; n <= h->classes && n <= x + 1; n++)
         if (bit_of(h->start, x + 1 - n))
-            return bit_of(h->cached, x + 1 - n) && kh_alloc_blocks(h, x + 1 - n) == n;
+            return bit_of(h->cached, x + 1 - n) && blocks_of(h, x + 1 - n) == n;
     return false;
 }
 
@@ -1109,13 +1190,13 @@ static bool inside_held(const kheap_t *h, uintptr_t b)
 {
     for (uintptr_t n = 1; n <= h->classes && n <= b; n++)
         if (bit_of(h->start, b - n))
-            return bit_of(h->cached, b - n) && kh_alloc_blocks(h, b - n) > n;
+            return bit_of(h->cached, b - n) && blocks_of(h, b - n) > n;
     return false;
 }
 
 /* Takes the held allocation of n blocks at b out of its class (the entries after it move
  * down) into the bitmaps. False when no entry names it (damage: kheap_check reports it). */
-static bool cache_drop(kheap_t *h, uintptr_t b, uintptr_t n)
+static bool cache_drop(kheap_t *h, uintptr_t b, uintptr_t n, struct call *c)
 {
     if (n == 0 || n > h->classes)
         return false;
@@ -1128,7 +1209,7 @@ static bool cache_drop(kheap_t *h, uintptr_t b, uintptr_t n)
         cls[count] = 0, cls[0] = count - 1;
         h->cached[b / KH_WORD_BITS] &= ~((kh_word)1 << (b % KH_WORD_BITS));
         h->cached_blocks -= n;
-        kh_release(h, b, n);
+        bits_changed(h, kh_release(h, b, n), c);
         return true;
     }
     return false;
@@ -1137,14 +1218,14 @@ static bool cache_drop(kheap_t *h, uintptr_t b, uintptr_t n)
 /* Grow in place sees held allocations as free: when [from, to) holds only free blocks and
  * held allocations, those are taken out of their caches and true returned; otherwise
  * nothing changes. (An allocation there begins with a start bit: from follows one.) */
-static bool free_but_held(kheap_t *h, uintptr_t from, uintptr_t to)
+static bool free_but_held(kheap_t *h, uintptr_t from, uintptr_t to, struct call *c)
 {
     for (uintptr_t b = kh_next_used(h, from, to); b < to;
-         b = kh_next_used(h, b + kh_alloc_blocks(h, b), to))
+         b = kh_next_used(h, b + blocks_of(h, b), to))
         if (!bit_of(h->cached, b))
             return false;                   /* a live allocation is in the way */
     for (uintptr_t b; (b = kh_next_used(h, from, to)) < to;)
-        if (!cache_drop(h, b, kh_alloc_blocks(h, b)))
+        if (!cache_drop(h, b, blocks_of(h, b), c))
             return false;
     return true;
 }
@@ -1163,7 +1244,7 @@ static uintptr_t cached_run(const kheap_t *h, uintptr_t b, uintptr_t n)
     uintptr_t end = b + n;
     while (end < h->nblocks) {
         end = free_run_end(h, end);
-        uintptr_t len = end < h->nblocks && bit_of(h->cached, end) ? kh_alloc_blocks(h, end) : 0;
+        uintptr_t len = end < h->nblocks && bit_of(h->cached, end) ? blocks_of(h, end) : 0;
         if (len == 0)
             break;
         end += len;
@@ -1234,7 +1315,7 @@ int kheap_walk(kheap_t *h, int (*fn)(void *ctx, void *p, size_t size, bool used)
         cache_flush(h, &c);                 /* free runs are seen whole */
         for (uintptr_t i = 0; i < h->nblocks && ret == 0;) {
             bool used = kh_next_free(h, i, i + 1) != i;
-            uintptr_t end = used ? i + kh_alloc_blocks(h, i) : kh_next_used(h, i, h->nblocks);
+            uintptr_t end = used ? i + blocks_of(h, i) : kh_next_used(h, i, h->nblocks);
             ret = fn(ctx, block_addr(h, i), (end - i) << h->shift, used);
             i = end;
         }
@@ -1338,7 +1419,7 @@ static void dump_live(const kheap_t *h, void (*emit)(const char *line))
             line_hex(&l, side_of(h, i)->caller);
             line_emit(&l, emit);
         }
-        uintptr_t end = i + kh_alloc_blocks(h, i);
+        uintptr_t end = i + blocks_of(h, i);
         i = kh_next_used(h, end, h->nblocks);
     }
     if (shown > DUMP_LIST_MAX) {

@@ -32,8 +32,8 @@ struct ktest {
  * made here once. */
 enum { CB_SHIFT = 2, CB_NBLOCKS = 3, CB_NWORDS = 4, CB_USED = 5, CB_START = 6, CB_BASE = 7,
        CB_LIMIT = 8, CB_SIDE = 11, CB_TREE = 13, CB_NEXT = 14, CB_LEAVES = 15, CB_CACHED = 16,
-       CB_CACHE = 17, CB_CLASSES = 18, CB_FREE_BLOCKS = 19, CB_LIVE_ALLOCS = 20,
-       CB_PEAK = 21 };
+       CB_CACHE = 17, CB_CLASSES = 18, CB_SUMMARY = 19, CB_FREE_BLOCKS = 20,
+       CB_LIVE_ALLOCS = 21, CB_PEAK = 22 };
 
 /* Records a failure (file:line: expression) and goes on; evaluates to the condition. */
 #define KT_EXPECT(cond) kt_expect(!!(cond), __FILE__, __LINE__, #cond)

@@ -1,5 +1,6 @@
 /* bench.c - make bench: the same seeded traces of allocations and frees replayed on kheap,
- * glibc malloc and a plain bit-by-bit bitmap, for 1, 16 and 128 MiB pools. Prints figures. */
+ * glibc malloc and a plain bit-by-bit bitmap, for 1, 16 and 128 MiB pools, then one buffer
+ * grown by realloc to 256 MiB on kheap and glibc. Prints figures. */
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -429,6 +430,50 @@ static int one(int argc, char **argv)
     return 0;
 }
 
+/* ---------------------------------------------------------------- realloc growth */
+
+/* One buffer grown GROW_STEP bytes at a time to GROW_TOP by realloc, as a program reading a
+ * file into memory does: seconds for the whole growth, kheap (a pool with room for it) or
+ * glibc. Each step must keep the buffer's first byte. */
+#define GROW_STEP 4096u
+#define GROW_TOP (256u << 20)
+
+static double grow_seconds(bool kheap)
+{
+    size_t pool = GROW_TOP + (GROW_TOP >> 2);
+    void *mem = kheap ? aligned_alloc(4096, pool) : 0;
+    kheap_t *h = mem ? kheap_create(mem, pool, 0) : 0;
+    if (kheap && !h)
+        return -1;
+    double t0 = now_ns();
+    unsigned char *p = kheap ? kheap_alloc(h, GROW_STEP) : malloc(GROW_STEP);
+    if (!p)
+        return -1;
+    p[0] = 0x5A;
+    for (size_t size = 2 * GROW_STEP; size <= GROW_TOP; size += GROW_STEP) {
+        unsigned char *q = kheap ? kheap_realloc(h, p, size) : realloc(p, size);
+        if (!q || q[0] != 0x5A)
+            return -1;
+        p = q;
+    }
+    double t = (now_ns() - t0) / 1e9;
+    if (kheap)
+        kheap_free(h, p);
+    else
+        free(p);
+    free(mem);
+    return t;
+}
+
+/* bench --grow: the growth's line alone (make bench prints it after the table). */
+static int grow(void)
+{
+    double gk = grow_seconds(true), gg = grow_seconds(false);
+    printf("\nrealloc growth: one buffer grown %u bytes at a time to %u MiB: kheap %.3f s, "
+           "glibc %.3f s (%.2fx)\n", GROW_STEP, GROW_TOP >> 20, gk, gg, gk / gg);
+    return gk < 0 || gg < 0;
+}
+
 /* bench [DATA_FILE]: the table on stdout; with DATA_FILE, also "workload pool_MiB allocator
  * median_ns" lines for the plot (make bench draws build/bench/bench.png from them). */
 int main(int argc, char **argv)
@@ -436,6 +481,8 @@ int main(int argc, char **argv)
     static const size_t pools[] = { 1u << 20, 16u << 20, 128u << 20 };
     if (argc > 1 && strcmp(argv[1], "--one") == 0)
         return one(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "--grow") == 0)
+        return grow();
     FILE *data = argc > 1 ? fopen(argv[1], "w") : 0;
     printf("make bench: median ns/op [min-max] of %d runs; ns per alloc+free pair (twice the\n"
            "median: every operation of a trace is one of the two); failed allocations; peak\n"
@@ -482,6 +529,7 @@ int main(int argc, char **argv)
             free(slot);
             free(t.ops);
         }
+    grow();
     if (data)
         fclose(data);
     return 0;

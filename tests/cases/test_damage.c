@@ -315,3 +315,64 @@ KTEST(damaged_tree_cannot_send_an_aligned_search_round_forever)
     KT_EXPECT(kt_intact(big, rest, 4));
     KT_EXPECT(tail_intact(h, size));
 }
+
+/* The boundary summary (I6 in asm/kheap_core.asm): level 1 has a bit per bitmap word, each
+ * level word followed by its complement. A long allocation is measured through it. */
+#define LONG_BYTES (300u * 1024)            /* wider than a level-1 word's reach */
+
+struct measured {
+    kheap_t *h;
+    unsigned char *big, *next;
+    uintptr_t *level1;                      /* the summary's first level */
+    uintptr_t end_word;                     /* the bitmap word holding big's end */
+};
+
+static bool long_allocation(struct measured *m)
+{
+    m->h = watched_pool(1024 * 1024, KHEAP_F_NOCACHE);
+    if (!m->h)
+        return false;
+    m->big = kheap_alloc(m->h, LONG_BYTES);
+    m->next = kheap_alloc(m->h, 16);        /* right after it: its end is a start bit */
+    if (!m->big || !m->next || m->next != m->big + LONG_BYTES)
+        return false;
+    kt_fill(m->big, LONG_BYTES, 7), kt_fill(m->next, 16, 8);
+    m->level1 = (uintptr_t *)control(m->h)[CB_SUMMARY];
+    m->end_word = ((uintptr_t)m->next - control(m->h)[CB_BASE]) / 16 / KT_WORD_BITS;
+    return kheap_usable_size(m->h, m->big) == LONG_BYTES && kheap_check(m->h) == 0;
+}
+
+KTEST(damaged_summary_word_is_reported_and_rebuilt_never_trusted)
+{
+    struct measured m;
+    KT_ASSERT(long_allocation(&m));
+    uintptr_t j = m.end_word / KT_WORD_BITS, bit = m.end_word % KT_WORD_BITS;
+    m.level1[2 * j] &= ~((uintptr_t)1 << bit);  /* big would run on over next */
+    KT_EXPECT_EQ(kheap_check(m.h), KHEAP_ECORRUPT);
+    kt_faults.count = 0;
+    KT_EXPECT_EQ(kheap_usable_size(m.h, m.big), LONG_BYTES);   /* measured by the bitmaps */
+    KT_EXPECT_EQ(kheap_free(m.h, m.big), 0);
+    KT_EXPECT_EQ(kt_faults.count, 1);                           /* reported once .. */
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
+    KT_EXPECT_EQ(kheap_check(m.h), 0);                          /* .. and rebuilt */
+    KT_EXPECT(kt_intact(m.next, 16, 8));
+    KT_EXPECT_EQ(kheap_usable_size(m.h, m.next), 16);
+    KT_EXPECT(tail_intact(m.h, 1024 * 1024));
+}
+
+KTEST(summary_bit_over_a_word_without_boundary_is_not_trusted)
+{
+    struct measured m;
+    KT_ASSERT(long_allocation(&m));
+    uintptr_t inner = m.end_word - 1;       /* a word wholly inside big */
+    uintptr_t j = inner / KT_WORD_BITS, bit = inner % KT_WORD_BITS;
+    KT_ASSERT(bit != 0 || j > 0);
+    m.level1[2 * j] |= (uintptr_t)1 << bit; /* two words, consistent with each other */
+    m.level1[2 * j + 1] = ~m.level1[2 * j];
+    KT_EXPECT_EQ(kheap_check(m.h), KHEAP_ECORRUPT);
+    kt_faults.count = 0;
+    KT_EXPECT_EQ(kheap_free(m.h, m.big), 0);
+    KT_EXPECT_EQ(kt_faults.count, 1);
+    KT_EXPECT_EQ(kheap_check(m.h), 0);
+    KT_EXPECT(kt_intact(m.next, 16, 8));
+}

@@ -197,3 +197,28 @@ KTEST(damaged_handle_is_refused_and_left_alone)
     KT_EXPECT(kt_intact(fx.b, NEIGHBOUR, 2));
     KT_EXPECT(kheap_free(fx.h, fx.b) == 0);
 }
+
+/* An allocation's length comes from the bitmaps through the boundary summary, whatever its
+ * length: followed by another allocation, by free blocks, or by the end of the pool. */
+KTEST(long_allocations_are_measured_exactly)
+{
+    kheap_t *h = kt_pool_flags(1024 * 1024, 16, KHEAP_F_NOCACHE);
+    KT_ASSERT(h);
+    size_t cap = kt_stats(h).capacity;
+    unsigned char *a = kheap_alloc(h, 200 * 1024), *b = kheap_alloc(h, 16);
+    unsigned char *c = kheap_alloc(h, 100 * 1024 + 16);
+    KT_ASSERT(a && b && c);
+    KT_EXPECT_EQ(kheap_usable_size(h, a), 200 * 1024);      /* a start follows */
+    KT_EXPECT_EQ(kheap_usable_size(h, c), 100 * 1024 + 16);  /* free blocks follow */
+    KT_EXPECT_EQ(kheap_free(h, b), 0);
+    KT_EXPECT_EQ(kheap_usable_size(h, a), 200 * 1024);      /* a free block follows */
+    size_t rest = cap - kt_stats(h).used;
+    unsigned char *d = kheap_alloc(h, rest - 16);           /* up to the pool's end */
+    KT_ASSERT(d);
+    KT_EXPECT_EQ(kheap_usable_size(h, d), rest - 16);
+    KT_EXPECT_EQ(kheap_free(h, a), 0);
+    KT_EXPECT_EQ(kheap_free(h, d), 0);
+    KT_EXPECT_EQ(kheap_free(h, c), 0);
+    KT_EXPECT_EQ(kt_stats(h).used, 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}

@@ -7,7 +7,7 @@
 /* asm/kheap_core.asm's routines, by address alone: every call goes through checkasm_call below,
  * with the arguments the routine table at the top of that file gives. */
 extern const char kh_init[], kh_find[], kh_claim[], kh_release[], kh_mark[], kh_unmark[],
-    kh_next_used[], kh_next_free[], kh_alloc_blocks[], kh_block_of[], kh_cache_take[],
+    kh_next_used[], kh_next_free[], kh_alloc_blocks[], kh_summary_build[], kh_block_of[], kh_cache_take[],
     kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_geometry[], kh_fill[], kh_unlike[], kh_copy[];
 
 /* tests/host/checkasm.asm */
@@ -151,6 +151,13 @@ KTEST(kh_alloc_blocks_keeps_the_registers)
     CALL(kh_claim, h, 10, 2 * KT_WORD_BITS + 3);                    /* over word boundaries */
     KT_EXPECT_EQ(CALL(kh_alloc_blocks, h, 10), 2 * KT_WORD_BITS + 3);
     CALL(kh_release, h, 10, 2 * KT_WORD_BITS + 3);
+    uintptr_t n = 3 * KT_WORD_BITS * KT_WORD_BITS / 2;              /* past a level-1 word */
+    CALL(kh_claim, h, 10, n);
+    KT_EXPECT_EQ(CALL(kh_alloc_blocks, h, 10), n);
+    CALL(kh_summary_build, h);
+    KT_EXPECT_EQ(CALL(kh_alloc_blocks, h, 10), n);
+    CALL(kh_release, h, 10, n);
+    KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
 KTEST(kh_block_of_keeps_the_registers)

@@ -44,19 +44,20 @@
 #define OPS_BEFORE 40
 #define OPS_AFTER 40
 
-/* The quick caches' areas (the cached bitmap and the classes) are damaged in the trials of
- * seeds with CACHE_SEEDS set, so the seeds below it pick their area as they always did. */
-enum area { CONTROL, USED, START, SIDE, TREE, CACHED, CACHE, AREAS };
+/* The quick caches' areas (the cached bitmap and the classes) and the boundary summary are
+ * damaged in the trials of seeds with CACHE_SEEDS set, so the seeds below it pick their area
+ * as they always did. */
+enum area { CONTROL, USED, START, SIDE, TREE, CACHED, CACHE, SUMMARY, AREAS };
 #define CACHE_SEEDS 0x80000000u
 static const char *const area_name[AREAS] = { "control_block", "used_bitmap", "start_bitmap",
                                               "side_table", "run_tree", "cached_bitmap",
-                                              "quick_caches" };
+                                              "quick_caches", "boundary_summary" };
 /* Whether the area is the record of what is live (overlap allowed) or of sizes asked for
  * (live bytes may change). A cache entry is checked against the bitmaps before it is
  * handed out, and a cached bit only marks a start as already freed: neither may lead to an
  * overlap or a changed byte. */
-static const bool records_live[AREAS] = { false, true, true, false, false, false, false };
-static const bool records_size[AREAS] = { false, true, true, true, false, false, false };
+static const bool records_live[AREAS] = { false, true, true, false, false, false, false, false };
+static const bool records_size[AREAS] = { false, true, true, true, false, false, false, false };
 
 struct region {
     unsigned char *buf;                     /* BAND | region | BAND */
@@ -382,6 +383,17 @@ static void random_call(void)
 
 /* ---- the damage ---- */
 
+/* Bytes of the boundary summary over bitmaps of `words` words: every level down to one word,
+ * each word with its mirror (I6 in asm/kheap_core.asm). */
+static size_t summary_bytes(size_t words)
+{
+    size_t total = 0;
+    do
+        total += words = (words + 8 * W - 1) / (8 * W);
+    while (words > 1);
+    return 2 * total * W;
+}
+
 /* The area's bytes in region r's pool, from its control block before the damage. */
 static void area_bounds(const struct region *r, enum area a, unsigned char **lo, size_t *n)
 {
@@ -394,8 +406,9 @@ static void area_bounds(const struct region *r, enum area a, unsigned char **lo,
     case SIDE:    *lo = (unsigned char *)cb[CB_SIDE]; *n = cb[CB_TREE] - cb[CB_SIDE]; break;
     case TREE:    *lo = (unsigned char *)cb[CB_TREE]; *n = 2 * cb[CB_LEAVES] * NODE_BYTES; break;
     case CACHED:  *lo = (unsigned char *)cb[CB_CACHED]; *n = bitmap; break;
-    default:      *lo = (unsigned char *)cb[CB_CACHE]; *n = cb[CB_CLASSES] * CACHE_CLASS_WORDS * W;
+    case CACHE:   *lo = (unsigned char *)cb[CB_CACHE]; *n = cb[CB_CLASSES] * CACHE_CLASS_WORDS * W;
                   break;
+    default:      *lo = (unsigned char *)cb[CB_SUMMARY]; *n = summary_bytes(cb[CB_NWORDS]); break;
     }
 }
 
@@ -470,7 +483,7 @@ static const char *trial(uint32_t seed)
     t.rng = seed * 2654435761u + 0x9E3779B9u;
     if (!t.rng)
         t.rng = 1;
-    t.area = seed & CACHE_SEEDS ? (enum area)(CACHED + rnd(2)) : (enum area)rnd(TREE + 1);
+    t.area = seed & CACHE_SEEDS ? (enum area)(CACHED + rnd(3)) : (enum area)rnd(TREE + 1);
     t.chain = rnd(4) == 0;
     t.nlive = 0;
     t.damaged = t.overlapped = t.bytes_changed = false;

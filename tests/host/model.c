@@ -18,9 +18,12 @@ bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintpt
         uint64_t classes = n >> KHEAP_QCLASS_SHIFT;   /* laid out even in debug pools */
         if (classes > MODEL_CACHE_CLASSES)
             classes = MODEL_CACHE_CLASSES;
+        uint64_t summary = 0;               /* the boundary summary: levels down to one word */
+        for (uint64_t below = words; summary == 0 || below > 1; summary += below)
+            below = (below + bits - 1) / bits;
         uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 3 * w * words
                              + (debug ? n * MODEL_SIDE_BYTES : 0) + 2 * leaves * 3 * w
-                             + classes * (MODEL_CACHE_DEPTH + 1) * w;
+                             + classes * (MODEL_CACHE_DEPTH + 1) * w + 2 * summary * w;
         uint64_t first = (bitmaps_end + block - 1) / block * block;
         if (first + n * block <= end) {
             *base = (uintptr_t)first;

@@ -101,23 +101,24 @@ KTEST(model_geometry_by_hand_and_against_kheap)
     uintptr_t base;
     size_t n;
 #if UINTPTR_MAX == 0xFFFFFFFFu
-    /* i386. 4096 bytes at 0x1000: control (108 bytes) to 0x106c, three 8-word bitmaps to
-     * 0x10cc, a run tree of one leaf (nodes 0 and 1, 24 bytes) to 0x10e4, no quick caches
-     * (fewer than 512 blocks), block 0 aligned up to 0x10f0, then (0x2000 - 0x10f0) / 16 =
-     * 241 blocks. Debug, 8 more bytes a block: n = 162 has 6-word bitmaps to 0x10b4, the side
-     * table to 0x15c4, the tree to 0x15dc, block 0 at 0x15e0, and its blocks end at 0x2000;
-     * n = 163 would put block 0 at 0x15f0 and end at 0x2020. */
+    /* i386. 4096 bytes at 0x1000: control (112 bytes) to 0x1070, three 8-word bitmaps to
+     * 0x10d0, a run tree of one leaf (nodes 0 and 1, 24 bytes) to 0x10e8, no quick caches
+     * (fewer than 512 blocks), a one-word summary and its mirror to 0x10f0, block 0 there,
+     * then (0x2000 - 0x10f0) / 16 = 241 blocks. Debug, 8 more bytes a block: n = 161 has
+     * 6-word bitmaps to 0x10b8, the side table to 0x15c0, the tree to 0x15d8, the summary to
+     * 0x15e0, block 0 there, and its blocks end at 0x1ff0; n = 162 would put block 0 at
+     * 0x15f0 and end at 0x2010. */
     const uintptr_t plain_base = 0x10f0, debug_base = 0x15e0;
-    const size_t plain_n = 241, debug_n = 162;
+    const size_t plain_n = 241, debug_n = 161;
 #else
-    /* x86-64. 4096 bytes at 0x1000: control (216 bytes) to 0x10d8, three 4-word bitmaps
-     * (96 bytes) to 0x1138, the one-leaf tree (48 bytes) to 0x1168, no quick caches, block 0
-     * at 0x1170, then (0x2000 - 0x1170) / 16 = 233 blocks (still 4 words). Debug, 16 more
-     * bytes a block: n = 118 has 2-word bitmaps to 0x1108, the side table to 0x1868, the tree
-     * to 0x1898, block 0 at 0x18a0, and its blocks end at 0x2000; n = 119 would end at
-     * 0x2020. */
-    const uintptr_t plain_base = 0x1170, debug_base = 0x18a0;
-    const size_t plain_n = 233, debug_n = 118;
+    /* x86-64. 4096 bytes at 0x1000: control (224 bytes) to 0x10e0, three 4-word bitmaps
+     * (96 bytes) to 0x1140, the one-leaf tree (48 bytes) to 0x1170, no quick caches, the
+     * summary word and its mirror to 0x1180, block 0 there, then (0x2000 - 0x1180) / 16 = 232
+     * blocks (still 4 words). Debug, 16 more bytes a block: n = 117 has 2-word bitmaps to
+     * 0x1110, the side table to 0x1860, the tree to 0x1890, the summary to 0x18a0, block 0
+     * there, and its blocks end at 0x1ff0; n = 118 would end at 0x2010. */
+    const uintptr_t plain_base = 0x1180, debug_base = 0x18a0;
+    const size_t plain_n = 232, debug_n = 117;
 #endif
     KT_EXPECT(model_geometry(0x1000, 4096, 16, false, &base, &n));
     KT_EXPECT_EQ(base, plain_base);
