@@ -1436,10 +1436,12 @@ unmark_range:                                   ; shared tail: ENTER_SAVED done,
         call    fill
 update_tail:                                    ; shared tail: the tree over the changed blocks
                                                 ; (xSI: their new pattern, kept by fill)
+        SPUSH   xSI
         mov     xAX, ARG(1)
         mov     xDX, xAX
         add     xDX, ARG(2)
         call    tree_update
+        SPOP    xSI
         mov     xAX, ARG(1)                     ; I6 over the words changed
         mov     xDX, xAX
         add     xDX, ARG(2)
@@ -1514,34 +1516,13 @@ summary_build:
         add     xDI, 2 * WORD_BYTES
         dec     xCX
         jnz     .clear
-        xor     xAX, xAX
-        mov     xDX, [xBX + KH_NBLOCKS]
-        jmp     summary_range                   ; (its ret is ours; a cleared summary agrees
-                                                ; with its mirrors, so it finds no damage)
-
-; summary_range - I6 after the used or start bits of blocks [xAX, xDX) changed (xAX < xDX):
-; summary_word for each bitmap word they lie in; when one finds a damaged word, the summary
-; is made anew from the bitmaps and xAX = SUMMARY_DAMAGED, else 0.
-; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
-summary_range:
-        shr     xAX, WORD_SHIFT                 ; the first word
-        dec     xDX
-        shr     xDX, WORD_SHIFT                 ; the last
-.word:  push    xAX
-        push    xDX
-        call    summary_word
-        pop     xDX                             ; (pop keeps the carry)
+        xor     xAX, xAX                        ; every bitmap word in turn (a cleared summary
+.word:  push    xAX                             ; agrees with its mirrors: no damage to meet)
+        call    summary_one
         pop     xAX
-        jc      .damaged
         inc     xAX
-        cmp     xAX, xDX
-        jbe     .word
-        xor     xAX, xAX
-        ret
-.damaged:
-        call    summary_build
-        xor     xAX, xAX
-        bts     xAX, WORD_BITS - 1              ; SUMMARY_DAMAGED
+        cmp     xAX, [xBX + KH_NWORDS]
+        jb      .word
         ret
 
 ; MIRROR_CHECK label - jumps to label unless xDI (a summary word read from [xDX]) agrees with
@@ -1553,6 +1534,163 @@ summary_range:
         jne     %1
 %endmacro
 
+; STORE_MIRRORED - xDI written to the summary word at [xDX], its complement after it.
+%macro STORE_MIRRORED 0
+        mov     [xDX], xDI
+        not     xDI
+        mov     [xDX + WORD_BYTES], xDI
+        not     xDI
+%endmacro
+
+; summary_range - I6 after the used or start bits of blocks [xAX, xDX) changed (xAX < xDX),
+; to pattern xSI (ALL_ONES: used, no start but at the first block; 0: free) but at the ends:
+; the first and the last bitmap word one at a time (summary_one), the whole words between,
+; all alike, through their level-1 bits at once (summary_bits). When a damaged word is met,
+; the summary is made anew from the bitmaps and xAX = SUMMARY_DAMAGED, else 0.
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+%define SR_FIRST   [xSP]                        ; summary_range's locals: the first word,
+%define SR_LAST    [xSP + WORD_BYTES]           ; the last word,
+%define SR_PATTERN [xSP + 2 * WORD_BYTES]       ; and the pattern of the words between
+summary_range:
+        shr     xAX, WORD_SHIFT
+        dec     xDX
+        shr     xDX, WORD_SHIFT
+        push    xSI
+        push    xDX
+        push    xAX
+        call    summary_one                     ; the first word
+        jc      .damaged
+        mov     xAX, SR_LAST
+        cmp     xAX, SR_FIRST
+        je      .done
+        call    summary_one                     ; the last
+        jc      .damaged
+        mov     xAX, SR_FIRST
+        inc     xAX
+        mov     xDX, SR_LAST
+        dec     xDX
+        cmp     xAX, xDX
+        ja      .done                           ; none between
+        mov     xSI, SR_PATTERN
+        call    summary_bits
+        jc      .damaged
+.done:  add     xSP, 3 * WORD_BYTES
+        xor     xAX, xAX
+        ret
+.damaged:
+        add     xSP, 3 * WORD_BYTES
+        call    summary_build
+        xor     xAX, xAX
+        bts     xAX, WORD_BITS - 1              ; SUMMARY_DAMAGED
+        ret
+%undef SR_FIRST
+%undef SR_LAST
+%undef SR_PATTERN
+
+; summary_one - I6 after bitmap word xAX changed. Most changes leave it a boundary word or
+; not, as its level-1 bit says already: then nothing above changes either, and the level-1
+; word is only read. Else summary_word. out: CF as summary_word's.
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+summary_one:
+        mov     xSI, xAX
+        shl     xSI, WORD_BYTES_LOG2
+        BOUNDARY_WORD                           ; xBP = its boundary bits
+        mov     xDI, xAX
+        shr     xDI, WORD_SHIFT
+        shl     xDI, WORD_BYTES_LOG2 + 1
+        add     xDI, [xBX + KH_SUMMARY]
+        mov     xDI, [xDI]                      ; its level-1 word
+        bt      xDI, xAX                        ; (the bit of xAX mod WORD_BITS)
+        sbb     xCX, xCX                        ; xCX = all ones when the bit is set
+        test    xBP, xBP
+        jz      .none
+        test    xCX, xCX
+        jz      summary_word                    ; (its ret is ours)
+        clc                                     ; a boundary word, and marked so
+        ret
+.none:  test    xCX, xCX
+        jnz     summary_word
+        clc                                     ; no boundary, and marked so
+        ret
+
+; summary_bits - I6 after bitmap words [xAX, xDX] all changed to pattern xSI (so each is a
+; boundary word iff xSI is 0): their level-1 bits set or cleared a level-1 word at a time,
+; each word checked against its mirror first and written with it; a word that turns zero or
+; not zero carries on up (summary_up). out: CF set when a word failed its mirror.
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+%define SB_NEXT    [xSP]                        ; summary_bits' locals: the next word to do,
+%define SB_LAST    [xSP + WORD_BYTES]           ; the last, and the pattern
+%define SB_PATTERN [xSP + 2 * WORD_BYTES]
+summary_bits:
+        push    xSI
+        push    xDX
+        push    xAX
+.word:  mov     xAX, SB_NEXT
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1
+        mov     xDI, ALL_ONES
+        shl     xDI, cl                         ; the mask: from xAX's bit up ..
+        mov     xDX, xAX
+        or      xDX, WORD_BITS - 1              ; .. to the end of its level-1 word,
+        cmp     xDX, SB_LAST
+        jbe     .ends
+        mov     xDX, SB_LAST                    ; .. or to the last word
+.ends:  lea     xCX, [xDX + 1]
+        mov     SB_NEXT, xCX
+        mov     xCX, xDX
+        not     xCX
+        and     xCX, WORD_BITS - 1              ; cl = bits above xDX's in its word
+        mov     xBP, ALL_ONES
+        shr     xBP, cl
+        and     xDI, xBP                        ; xDI = the mask
+        shr     xDX, WORD_SHIFT
+        mov     xAX, xDX                        ; xAX = the level-1 word
+        shl     xDX, WORD_BYTES_LOG2 + 1
+        add     xDX, [xBX + KH_SUMMARY]         ; xDX -> it
+        mov     xCX, xDI
+        mov     xDI, [xDX]
+        MIRROR_CHECK .damaged
+        mov     xBP, xDI                        ; xBP = the word before
+        cmp     WORD_PTR SB_PATTERN, 0
+        je      .set                            ; free words: boundary words
+        not     xCX
+        and     xDI, xCX
+        jmp     .put
+.set:   or      xDI, xCX
+.put:   cmp     xDI, xBP
+        je      .next                           ; unchanged
+        STORE_MIRRORED
+        ; It turned zero or not zero iff exactly one of the two is zero.
+        test    xBP, xBP
+        setz    cl
+        test    xDI, xDI
+        setz    ch
+        cmp     cl, ch
+        je      .next
+        mov     xBP, [xBX + KH_NWORDS]
+        add     xBP, WORD_BITS - 1
+        shr     xBP, WORD_SHIFT                 ; words of level 1
+        cmp     xBP, 1
+        je      .next                           ; level 1 is the top
+        mov     xSI, xBP
+        shl     xSI, WORD_BYTES_LOG2 + 1
+        add     xSI, [xBX + KH_SUMMARY]         ; level 2
+        call    summary_up
+        jc      .damaged
+.next:  mov     xAX, SB_NEXT
+        cmp     xAX, SB_LAST
+        jbe     .word
+        add     xSP, 3 * WORD_BYTES
+        clc
+        ret
+.damaged:
+        add     xSP, 3 * WORD_BYTES
+        stc
+        ret
+%undef SB_NEXT
+%undef SB_LAST
+%undef SB_PATTERN
+
 ; summary_word - I6 after bitmap word xAX changed: its bit at level 1 set or cleared, and
 ; on up while a level word turns from zero to not zero or back (above that, nothing changes).
 ; A word is changed only after its mirror agrees with it (so a damaged word is never made
@@ -1560,17 +1698,22 @@ summary_range:
 ; out: CF set when a word failed its mirror (the summary is then left to be rebuilt).
 ; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
 summary_word:
-        mov     xDI, [xBX + KH_USED]
-        mov     xDI, [xDI + xAX * WORD_SCALE]
-        not     xDI
-        mov     xSI, [xBX + KH_START]
-        or      xDI, [xSI + xAX * WORD_SCALE]   ; xDI = the word's boundary bits
+        mov     xSI, xAX
+        shl     xSI, WORD_BYTES_LOG2
+        BOUNDARY_WORD
+        mov     xDI, xBP                        ; xDI = the word's boundary bits
         mov     xSI, [xBX + KH_SUMMARY]         ; xSI = level 1
         mov     xBP, [xBX + KH_NWORDS]          ; xBP = words of the level below
-.level: add     xBP, WORD_BITS - 1
+        ; (on into summary_up)
+
+; summary_up - entry xAX of the level below now holds xDI: its bit in the level at xSI (of
+; xBP entries below it) set or cleared, and on up as summary_word says. out: CF as there.
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+summary_up:
+        add     xBP, WORD_BITS - 1
         shr     xBP, WORD_SHIFT                 ; xBP = words of this level
         mov     xCX, xAX
-        and     xCX, WORD_BITS - 1              ; cl = the bit of the word below
+        and     xCX, WORD_BITS - 1              ; cl = the bit of the entry below
         shr     xAX, WORD_SHIFT                 ; xAX = this level's word
         mov     xDX, xAX
         shl     xDX, WORD_BYTES_LOG2 + 1
@@ -1581,7 +1724,7 @@ summary_word:
         MIRROR_CHECK .damaged
         bts     xDI, xCX
         jc      .done                           ; set already: nothing changes
-        call    .store
+        STORE_MIRRORED
         mov     xCX, xDI                        ; it turned not zero iff that bit is alone:
         dec     xCX
         and     xCX, xDI                        ; the word without its lowest bit
@@ -1590,7 +1733,7 @@ summary_word:
 .clear: MIRROR_CHECK .damaged
         btr     xDI, xCX
         jnc     .done                           ; clear already: nothing changes
-        call    .store
+        STORE_MIRRORED
         test    xDI, xDI
         jnz     .done                           ; it did not turn zero
 .up:    cmp     xBP, 1
@@ -1598,16 +1741,11 @@ summary_word:
         mov     xCX, xBP
         shl     xCX, WORD_BYTES_LOG2 + 1
         add     xSI, xCX                        ; the next level up
-        jmp     .level
+        jmp     summary_up
 .done:  clc
         ret
 .damaged:
         stc
-        ret
-.store: mov     [xDX], xDI
-        not     xDI
-        mov     [xDX + WORD_BYTES], xDI
-        not     xDI
         ret
 
 ; next_boundary - the first block at or after xAX that is free or starts an allocation, or

@@ -143,12 +143,16 @@ void *kheap_alloc(kheap_t *h, kheap_size_t size);
 /*
  * kheap_alloc_aligned - kheap_alloc with the address a multiple of align.
  * Returns:   as kheap_alloc; align below B means B. The address is aligned, not the offset
- *            in the pool, so any power of two up to half the address space works.
+ *            in the pool, so any power of two up to half the address space works. With
+ *            a = align / B above 1: the lowest run of n free blocks when it holds an aligned
+ *            fit (the first fit); else the lowest run of n + a - 1 (which holds one), at its
+ *            first aligned block; else the first aligned fit of all.
  * Fails:     as kheap_alloc, and NULL (a counted failure) when align is 0 or not a power
  *            of two.
  * Unchanged: as kheap_alloc.
- * Cost:      O(log N + n / word bits) for each free run of n blocks or more before the
- *            answer that holds no aligned fit (O(W) in all at worst).
+ * Cost:      O(log N + a / word bits) whatever the free runs before the answer, while a run
+ *            of n + a - 1 blocks is free; else O(log N + n / word bits) for each free run of
+ *            n blocks or more before the answer that holds no aligned fit (O(W) at worst).
  * Lock:      held.
  */
 void *kheap_alloc_aligned(kheap_t *h, kheap_size_t size, kheap_size_t align);

@@ -503,9 +503,37 @@ static void cache_flush(kheap_t *h, struct call *c)
             bits_changed(h, kh_release(h, (uintptr_t)i, n), c);
 }
 
+/* The first block at or after block b whose address is a multiple of a blocks (a power of
+ * two), or (uintptr_t)-1 when that address would pass the top of memory. */
+static uintptr_t aligned_from(const kheap_t *h, uintptr_t b, uintptr_t a)
+{
+    uintptr_t addr = (uintptr_t)block_addr(h, b), mask = (a << h->shift) - 1;
+    uintptr_t up = (addr + mask) & ~mask;
+    return up < addr ? (uintptr_t)-1 : (up - h->base) >> h->shift;
+}
+
+/* Where n free blocks at a multiple of a blocks go, in O(log N + a / word bits) whatever the
+ * free runs in front: the lowest free run of n blocks when it holds an aligned fit (then the
+ * first fit itself); else the lowest run of n + a - 1 blocks, which surely holds one, at its
+ * first aligned block; only when no such run exists, the first aligned fit over every run
+ * (kh_find's own aligned search), so a request fails only when no placement exists. -1 when
+ * none. a <= 1: the first fit. */
+static intptr_t find_fit(kheap_t *h, uintptr_t n, uintptr_t a)
+{
+    intptr_t b = kh_find(h, n, 1);
+    if (a <= 1 || b < 0)
+        return b;
+    uintptr_t q = aligned_from(h, (uintptr_t)b, a);
+    if (q <= h->nblocks - n && kh_next_used(h, (uintptr_t)b + n, q + n) == q + n)
+        return (intptr_t)q;                 /* [b, b + n) is free: [b + n, q + n) is the rest */
+    if (a - 1 <= h->nblocks - n && (b = kh_find(h, n + a - 1, 1)) >= 0)
+        return (intptr_t)aligned_from(h, (uintptr_t)b, a);
+    return kh_find(h, n, a);
+}
+
 /* An allocation of size bytes at an align-byte boundary (a power of two) in one pool: the
- * newest of its size in the quick caches when the alignment is the block size's, else the
- * first fit; when none fits, the caches are flushed and the first fit tried again. */
+ * newest of its size in the quick caches when the alignment is the block size's, else
+ * find_fit's; when none fits, the caches are flushed and find_fit tried again. */
 static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
 {
     uintptr_t n = blocks_for(h, size);
@@ -514,10 +542,10 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
     uintptr_t a = align >> h->shift;
     intptr_t first = a <= 1 ? cache_take(h, n, c) : -1;
     if (first < 0) {
-        first = kh_find(h, n, a ? a : 1);
+        first = find_fit(h, n, a);
         if (first < 0 && h->cached_blocks) {
             cache_flush(h, c);
-            first = kh_find(h, n, a ? a : 1);
+            first = find_fit(h, n, a);
         }
         if (first < 0)
             return 0;

@@ -323,7 +323,7 @@ def test_without_the_cache_a_free_goes_back_to_first_fit():
         assert h.allocate(16) == a                  # the lowest free block
 
 
-# ---- a seeded random run against a first-fit model (caches off: first fit alone) ----
+# ---- a seeded random run against a first-fit model (caches off: placement alone) ----
 
 class FirstFit:
     """Blocks free (0), starting an allocation (1), or continuing one (2); the contract of
@@ -347,9 +347,23 @@ class FirstFit:
             n += 1
         return n
 
+    def _place(self, n, align):
+        """First fit; for a larger alignment a, as kheap_alloc_aligned places: the lowest run
+        of n free blocks when it holds an aligned fit, else the lowest run of n + a - 1 at its
+        first aligned block, else the first aligned fit anywhere."""
+        b = self._find(n, BLOCK)
+        if align <= BLOCK or b is None:
+            return b
+        up = lambda i: (-(-(self.base + i * BLOCK) // align) * align - self.base) // BLOCK
+        q, a = up(b), align // BLOCK
+        if q + n <= len(self.state) and not any(self.state[b:q + n]):
+            return q                                # in that run: [b, q + n) all free
+        b = self._find(n + a - 1, BLOCK) if a - 1 <= len(self.state) - n else None
+        return up(b) if b is not None else self._find(n, align)
+
     def alloc(self, size, align=BLOCK):
         n = self._blocks(size)
-        i = self._find(n, max(align, BLOCK))
+        i = self._place(n, max(align, BLOCK))
         if i is None:
             return None
         self.state[i:i + n] = [1] + [2] * (n - 1)

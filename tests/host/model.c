@@ -141,8 +141,30 @@ static long first_fit(const struct model *m, size_t n, size_t align)
     return -1;
 }
 
-/* The quick caches first (at the block alignment), then first fit, then, when nothing fits
- * and the caches hold anything, first fit again after they are flushed. */
+/* The placement of n blocks at an align-byte boundary, as find_fit in kernel/kheap.c: the
+ * lowest run of n free blocks when it holds an aligned fit (the first fit), else the lowest
+ * run of n + a - 1 (a: the alignment in blocks) at its first aligned block, else the first
+ * aligned fit anywhere; -1 when none. */
+static long place(const struct model *m, size_t n, size_t align)
+{
+    long b = first_fit(m, n, m->block);
+    size_t a = align / m->block;
+    if (a <= 1 || b < 0)
+        return b;
+    uint64_t addr = m->base + (uint64_t)b * m->block, up = (addr + align - 1) / align * align;
+    size_t q = (size_t)((up - m->base) / m->block);
+    if (up <= UINTPTR_MAX && q <= m->nblocks - n
+        && first_taken(m, (size_t)b, q + n - (size_t)b) == q + n)
+        return (long)q;                     /* in that run: [b, q + n) all free */
+    if (a - 1 <= m->nblocks - n && (b = first_fit(m, n + a - 1, m->block)) >= 0) {
+        addr = m->base + (uint64_t)b * m->block;
+        return (long)((((addr + align - 1) / align * align) - m->base) / m->block);
+    }
+    return first_fit(m, n, align);
+}
+
+/* The quick caches first (at the block alignment), then place, then, when nothing fits and
+ * the caches hold anything, place again after they are flushed. */
 static uintptr_t alloc_blocks(struct model *m, size_t size, size_t align)
 {
     size_t n = blocks_for(m, size);
@@ -152,10 +174,10 @@ static uintptr_t alloc_blocks(struct model *m, size_t size, size_t align)
         align = m->block;
     long i = align == m->block ? cache_take(m, n) : -1;
     if (i < 0) {
-        i = first_fit(m, n, align);
+        i = place(m, n, align);
         if (i < 0 && m->cached_blocks) {
             model_flush(m);
-            i = first_fit(m, n, align);
+            i = place(m, n, align);
         }
         if (i < 0)
             return 0;
