@@ -1,6 +1,7 @@
 /* bench.c - make bench: the same seeded traces of allocations and frees replayed on kheap,
  * glibc malloc and a plain bit-by-bit bitmap, for 1, 16 and 128 MiB pools, then one buffer
- * grown by realloc to 256 MiB on kheap and glibc. Prints figures. */
+ * grown by realloc to 256 MiB and aligned requests past many holes on kheap and glibc.
+ * Prints figures. */
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -465,13 +466,57 @@ static double grow_seconds(bool kheap)
     return t;
 }
 
-/* bench --grow: the growth's line alone (make bench prints it after the table). */
+/* ---------------------------------------------------------------- aligned past holes */
+
+/* HOLES one-block holes, each off a 32-byte boundary, in front of the free space; then
+ * ALIGNED_TRIES requests of 16 bytes at a 32-byte boundary, each freed again: microseconds a
+ * request, kheap or glibc (aligned_alloc over the same pattern of frees). */
+#define HOLES 100000u
+#define ALIGNED_TRIES 2000u
+
+static double aligned_us(bool kheap)
+{
+    size_t pool = 8u << 20, n = 2 * HOLES + 2;
+    void *mem = kheap ? aligned_alloc(4096, pool) : 0;
+    kheap_t *h = mem ? kheap_create(mem, pool, 16) : 0;
+    void **p = calloc(n, sizeof *p);
+    if ((kheap && !h) || !p)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!(p[i] = kheap ? kheap_alloc(h, 16) : malloc(16)))
+            return -1;
+    for (size_t i = 0; i < n; i++)          /* free the blocks off a 32-byte boundary */
+        if ((uintptr_t)p[i] % 32 != 0) {
+            kheap ? (void)kheap_free(h, p[i]) : free(p[i]);
+            p[i] = 0;
+        }
+    double t0 = now_ns();
+    for (unsigned k = 0; k < ALIGNED_TRIES; k++) {
+        void *q = kheap ? kheap_alloc_aligned(h, 16, 32) : aligned_alloc(32, 32);
+        if (!q || (uintptr_t)q % 32)
+            return -1;
+        kheap ? (void)kheap_free(h, q) : free(q);
+    }
+    double us = (now_ns() - t0) / 1e3 / ALIGNED_TRIES;
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            kheap ? (void)kheap_free(h, p[i]) : free(p[i]);
+    free(p);
+    free(mem);
+    return us;
+}
+
+/* bench --grow: the growth's and the aligned requests' lines alone (make bench prints them
+ * after the table). */
 static int grow(void)
 {
     double gk = grow_seconds(true), gg = grow_seconds(false);
     printf("\nrealloc growth: one buffer grown %u bytes at a time to %u MiB: kheap %.3f s, "
            "glibc %.3f s (%.2fx)\n", GROW_STEP, GROW_TOP >> 20, gk, gg, gk / gg);
-    return gk < 0 || gg < 0;
+    double ak = aligned_us(true), ag = aligned_us(false);
+    printf("aligned past holes: a 32-byte-aligned request past %u free holes: kheap %.2f us, "
+           "glibc %.2f us (%.2fx)\n", HOLES, ak, ag, ak / ag);
+    return gk < 0 || gg < 0 || ak < 0 || ag < 0;
 }
 
 /* bench [DATA_FILE]: the table on stdout; with DATA_FILE, also "workload pool_MiB allocator
