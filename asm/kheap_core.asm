@@ -1,14 +1,16 @@
 ; kheap_core.asm - the allocator core: pool set-up, first-fit search through the run tree,
-; marking, clearing, free validation and allocation length. Called by kernel/kheap.c under
-; its lock.
+; marking, clearing, free validation, allocation length through the boundary summary, and
+; the fast paths of a cache hit and a free into a cache. Called by kernel/kheap.c under its
+; lock.
 ;
 ; ABI: i386 cdecl (nasm -f elf32: arguments on the stack, result in eax; ebx esi edi ebp
 ; preserved) or x86-64 System V (nasm -f elf64: arguments in rdi rsi rdx rcx, result in rax;
 ; rbx rbp r12-r15 preserved, no red zone, no SSE, RIP-relative only), from one source through
 ; the ABI layer in asm/kheap_abi.inc. The direction flag is clear on entry and exit.
 ; Block indices and counts are unsigned words. No routine uses more stack than its saved
-; registers and a few words of locals (at most 5, in the tree updates and kh_init), and
-; none calls out of this file.
+; registers and a few words of locals (at most 5, in the tree updates and kh_init; the
+; summary's search two a level it climbs: at most 10 on i386, 18 on x86-64),
+; and none calls out of this file.
 ;
 ; Routine            arguments                 result
 ; -----------------  ------------------------  ---------------------------------------------
@@ -56,14 +58,16 @@
 ;                                              is full or out of range, nothing changed. O(1)
 ; kh_fast_alloc      h, size                   address of the allocation of ceil(size / block)
 ;                                              blocks taken from its quick cache, counted as
-;                                              the C layer counts a cache hit (I4); 0 when h
-;                                              is not usable, size 0, the class empty or the
-;                                              entry damaged (nothing changed). O(1)
-; kh_fast_free       h, ptr                    blocks of the live allocation at ptr, now held
-;                                              in its quick cache and counted (I4); 0 when h
-;                                              is not usable, ptr not a live start, too long,
-;                                              or its class full (nothing changed: the C
-;                                              layer's full path). O(1)
+;                                              the C layer counts a cache hit (I4); FAST_MISS
+;                                              when a usable plain pool holds none; 0 when h
+;                                              is not usable, size 0, too large, a debug pool
+;                                              or the entry damaged (nothing changed). O(1)
+; kh_fast_free       h, ptr                    blocks of the live allocation at ptr, now freed
+;                                              into its quick cache or the bitmaps, and
+;                                              counted (I4), + SUMMARY_DAMAGED when met; 0
+;                                              when h is not usable or a debug pool, or ptr
+;                                              not a live start (nothing changed: the C
+;                                              layer's full path)
 ; kh_geometry        h                         what h's geometry word must hold (the XOR of
 ;                                              the fields that never change). O(1)
 ; kh_fill            dst, n, byte              -  n bytes at dst set to byte
@@ -154,6 +158,7 @@
 KHEAP_EINVAL    equ -1
 KHEAP_EDOUBLE   equ -2
 KHEAP_EINTERIOR equ -3
+KHEAP_F_DEBUG   equ 0x1                         ; a debug pool (include/kheap.h)
 
 KH_MAGIC_VALUE  equ 0x5045484B          ; "KHEP": the pool's control block is valid
 
@@ -258,6 +263,7 @@ CACHE_CLASS_BYTES equ (CACHE_DEPTH + 1) * WORD_BYTES
 CACHE_EMPTY     equ -1                          ; kh_cache_take: the class holds nothing
 CACHE_DAMAGED   equ -2                          ; kh_cache_take: an entry failed its check
 SUMMARY_DAMAGED equ 1 << (WORD_BITS - 1)        ; kh_alloc_blocks: the summary failed its check
+FAST_MISS       equ 1                           ; kh_fast_alloc: a usable plain pool, no entry
 
 ; NODE dst, index: dst = address of node `index` (xBX = h). dst and index may not be one.
 %macro NODE 2
@@ -1403,13 +1409,8 @@ kh_mark:
         ENTER_SAVED
         mov     xBX, ARG(0)
 mark_range:                                     ; shared tail: ENTER_SAVED done, xBX = h
-        mov     xAX, ARG(1)
-        mov     xDX, xAX
-        add     xDX, ARG(2)
-        mov     xDI, [xBX + KH_USED]
         mov     xSI, ALL_ONES
-        call    fill
-        jmp     update_tail
+        jmp     change_tail
 
 ; =====================================================================================
 ; kh_release(h, first, count) / kh_unmark(h, first, count) -> 0 or SUMMARY_DAMAGED
@@ -1428,25 +1429,37 @@ kh_unmark:
         ENTER_SAVED
         mov     xBX, ARG(0)
 unmark_range:                                   ; shared tail: ENTER_SAVED done, xBX = h
-        mov     xAX, ARG(1)
-        mov     xDX, xAX
-        add     xDX, ARG(2)
-        mov     xDI, [xBX + KH_USED]
         xor     xSI, xSI
-        call    fill
-update_tail:                                    ; shared tail: the tree over the changed blocks
-                                                ; (xSI: their new pattern, kept by fill)
-        SPUSH   xSI
+change_tail:                                    ; shared tail: [first, first + count) to xSI
         mov     xAX, ARG(1)
-        mov     xDX, xAX
-        add     xDX, ARG(2)
-        call    tree_update
-        SPOP    xSI
-        mov     xAX, ARG(1)                     ; I6 over the words changed
-        mov     xDX, xAX
-        add     xDX, ARG(2)
-        call    summary_range                   ; xAX = 0 or SUMMARY_DAMAGED: the result
+        mov     xDX, ARG(2)
+        call    change_range
         LEAVE_SAVED
+
+; change_range - the used bits of [xAX, xAX + xDX) set (xSI = ALL_ONES) or cleared (xSI = 0),
+; then the tree (I3) and the summary (I6) over them. out: xAX = 0 or SUMMARY_DAMAGED.
+; clobbers: xCX, xDX, xSI, xDI, xBP
+%define CR_FIRST   [xSP + 2 * WORD_BYTES]       ; change_range's locals: the range
+%define CR_END     [xSP + WORD_BYTES]
+%define CR_PATTERN [xSP]                        ; and the pattern
+change_range:
+        add     xDX, xAX
+        push    xAX
+        push    xDX
+        push    xSI
+        mov     xDI, [xBX + KH_USED]
+        call    fill
+        mov     xAX, CR_FIRST
+        mov     xDX, CR_END
+        mov     xSI, CR_PATTERN
+        call    tree_update
+        pop     xSI
+        pop     xDX
+        pop     xAX
+        jmp     summary_range                   ; (its ret is ours)
+%undef CR_FIRST
+%undef CR_END
+%undef CR_PATTERN
 
 ; =====================================================================================
 ; kh_next_used(h, from, limit) / kh_next_free(h, from, limit) -> block, or limit
@@ -1479,20 +1492,29 @@ kh_alloc_blocks:
         ENTER_SAVED
         mov     xBX, ARG(0)
         mov     xAX, ARG(1)
+        call    alloc_length
+        LEAVE_SAVED
+
+; alloc_length - kh_alloc_blocks' work, shared with kh_fast_free. in: xBX = h, xAX = first.
+; out: xAX = its length (+ SUMMARY_DAMAGED). clobbers: xCX, xDX, xSI, xDI, xBP
+alloc_length:
+        push    xAX
         inc     xAX
         call    next_boundary
         jc      .scan
-        sub     xAX, ARG(1)
-        LEAVE_SAVED
-.scan:  mov     xAX, ARG(1)
+        sub     xAX, [xSP]
+        pop     xCX
+        ret
+.scan:  mov     xAX, [xSP]
         inc     xAX
         mov     xDX, [xBX + KH_NBLOCKS]
         mov     xSI, ALL_ONES
         mov     xDI, ALL_ONES
         call    scan
-        sub     xAX, ARG(1)
+        pop     xCX
+        sub     xAX, xCX
         bts     xAX, WORD_BITS - 1              ; + SUMMARY_DAMAGED
-        LEAVE_SAVED
+        ret
 
 ; =====================================================================================
 ; kh_summary_build(h): I6 made anew from the bitmaps: every level word zero (its mirror all
@@ -2044,13 +2066,15 @@ cache_push:
         ret
 
 ; =====================================================================================
-; kh_fast_alloc(h, size) -> the address of size bytes from a quick cache, or 0
+; kh_fast_alloc(h, size) -> the address of size bytes from a quick cache, FAST_MISS or 0
 ; The whole of the common allocation, in one call: h a usable handle (handle_ok), the
 ; allocation of n = ceil(size / block) blocks (at most free_blocks, as the C layer asks)
 ; popped from its quick cache after cache_top's check, its cached bit cleared, and the
-; counters kept as the C layer keeps them for a cache hit (I4). 0 when the handle is not
-; usable, size is 0, the class is empty or out of range, or the entry fails its check:
-; nothing changed, and the C layer's full path decides (and reports) what happens. O(1).
+; counters kept as the C layer keeps them for a cache hit (I4). FAST_MISS (1, never an
+; address) when h is usable, not a debug pool and n within free_blocks, but its class holds
+; nothing (or there is none): the C layer goes straight to the search. 0 when the handle is
+; not usable, size is 0, n is over free_blocks, h is a debug pool or the entry fails its
+; check: the C layer's full path decides (and reports). Nothing changed but on a hit. O(1).
 ; =====================================================================================
 kh_fast_alloc:
         ENTER_SAVED
@@ -2058,8 +2082,10 @@ kh_fast_alloc:
         call    handle_ok
         jne     .none
         mov     xAX, ARG(1)
+        test    xAX, xAX
+        jz      .none                           ; size 0: the C layer's rule
         mov     xCX, [xBX + KH_SHIFT]
-        dec     xAX                             ; size 0 wraps: no class holds it
+        dec     xAX
         shr     xAX, cl
         inc     xAX                             ; xAX = n, without overflow
         cmp     xAX, [xBX + KH_FREE_BLOCKS]
@@ -2067,8 +2093,14 @@ kh_fast_alloc:
         mov     ARG(1), xAX                     ; (size is not needed again: its slot holds n)
         call    cache_top
         test    xAX, xAX
-        js      .none                           ; empty, or damaged: the full path's case
-        CACHE_POP
+        jns     .hit
+        cmp     xAX, CACHE_EMPTY
+        jne     .none                           ; damaged: the full path drops and reports it
+        test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
+        jnz     .none
+        mov     xAX, FAST_MISS                  ; a plain pool with nothing cached for n
+        LEAVE_SAVED
+.hit:   CACHE_POP
         CACHED_CLEAR
         ; I4: the counters of a cache hit (count_used and pool_alloc in kernel/kheap.c).
         mov     xDX, ARG(1)
@@ -2090,22 +2122,22 @@ kh_fast_alloc:
         LEAVE_SAVED
 
 ; =====================================================================================
-; kh_fast_free(h, ptr) -> blocks now held in a quick cache, or 0 (nothing changed)
-; The whole of the common free, in one call: h a usable handle, ptr a live allocation start
-; (in the block area, block aligned, used, a start, not cached), its length by the bitmaps
-; (I1) at most `classes` blocks, and its class with room; then it is pushed there, its
-; cached bit set (I5), as kh_cache_put does, and the counters kept as the C layer keeps them
-; for a free into a cache (I4). Anything else (a bad handle or pointer, a long allocation,
-; a full class, a pool without caches) returns 0 for the C layer's full path, which
-; validates and reports. O(1): the length is looked for over at most classes + 1 blocks.
+; kh_fast_free(h, ptr) -> blocks freed (+ SUMMARY_DAMAGED), or 0 (nothing changed)
+; The whole of a free of a plain pool, in one call: h a usable handle, not a debug pool, ptr
+; a live allocation start (in the block area, block aligned, used, a start, not cached).
+; Into its quick cache (its cached bit set, I5, as kh_cache_put) when its length is at most
+; `classes` and its class has room; else into the bitmaps, as kh_release (its length
+; through the summary, I6). The counters are kept as the C layer keeps them for a free (I4).
+; Anything else (a bad handle or pointer, a debug pool) returns 0 for the C layer's full
+; path, which validates and reports. O(1) into a cache, else kh_release's cost.
 ; =====================================================================================
 kh_fast_free:
         ENTER_SAVED
         mov     xBX, ARG(0)
         call    handle_ok
         jne     .none
-        cmp     WORD_PTR [xBX + KH_CLASSES], 0
-        je      .none                           ; no caches (a debug or NOCACHE pool)
+        test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
+        jnz     .none                           ; guards and poison: the C layer's
         ; A live start: as kh_block_of, any failure is the full path's to report.
         mov     xAX, ARG(1)
         call    live_start
@@ -2117,17 +2149,35 @@ kh_fast_free:
         mov     xDX, [xBX + KH_CLASSES]
         call    bounded_length
         ; Pushed when its class exists (length <= classes) and has room (as kh_cache_put).
-        mov     ARG(0), xAX                     ; (h is in xBX: its slot holds the length)
+        mov     ARG(0), xAX                     ; (h is in xBX: its slot holds the result)
         mov     xDX, ARG(1)
         call    cache_push
         test    xAX, xAX
-        jz      .none
-        ; I4: the counters of a free into a cache (count_freed in kernel/kheap.c).
+        jz      .release
         mov     xAX, ARG(0)                     ; the length
         add     [xBX + KH_CACHED_BLOCKS], xAX
+        jmp     .count
+.release:
+        ; Into the bitmaps, as kh_release: its whole length, its start bit, its blocks.
+        mov     xAX, ARG(1)
+        call    alloc_length
+        mov     ARG(0), xAX                     ; (with SUMMARY_DAMAGED, if so)
+        btr     xAX, WORD_BITS - 1
+        SPUSH   xAX                             ; the length
+        mov     xAX, ARG(1)
+        call    start_bit
+        btr     [xDI], xCX
+        mov     xAX, ARG(1)
+        mov     xDX, [xSP]
+        xor     xSI, xSI
+        call    change_range
+        or      ARG(0), xAX                     ; (SUMMARY_DAMAGED, if met there)
+        SPOP    xAX
+.count: ; I4: the counters of a free (count_freed in kernel/kheap.c).
         add     [xBX + KH_FREE_BLOCKS], xAX
         dec     WORD_PTR [xBX + KH_LIVE_ALLOCS]
         inc     WORD_PTR [xBX + KH_TOTAL_FREES]
+        mov     xAX, ARG(0)
         LEAVE_SAVED
 .none:  xor     xAX, xAX
         LEAVE_SAVED

@@ -410,12 +410,19 @@ static uintptr_t blocks_of(const kheap_t *h, uintptr_t i)
     return kh_alloc_blocks(h, i) & ~KH_SUMMARY_DAMAGED;
 }
 
-/* After kh_claim, kh_release, kh_mark or kh_unmark: a summary word that failed its mirror on
- * the way is reported (the asm made the summary anew from the bitmaps already). */
-static void bits_changed(kheap_t *h, uintptr_t result, struct call *c)
+/* Reports a damaged summary that kh_claim, kh_release, kh_mark, kh_unmark or kh_fast_free
+ * met (their result r; the asm made it anew already): through c, or (c NULL: no lock is set
+ * and the caller holds none) through a call of its own. */
+static void summary_report(kheap_t *h, uintptr_t r, struct call *c, const void *caller)
 {
-    if (result & KH_SUMMARY_DAMAGED)
-        fault(c, KHEAP_FAULT_CORRUPT, h, h->summary);
+    if (!(r & KH_SUMMARY_DAMAGED))
+        return;
+    struct call own;
+    if (!c)
+        call_begin(c = &own, caller);
+    fault(c, KHEAP_FAULT_CORRUPT, h, h->summary);
+    if (c == &own)
+        call_end(c);
 }
 
 static uintptr_t alloc_blocks(kheap_t *h, uintptr_t i, struct call *c)
@@ -500,7 +507,7 @@ static void cache_flush(kheap_t *h, struct call *c)
 {
     for (uintptr_t n = 1; n <= h->classes && h->cached_blocks; n++)
         for (intptr_t i; (i = cache_take(h, n, c)) >= 0;)
-            bits_changed(h, kh_release(h, (uintptr_t)i, n), c);
+            summary_report(h, kh_release(h, (uintptr_t)i, n), c, 0);
 }
 
 /* The first block at or after block b whose address is a multiple of a blocks (a power of
@@ -549,7 +556,7 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
         }
         if (first < 0)
             return 0;
-        bits_changed(h, kh_claim(h, (uintptr_t)first, n), c);
+        summary_report(h, kh_claim(h, (uintptr_t)first, n), c, 0);
     }
     uintptr_t i = (uintptr_t)first;
     unsigned char *p = block_addr(h, i);
@@ -584,7 +591,7 @@ static void pool_release(kheap_t *h, uintptr_t i, struct call *c)
     uintptr_t n = alloc_blocks(h, i, c);
     bool cached = kh_cache_put(h, i, n);
     if (!cached)
-        bits_changed(h, kh_release(h, i, n), c);
+        summary_report(h, kh_release(h, i, n), c, 0);
     if (debug_pool(h)) {
         kh_fill(block_addr(h, i), n << h->shift, KHEAP_POISON_BYTE);
         *side_of(h, i) = (struct kh_side){0};
@@ -633,12 +640,36 @@ static bool align_ok(size_t align)
     return align && !(align & (align - 1));
 }
 
-/* The fast path of an allocation (kh_fast_alloc: a cache hit, counted), called under the
- * call's lock or where no lock is set. Not while kheap_fail_nth counts calls: each must
- * reach the count. NULL when it does not apply; nothing changed then. */
-static void *fast_alloc(kheap_t *h, size_t size)
+#define KH_FAST_MISS ((void *)1)            /* kh_fast_alloc: a usable plain pool, no entry */
+
+/* After kh_fast_alloc's FAST_MISS (a usable plain pool, nothing cached for the size): the
+ * first fit claimed and counted, or NULL with nothing changed. */
+static __attribute__((noinline)) void *fill_alloc(kheap_t *h, size_t size, struct call *c,
+                                                  const void *caller)
+{
+    uintptr_t n = blocks_for(h, size);
+    intptr_t first = n == 0 || n > h->free_blocks ? -1 : kh_find(h, n, 1);   /* as pool_alloc */
+    if (first < 0)
+        return 0;
+    uintptr_t r = kh_claim(h, (uintptr_t)first, n);
+    void *p = block_addr(h, (uintptr_t)first);
+    count_used(h, n);
+    h->live_allocs++;
+    h->total_allocs++;
+    VG_ALLOC(h, p, n << h->shift);
+    summary_report(h, r, c, caller);
+    return p;
+}
+
+/* The fast path of an allocation, called under the call's lock or where no lock is set
+ * (c NULL): kh_fast_alloc's cache hit, counted, or after its FAST_MISS fill_alloc's first
+ * fit. Not while kheap_fail_nth counts calls: each must reach the count. NULL when neither
+ * serves; nothing changed then, and the full path decides. */
+static inline void *fast_alloc(kheap_t *h, size_t size, struct call *c, const void *caller)
 {
     void *p = fail_countdown ? 0 : kh_fast_alloc(h, size);
+    if (p == KH_FAST_MISS)
+        return fill_alloc(h, size, c, caller);
     if (p)
         VG_ALLOC(h, p, blocks_for(h, size) << h->shift);
     return p;
@@ -654,7 +685,7 @@ static void *alloc_call(kheap_t *h, size_t size, size_t align, bool chain, bool 
         return 0;
     struct call c;
     call_begin(&c, caller);
-    void *p = fast ? fast_alloc(h, size) : 0;
+    void *p = fast ? fast_alloc(h, size, &c, 0) : 0;
     if (!p && heap_usable(h, &c)) {
         if (align_ok(align) && !injected_failure()) {
             p = chain_alloc(h, size, align, chain, &c);
@@ -701,7 +732,7 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
         if (n < old) {
             if (debug)
                 kh_fill(p + (n << h->shift), (old - n) << h->shift, KHEAP_POISON_BYTE);
-            bits_changed(h, kh_unmark(h, i + n, old - n), c);
+            summary_report(h, kh_unmark(h, i + n, old - n), c, 0);
             h->free_blocks += old - n;
             VG_RESIZE(h, p, old << h->shift, n << h->shift);
         }
@@ -711,7 +742,7 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
     }
     if (n <= h->nblocks - i && (kh_next_used(h, i + old, i + n) == i + n
                                 || (h->cached_blocks && free_but_held(h, i + old, i + n, c)))) {
-        bits_changed(h, kh_mark(h, i + old, n - old), c);  /* grow in place: they are free */
+        summary_report(h, kh_mark(h, i + old, n - old), c, 0);  /* grow in place: free */
         count_used(h, n - old);
         VG_RESIZE(h, p, old << h->shift, n << h->shift);
         if (debug) {
@@ -731,13 +762,16 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
 
 /* ---------------------------------------------------------------- the pool API */
 
-/* The common free, a short allocation whose quick cache has room: kh_fast_free's alone
- * (handle check and counters too). False when it was not that case: nothing changed. */
-static bool fast_free(kheap_t *h, void *p)
+/* A free of a live pointer of a plain pool: kh_fast_free's alone (handle check, cache or
+ * bitmaps, counters), a damaged summary it met reported (summary_report). False when it was
+ * not that case: nothing changed. */
+static bool fast_free(kheap_t *h, void *p, struct call *c, const void *caller)
 {
-    if (!kh_fast_free(h, p))
+    uintptr_t r = kh_fast_free(h, p);
+    if (!r)
         return false;
     VG_FREE(h, p);
+    summary_report(h, r, c, caller);
     return true;
 }
 
@@ -757,7 +791,7 @@ static int free_checked(kheap_t *h, void *p, struct call *c)
  * is built; with one, alloc_call tries it under the lock. */
 void *kheap_alloc(kheap_t *h, size_t size)
 {
-    void *p = lock_hook ? 0 : fast_alloc(h, size);
+    void *p = lock_hook ? 0 : fast_alloc(h, size, 0, __builtin_return_address(0));
     return p ? p : alloc_call(h, size, 1, false, false, lock_hook != 0,
                           __builtin_return_address(0));
 }
@@ -789,11 +823,11 @@ int kheap_free(kheap_t *h, void *p)
 {
     if (!p)
         return 0;
-    if (!lock_hook && fast_free(h, p))     /* (as kheap_alloc) */
+    if (!lock_hook && fast_free(h, p, 0, __builtin_return_address(0)))  /* as kheap_alloc */
         return 0;
     struct call c;
     call_begin(&c, __builtin_return_address(0));
-    int err = lock_hook && fast_free(h, p) ? 0 : free_in(h, p, &c);
+    int err = lock_hook && fast_free(h, p, &c, 0) ? 0 : free_in(h, p, &c);
     call_end(&c);
     return err;
 }
@@ -1237,7 +1271,7 @@ static bool cache_drop(kheap_t *h, uintptr_t b, uintptr_t n, struct call *c)
         cls[count] = 0, cls[0] = count - 1;
         h->cached[b / KH_WORD_BITS] &= ~((kh_word)1 << (b % KH_WORD_BITS));
         h->cached_blocks -= n;
-        bits_changed(h, kh_release(h, b, n), c);
+        summary_report(h, kh_release(h, b, n), c, 0);
         return true;
     }
     return false;
@@ -1719,7 +1753,7 @@ static void *kmalloc_call(size_t size, size_t align, bool zero, const void *call
 
 void *KHEAP_KNAME(kmalloc)(size_t size)
 {
-    void *p = lock_hook ? 0 : fast_alloc(kmalloc_first, size);     /* (as kheap_alloc) */
+    void *p = lock_hook ? 0 : fast_alloc(kmalloc_first, size, 0, __builtin_return_address(0));
     return p ? p : kmalloc_call(size, 1, false, __builtin_return_address(0));
 }
 
@@ -1740,16 +1774,16 @@ void *KHEAP_KNAME(kmalloc_aligned)(size_t size, size_t align)
 
 void KHEAP_KNAME(kfree)(void *p)
 {
-    if (!p || (!lock_hook && fast_free(kmalloc_first, p)))   /* (as kheap_alloc) */
+    if (!p || (!lock_hook && fast_free(kmalloc_first, p, 0, __builtin_return_address(0))))
         return;
     if (!kmalloc_ready(p, __builtin_return_address(0)))
         return;
     struct call c;
     call_begin(&c, __builtin_return_address(0));
-    if (!lock_hook || !fast_free(kmalloc_first, p)) {   /* (most frees: the first region's) */
+    if (!lock_hook || !fast_free(kmalloc_first, p, &c, 0)) {    /* (most: the first region) */
         kheap_t *h = region_of(p, &c);
         if (h) {
-            if (h == kmalloc_first || !fast_free(h, p))
+            if (h == kmalloc_first || !fast_free(h, p, &c, 0))
                 free_checked(h, p, &c);
         } else if (!c.fault.kind) {         /* (a damaged region was reported already) */
             fault(&c, KHEAP_FAULT_INVALID, kmalloc_first, p);

@@ -376,3 +376,18 @@ KTEST(summary_bit_over_a_word_without_boundary_is_not_trusted)
     KT_EXPECT_EQ(kheap_check(m.h), 0);
     KT_EXPECT(kt_intact(m.next, 16, 8));
 }
+
+/* Size 0 is refused before anything else reads the counters: with free_blocks damaged to its
+ * largest value, no request of size 0 reaches the search (a zero-length run). */
+KTEST(size_zero_is_refused_whatever_the_free_count_says)
+{
+    kheap_t *h = watched_pool(64 * 1024, 0);
+    KT_ASSERT(h);
+    uintptr_t kept = control(h)[CB_FREE_BLOCKS];
+    control(h)[CB_FREE_BLOCKS] = ~(uintptr_t)0;
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 0), 0);
+    KT_EXPECT_PTR_EQ(kheap_calloc(h, 0, 16), 0);
+    control(h)[CB_FREE_BLOCKS] = kept;
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT(tail_intact(h, 64 * 1024));
+}

@@ -200,14 +200,23 @@ KTEST(kh_fast_routines_keep_the_registers)
     KT_EXPECT_EQ(CALL(kh_fast_free, h, p), 0);                      /* held: the full path's */
     KT_EXPECT_EQ(kheap_check(h), 0);
     KT_EXPECT_PTR_EQ(CALL(kh_fast_alloc, h, 33), p);                /* popped, counted */
-    KT_EXPECT_EQ(CALL(kh_fast_alloc, h, 48), 0);                    /* empty */
+    KT_EXPECT_EQ(CALL(kh_fast_alloc, h, 48), 1);                    /* empty: FAST_MISS */
     KT_EXPECT_EQ(CALL(kh_fast_alloc, h, 0), 0);                     /* no class holds 0 */
     KT_EXPECT_EQ(CALL(kh_fast_free, h, p + 16), 0);                 /* not a start */
     KT_EXPECT_EQ(CALL(kh_fast_free, 0, p), 0);                      /* no handle */
     KT_EXPECT_EQ(CALL(kh_fast_alloc, 0, 48), 0);
     KT_EXPECT_EQ(CALL(kh_geometry, h), ((uintptr_t *)h)[1]);        /* the geometry word */
+    char *q = kheap_alloc(h, 100 * 16);                             /* past every class */
+    KT_ASSERT(q != NULL);
+    KT_EXPECT_EQ(CALL(kh_fast_free, h, q), 100);                    /* into the bitmaps */
     KT_EXPECT_EQ(kheap_check(h), 0);
     KT_EXPECT_EQ(kheap_free(h, p), 0);
+    kheap_t *d = kt_pool_flags(POOL_BYTES, 16, KHEAP_F_DEBUG);
+    KT_ASSERT(d != NULL);
+    q = kheap_alloc(d, 16);
+    KT_EXPECT_EQ(CALL(kh_fast_alloc, d, 16), 0);                    /* debug: the C layer's */
+    KT_EXPECT_EQ(CALL(kh_fast_free, d, q), 0);
+    KT_EXPECT_EQ(kheap_free(d, q), 0);
 }
 
 KTEST(kh_fill_kh_unlike_and_kh_copy_keep_the_registers)
