@@ -391,3 +391,21 @@ KTEST(size_zero_is_refused_whatever_the_free_count_says)
     KT_EXPECT_EQ(kheap_check(h), 0);
     KT_EXPECT(tail_intact(h, 64 * 1024));
 }
+
+KTEST(damaged_summary_mirror_is_reported_by_check_and_by_realloc)
+{
+    struct measured m;
+    KT_ASSERT(long_allocation(&m));
+    uintptr_t j = m.end_word / KT_WORD_BITS;
+    m.level1[2 * j + 1] ^= 1;               /* the mirror alone */
+    KT_EXPECT_EQ(kheap_check(m.h), KHEAP_ECORRUPT);
+    kt_faults.count = 0;
+    unsigned char *p = kheap_realloc(m.h, m.big, LONG_BYTES / 2);    /* measured, shrunk */
+    KT_EXPECT_PTR_EQ(p, m.big);
+    KT_EXPECT_EQ(kt_faults.count, 1);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
+    KT_EXPECT_EQ(kheap_check(m.h), 0);                          /* rebuilt */
+    KT_EXPECT(kt_intact(m.big, LONG_BYTES / 2, 7));
+    KT_EXPECT(kt_intact(m.next, 16, 8));
+    KT_EXPECT_EQ(kheap_usable_size(m.h, m.big), LONG_BYTES / 2);
+}
