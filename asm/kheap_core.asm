@@ -98,6 +98,19 @@
 ;                 CACHE_DAMAGED), xDX the class; not popped (I5)
 ; handle_ok       -> ZF when xBX is a usable handle (magic, geometry)
 ; geometry        -> xAX the geometry sum of xBX
+; change_range    xAX first, xDX count, xSI pattern -> used bits, tree and summary (I3, I6);
+;                 xAX 0 or SUMMARY_DAMAGED
+; alloc_length    xAX first -> xAX its length (+ SUMMARY_DAMAGED), through the summary
+; summary_bytes   xDI words -> xCX bytes of the boundary summary (I6)
+; summary_build   -> the summary made anew from the bitmaps
+; summary_range   [xAX, xDX) changed to pattern xSI -> the summary over it; xAX 0 or
+;                 SUMMARY_DAMAGED (then made anew)
+; summary_one     xAX word -> its level-1 bit checked, summary_word when it changed; CF damage
+; summary_bits    [xAX, xDX] words all changed to pattern xSI -> their level-1 bits; CF damage
+; summary_word    xAX word -> its bit at level 1 and up (summary_up); CF damage
+; summary_up      xAX entry below, xDI its value, xSI level, xBP entries below -> that
+;                 level's bit and up; CF damage
+; next_boundary   xAX from -> xAX the next block free or a start, or nblocks; CF damage
 ; find_descend    kh_find's steps (xDI says what each found: FIT_TREE, FIT_EXACT, GO_ON, NO_FIT):
 ;                 xCX node, xAX its first block, xDX its length -> a middle fit, or a leaf
 ; find_leaf       xAX from -> a fit read from the bitmap, or xDX the leaf's end and xBP the

@@ -266,7 +266,7 @@ static bool injected_failure(void)
 
 /* ---------------------------------------------------------------- pool geometry */
 
-/* The geometry word: kh_geometry (asm/kheap_core.asm) XORs the fields from shift to classes,
+/* The geometry word: kh_geometry (asm/kheap_core.asm) XORs the fields from shift to summary,
  * the ones that never change after creation but `next` (re-summed when kmalloc_add_region
  * links a region), so a wild write to any one of them changes the sum and makes the handle
  * fail heap_ok(). One source for C and asm: the fast paths check it the same way. */
@@ -676,8 +676,9 @@ static inline void *fast_alloc(kheap_t *h, size_t size, struct call *c, const vo
 }
 
 /* The whole of an allocating call on a pool or chain: the size-0 rule, failure injection,
- * the failure count, the lock; with fast set, fast_alloc first (under the lock). With zero set, the usable size is zeroed (after the lock is
- * released; in a debug pool that is the size asked for, and the guard after it stays). */
+ * the failure count, the lock; with fast set, fast_alloc first (under the lock). With zero
+ * set, the usable size is zeroed (after the lock is released; in a debug pool that is the
+ * size asked for, and the guard after it stays). */
 static void *alloc_call(kheap_t *h, size_t size, size_t align, bool chain, bool zero,
                         bool fast, const void *caller)
 {
@@ -1744,32 +1745,32 @@ kheap_t *KHEAP_KNAME(kmalloc_heap)(void)
 }
 
 /* An allocating call of the family, once the heap exists. */
-static void *kmalloc_call(size_t size, size_t align, bool zero, const void *caller)
+static void *kmalloc_call(size_t size, size_t align, bool zero, bool fast, const void *caller)
 {
     if (!kmalloc_ready(0, caller))
         return 0;
-    return alloc_call(kmalloc_first, size, align, true, zero, align == 1, caller);
+    return alloc_call(kmalloc_first, size, align, true, zero, fast, caller);
 }
 
 void *KHEAP_KNAME(kmalloc)(size_t size)
 {
     void *p = lock_hook ? 0 : fast_alloc(kmalloc_first, size, 0, __builtin_return_address(0));
-    return p ? p : kmalloc_call(size, 1, false, __builtin_return_address(0));
+    return p ? p : kmalloc_call(size, 1, false, lock_hook != 0, __builtin_return_address(0));
 }
 
 void *KHEAP_KNAME(kzalloc)(size_t size)
 {
-    return kmalloc_call(size, 1, true, __builtin_return_address(0));
+    return kmalloc_call(size, 1, true, true, __builtin_return_address(0));
 }
 
 void *KHEAP_KNAME(kcalloc)(size_t n, size_t size)
 {
-    return kmalloc_call(array_size(n, size), 1, true, __builtin_return_address(0));
+    return kmalloc_call(array_size(n, size), 1, true, true, __builtin_return_address(0));
 }
 
 void *KHEAP_KNAME(kmalloc_aligned)(size_t size, size_t align)
 {
-    return kmalloc_call(size, align, false, __builtin_return_address(0));
+    return kmalloc_call(size, align, false, align == 1, __builtin_return_address(0));
 }
 
 void KHEAP_KNAME(kfree)(void *p)
@@ -1796,7 +1797,7 @@ void *KHEAP_KNAME(krealloc)(void *p, size_t size)
 {
     const void *caller = __builtin_return_address(0);
     if (!p)
-        return kmalloc_call(size, 1, false, caller);
+        return kmalloc_call(size, 1, false, true, caller);
     if (!kmalloc_ready(p, caller))
         return 0;
     return realloc_in(0, p, size, true, caller);
