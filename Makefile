@@ -29,9 +29,9 @@ CFLAGS_K64 := -m64 $(CBASE) -fno-pie -fno-pic -mcmodel=kernel -mno-red-zone -mge
 KERNEL_INC := -nostdlib -Itests
 ASFLAGS  := -f elf32 -g -F dwarf -Wall -Werror
 ASFLAGS64 := -f elf64 -g -F dwarf -Wall -Werror
-# The fuzzer's small geometry (asm and C alike): leaves of 2 words, a quick-cache class per
-# 4 blocks, so its small pools have deep trees and caches.
-SMALL_LEAF := -DKHEAP_LEAF_WORDS_LOG2=1 -DKHEAP_QCLASS_SHIFT=2
+# The fuzzer's small geometry (asm and C alike): a quick-cache class per 4 blocks, so its
+# small pools have caches too.
+SMALL_CLASSES := -DKHEAP_QCLASS_SHIFT=2
 
 # Stamps (written at the end of this file): every object depends on FLAGS_STAMP, kmain.o
 # on POOL_STAMP, so `make VAR=...` with other flags or another pool size rebuilds them.
@@ -104,9 +104,11 @@ endef
 $(eval $(call offsets,$(BUILD),$(CFLAGS)))
 $(eval $(call offsets,$(B64),$(CFLAGS64)))
 $(eval $(call asm_object,$(BUILD)/asm/kheap_core.o,$(ASFLAGS),$(BUILD)))
-$(eval $(call asm_object,$(BUILD)/leaf/kheap_core.o,$(ASFLAGS),$(BUILD),$(SMALL_LEAF)))
+$(eval $(call asm_object,$(BUILD)/small/kheap_core.o,$(ASFLAGS),$(BUILD),$(SMALL_CLASSES)))
 $(eval $(call asm_object,$(B64)/asm/kheap_core.o,$(ASFLAGS64),$(B64)))
-$(eval $(call asm_object,$(B64)/leaf/kheap_core.o,$(ASFLAGS64),$(B64),$(SMALL_LEAF)))
+$(eval $(call asm_object,$(B64)/small/kheap_core.o,$(ASFLAGS64),$(B64),$(SMALL_CLASSES)))
+$(eval $(call asm_object,$(BUILD)/vg/kheap_core.o,$(ASFLAGS),$(BUILD),-DKHEAP_VALGRIND))
+$(eval $(call asm_object,$(B64)/vg/kheap_core.o,$(ASFLAGS64),$(B64),-DKHEAP_VALGRIND))
 
 # $(call objects,DIR,FLAGS): DIR/%.o from %.c, with XFLAGS, what a target adds
 define objects
@@ -260,7 +262,7 @@ clean:
 stamp = $(shell mkdir -p $(dir $(1)); v='$(foreach v,$(2),$(v)=$($(v)))'; \
 	[ "$$(cat $(1) 2>/dev/null)" = "$$v" ] || printf '%s\n' "$$v" > $(1))
 $(call stamp,$(FLAGS_STAMP),CC AS LD AR CFLAGS CFLAGS64 API_NAMES CFLAGS_K64 KERNEL_INC ASFLAGS ASFLAGS64 \
-	SMALL_LEAF $(TEST_FLAG_VARS))
+	SMALL_CLASSES $(TEST_FLAG_VARS))
 $(call stamp,$(POOL_STAMP),KHEAP_POOL_SIZE)
 $(FLAGS_STAMP) $(POOL_STAMP): ;
 

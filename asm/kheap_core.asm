@@ -1,14 +1,14 @@
-; kheap_core.asm - the allocator core: pool set-up, first-fit search through the run tree,
-; marking, clearing, free validation, allocation length through the boundary summary, and
-; the fast paths of a cache hit and a free into a cache. Called by kernel/kheap.c under its
-; lock.
+; kheap_core.asm - the allocator core: pool set-up, placement through the free-run index
+; (segregated fit), marking, clearing and coalescing, free validation, allocation length
+; through the boundary summary, and the fast paths of a cache hit and a free into a cache.
+; Called by kernel/kheap.c under its lock.
 ;
 ; ABI: i386 cdecl (nasm -f elf32: arguments on the stack, result in eax; ebx esi edi ebp
 ; preserved) or x86-64 System V (nasm -f elf64: arguments in rdi rsi rdx rcx, result in rax;
 ; rbx rbp r12-r15 preserved, no red zone, no SSE, RIP-relative only), from one source through
 ; the ABI layer in asm/kheap_abi.inc. The direction flag is clear on entry and exit.
 ; Block indices and counts are unsigned words. No routine uses more stack than its saved
-; registers and a few words of locals (at most 5, in the tree updates and kh_init; the
+; registers and a few words of locals (at most 5, in index_find's walk and kh_init; the
 ; summary's search two a level it climbs: at most 10 on i386, 18 on x86-64),
 ; and none calls out of this file.
 ;
@@ -18,21 +18,29 @@
 ;                                              cannot hold the control block, the bitmaps,
 ;                                              `extra` side-table bytes per block and one
 ;                                              block (or wraps past the top of memory)
-; kh_find            h, count, align           first block of the lowest run of `count` free
-;                                              blocks whose address is a multiple of
-;                                              align << shift (align: power of two, in
-;                                              blocks); -1 when none. Reads only.
-;                                              O(log leaves + LEAF_WORDS) a candidate
+; kh_take            h, count, align           first block of an allocation of `count` blocks
+;                                              at a multiple of `align` blocks by address
+;                                              (a power of two), placed by the index (I3),
+;                                              checked against the used bitmap and claimed;
+;                                              NO_BLOCK when no placement exists. With
+;                                              INDEX_DAMAGED / SUMMARY_DAMAGED added for
+;                                              what failed a check (then made anew). O(1)
+;                                              when a class at or above count + align - 1
+;                                              holds a run
 ; kh_claim           h, first, count           -  marks [first, first+count) used, first a start
-;                                              and updates the run tree and the summary
-; kh_release         h, first, count           -  clears them and the start bit; updates
-;                                              the run tree and the summary
-; kh_mark            h, first, count           -  marks used only (grow in place); updates
-;                                              the tree and the summary
-; kh_unmark          h, first, count           -  clears used only (shrink); updates the tree
-;                                              and the summary. These four return 0, or
-;                                              SUMMARY_DAMAGED when a summary word failed
-;                                              its mirror (the summary was made anew, I6)
+; kh_mark            h, first, count           -  marks used only (grow in place)
+; kh_release         h, first, count           -  clears them and the start bit, coalescing
+; kh_unmark          h, first, count           -  clears used only (shrink). These four keep
+;                                              the index and the summary, and return 0, or
+;                                              SUMMARY_DAMAGED / INDEX_DAMAGED when a word
+;                                              failed its check (made anew, I3, I6)
+; kh_index_build     h                         -  the index (I3) made anew from the bitmaps
+; kh_largest_run     h                         blocks of the longest free run. O(runs of the
+;                                              highest class); O(W) without an index
+; kh_run_start       h, b                      first block of the free run ending before b
+; kh_run_end         h, x                      one past the free run starting at x. Both
+;                                              through a footer or header, checked; else
+;                                              the bitmaps. Read only
 ; kh_next_used       h, from, limit            first used block in [from, limit), else limit
 ; kh_next_free       h, from, limit            first free block in [from, limit), else limit
 ; kh_alloc_blocks    h, first                  length in blocks of the allocation at `first`,
@@ -81,13 +89,6 @@
 ; Internal helpers take registers (xBX = h throughout) and list what they clobber:
 ; scan            xAX from, xDX limit, xSI/xDI masks -> xAX first block whose bit is set
 ; fill            xDI bitmap, [xAX, xDX), xSI pattern -> bits set or cleared
-; leaf_update     xAX leaf -> its node from its words; ZF when unchanged
-; leaf_adjust     [xAX, xDX) changed to pattern xSI, one leaf -> its node from the free run
-;                 around the range; xAX = the node, ZF when unchanged
-; run_start       xAX block -> first block of the free run ending there (within its leaf)
-; combine         xAX node, xDX child length -> the node from its children; ZF when unchanged
-; tree_update     [xAX, xDX) changed to pattern xSI -> leaves and ancestors (I3)
-; tree_bytes      xDI words -> xBP leaves, xCX bytes of the run tree
 ; layout          xAX blocks -> xDI words, xBP block 0, xDX limit (kh_init's helper)
 ; start_bit       xAX block -> xDI its start-bitmap word, xCX its bit
 ; live_start      xAX ptr -> xAX its block if a live allocation start, else a KHEAP_E code
@@ -98,8 +99,8 @@
 ;                 CACHE_DAMAGED), xDX the class; not popped (I5)
 ; handle_ok       -> ZF when xBX is a usable handle (magic, geometry)
 ; geometry        -> xAX the geometry sum of xBX
-; change_range    xAX first, xDX count, xSI pattern -> used bits, tree and summary (I3, I6);
-;                 xAX 0 or SUMMARY_DAMAGED
+; change_range    xAX first, xDX count, xSI pattern -> used bits, index and summary (I3, I6);
+;                 xAX 0, SUMMARY_DAMAGED, INDEX_DAMAGED
 ; alloc_length    xAX first -> xAX its length (+ SUMMARY_DAMAGED), through the summary
 ; summary_bytes   xDI words -> xCX bytes of the boundary summary (I6)
 ; summary_build   -> the summary made anew from the bitmaps
@@ -111,12 +112,28 @@
 ; summary_up      xAX entry below, xDI its value, xSI level, xBP entries below -> that
 ;                 level's bit and up; CF damage
 ; next_boundary   xAX from -> xAX the next block free or a start, or nblocks; CF damage
-; find_descend    kh_find's steps (xDI says what each found: FIT_TREE, FIT_EXACT, GO_ON, NO_FIT):
-;                 xCX node, xAX its first block, xDX its length -> a middle fit, or a leaf
-; find_leaf       xAX from -> a fit read from the bitmap, or xDX the leaf's end and xBP the
-;                 free run reaching it
-; find_climb      xDX a leaf's end, xBP the run reaching it -> a carried fit, or a right
-;                 sibling to descend (xCX, xAX, xDX)
+; run_class       xAX length -> xCX its class (I3); fit_class: the lowest whose runs hold it
+; index_bytes     xAX blocks -> xCX bytes of the index area
+; index_search    xCX class -> xAX the head of the first non-empty class from it, xCX that
+;                 class (NIL: none); CF damage
+; run_header      xAX block -> xSI its header, xDX its length, checked; CF when not a run
+; run_seal        xSI header, xAX its block -> its check word
+; run_insert      xAX first, xDX length -> put at its class's head; CF damage
+; run_unlink      xAX first, xSI header, xDX length -> out of its class; CF damage
+; free_start      xAX b, xDX floor -> xAX the lowest s >= floor with [s, b) free
+; run_after       xAX first of a run -> xDX its length (bitmap or header); CF damage
+; run_before      xAX b -> xAX the first block of the run ending at b - 1, xDX its length
+;                 (bitmap or footer); CF damage
+; index_take      [xAX, xDX) about to be used -> its run out, what is left back in; CF
+; index_give      [xAX, xDX) just freed -> the runs either side out, their union in; CF
+; run_put         xAX first, xDX length -> run_insert when run_min or more; CF damage
+; next_run        xAX from -> xAX the next free run's first block, xDX its end
+; index_build     -> the index made anew from the used bitmap
+; aligned_from    xAX block, xDX align -> xAX the first aligned block from it; CF wrap
+; bitmap_fit      xAX count, xDX align -> xAX the lowest aligned fit on the bitmap, or ALL_ONES
+; index_find      xAX count, xDX align -> xAX a placement (a hint), or ALL_ONES; CF damage
+; aligned_fit     xAX run, xDX length -> xAX its first aligned block if the request fits; CF
+; largest_run     -> xAX blocks of the longest free run
 ;
 ; Invariants every routine relies on and keeps (kheap_check verifies them all):
 ;   I1  used[i] = 1 iff block i belongs to a live allocation; start[i] = 1 iff block i is
@@ -124,27 +141,28 @@
 ;       begins with a start bit, so an allocation is [start bit, next start bit or free).
 ;   I2  Bits past the last block in the last bitmap word: used = 1, start = 0. A search
 ;       therefore never returns a block past the pool, whatever the word holds.
-;   I3  The run tree summarises the used bitmap. Leaf j covers LEAF_WORDS bitmap words
-;       (blocks [j * LEAF_BLOCKS, (j+1) * LEAF_BLOCKS)); the tree is complete, with `leaves`
-;       (a power of two) leaves, node 1 the root, node k's children 2k and 2k+1, leaf j at
-;       node leaves + j. Blocks past the pool (pad bits, words past the bitmap, leaves past
-;       the last) count as used. Every node holds, for its range of blocks:
-;         pre   free blocks at its start, before the first used one,
-;         suf   free blocks at its end, after the last used one,
-;         best  the longest run of free blocks inside it (runs cut at its edges).
-;       A parent follows from its children (length len each):
-;         pre  = L.pre  (+ R.pre  when L.pre = len)
-;         suf  = R.suf  (+ L.suf  when R.suf = len)
-;         best = max(L.best, R.best, L.suf + R.pre)
-;       Every routine that changes the used bitmap recomputes the leaves it touched and
-;       their ancestors, so the tree is exact at every return. A search descends it to the
-;       lowest run long enough, in O(log leaves + LEAF_WORDS) steps.
+;   I3  The free-run index holds every maximal run of free blocks (per the used bitmap:
+;       cached allocations are used) of run_min blocks or more, those of RUN_HEADER_BYTES,
+;       and nothing else. Each such run keeps its header in its first RUN_HEADER_BYTES: its
+;       length, the next and previous runs of its class and a check word (the XOR of those,
+;       its first block and RUN_SEED); a run longer than run_min keeps its first block in
+;       its last dword too (the footer). A run's class is TLSF's two-level mapping of its
+;       length (run_class); class c's runs form a list from its head, newest put in first;
+;       a class's bit is set iff it has a head, a first level's iff it has a class. Every
+;       header, footer, link and class word is a hint, checked against the used bitmap and
+;       itself before it is used or written: a run must start and end where the bitmap says
+;       (its first and last blocks free, the blocks around it used), links must name each
+;       other back, and nothing is written into a block the used bitmap says is live; a
+;       placement is checked free on the bitmap before it is handed out. A check that fails
+;       makes the index anew from the bitmaps and is reported (INDEX_DAMAGED), so a write
+;       after free cannot make the heap hand out a live block. Debug pools keep no index
+;       (run_min 0): their free blocks hold the poison.
 ;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer, with two
 ;       exceptions here: kh_init sets them for an empty pool, and the fast paths
 ;       (kh_fast_alloc, kh_fast_free) keep them for the cache hit and the free into a cache
 ;       they perform, exactly as the C layer would. No other routine touches them.
 ;   I5  The quick caches hold freed allocations whose blocks stay used in the used bitmap
-;       (so the tree is not touched): cached[i] = 1 iff block i starts an allocation held
+;       (so the index is not touched): cached[i] = 1 iff block i starts an allocation held
 ;       in a cache, and then start[i] = 1 too. Each such block sits in exactly one entry,
 ;       of class length - 1; every slot past a class's count is zero (so damage to one
 ;       shows). A cached start is free to the caller: kh_block_of calls it a double free.
@@ -160,7 +178,7 @@
 ;       zero word, says so (SUMMARY_DAMAGED) and measures the bitmaps instead. Every routine
 ;       that changes used or start bits updates the summary over the words it changed.
 ;
-; Pool layout: | control | used | start | cached bitmap | side table | run tree | quick caches |
+; Pool layout: | control | used | start | cached bitmap | side table | index | quick caches |
 ;              | boundary summary | pad | blocks |
 
 ; The ABI layer (asm/kheap_abi.inc): registers and words at the target's width, ARG(n),
@@ -211,11 +229,11 @@ field KH_MEM_START              ; the region handed to kheap_create
 field KH_MEM_END
 field KH_SIDE                   ; -> side table (nblocks * extra bytes), after the start bitmap
 field KH_FLAGS                  ; KHEAP_F_* of the pool (C layer)
-field KH_TREE                   ; -> node 0 of the run tree (I3), after the side table
+field KH_INDEX                  ; -> the free-run index (I3), after the side table
 field KH_NEXT                   ; next region of the kmalloc heap, or 0
-field KH_LEAVES                 ; leaves of the run tree, a power of two (I3)
+field KH_SHAPE                  ; the index's shape (I3): bytes IX_RUN_MIN and IX_FLS
 field KH_CACHED                 ; -> cached bitmap (I5), after the start bitmap
-field KH_CACHE                  ; -> the quick caches (I5), after the run tree
+field KH_CACHE                  ; -> the quick caches (I5), after the index
 field KH_CLASSES                ; quick-cache classes: allocations of 1 .. classes blocks
 field KH_SUMMARY                ; -> the boundary summary (I6), after the quick caches
 field KH_FREE_BLOCKS            ; the counters from here on (I4)
@@ -234,27 +252,42 @@ GEOMETRY_SEED   equ 0x9E3779B9
 GEOMETRY_FIRST  equ KH_SHIFT
 GEOMETRY_END    equ KH_FREE_BLOCKS              ; one past the last word summed
 
-; A node of the run tree: struct kh_node in kernel/kheap.c.
-node_field NODE_PRE             ; free blocks at the start of its range
-node_field NODE_SUF             ; free blocks at its end
-node_field NODE_BEST            ; longest free run inside it
+; The index's shape, two bytes of one word: the blocks of the shortest run it holds (those
+; of RUN_HEADER_BYTES, at least one block; 0 in a pool without an index, a debug pool), and
+; its first levels (fls: the classes it has heads for are 0 .. fls * SL_COUNT - 1).
+IX_RUN_MIN      equ KH_SHAPE
+IX_FLS          equ KH_SHAPE + 1
 
 %ifdef KHEAP_CHECK_OFFSETS
-  %if C_KH_SIZE != CB_SIZE || C_NODE_SIZE != NODE_SIZE
-    %error control block drift: struct kheap or struct kh_node has a different size
+  %if C_KH_SIZE != CB_SIZE
+    %error control block drift: struct kheap has a different size
   %endif
 %endif
 
-; Leaf size: 16 words (512 blocks) unless the build says otherwise. The differential fuzzer
-; builds asm and C with -DKHEAP_LEAF_WORDS_LOG2=1 so its small pools get deep trees; both
-; files must be given the same value (kheap_check fails on every pool otherwise).
-%ifndef KHEAP_LEAF_WORDS_LOG2
-  %define KHEAP_LEAF_WORDS_LOG2 4
-%endif
-LEAF_WORDS_LOG2 equ KHEAP_LEAF_WORDS_LOG2
-LEAF_WORDS      equ 1 << LEAF_WORDS_LOG2        ; bitmap words under one leaf of the tree
-LEAF_SHIFT      equ WORD_SHIFT + LEAF_WORDS_LOG2
-LEAF_BLOCKS     equ 1 << LEAF_SHIFT             ; blocks under one leaf
+; The free-run index (I3). An indexed run keeps a header in its first RUN_HEADER_BYTES:
+; four dwords, below; when it is longer than run_min blocks its last dword (the footer)
+; holds its first block too, so a free can find the start of the run before it.
+RUN_LEN         equ 0                           ; its length in blocks
+RUN_NEXT        equ 4                           ; first block of the next run of its class, or NIL
+RUN_PREV        equ 8                           ; of the one before, or NIL (it is the head)
+RUN_CHECK       equ 12                          ; RUN_SEED ^ len ^ next ^ prev ^ its first block
+RUN_HEADER_BYTES equ 16
+RUN_SEED        equ 0x52554E53                  ; "RUNS"
+NIL             equ 0xFFFFFFFF                  ; no run (a dword: blocks fit in 32 bits)
+MAX_BLOCKS      equ 0xFFFFFFFE                  ; the most blocks a pool holds (below NIL)
+; Classes, TLSF's two-level mapping: a length L < SL_COUNT is class L; a longer one, with
+; b = bsr(L), class (b - SL_LOG) * SL_COUNT + (L >> (b - SL_LOG)): SL_COUNT classes between
+; two powers of two. Class c is first level c >> SL_LOG, second level c & (SL_COUNT - 1).
+SL_LOG          equ 4
+SL_COUNT        equ 1 << SL_LOG
+FL_MAX          equ 31                          ; first levels at most (lengths below 2^32)
+; The index area: a dword bitmap of first levels with a non-empty class, a dword per first
+; level of its non-empty classes, then a dword head per class (first levels 0 .. fls - 1).
+IX_FLMAP        equ 0
+IX_SLMAP        equ 4                           ; FL_MAX dwords
+IX_HEADS        equ 4 + 4 * FL_MAX              ; (128: word aligned)
+INDEX_DAMAGED   equ 1 << (WORD_BITS - 2)        ; a run, link or class word failed its check
+NO_BLOCK        equ INDEX_DAMAGED - 1           ; kh_take: no placement
 
 ; The quick caches (I5): class c (0 .. classes-1) holds freed allocations of exactly c+1
 ; blocks, last in first out: a count, then CACHE_DEPTH block indices (the first `count` in
@@ -278,23 +311,20 @@ CACHE_DAMAGED   equ -2                          ; kh_cache_take: an entry failed
 SUMMARY_DAMAGED equ 1 << (WORD_BITS - 1)        ; kh_alloc_blocks: the summary failed its check
 FAST_MISS       equ 1                           ; kh_fast_alloc: a usable plain pool, no entry
 
-; NODE dst, index: dst = address of node `index` (xBX = h). dst and index may not be one.
-%macro NODE 2
-        lea     %1, [%2 + %2 * 2]               ; three words a node
-        shl     %1, WORD_BYTES_LOG2
-        add     %1, [xBX + KH_TREE]
-%endmacro
-
 section .text
 
 ; Each exported routine, with the routine after it in this file (its size runs to there, any
 ; tail it shares with the next one included).
-EXPORT(kh_init, kh_find)
-EXPORT(kh_find, kh_claim)
+EXPORT(kh_init, kh_take)
+EXPORT(kh_take, kh_claim)
 EXPORT(kh_claim, kh_mark)
 EXPORT(kh_mark, kh_release)
 EXPORT(kh_release, kh_unmark)
-EXPORT(kh_unmark, kh_next_used)
+EXPORT(kh_unmark, kh_index_build)
+EXPORT(kh_index_build, kh_largest_run)
+EXPORT(kh_largest_run, kh_run_start)
+EXPORT(kh_run_start, kh_run_end)
+EXPORT(kh_run_end, kh_next_used)
 EXPORT(kh_next_used, kh_next_free)
 EXPORT(kh_next_free, kh_alloc_blocks)
 EXPORT(kh_alloc_blocks, kh_summary_build)
@@ -410,391 +440,6 @@ fill:
         pop     xDI
 .done:  ret
 
-%if NODE_SIZE != 3 * WORD_BYTES
-  %error NODE assumes three words a node
-%endif
-
-; STORE_FIELD address, value: stores value and counts a change in xCX when it differs.
-%macro STORE_FIELD 2
-        cmp     [%1], %2
-        je      %%same
-        mov     [%1], %2
-        inc     xCX
-%%same:
-%endmacro
-
-; leaf_update - I3 for leaf xAX: its pre, suf and best from its LEAF_WORDS bitmap words,
-; low block first. A word is all free (the run grows by a word), or has a used bit: then
-; the free bits below its lowest used bit end the current run, the runs between its lowest
-; and highest used bits are measured only when they could beat the best so far, and the
-; free bits above its highest used bit start the next run.
-; in: xBX = h, xAX = leaf. out: ZF set when the leaf's node did not change.
-; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
-%define LEAF_PRE  [xSP]                         ; leaf_update's locals: pre, -1 until a
-%define LEAF_SELF [xSP + WORD_BYTES]            ; used block is seen, and the leaf
-; END_RUN: the free run xDX ends at a used block: the first to end is the prefix (LEAF_PRE),
-; and the longest so far is the best (xBP).
-%macro END_RUN 0
-        cmp     WORD_PTR LEAF_PRE, -1
-        jne     %%seen
-        mov     LEAF_PRE, xDX
-%%seen: cmp     xDX, xBP
-        jbe     %%short
-        mov     xBP, xDX
-%%short:
-%endmacro
-leaf_update:
-        push    xAX
-        push    -1
-        shl     xAX, LEAF_WORDS_LOG2            ; xAX = the leaf's first word
-        lea     xCX, [xAX + LEAF_WORDS]         ; its end, or the bitmap's when that is lower
-        cmp     xCX, [xBX + KH_NWORDS]
-        jbe     .bounded
-        mov     xCX, [xBX + KH_NWORDS]
-.bounded:
-        mov     xSI, [xBX + KH_USED]
-        lea     xDI, [xSI + xCX * WORD_SCALE]   ; xDI -> end word
-        lea     xSI, [xSI + xAX * WORD_SCALE]   ; xSI -> word
-        xor     xDX, xDX                        ; xDX = free run ending before word xSI
-        xor     xBP, xBP                        ; xBP = best
-        cmp     xSI, xDI
-        jae     .past
-.word:  mov     xAX, [xSI]
-        test    xAX, xAX
-        jnz     .mixed
-        add     xDX, WORD_BITS                  ; all free: the run goes on
-.next:  add     xSI, WORD_BYTES
-        cmp     xSI, xDI
-        jb      .word
-.past:  mov     xAX, LEAF_SELF                  ; words of the leaf past the bitmap count as
-        inc     xAX                             ; used (as the pad bits do, I2): they end
-        shl     xAX, LEAF_WORDS_LOG2            ; the run
-        cmp     xAX, [xBX + KH_NWORDS]
-        jbe     .ends
-        END_RUN
-        xor     xDX, xDX
-        jmp     .ends
-.mixed: bsf     xCX, xAX                        ; xCX = lowest used bit
-        add     xDX, xCX                        ; the run ends there
-        END_RUN
-        xor     xDX, xDX                        ; (an all-used word: no run inside, none after)
-        cmp     xAX, ALL_ONES
-        je      .next
-        bsr     xDX, xAX                        ; xDX = highest used bit
-        push    xDX
-        sub     xDX, xCX
-        dec     xDX                             ; bits strictly between lowest and highest
-        cmp     xDX, xBP                        ; (signed: -1 when they are one bit)
-        jle     .top                            ; no run in between can beat best
-        not     xAX
-        inc     xCX
-        shr     xAX, cl                         ; free bits above the lowest used one ...
-        mov     xCX, xDX
-        mov     xDX, 1
-        shl     xDX, cl
-        dec     xDX
-        and     xAX, xDX                        ; ... and below the highest: xAX = z
-        xor     xDX, xDX
-.shrink: test   xAX, xAX                        ; each step shortens every run of z by one,
-        jz      .longest                        ; so the steps taken = its longest run
-        mov     xCX, xAX
-        shr     xCX, 1
-        and     xAX, xCX
-        inc     xDX
-        jmp     .shrink
-.longest:
-        cmp     xDX, xBP
-        jbe     .top
-        mov     xBP, xDX
-.top:   pop     xCX                             ; highest used bit
-        mov     xDX, WORD_BITS - 1
-        sub     xDX, xCX                        ; the free bits above it start the next run
-        jmp     .next
-.ends:  pop     xAX                             ; pre
-        cmp     xAX, -1
-        jne     .suf
-        mov     xAX, xDX                        ; no used block: one run fills the leaf
-.suf:   cmp     xDX, xBP                        ; xDX = suf, the run that reached the end
-        jbe     .store
-        mov     xBP, xDX
-.store: pop     xCX
-        add     xCX, [xBX + KH_LEAVES]          ; the leaf's node
-        NODE    xDI, xCX
-        xor     xCX, xCX                        ; xCX = fields that changed
-        STORE_FIELD xDI + NODE_PRE, xAX
-        STORE_FIELD xDI + NODE_SUF, xDX
-        STORE_FIELD xDI + NODE_BEST, xBP
-        test    xCX, xCX                        ; ZF: the node is as it was
-        ret
-
-; combine - I3 for internal node xAX from its two children, each xDX blocks long.
-; in: xBX = h, xAX = node, xDX = child length. out: ZF set when the node did not change.
-; clobbers: xCX, xSI, xDI, xBP
-%define LEFT  xDI                                ; combine's view: the left child,
-%define RIGHT xDI + NODE_SIZE                   ; the right child just after it,
-%define SELF  xSI                               ; and the node
-combine:
-        mov     xBP, [xBX + KH_TREE]
-        lea     xSI, [xAX + xAX * 2]
-        shl     xSI, WORD_BYTES_LOG2            ; three words a node
-        lea     xDI, [xBP + xSI * 2]            ; node 2k is twice as far in
-        add     xSI, xBP
-        xor     xCX, xCX                        ; xCX = fields that changed
-        mov     xBP, [LEFT + NODE_PRE]
-        cmp     xBP, xDX
-        jne     .pre
-        add     xBP, [RIGHT + NODE_PRE]         ; the left child is all free: on into the right
-.pre:   STORE_FIELD SELF + NODE_PRE, xBP
-        mov     xBP, [RIGHT + NODE_SUF]
-        cmp     xBP, xDX
-        jne     .suf
-        add     xBP, [LEFT + NODE_SUF]          ; the right child is all free: back into the left
-.suf:   STORE_FIELD SELF + NODE_SUF, xBP
-        mov     xBP, [LEFT + NODE_SUF]
-        add     xBP, [RIGHT + NODE_PRE]         ; the run across the middle
-        cmp     xBP, [LEFT + NODE_BEST]
-        jae     .left
-        mov     xBP, [LEFT + NODE_BEST]
-.left:  cmp     xBP, [RIGHT + NODE_BEST]
-        jae     .right
-        mov     xBP, [RIGHT + NODE_BEST]
-.right: STORE_FIELD SELF + NODE_BEST, xBP
-        test    xCX, xCX
-        ret
-%undef LEFT
-%undef RIGHT
-%undef SELF
-
-; run_start - the first block of the free run that ends at block xAX: one past the last used
-; block before xAX, or the first block of xAX's leaf when there is none in between. Reads a
-; word at a time, downward, with bsr.
-; in: xBX = h, xAX = block. out: xAX. clobbers: xCX, xDX, xDI, xBP
-run_start:
-        mov     xDX, xAX
-        and     xDX, ~(LEAF_BLOCKS - 1)         ; xDX = the leaf's first block
-        mov     xBP, [xBX + KH_USED]
-.word:  cmp     xAX, xDX                        ; blocks [xAX, the block asked) are free
-        jbe     .done
-        lea     xCX, [xAX - 1]                  ; the block below
-        mov     xDI, xCX
-        shr     xDI, WORD_SHIFT
-        mov     xDI, [xBP + xDI * WORD_SCALE]   ; its word
-        and     xCX, WORD_BITS - 1
-        xor     xCX, WORD_BITS - 1
-        shl     xDI, cl                         ; only the bits at or below it, moved to the top
-        test    xDI, xDI
-        jnz     .found
-        dec     xAX                             ; none used: on from the word's first block
-        and     xAX, ~(WORD_BITS - 1)
-        jmp     .word
-.found: bsr     xDI, xDI                        ; the last used block is 31 - xDI below xAX - 1
-        lea     xAX, [xAX + xDI - (WORD_BITS - 1)]
-.done:  ret
-
-; leaf_adjust - I3 for the one leaf holding [xAX, xDX) after those blocks became used (xSI =
-; ALL_ONES) or free (xSI = 0), from the free run [s, e) around them, found by reading the
-; bitmap outward from the range (usually within a word or two) instead of all the leaf:
-;   freed:   [s, e) is one free run now: pre = its length when s is the leaf's first block,
-;            suf = its length when e is the leaf's end, best = max(best, its length);
-;   claimed: [s, e) was a free run, now [s, first) and [end, e): pre and suf shrink to them
-;            when the run was the prefix or the suffix; best stays, unless the run was as
-;            long as best (another run may or may not be): then leaf_update reads the leaf.
-; The range must have been all free before a claim (kh_claim's contract).
-; in: xBX = h, xAX = first, xDX = end, xSI = pattern.
-; out: xAX = the leaf's node, ZF set when it did not change. clobbers: xCX, xDX, xSI, xDI, xBP
-%define ADJ_NODE [xSP]                          ; locals: the leaf's node,
-%define ADJ_E    [xSP + WORD_BYTES]             ; the run's end,
-%define ADJ_END  [xSP + 2 * WORD_BYTES]         ; the range,
-%define ADJ_FIRST [xSP + 3 * WORD_BYTES]
-%define ADJ_PAT  [xSP + 4 * WORD_BYTES]         ; and its pattern
-leaf_adjust:
-        sub     xSP, 5 * WORD_BYTES
-        mov     ADJ_PAT, xSI
-        mov     ADJ_FIRST, xAX
-        mov     ADJ_END, xDX
-        mov     xCX, xAX
-        shr     xCX, LEAF_SHIFT
-        add     xCX, [xBX + KH_LEAVES]
-        mov     ADJ_NODE, xCX
-        NODE    xDI, xCX
-        mov     xAX, ADJ_FIRST
-        or      xAX, LEAF_BLOCKS - 1
-        inc     xAX                             ; xAX = the leaf's end
-        sub     xAX, [xDI + NODE_SUF]           ; the range ends in the old suffix run (free
-        cmp     xDX, xAX                        ; from its end on before and after): e is
-        jb      .scan_e                         ; the leaf's end
-        add     xAX, [xDI + NODE_SUF]
-        jmp     .have_e
-.scan_e:
-        mov     xAX, xDX                        ; e: the first used block from the end on,
-        mov     xDX, ADJ_FIRST
-        or      xDX, LEAF_BLOCKS - 1
-        inc     xDX                             ; before the leaf's end
-        mov     xCX, [xBX + KH_NWORDS]
-        shl     xCX, WORD_SHIFT
-        cmp     xDX, xCX
-        jbe     .limit
-        mov     xDX, xCX                        ; (or the bitmap's: past it all is used)
-.limit: xor     xSI, xSI
-        xor     xDI, xDI
-        call    scan
-.have_e:
-        mov     ADJ_E, xAX
-        mov     xCX, ADJ_NODE
-        NODE    xDI, xCX
-        mov     xAX, ADJ_FIRST
-        and     xAX, ~(LEAF_BLOCKS - 1)
-        add     xAX, [xDI + NODE_PRE]           ; the range starts in (or just after) the old
-        cmp     ADJ_FIRST, xAX                  ; prefix run: s is the leaf's first block
-        ja      .scan_s
-        sub     xAX, [xDI + NODE_PRE]
-        jmp     .have_s
-.scan_s:
-        mov     xAX, ADJ_FIRST
-        call    run_start                       ; xAX = s
-.have_s:
-        mov     xCX, ADJ_NODE
-        NODE    xDI, xCX                        ; xDI -> the leaf's node
-        mov     xDX, ADJ_E
-        mov     xSI, xDX
-        sub     xSI, xAX                        ; xSI = e - s
-        mov     xCX, ADJ_FIRST
-        and     xCX, ~(LEAF_BLOCKS - 1)         ; xCX = the leaf's first block
-        cmp     WORD_PTR ADJ_PAT, 0
-        jne     .claimed
-        mov     xBP, [xDI + NODE_PRE]           ; freed: xBP = pre, xDX = suf, xSI = best
-        cmp     xAX, xCX
-        jne     .f_suf
-        mov     xBP, xSI
-.f_suf: add     xCX, LEAF_BLOCKS
-        cmp     xDX, xCX
-        mov     xDX, [xDI + NODE_SUF]
-        jne     .f_best
-        mov     xDX, xSI
-.f_best:
-        cmp     xSI, [xDI + NODE_BEST]
-        jae     .store
-        mov     xSI, [xDI + NODE_BEST]
-        jmp     .store
-.claimed:
-        cmp     xSI, [xDI + NODE_BEST]
-        jae     .read                           ; it was a longest run
-        mov     xBP, [xDI + NODE_PRE]
-        cmp     xAX, xCX
-        jne     .c_suf
-        mov     xBP, ADJ_FIRST
-        sub     xBP, xCX                        ; the prefix ends where the range starts
-.c_suf: add     xCX, LEAF_BLOCKS
-        cmp     xDX, xCX
-        mov     xDX, [xDI + NODE_SUF]
-        jne     .c_best
-        mov     xDX, xCX
-        sub     xDX, ADJ_END                    ; the suffix starts where the range ends
-.c_best:
-        mov     xSI, [xDI + NODE_BEST]
-.store: xor     xCX, xCX
-        STORE_FIELD xDI + NODE_PRE, xBP
-        STORE_FIELD xDI + NODE_SUF, xDX
-        STORE_FIELD xDI + NODE_BEST, xSI
-        mov     xAX, ADJ_NODE
-        add     xSP, 5 * WORD_BYTES
-        test    xCX, xCX
-        ret
-.read:  mov     xAX, ADJ_NODE
-        sub     xAX, [xBX + KH_LEAVES]
-        call    leaf_update
-        mov     xAX, ADJ_NODE                   ; (mov and lea keep ZF)
-        lea     xSP, [xSP + 5 * WORD_BYTES]
-        ret
-
-; tree_update - I3 after the used bits of blocks [xAX, xDX) changed (xAX < xDX): the leaves
-; over them, then their ancestors a level at a time, each level's range of nodes the halved
-; range of the level below. A level where no node changed leaves every ancestor as it was,
-; so the walk stops there. The leaves strictly between the first and the last lie wholly
-; inside the range, so all their blocks hold the new pattern: they are set without reading
-; the bitmap. O(LEAF_WORDS + leaves touched + log leaves).
-; in: xBX = h, xAX = first block, xDX = end block, xSI = the blocks' new used pattern
-; (ALL_ONES or 0). clobbers: xAX, xCX, xDX, xSI, xDI, xBP
-%define LEVEL_NODE    [xSP]                     ; locals: the node being updated,
-%define LEVEL_FIRST   [xSP + WORD_BYTES]        ; the first and last nodes of the level,
-%define LEVEL_LAST    [xSP + 2 * WORD_BYTES]
-%define LEVEL_CHANGED [xSP + 3 * WORD_BYTES]    ; whether any of them changed,
-%define LEVEL_COVERED [xSP + 4 * WORD_BYTES]    ; and the value of a covered leaf
-tree_update:
-        mov     xCX, xAX
-        shr     xCX, LEAF_SHIFT
-        lea     xBP, [xDX - 1]
-        shr     xBP, LEAF_SHIFT
-        cmp     xCX, xBP
-        je      .one_leaf
-        mov     xAX, xCX
-        mov     xDX, xBP                        ; the first and last leaf
-        add     xAX, [xBX + KH_LEAVES]
-        add     xDX, [xBX + KH_LEAVES]          ; node numbers of the first and last leaf
-        not     xSI
-        and     xSI, LEAF_BLOCKS                ; a covered leaf: all free, or all used
-        push    xSI
-        push    0
-        push    xDX
-        push    xAX
-        push    xAX
-.leaf:  mov     xAX, LEVEL_NODE
-        cmp     xAX, LEVEL_FIRST
-        je      .read
-        cmp     xAX, LEVEL_LAST
-        je      .read
-        NODE    xDI, xAX                        ; covered: pre = suf = best = all or nothing
-        mov     xDX, LEVEL_COVERED
-        xor     xCX, xCX
-        STORE_FIELD xDI + NODE_PRE, xDX
-        STORE_FIELD xDI + NODE_SUF, xDX
-        STORE_FIELD xDI + NODE_BEST, xDX
-        test    xCX, xCX
-        jmp     .leaf_done
-.read:  sub     xAX, [xBX + KH_LEAVES]          ; an end leaf, maybe partly in the range:
-        call    leaf_update                     ; from its words
-.leaf_done:
-        jz      .leaf_same
-        mov     WORD_PTR LEVEL_CHANGED, 1
-.leaf_same:
-        inc     WORD_PTR LEVEL_NODE
-        mov     xAX, LEVEL_NODE
-        cmp     xAX, LEVEL_LAST
-        jbe     .leaf
-        mov     xDX, LEAF_BLOCKS                ; children's length one level up
-.level: cmp     WORD_PTR LEVEL_CHANGED, 0
-        je      .done                           ; nothing changed below: nothing above will
-        mov     WORD_PTR LEVEL_CHANGED, 0
-        shr     WORD_PTR LEVEL_FIRST, 1
-        shr     WORD_PTR LEVEL_LAST, 1
-        mov     xAX, LEVEL_FIRST
-        test    xAX, xAX
-        jz      .done                           ; the root is done
-.node:  call    combine                         ; (keeps xAX and xDX)
-        jz      .node_same
-        mov     WORD_PTR LEVEL_CHANGED, 1
-.node_same:
-        inc     xAX
-        cmp     xAX, LEVEL_LAST
-        jbe     .node
-        shl     xDX, 1
-        jmp     .level
-.done:  add     xSP, 5 * WORD_BYTES
-        ret
-
-.one_leaf:                                      ; the common case: a parent at a time
-        call    leaf_adjust                     ; xAX = the leaf's node
-        jz      .same
-        mov     xDX, LEAF_BLOCKS
-.parent:
-        shr     xAX, 1
-        jz      .same                           ; the root is done
-        call    combine
-        jz      .same                           ; unchanged: so is every ancestor
-        shl     xDX, 1
-        jmp     .parent
-.same:  ret
-
 ; BLOCK_BIT - xDX = the bitmap word of block xAX, xCX = its bit in that word. Clobbers
 ; nothing else.
 %macro BLOCK_BIT 0
@@ -874,23 +519,6 @@ start_bit:
         pop     xAX
         ret
 
-; tree_bytes - the run tree of a pool whose bitmaps have xDI words: xBP = its leaves (the
-; power of two at or above the leaves needed), xCX = its bytes (nodes 0 .. 2 * leaves - 1;
-; node 0 is unused, so node k is at k * NODE_SIZE).
-; in: xDI = words. clobbers: nothing else
-tree_bytes:
-        lea     xCX, [xDI + LEAF_WORDS - 1]
-        shr     xCX, LEAF_WORDS_LOG2            ; leaves needed, at least 1
-        mov     xBP, 1
-        dec     xCX
-        jz      .have
-        bsr     xCX, xCX
-        inc     xCX
-        shl     xBP, cl                         ; the power of two at or above them
-.have:  lea     xCX, [xBP + xBP * 2]
-        shl     xCX, 1 + WORD_BYTES_LOG2        ; 2 * leaves nodes of three words
-        ret
-
 ; summary_bytes - xCX = bytes of the boundary summary (I6) over bitmaps of xDI words: each
 ; level ceil(below / WORD_BITS) words down to one, every word with its mirror.
 ; clobbers: xDX
@@ -924,7 +552,7 @@ layout:
         mov     xDI, xAX
         add     xDI, WORD_BITS - 1
         shr     xDI, WORD_SHIFT                 ; xDI = words per bitmap
-        call    tree_bytes                      ; xCX = tree bytes
+        call    index_bytes                     ; xCX = index bytes
         mov     xBP, ARG(3)
         imul    xBP, xAX                        ; side table bytes (below end: no overflow)
         add     xBP, xCX
@@ -951,9 +579,866 @@ layout:
         add     xDX, xBP                        ; xDX = one past the last block
 .out:   ret
 
+; ---- the free-run index (I3) ----
+
+; VG_EXPOSE address, bytes - in the build for Valgrind's memcheck (-DKHEAP_VALGRIND, host
+; tests only), tells memcheck that the bytes at [address] are the module's: a free run's
+; header or footer, in blocks kernel/kheap.c marks no-access to the caller. It is memcheck's
+; client request MAKE_MEM_DEFINED (valgrind.h's sequence: rotations of xDI that leave it as it
+; was, then xchg xBX, xBX, with xAX pointing at the request and its arguments); outside
+; Valgrind, and in every other build, it does nothing. Keeps every register and the flags.
+%ifdef KHEAP_VALGRIND
+VG_MAKE_MEM_DEFINED equ 0x4D430002              ; ('M' << 24 | 'C' << 16) + 2
+%macro VG_EXPOSE 2
+        pushf
+        push    xAX
+        push    xDX
+        lea     xDX, [%1]
+        push    0
+        push    0
+        push    0
+        push    %2
+        push    xDX
+        push    VG_MAKE_MEM_DEFINED
+        mov     xAX, xSP
+        xor     xDX, xDX
+  %if WORD_BITS == 64
+        rol     rdi, 3
+        rol     rdi, 13
+        rol     rdi, 61
+        rol     rdi, 51
+  %else
+        rol     edi, 3
+        rol     edi, 13
+        rol     edi, 29
+        rol     edi, 19
+  %endif
+        xchg    xBX, xBX
+        add     xSP, 6 * WORD_BYTES
+        pop     xDX
+        pop     xAX
+        popf
+%endmacro
+%else
+%macro VG_EXPOSE 2
+%endmacro
+%endif
+
+; BLOCK_ADDR reg - reg = the address of block xAX. Clobbers xCX.
+%macro BLOCK_ADDR 1
+        mov     xCX, [xBX + KH_SHIFT]
+        mov     %1, xAX
+        shl     %1, cl
+        add     %1, [xBX + KH_BASE]
+%endmacro
+
+; USED_BIT reg - CF = the used bit of block reg. Clobbers xCX.
+%macro USED_BIT 1
+        mov     xCX, [xBX + KH_USED]
+        bt      [xCX], %1
+%endmacro
+
+; run_class - xCX = the class of a run of xAX blocks (xAX >= 1): xAX below SL_COUNT, else
+; (b - SL_LOG) * SL_COUNT + (xAX >> (b - SL_LOG)) with b = bsr(xAX). clobbers: xDX
+run_class:
+        mov     xCX, xAX
+        cmp     xAX, SL_COUNT
+        jb      .done
+        bsr     xCX, xAX
+        sub     xCX, SL_LOG
+        mov     xDX, xAX
+        shr     xDX, cl                         ; SL_COUNT + the second level
+        shl     xCX, SL_LOG
+        add     xCX, xDX
+.done:  ret
+
+; fit_class - xCX = the lowest class whose every run holds xAX blocks (xAX >= 1): the
+; class of xAX rounded up to the next class boundary. clobbers: xDX
+fit_class:
+        cmp     xAX, SL_COUNT
+        jb      run_class                       ; (its ret is ours)
+        push    xAX
+        bsr     xCX, xAX
+        sub     xCX, SL_LOG
+        mov     xDX, 1
+        shl     xDX, cl
+        lea     xAX, [xAX + xDX - 1]            ; (xAX < 2^32: no overflow)
+        call    run_class
+        pop     xAX
+        ret
+
+; index_bytes - xCX = bytes of the index of a pool of xAX blocks: IX_HEADS, then a head per
+; class of the first levels 0 .. fls - 1 (fls: the first level of xAX blocks, plus one).
+; clobbers: xDX
+index_bytes:
+        call    run_class
+        shr     xCX, SL_LOG
+        inc     xCX                             ; fls
+        shl     xCX, SL_LOG + 2                 ; a dword head per class
+        add     xCX, IX_HEADS
+        ret
+
+; index_search - the first non-empty class at or above class xCX: xAX = its head and xCX
+; the class, or xAX = NIL when there is none. CF when the class words disagree with the
+; heads (a first level whose bit is set with no class, a class whose bit is set with no
+; head, a first level past fls): the index is damaged. clobbers: xDX, xDI
+index_search:
+        mov     xDI, [xBX + KH_INDEX]
+        mov     xDX, xCX
+        shr     xDX, SL_LOG                     ; its first level
+        movzx   eax, byte [xBX + IX_FLS]
+        cmp     xDX, xAX
+        jae     .none                           ; longer than the pool: no class holds it
+        and     ecx, SL_COUNT - 1
+        mov     eax, [xDI + IX_SLMAP + xDX * 4]
+        shr     eax, cl
+        shl     eax, cl                         ; its level's classes from it up
+        test    eax, eax
+        jnz     .class
+        lea     ecx, [edx + 1]
+        mov     eax, [xDI + IX_FLMAP]
+        shr     eax, cl
+        shl     eax, cl                         ; the first levels above it
+        test    eax, eax
+        jz      .none
+        bsf     edx, eax
+        movzx   eax, byte [xBX + IX_FLS]
+        cmp     xDX, xAX
+        jae     .damaged                        ; a bit past the last first level
+        mov     eax, [xDI + IX_SLMAP + xDX * 4]
+        test    eax, eax
+        jz      .damaged
+.class: bsf     ecx, eax
+        shl     edx, SL_LOG
+        add     ecx, edx                        ; the class
+        mov     eax, [xDI + IX_HEADS + xCX * 4]
+        cmp     eax, NIL
+        je      .damaged
+        clc
+        ret
+.none:  mov     eax, NIL
+        clc
+        ret
+.damaged:
+        stc
+        ret
+
+; run_header - the header of the indexed run said to start at block xAX, checked: xAX inside
+; the pool and free, the check word right, the length at least run_min and inside the pool.
+; out: xSI = the header's address, xDX = the run's length; CF when it fails. clobbers: xCX
+run_header:
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .bad
+        USED_BIT xAX
+        jc      .bad
+        BLOCK_ADDR xSI
+        mov     edx, [xSI + RUN_LEN]
+        mov     ecx, edx
+        xor     ecx, [xSI + RUN_NEXT]
+        xor     ecx, [xSI + RUN_PREV]
+        xor     ecx, eax
+        xor     ecx, RUN_SEED
+        cmp     ecx, [xSI + RUN_CHECK]
+        jne     .bad
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xDX, xCX
+        jb      .bad
+        mov     xCX, [xBX + KH_NBLOCKS]
+        sub     xCX, xAX
+        cmp     xDX, xCX                        ; no further than the pool's end
+        ja      .bad
+        clc
+        ret
+.bad:   stc
+        ret
+
+; run_seal - the check word of the header at xSI, of the run at block xAX, made from its
+; fields. clobbers: xCX
+run_seal:
+        mov     ecx, [xSI + RUN_LEN]
+        xor     ecx, [xSI + RUN_NEXT]
+        xor     ecx, [xSI + RUN_PREV]
+        xor     ecx, eax
+        xor     ecx, RUN_SEED
+        mov     [xSI + RUN_CHECK], ecx
+        ret
+
+; run_insert - the free run [xAX, xAX + xDX) (xDX >= run_min) put at the head of its class:
+; the class's old head checked (a run whose header passes, with no run before it) and linked
+; after it, its header sealed, its footer (when longer than run_min) written, the class's
+; bits set. Writes only into blocks the used bitmap says are free: CF, nothing written, when
+; its first or last block is used or the old head fails. xAX and xDX are kept.
+; clobbers: xCX, xSI, xDI, xBP
+%define RI_FIRST [xSP + 2 * WORD_BYTES]
+%define RI_LEN   [xSP + WORD_BYTES]
+%define RI_CLASS [xSP]
+run_insert:
+        lea     xBP, [xAX + xDX - 1]
+        USED_BIT xAX
+        jc      .refused
+        bt      [xCX], xBP
+        jc      .refused
+        push    xAX
+        push    xDX
+        mov     xAX, xDX
+        call    run_class
+        push    xCX
+        mov     xDI, [xBX + KH_INDEX]
+        mov     eax, [xDI + IX_HEADS + xCX * 4] ; the old head
+        cmp     eax, NIL
+        je      .write
+        call    run_header
+        jc      .damaged
+        cmp     dword [xSI + RUN_PREV], NIL
+        jne     .damaged
+        mov     xDX, RI_FIRST
+        mov     [xSI + RUN_PREV], edx
+        call    run_seal
+.write: mov     xDX, xAX                        ; next: the old head, or NIL
+        mov     xAX, RI_FIRST
+        BLOCK_ADDR xSI
+        VG_EXPOSE xSI, RUN_HEADER_BYTES
+        mov     [xSI + RUN_NEXT], edx
+        mov     dword [xSI + RUN_PREV], NIL
+        mov     xDX, RI_LEN
+        mov     [xSI + RUN_LEN], edx
+        call    run_seal
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xDX, xCX
+        jbe     .head                           ; run_min blocks or fewer: no footer
+        mov     xCX, [xBX + KH_SHIFT]
+        shl     xDX, cl
+        VG_EXPOSE xSI + xDX - 4, 4
+        mov     [xSI + xDX - 4], eax            ; the footer: the run's last dword
+.head:  pop     xCX
+        mov     xDI, [xBX + KH_INDEX]
+        mov     [xDI + IX_HEADS + xCX * 4], eax
+        mov     xDX, xCX
+        shr     xDX, SL_LOG
+        and     ecx, SL_COUNT - 1
+        bts     dword [xDI + IX_SLMAP + xDX * 4], ecx
+        bts     dword [xDI + IX_FLMAP], edx
+        pop     xDX
+        pop     xAX
+        clc
+        ret
+.damaged:
+        pop     xCX
+        pop     xDX
+        pop     xAX
+.refused:
+        stc
+        ret
+%undef RI_FIRST
+%undef RI_LEN
+%undef RI_CLASS
+
+; run_put - the free run [xAX, xAX + xDX) put in its class (run_insert) when it is run_min
+; blocks or more; a shorter one is not indexed (CF clear). CF and clobbers: as run_insert
+run_put:
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xDX, xCX
+        jae     run_insert                      ; (its ret is ours)
+        clc
+        ret
+
+; next_run - the first free run at or after block xAX: xAX = its first block (nblocks when
+; there is none), xDX = its end (the next used block, or nblocks). clobbers: xCX, xSI, xDI, xBP
+next_run:
+        mov     xDX, [xBX + KH_NBLOCKS]
+        mov     xSI, ALL_ONES
+        xor     xDI, xDI
+        call    scan                            ; the next free block
+        mov     xDX, xAX
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .done
+        push    xAX
+        mov     xDX, [xBX + KH_NBLOCKS]
+        xor     xSI, xSI
+        call    scan                            ; the next used one
+        mov     xDX, xAX
+        pop     xAX
+.done:  ret
+
+; run_unlink - the indexed run at block xAX (whose header run_header passed: xSI, length
+; xDX) taken out of its class. Its neighbours are checked first: the run before it (a
+; header that passes, naming it next) or, when it has none, its class's head naming it;
+; the run after it, a header that passes naming it back. Then they are linked to each other
+; and re-sealed, and the class's head and bits kept. CF, nothing changed, when a check
+; fails. xAX is kept. clobbers: xCX, xDX, xSI, xDI
+%define RU_FIRST [xSP + 3 * WORD_BYTES]
+%define RU_PREV  [xSP + 2 * WORD_BYTES]
+%define RU_NEXT  [xSP + WORD_BYTES]
+%define RU_CLASS [xSP]
+run_unlink:
+        push    xAX
+        mov     ecx, [xSI + RUN_PREV]
+        push    xCX
+        mov     ecx, [xSI + RUN_NEXT]
+        push    xCX
+        mov     xAX, xDX
+        call    run_class
+        push    xCX
+        mov     xAX, RU_PREV
+        cmp     eax, NIL
+        jne     .prev
+        mov     xDI, [xBX + KH_INDEX]
+        mov     eax, [xDI + IX_HEADS + xCX * 4]
+        cmp     eax, RU_FIRST
+        jne     .damaged                        ; no run before it, yet not the head
+        jmp     .next
+.prev:  call    run_header
+        jc      .damaged
+        mov     eax, [xSI + RUN_NEXT]
+        cmp     eax, RU_FIRST
+        jne     .damaged
+.next:  mov     xAX, RU_NEXT
+        cmp     eax, NIL
+        je      .relink
+        call    run_header
+        jc      .damaged
+        mov     eax, [xSI + RUN_PREV]
+        cmp     eax, RU_FIRST
+        jne     .damaged
+        mov     eax, RU_PREV                    ; checked both ways: the next names the prev
+        mov     [xSI + RUN_PREV], eax
+        mov     xAX, RU_NEXT
+        call    run_seal
+.relink:
+        mov     xAX, RU_PREV
+        cmp     eax, NIL
+        je      .head
+        BLOCK_ADDR xSI                          ; the prev names the next
+        mov     edx, RU_NEXT
+        mov     [xSI + RUN_NEXT], edx
+        call    run_seal
+        jmp     .done
+.head:  mov     xCX, RU_CLASS                   ; the next heads the class
+        mov     xDI, [xBX + KH_INDEX]
+        mov     eax, RU_NEXT
+        mov     [xDI + IX_HEADS + xCX * 4], eax
+        cmp     eax, NIL
+        jne     .done
+        mov     xDX, xCX                        ; the class is empty: its bit, and its
+        shr     xDX, SL_LOG                     ; first level's when that is empty too
+        and     ecx, SL_COUNT - 1
+        btr     dword [xDI + IX_SLMAP + xDX * 4], ecx
+        cmp     dword [xDI + IX_SLMAP + xDX * 4], 0
+        jne     .done
+        btr     dword [xDI + IX_FLMAP], edx
+.done:  add     xSP, 3 * WORD_BYTES
+        pop     xAX
+        clc
+        ret
+.damaged:
+        add     xSP, 3 * WORD_BYTES
+        pop     xAX
+        stc
+        ret
+%undef RU_FIRST
+%undef RU_PREV
+%undef RU_NEXT
+%undef RU_CLASS
+
+; free_start - xAX = the lowest block s >= xDX with [s, b) all free, b = xAX (xDX <= b), read
+; from the used bitmap downward a word at a time. clobbers: xCX, xSI, xBP
+free_start:
+        cmp     xAX, xDX
+        jbe     .floor
+        mov     xSI, [xBX + KH_USED]
+        lea     xCX, [xAX - 1]
+        mov     xBP, xCX
+        shr     xBP, WORD_SHIFT                 ; the word of block b - 1
+        and     ecx, WORD_BITS - 1
+        xor     ecx, WORD_BITS - 1              ; the bits above b - 1, to drop
+        mov     xAX, [xSI + xBP * WORD_SCALE]
+        shl     xAX, cl
+        shr     xAX, cl
+.test:  test    xAX, xAX
+        jnz     .found
+        mov     xAX, xBP
+        shl     xAX, WORD_SHIFT                 ; this word's first block: all free from it
+        cmp     xAX, xDX
+        jbe     .floor
+        dec     xBP
+        mov     xAX, [xSI + xBP * WORD_SCALE]
+        jmp     .test
+.found: bsr     xAX, xAX
+        shl     xBP, WORD_SHIFT
+        lea     xAX, [xAX + xBP + 1]            ; one past the highest used block
+        cmp     xAX, xDX
+        jae     .done
+.floor: mov     xAX, xDX
+.done:  ret
+
+; run_after - the free run that starts at block xAX (free, and block xAX - 1 used or xAX 0):
+; xDX = its length. Shorter than run_min, it is measured on the used bitmap (at most run_min
+; bits); else through its header (run_header, xSI), whose length must end it where the
+; bitmap does (its last block free, the next used or the pool's end). CF when that fails.
+; xAX is kept. clobbers: xCX, xSI, xDI, xBP
+run_after:
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     ecx, 1
+        jbe     .header                         ; a free block is a run of run_min already
+        push    xAX
+        lea     xDX, [xAX + xCX]
+        cmp     xDX, [xBX + KH_NBLOCKS]
+        jbe     .limit
+        mov     xDX, [xBX + KH_NBLOCKS]
+.limit: push    xDX
+        xor     xSI, xSI
+        xor     xDI, xDI
+        call    scan                            ; the next used block, run_min blocks on
+        pop     xDX
+        cmp     xAX, xDX
+        pop     xDX                             ; (xDX = the old xAX)
+        xchg    xAX, xDX
+        jae     .long                           ; (flags of the cmp: no used block before)
+        sub     xDX, xAX                        ; a short run: its length
+        clc
+        ret
+.long:  movzx   ecx, byte [xBX + IX_RUN_MIN]
+        mov     xDI, xAX
+        add     xDI, xCX
+        cmp     xDI, [xBX + KH_NBLOCKS]
+        ja      .short_end                      ; the pool ends within run_min: short
+.header:
+        call    run_header
+        jc      .out
+        lea     xDI, [xAX + xDX]                ; its end (within the pool: run_header)
+        lea     xBP, [xDI - 1]
+        USED_BIT xBP
+        jc      .bad                            ; its last block is used
+        cmp     xDI, [xBX + KH_NBLOCKS]
+        je      .end
+        bt      [xCX], xDI
+        jnc     .bad                            ; the block after it is free: not its end
+.end:   clc
+.out:   ret
+.short_end:
+        mov     xDX, [xBX + KH_NBLOCKS]
+        sub     xDX, xAX
+        clc
+        ret
+.bad:   stc
+        ret
+
+; run_before - the free run that ends at block xAX - 1 (free; xAX > 0): xAX = its first
+; block, xDX = its length, and when that is run_min or more xSI = its header (run_header
+; passed). Up to run_min + 1 blocks it is measured on the used bitmap; a longer one is
+; found through its footer, checked: its header passes with the length that ends it there,
+; and the block before it is used (or it is block 0). CF when a check fails.
+; clobbers: xCX, xDI, xBP
+run_before:
+        push    xAX                             ; b
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        inc     xCX
+        xor     xDX, xDX
+        cmp     xAX, xCX
+        jbe     .floor
+        mov     xDX, xAX
+        sub     xDX, xCX                        ; floor: run_min + 1 blocks back
+.floor: push    xDX
+        call    free_start
+        pop     xDX
+        cmp     xAX, xDX
+        ja      .measured                       ; a used block within reach: measured
+        test    xDX, xDX
+        jz      .measured                       ; the pool's start within reach
+        mov     xAX, [xSP]
+        BLOCK_ADDR xDI
+        mov     eax, [xDI - 4]                  ; the footer, in block b - 1's last dword
+        cmp     xAX, xDX
+        ja      .bad                            ; it must lie at or below the floor
+        call    run_header
+        jc      .bad
+        lea     xDI, [xAX + xDX]
+        cmp     xDI, [xSP]
+        jne     .bad                            ; its length must end it at b
+        test    xAX, xAX
+        jz      .done
+        lea     xDI, [xAX - 1]
+        USED_BIT xDI
+        jnc     .bad                            ; the block before it must be used
+.done:  pop     xCX
+        clc
+        ret
+.measured:
+        mov     xDX, [xSP]
+        sub     xDX, xAX                        ; its length
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xDX, xCX
+        jb      .done                           ; shorter than run_min: not indexed
+        push    xDX
+        call    run_header                      ; indexed: its header, of this length
+        pop     xDI
+        jc      .bad
+        cmp     xDX, xDI
+        je      .done
+.bad:   pop     xCX
+        stc
+        ret
+
+; index_take - before [xAX, xDX) is marked used (all free, by the caller's check): the free
+; run around it (its first block found on the used bitmap, its length by run_after) taken
+; out of its class when indexed, and what is left of it on either side, when run_min blocks
+; or more, put back (the part before first, then the part after). CF when a header or link
+; fails its check (the index is then to be made anew). clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+%define IT_FIRST [xSP + 2 * WORD_BYTES]
+%define IT_END   [xSP + WORD_BYTES]
+%define IT_RUN   [xSP]
+index_take:
+        push    xAX
+        push    xDX
+        xor     xDX, xDX
+        call    free_start                      ; the run's first block
+        push    xAX
+        call    run_after
+        jc      .out
+        add     xDX, xAX                        ; the run's end
+        cmp     xDX, IT_END
+        jb      .bad                            ; it must hold the range
+        sub     xDX, xAX
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xDX, xCX
+        jb      .ok                             ; not indexed, nor are its parts
+        push    xDX
+        call    run_unlink
+        pop     xDX
+        jc      .out
+        add     xDX, xAX
+        mov     IT_RUN, xDX                     ; (its first block is not needed again)
+        mov     xDX, IT_FIRST
+        sub     xDX, xAX                        ; before the range
+        call    run_put
+        jc      .out
+        mov     xAX, IT_END
+        mov     xDX, IT_RUN
+        sub     xDX, xAX                        ; after the range
+        call    run_put
+        jmp     .out
+.ok:    clc
+.out:   lea     xSP, [xSP + 3 * WORD_BYTES]     ; (lea: the flags stay)
+        ret
+.bad:   stc
+        jmp     .out
+%undef IT_FIRST
+%undef IT_END
+%undef IT_RUN
+
+; index_give - after [xAX, xDX) is marked free: the free runs on either side (run_before,
+; run_after), when indexed, taken out of their classes, and the run they make with it put in
+; its class when run_min blocks or more (coalescing). CF when a header or link fails its
+; check. clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+%define IG_FIRST [xSP + WORD_BYTES]             ; the run's first block so far
+%define IG_END   [xSP]                          ; and its end
+index_give:
+        push    xAX
+        push    xDX
+        test    xAX, xAX
+        jz      .right
+        lea     xDI, [xAX - 1]
+        USED_BIT xDI
+        jc      .right
+        call    run_before                      ; the free run before it
+        jc      .out
+        mov     IG_FIRST, xAX
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xDX, xCX
+        jb      .right
+        call    run_unlink
+        jc      .out
+.right: mov     xAX, IG_END
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .whole
+        USED_BIT xAX
+        jc      .whole
+        call    run_after                       ; the free run after it
+        jc      .out
+        lea     xCX, [xAX + xDX]
+        mov     IG_END, xCX
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xDX, xCX
+        jb      .whole
+        call    run_unlink
+        jc      .out
+.whole: mov     xAX, IG_FIRST
+        mov     xDX, IG_END
+        sub     xDX, xAX
+        call    run_put
+.out:   lea     xSP, [xSP + 2 * WORD_BYTES]
+        ret
+%undef IG_FIRST
+%undef IG_END
+
+; index_build - I3 made anew from the used bitmap: the class words zero and every head NIL,
+; then (in a pool with an index) each free run of run_min blocks or more put in its class,
+; lowest first. O(W + runs). clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+index_build:
+        mov     xDI, [xBX + KH_INDEX]
+        xor     eax, eax
+        mov     ecx, IX_HEADS / 4
+        rep stosd
+        movzx   ecx, byte [xBX + IX_FLS]
+        shl     ecx, SL_LOG
+        mov     eax, NIL
+        rep stosd
+        xor     xAX, xAX
+        cmp     byte [xBX + IX_RUN_MIN], 0
+        je      .done                           ; no index (a debug pool)
+.run:   call    next_run
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .done
+        push    xDX
+        sub     xDX, xAX
+        call    run_put                         ; (every old head it checks was written here)
+        pop     xAX
+        jmp     .run
+.done:  ret
+
+; aligned_from - xAX = the first block at or after block xAX whose address is a multiple of
+; xDX blocks (a power of two); CF when that passes the top of memory. xDX is kept.
+; clobbers: xCX, xBP
+aligned_from:
+        cmp     xDX, 1
+        jbe     .done                           ; (CF clear after jbe taken? see below)
+        mov     xCX, [xBX + KH_SHIFT]
+        mov     xBP, xDX
+        shl     xBP, cl
+        dec     xBP                             ; the alignment's mask, in bytes
+        shl     xAX, cl
+        add     xAX, [xBX + KH_BASE]
+        add     xAX, xBP
+        jc      .out
+        not     xBP
+        and     xAX, xBP
+        sub     xAX, [xBX + KH_BASE]
+        shr     xAX, cl
+.done:  clc
+.out:   ret
+
+; bitmap_fit - the lowest block q, a multiple of xDX blocks by address, with [q, q + xAX)
+; free on the used bitmap (xAX >= 1): xAX = q, or ALL_ONES when none. Each free run in turn:
+; its first aligned block, and whether the run holds the request from there. O(W + runs).
+; clobbers: xCX, xDX, xSI, xDI, xBP
+%define BF_COUNT [xSP + 2 * WORD_BYTES]
+%define BF_ALIGN [xSP + WORD_BYTES]
+%define BF_END   [xSP]
+bitmap_fit:
+        push    xAX
+        push    xDX
+        push    0
+        xor     xAX, xAX
+.run:   call    next_run
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .none
+        mov     BF_END, xDX
+        mov     xDX, BF_ALIGN
+        call    aligned_from
+        jc      .none
+        mov     xCX, xAX
+        add     xCX, BF_COUNT
+        cmp     xCX, BF_END
+        jbe     .out                            ; the run holds it from there
+        mov     xAX, BF_END
+        jmp     .run
+.none:  mov     xAX, ALL_ONES
+.out:   add     xSP, 3 * WORD_BYTES
+        ret
+%undef BF_COUNT
+%undef BF_ALIGN
+%undef BF_END
+
+; index_find - where xAX = n blocks at a multiple of xDX = a blocks go (I3), in order:
+;   0. (a > 1) the head of each non-empty class from fit_class(n) up to, not including,
+;      fit_class(n + a - 1): the first whose run holds an aligned fit, at its first aligned
+;      block (a run that happens to hold one is not cut for the alignment's slack);
+;   1. the head of the first non-empty class at or above fit_class(n + a - 1): every run
+;      there holds n + a - 1 blocks, so an aligned fit; the answer is its first aligned block;
+;   2. else the runs of every non-empty class from run_class(n) up, in class order and list
+;      order: the first holding an aligned fit, at its first aligned block;
+;   3. else, when n < run_min (a run too short to be indexed may hold it), bitmap_fit.
+; out: xAX = the block, or ALL_ONES when none; CF when a class word or a run fails its check
+; (then the index is to be made anew). A placement is a hint: the caller checks it against
+; the used bitmap. Each run visited is counted: more than nblocks of them is a loop, damage.
+; O(1) by step 1 (step 0: a head per non-empty class it passes, at most SL_COUNT a power of
+; two of a); step 2 visits the runs shorter than n + a - 1 of the classes it passes.
+; clobbers: xCX, xDX, xSI, xDI, xBP
+%define IF_COUNT [xSP + 4 * WORD_BYTES]
+%define IF_ALIGN [xSP + 3 * WORD_BYTES]
+%define IF_LIMIT [xSP + 2 * WORD_BYTES]         ; fit_class(n + a - 1)
+%define IF_CLASS [xSP + WORD_BYTES]
+%define IF_STEPS [xSP]
+index_find:
+        push    xAX
+        push    xDX
+        push    0
+        push    0
+        push    0
+        lea     xAX, [xAX + xDX - 1]
+        call    fit_class
+        mov     IF_LIMIT, xCX
+        cmp     WORD_PTR IF_ALIGN, 1
+        jbe     .wide
+        mov     xAX, IF_COUNT
+        call    fit_class
+.head:  cmp     xCX, IF_LIMIT
+        jae     .wide
+        call    index_search                    ; step 0: the next non-empty class's head
+        jc      .out
+        cmp     eax, NIL
+        je      .wide
+        cmp     xCX, IF_LIMIT
+        jae     .wide                           ; (that head is step 1's)
+        mov     IF_CLASS, xCX
+        call    run_header
+        jc      .out
+        call    aligned_fit
+        jnc     .out                            ; it holds one
+        mov     xCX, IF_CLASS
+        inc     xCX
+        jmp     .head
+.wide:  mov     xCX, IF_LIMIT
+        call    index_search                    ; step 1
+        jc      .out
+        cmp     eax, NIL
+        je      .walk
+        call    run_header
+        jc      .out
+        mov     xDX, IF_ALIGN
+        call    aligned_from                    ; (cannot pass the run's end: it is long enough)
+        jnc     .out
+        jmp     .damaged
+.walk:  mov     xAX, IF_COUNT
+        call    run_class
+.class: call    index_search                    ; step 2: the next non-empty class from xCX
+        jc      .out
+        cmp     eax, NIL
+        je      .bitmaps
+        mov     IF_CLASS, xCX
+.run:   inc     WORD_PTR IF_STEPS
+        mov     xCX, IF_STEPS
+        cmp     xCX, [xBX + KH_NBLOCKS]
+        ja      .damaged
+        call    run_header
+        jc      .out
+        call    aligned_fit
+        jnc     .out
+        BLOCK_ADDR xSI
+        mov     eax, [xSI + RUN_NEXT]
+        cmp     eax, NIL
+        jne     .run
+        mov     xCX, IF_CLASS
+        inc     xCX
+        jmp     .class
+.bitmaps:
+        mov     xAX, IF_COUNT
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xAX, xCX
+        jae     .none
+        mov     xDX, IF_ALIGN
+        call    bitmap_fit
+        clc
+        jmp     .out
+.none:  mov     xAX, ALL_ONES
+        clc
+        jmp     .out
+.damaged:
+        stc
+.out:   lea     xSP, [xSP + 5 * WORD_BYTES]
+        ret
+
+; aligned_fit - index_find's test of the run at xAX, xDX blocks long (its header passed):
+; xAX = its first aligned block when [that, + count) lies in it; else CF, xAX kept. It reads
+; count and align from index_find's locals, above its own return address and two pushes.
+; clobbers: xCX, xDX, xBP
+aligned_fit:
+        push    xAX
+        add     xDX, xAX                        ; the run's end
+        push    xDX
+        mov     xDX, [xSP + 6 * WORD_BYTES]     ; IF_ALIGN
+        call    aligned_from
+        pop     xBP
+        jc      .no
+        mov     xCX, xAX
+        add     xCX, [xSP + 6 * WORD_BYTES]     ; + IF_COUNT
+        cmp     xCX, xBP
+        ja      .no
+        add     xSP, WORD_BYTES
+        clc
+        ret
+.no:    pop     xAX
+        stc
+        ret
+%undef IF_COUNT
+%undef IF_ALIGN
+%undef IF_LIMIT
+%undef IF_CLASS
+%undef IF_STEPS
+
+; largest_run - xAX = the blocks of the longest free run on the used bitmap. With an index,
+; the runs of its highest non-empty class, the longest of them; the bitmaps are measured
+; instead when there is no index, when the index holds nothing (a run shorter than run_min
+; may still be free) or when a run or class word fails its check. clobbers: xCX, xDX, xSI,
+; xDI, xBP
+largest_run:
+        cmp     byte [xBX + IX_RUN_MIN], 0
+        je      .bitmaps
+        mov     xDI, [xBX + KH_INDEX]
+        mov     eax, [xDI + IX_FLMAP]
+        test    eax, eax
+        jz      .bitmaps
+        bsr     edx, eax
+        movzx   ecx, byte [xBX + IX_FLS]
+        cmp     edx, ecx
+        jae     .bitmaps
+        mov     eax, [xDI + IX_SLMAP + xDX * 4]
+        test    eax, eax
+        jz      .bitmaps
+        bsr     ecx, eax
+        shl     edx, SL_LOG
+        add     ecx, edx
+        mov     eax, [xDI + IX_HEADS + xCX * 4]
+        push    0                               ; the longest so far
+        push    0                               ; runs visited
+.run:   cmp     eax, NIL
+        je      .done
+        inc     WORD_PTR [xSP]
+        mov     xCX, [xSP]
+        cmp     xCX, [xBX + KH_NBLOCKS]
+        ja      .damaged
+        call    run_header
+        jc      .damaged
+        cmp     xDX, [xSP + WORD_BYTES]
+        jbe     .next
+        mov     [xSP + WORD_BYTES], xDX
+.next:  mov     eax, [xSI + RUN_NEXT]
+        jmp     .run
+.done:  pop     xCX
+        pop     xAX
+        ret
+.damaged:
+        add     xSP, 2 * WORD_BYTES
+.bitmaps:
+        xor     xAX, xAX
+        push    0                               ; the longest so far
+.free:  call    next_run
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .measured
+        mov     xCX, xDX
+        sub     xCX, xAX
+        cmp     xCX, [xSP]
+        jbe     .on
+        mov     [xSP], xCX
+.on:    mov     xAX, xDX
+        jmp     .free
+.measured:
+        pop     xAX
+        ret
+
 ; =====================================================================================
 ; kh_init(mem, size, shift, extra) -> h or 0
-; Lays out | control | used | start | cached | side table | tree | caches | pad | blocks |
+; Lays out | control | used | start | cached | side table | index | caches | summary |
 ; in [mem, mem+size): control block word aligned, block 0 aligned to the block size, as
 ; many blocks as fit; the side table has `extra` bytes per block (0 but in debug pools).
 ; Leaves an empty pool: the bitmaps clear but for the I2 pad bits, the caches empty,
@@ -989,8 +1474,13 @@ kh_init:
         shl     xDI, 3
         add     xDI, 3
         div     xDI                             ; xAX = estimated block count
+        mov     xCX, MAX_BLOCKS
+        cmp     xAX, xCX
+        jbe     .estimated
+        mov     xAX, xCX                        ; block indices fit a dword (I3)
+.estimated:
 
-        ; The estimate leaves out the tree, the alignment pad and the rounding of the
+        ; The estimate leaves out the index, the alignment pad and the rounding of the
         ; bitmaps, so no larger count fits; fitting only gets easier as the count falls.
         ; Binary search for the largest count in [0, estimate] whose layout fits before
         ; the end: about 30 layouts at most, whatever the pool's size.
@@ -1050,32 +1540,43 @@ kh_init:
         mov     xDX, ARG(3)
         imul    xDX, xAX
         add     xCX, xDX
-        mov     [xBX + KH_TREE], xCX            ; the tree follows the side table
+        mov     [xBX + KH_INDEX], xCX           ; the index follows the side table
         mov     xCX, ARG(0)
         mov     [xBX + KH_MEM_START], xCX
         SPOP    xCX
         mov     [xBX + KH_MEM_END], xCX
         call    cache_classes
         mov     [xBX + KH_CLASSES], xCX
-        call    tree_bytes
-        mov     [xBX + KH_LEAVES], xBP
-        mov     xDX, [xBX + KH_TREE]
+        call    index_bytes
+        SPUSH   xCX                             ; the index's bytes
+        mov     xDX, [xBX + KH_INDEX]
         add     xDX, xCX
-        mov     [xBX + KH_CACHE], xDX           ; the quick caches follow the tree
+        mov     [xBX + KH_CACHE], xDX           ; the quick caches follow the index
         mov     xAX, [xBX + KH_CLASSES]
         imul    xAX, xAX, CACHE_CLASS_BYTES
         add     xAX, xDX
         mov     [xBX + KH_SUMMARY], xAX         ; the boundary summary follows them
+        ; I3's shape: fls from the index's bytes; run_min the blocks of a header (0 with a
+        ; side table: a debug pool keeps no index, its free blocks hold the poison).
+        SPOP    xAX
+        sub     xAX, IX_HEADS
+        shr     xAX, SL_LOG + 2
+        mov     [xBX + IX_FLS], al
+        xor     xAX, xAX
+        cmp     WORD_PTR ARG(3), 0
+        jne     .shape
+        mov     xCX, ARG(2)
+        mov     xAX, RUN_HEADER_BYTES
+        shr     xAX, cl
+        jnz     .shape
+        inc     xAX                             ; blocks of 16 bytes or more: one
+.shape: mov     [xBX + IX_RUN_MIN], al
 
-        ; The three bitmaps cleared: no block is used (I1) or cached (I5); the tree all
-        ; zero (I3 for the leaves past the pool, which stay so; node 0 is unused and stays
-        ; zero too, which kheap_check verifies, so damage there shows); the caches empty,
-        ; every slot zero.
-        mov     xDI, [xBX + KH_TREE]
-        mov     xAX, [xBX + KH_CLASSES]
-        imul    xAX, xAX, CACHE_CLASS_BYTES
-        add     xCX, xAX                        ; tree and caches are one stretch
-        shr     xCX, WORD_BYTES_LOG2
+        ; The three bitmaps cleared: no block is used (I1) or cached (I5); the caches
+        ; empty, every slot zero.
+        mov     xDI, [xBX + KH_CACHE]
+        mov     xCX, [xBX + KH_CLASSES]
+        imul    xCX, xCX, CACHE_CLASS_BYTES / WORD_BYTES
         xor     xAX, xAX
         rep STOS_WORD
         mov     xCX, [xBX + KH_NWORDS]
@@ -1091,11 +1592,8 @@ kh_init:
         mov     xSI, ALL_ONES
         call    fill                            ; [nblocks, nwords*WORD_BITS)
 
-        ; I3: every leaf over the pool, and their ancestors.
-        xor     xAX, xAX
-        mov     xDX, [xBX + KH_NBLOCKS]
-        xor     xSI, xSI                        ; (all free)
-        call    tree_update
+        ; I3: the index, from the bitmaps: the whole pool one free run.
+        call    index_build
 
         ; I6: the boundary summary over the bitmaps as they now are.
         call    summary_build
@@ -1109,306 +1607,84 @@ kh_init:
         LEAVE_SAVED
 
 ; =====================================================================================
-; kh_find(h, count, align) -> first block, or -1
-; First fit from the run tree (I3): the lowest block b, aligned, with [b, b+count) free.
-; Three steps, each a helper below, and the alignment step here:
-;   find_descend  from a node that holds a fit down to the lowest one: a run across a middle
-;                 the tree vouches for, or a leaf to read;
-;   find_leaf     the leaf's words from `from`, a word at a time: the run the bitmap holds,
-;                 or the free run that reaches the leaf's end;
-;   find_climb    up from the leaf's end with that run, trying each right sibling, to a
-;                 sibling that holds a fit (back to find_descend) or a run carried into one.
-;   align (.found) when b is not aligned, the answer is the lowest fit at or after
-;                 round_up(b): find_leaf again from there (`from` only rises, so it ends).
-; A run the tree vouched for (a middle, or a carried run) is checked against the bitmap
-; before it is returned, so a damaged tree can make a search fail but never return a used
-; block; a run read at a leaf is exact already. Every run returned lies in [0, nblocks):
-; a leaf past the pool is never read, and a run that starts or ends past the last block
-; (a damaged tree, a damaged pad bit) fails the search. (A damaged tree could send the
-; aligned search back left: a fit before `from` fails the search instead.)
-; O(log leaves + LEAF_WORDS) a candidate; an aligned request may see several candidates.
+; kh_take(h, count, align) -> first block (+ flags), or NO_BLOCK (+ flags)
+; An allocation of `count` blocks at a multiple of `align` blocks (a power of two, by
+; address) placed and claimed: where index_find says (I3), its hint checked against the
+; used bitmap ([q, q + count) all free), or in a pool without an index the lowest aligned fit
+; (bitmap_fit). Then used and start bits as kh_mark and kh_claim set them, the index and
+; the summary kept (change_range). When the index fails a check it is made anew from the
+; bitmaps (INDEX_DAMAGED added to the result) and the search runs again; should it fail
+; again, the bitmaps decide alone. SUMMARY_DAMAGED is added when the summary was made anew.
+; NO_BLOCK: no placement exists; nothing changed but a rebuilt index or summary.
+; The caller has checked count >= 1 and count <= free blocks.
 ; =====================================================================================
-%define COUNT ARG(1)
-%define FROM  ARG(0)                            ; h's slot, free once h is in xBX: the lowest
-                                                ; block a fit may start at (only rises)
-; What a step found (in xDI):
-FIT_TREE        equ 0                           ; xAX = a fit the tree vouches for: to check
-FIT_EXACT       equ 1                           ; xAX = a fit read from the bitmap
-GO_ON           equ 2                           ; the next step has its input (see each step)
-NO_FIT          equ 3                           ; nothing at or after from: the search fails
-
-kh_find:
+%define TAKE_FLAGS ARG(0)                       ; h's slot, free once h is in xBX
+kh_take:
         ENTER_SAVED
         mov     xBX, ARG(0)
-        mov     WORD_PTR FROM, 0
-        mov     xCX, 1                          ; the root
-        NODE    xSI, xCX
-        mov     xDX, COUNT
-        cmp     [xSI + NODE_BEST], xDX
-        jb      .fail                           ; no run anywhere is long enough
-        xor     xAX, xAX                        ; the root's first block ..
-        mov     xDX, [xBX + KH_LEAVES]
-        shl     xDX, LEAF_SHIFT                 ; .. and its length
-.descend:
-        call    find_descend
-        cmp     xDI, FIT_TREE
-        je      .found
-.leaf:  call    find_leaf                       ; xAX = from
-        cmp     xDI, GO_ON
-        jne     .leaf_done
-        call    find_climb
-        cmp     xDI, GO_ON
-        je      .descend
-.leaf_done:
-        cmp     xDI, NO_FIT
-        je      .fail
-
-.found: ; xAX = b, the lowest fit at or after from (xDI = FIT_EXACT or FIT_TREE).
-        ; Aligned? Else again from round_up(b).
-        cmp     xAX, [xBX + KH_NBLOCKS]
-        jae     .fail                           ; a damaged tree's run can start anywhere:
-        cmp     xAX, FROM                       ; past the pool, or before `from` (and the
-        jb      .fail                           ; aligned search would go round forever)
-        mov     xDX, [xBX + KH_BASE]
-        mov     xCX, [xBX + KH_SHIFT]
-        shr     xDX, cl                         ; xDX = block number of block 0
-        mov     xCX, ARG(2)
-        dec     xCX                             ; xCX = align - 1
-        lea     xBP, [xAX + xDX]
-        add     xBP, xCX
-        not     xCX
-        and     xBP, xCX
-        sub     xBP, xDX                        ; xBP = round_up(b) >= b
-        cmp     xBP, xAX
-        je      .check
-        mov     xAX, xBP
-        mov     FROM, xAX                       ; from rises at every round: the loop ends
-        jmp     .leaf
-.check: ; Every run ends inside the pool (b < nblocks here): a leaf read relies on the pad
-        ; bits (I2), and a damaged pad would let a run run past the last block.
-        mov     xDX, [xBX + KH_NBLOCKS]
-        sub     xDX, xAX
-        cmp     xDX, COUNT
-        jb      .fail
-        cmp     xDI, FIT_EXACT
-        je      .done
-        mov     xDX, xAX                        ; a run from the tree: all free in the bitmap?
-        add     xDX, COUNT
-        SPUSH   xAX
+        mov     WORD_PTR TAKE_FLAGS, 0
+        cmp     byte [xBX + IX_RUN_MIN], 0
+        je      .bitmaps
+.index: mov     xAX, ARG(1)
+        mov     xDX, ARG(2)
+        call    index_find
+        jc      .damaged
+        cmp     xAX, ALL_ONES
+        je      .none
+        SPUSH   xAX                             ; the hint, checked: all its blocks free
+        mov     xDX, xAX
+        add     xDX, ARG(1)
+        jc      .refuted
+        cmp     xDX, [xBX + KH_NBLOCKS]
+        ja      .refuted
         xor     xSI, xSI
         xor     xDI, xDI
-        call    scan
-        SPOP    xCX
+        call    scan                            ; the first used block in [q, q + count)
+        mov     xDX, [xSP]
+        add     xDX, ARG(1)
         cmp     xAX, xDX
-        jb      .fail
-        mov     xAX, xCX
-.done:  LEAVE_SAVED
-.fail:  mov     xAX, -1
+        SPOP    xAX
+        je      .claim
+        jmp     .damaged
+.refuted:
+        AT_DEPTH 1
+        SPOP    xAX
+.damaged:
+        AT_DEPTH 0
+        mov     xCX, INDEX_DAMAGED
+        test    TAKE_FLAGS, xCX
+        jnz     .bitmaps                        ; made anew and failed again
+        or      TAKE_FLAGS, xCX
+        call    index_build
+        jmp     .index
+.bitmaps:
+        mov     xAX, ARG(1)
+        mov     xDX, ARG(2)
+        call    bitmap_fit
+        cmp     xAX, ALL_ONES
+        je      .none
+.claim: SPUSH   xAX
+        call    start_bit
+        bts     [xDI], xCX
+        mov     xAX, [xSP]
+        mov     xDX, ARG(1)
+        mov     xSI, ALL_ONES
+        call    change_range                    ; (as kh_claim)
+        or      TAKE_FLAGS, xAX
+        SPOP    xAX
+        or      xAX, TAKE_FLAGS
         LEAVE_SAVED
-
-; find_descend (kh_find's step): xCX node, xAX its first block, xDX its length; the node
-; holds a fit at or after from, and none starts before it.
-;   -> xDI FIT_TREE: xAX the fit, a run across a middle (L.suf + R.pre >= count; it starts
-;                    L.suf before the middle);
-;      xDI GO_ON:    xAX the first block of the leaf reached (for find_leaf), xCX its node.
-; At each node: into the left child when its best holds count, else the middle, else into
-; the right child. Clobbers xSI xBP.
-find_descend:
-        AT_DEPTH 1                              ; (kh_find's return address)
-.node:  cmp     xDX, LEAF_BLOCKS
-        jbe     .leaf
-        shr     xDX, 1                          ; the children's length
-        shl     xCX, 1                          ; the left child
-        NODE    xSI, xCX
-        mov     xBP, COUNT
-        cmp     [xSI + NODE_BEST], xBP
-        jae     .node
-        mov     xDI, [xSI + NODE_SUF]
-        add     xDI, [xSI + NODE_SIZE + NODE_PRE]
-        cmp     xDI, xBP
-        jae     .middle
-        inc     xCX                             ; the right child
-        add     xAX, xDX
-        jmp     .node
-.middle:
-        add     xAX, xDX
-        sub     xAX, [xSI + NODE_SUF]           ; the run starts L.suf before the middle
-        mov     xDI, FIT_TREE
-        ret
-.leaf:  mov     xDI, GO_ON
-        ret
-
-; find_leaf (kh_find's step): xAX from.
-;   -> xDI FIT_EXACT: xAX the first block of the lowest run of count free blocks in
-;                     [from, the end of from's leaf or of the pool), read from the bitmap;
-;      xDI GO_ON:     xDX that end, xBP the free blocks from `from` on that reach it (for
-;                     find_climb);
-;      xDI NO_FIT:    from is past the pool (only a damaged tree leads there: the words
-;                     there are not bitmap).
-; A word's free bits below its lowest used bit extend the run reaching it, the runs between
-; its used bits are measured with bsf, and the free bits above its highest used bit start the
-; run reaching the next word. Clobbers xCX xSI.
-find_leaf:
-        AT_DEPTH 1                              ; (kh_find's return address)
-        mov     xDI, NO_FIT
-        cmp     xAX, [xBX + KH_NBLOCKS]
-        jae     .out
-        mov     xDX, xAX
-        or      xDX, LEAF_BLOCKS - 1
-        inc     xDX                             ; the leaf's end
-        cmp     xDX, [xBX + KH_NBLOCKS]
-        jbe     .limited
-        mov     xDX, [xBX + KH_NBLOCKS]
-.limited:
-        SPUSH   xDX                             ; [xSP] = the limit
-        mov     xSI, [xBX + KH_USED]
-        add     xDX, WORD_BITS - 1
-        shr     xDX, WORD_SHIFT
-        lea     xDI, [xSI + xDX * WORD_SCALE]   ; xDI -> past the limit's word
-        mov     xCX, xAX
-        shr     xAX, WORD_SHIFT
-        lea     xSI, [xSI + xAX * WORD_SCALE]   ; xSI -> from's word
-        mov     xAX, [xSI]
-        and     xCX, WORD_BITS - 1
-        mov     xDX, 1
-        shl     xDX, cl
-        dec     xDX
-        or      xAX, xDX                        ; blocks below from count as used
-        xor     xDX, xDX                        ; xDX = the free run reaching this word
-        jmp     .have_word
-.next_word:
-        add     xSI, WORD_BYTES
-        cmp     xSI, xDI
-        jae     .leaf_end
-        mov     xAX, [xSI]                      ; xAX = the word's used bits
-.have_word:
-        test    xDX, xDX
-        jnz     .run_on
-        mov     xBP, xSI                        ; no run reaches it: one may start here
-        sub     xBP, [xBX + KH_USED]
-        shl     xBP, WORD_SHIFT - WORD_BYTES_LOG2   ; xBP = the run's first block
-.run_on:
-        test    xAX, xAX
-        jnz     .some_used
-        add     xDX, WORD_BITS                  ; all free: the run goes on
-        cmp     xDX, COUNT
-        jae     .fit_run
-        jmp     .next_word
-.some_used:
-        bsf     xCX, xAX
-        add     xDX, xCX                        ; the run ends at the lowest used bit
-        cmp     xDX, COUNT
-        jae     .fit_run
-.gap:   ; xCX = a used bit of the word: the next free run above it, inside the word
-        mov     xDX, xAX
-        not     xDX
-        shr     xDX, cl
-        shl     xDX, cl                         ; free bits above the used bit
-        test    xDX, xDX
-        jz      .no_run
-        bsf     xBP, xDX                        ; xBP = s, the run's first bit
-        mov     xCX, xBP
-        mov     xDX, xAX
-        shr     xDX, cl
-        shl     xDX, cl                         ; used bits above s
-        test    xDX, xDX
-        jz      .trailing
-        bsf     xCX, xDX                        ; xCX = e, the used bit that ends it
-        mov     xDX, xCX
-        sub     xDX, xBP
-        cmp     xDX, COUNT
-        jb      .gap                            ; too short: on from e
-        mov     xAX, xSI                        ; the run [s, e) holds count blocks
-        sub     xAX, [xBX + KH_USED]
-        shl     xAX, WORD_SHIFT - WORD_BYTES_LOG2
-        add     xAX, xBP
-        jmp     .fit_at
-.trailing:                                      ; [s, word end) is free: a run starts
-        mov     xDX, WORD_BITS
-        sub     xDX, xBP
-        mov     xAX, xSI
-        sub     xAX, [xBX + KH_USED]
-        shl     xAX, WORD_SHIFT - WORD_BYTES_LOG2
-        add     xBP, xAX                        ; xBP = its first block
-        cmp     xDX, COUNT
-        jae     .fit_run
-        jmp     .next_word
-.no_run:
-        xor     xDX, xDX
-        jmp     .next_word
-.fit_run:
-        mov     xAX, xBP                        ; the run from xBP holds count blocks
-.fit_at:
-        SDROP   1
-        mov     xDI, FIT_EXACT
-        ret
-.leaf_end:
-        AT_DEPTH 2                              ; (from .next_word: the limit is pushed)
-        mov     xBP, xDX                        ; the run that reaches the limit
-        SPOP    xDX
-        mov     xDI, GO_ON
-.out:   ret
-
-; find_climb (kh_find's step): xDX the end of a leaf, xBP the free blocks from `from` on that
-; reach it.
-;   -> xDI FIT_TREE: xAX the fit: the carried run with a right sibling's prefix;
-;      xDI GO_ON:    xCX a right sibling that holds a fit, xAX its first block, xDX its
-;                    length (for find_descend);
-;      xDI NO_FIT:   the pool ends there, or no node further right holds a fit.
-; Up from the leaf: a left child's right sibling is tried (the run carried into its pre,
-; then its best); when neither fits, the run carried on is its suf (all of it, plus the run,
-; when it is all free). A right child ends where its parent does: on up. Clobbers xSI.
-find_climb:
-        AT_DEPTH 1                              ; (kh_find's return address)
-        mov     xDI, NO_FIT
-        cmp     xDX, [xBX + KH_NBLOCKS]
-        jae     .out                            ; the pool ends here
-        mov     xAX, xDX                        ; xAX = end of node xCX
-        lea     xCX, [xDX - 1]
-        shr     xCX, LEAF_SHIFT
-        add     xCX, [xBX + KH_LEAVES]          ; xCX = the leaf's node
-        mov     xDX, LEAF_BLOCKS                ; xDX = its length
-.climb: ; xBP = free blocks from `from` on that end at xAX, the end of node xCX
-        cmp     xCX, 1
-        jbe     .none                           ; the root: nothing further right
-        test    xCX, 1
-        jnz     .up                             ; a right child ends where its parent does
-        NODE    xSI, xCX
-        add     xSI, NODE_SIZE                  ; xSI = the right sibling, from block xAX
-        mov     xDI, [xSI + NODE_PRE]
-        add     xDI, xBP
-        cmp     xDI, COUNT
-        jae     .joined
-        mov     xDI, COUNT
-        cmp     [xSI + NODE_BEST], xDI
-        jae     .sibling
-        mov     xDI, [xSI + NODE_SUF]           ; no fit in it: carry the run at its end
-        cmp     xDI, xDX
-        jne     .carry
-        add     xDI, xBP                        ; (all of it free: the run goes through)
-.carry: mov     xBP, xDI
-        add     xAX, xDX
-.up:    shr     xCX, 1
-        shl     xDX, 1
-        jmp     .climb
-.sibling:
-        inc     xCX
-        mov     xDI, GO_ON
-        ret
-.joined:
-        sub     xAX, xBP                        ; the carried run, which starts at or after from
-        mov     xDI, FIT_TREE
-        ret
-.none:  mov     xDI, NO_FIT
-.out:   ret
-%undef COUNT
-%undef FROM
+.none:  mov     xAX, NO_BLOCK
+        or      xAX, TAKE_FLAGS
+        LEAVE_SAVED
+%undef TAKE_FLAGS
 
 ; =====================================================================================
-; kh_claim(h, first, count) / kh_mark(h, first, count) -> 0 or SUMMARY_DAMAGED
-; Sets used over [first, first+count); kh_claim also sets start[first] (I1). Then the tree
-; (I3) and the boundary summary (I6).
-; The caller has checked the range is free and inside the pool.
+; kh_claim(h, first, count) / kh_mark(h, first, count) -> 0, or SUMMARY_DAMAGED and
+; INDEX_DAMAGED for what was made anew
+; Sets used over [first, first+count); kh_claim also sets start[first] (I1). The index (I3:
+; the run around the range out of its class, what is left of it on either side back in) and
+; the summary (I6) kept. The caller has checked the range is free and inside the pool.
 ; =====================================================================================
 kh_claim:
         ENTER_SAVED
@@ -1426,9 +1702,9 @@ mark_range:                                     ; shared tail: ENTER_SAVED done,
         jmp     change_tail
 
 ; =====================================================================================
-; kh_release(h, first, count) / kh_unmark(h, first, count) -> 0 or SUMMARY_DAMAGED
-; Clears used over [first, first+count); kh_release also clears start[first]. Then the tree
-; and the summary, as kh_claim.
+; kh_release(h, first, count) / kh_unmark(h, first, count) -> 0, or the flags as kh_mark
+; Clears used over [first, first+count); kh_release also clears start[first]. The free run
+; they join is coalesced in the index (I3), and the summary kept.
 ; =====================================================================================
 kh_release:
         ENTER_SAVED
@@ -1450,29 +1726,124 @@ change_tail:                                    ; shared tail: [first, first + c
         LEAVE_SAVED
 
 ; change_range - the used bits of [xAX, xAX + xDX) set (xSI = ALL_ONES) or cleared (xSI = 0),
-; then the tree (I3) and the summary (I6) over them. out: xAX = 0 or SUMMARY_DAMAGED.
-; clobbers: xCX, xDX, xSI, xDI, xBP
-%define CR_FIRST   [xSP + 2 * WORD_BYTES]       ; change_range's locals: the range
-%define CR_END     [xSP + WORD_BYTES]
-%define CR_PATTERN [xSP]                        ; and the pattern
+; with the index (I3: index_take before a set, index_give after a clear; made anew when
+; either fails a check) and the summary (I6) over them. out: xAX = 0, or SUMMARY_DAMAGED and
+; INDEX_DAMAGED for what was made anew. clobbers: xCX, xDX, xSI, xDI, xBP
+%define CR_FIRST   [xSP + 3 * WORD_BYTES]       ; change_range's locals: the range
+%define CR_END     [xSP + 2 * WORD_BYTES]
+%define CR_PATTERN [xSP + WORD_BYTES]           ; the pattern
+%define CR_FLAGS   [xSP]                        ; and what was made anew
 change_range:
         add     xDX, xAX
         push    xAX
         push    xDX
         push    xSI
+        push    0
+        cmp     byte [xBX + IX_RUN_MIN], 0
+        je      .bits                           ; no index
+        test    xSI, xSI
+        jz      .bits
+        call    index_take
+        jnc     .bits
+        mov     xCX, INDEX_DAMAGED
+        mov     CR_FLAGS, xCX
+.bits:  mov     xAX, CR_FIRST
+        mov     xDX, CR_END
+        mov     xSI, CR_PATTERN
         mov     xDI, [xBX + KH_USED]
         call    fill
+        cmp     byte [xBX + IX_RUN_MIN], 0
+        je      .index
+        cmp     WORD_PTR CR_PATTERN, 0
+        jne     .index
+        mov     xAX, CR_FIRST
+        mov     xDX, CR_END
+        call    index_give
+        jnc     .index
+        mov     xCX, INDEX_DAMAGED
+        mov     CR_FLAGS, xCX
+.index: cmp     WORD_PTR CR_FLAGS, 0
+        je      .summary
+        call    index_build
+.summary:
         mov     xAX, CR_FIRST
         mov     xDX, CR_END
         mov     xSI, CR_PATTERN
-        call    tree_update
-        pop     xSI
-        pop     xDX
-        pop     xAX
-        jmp     summary_range                   ; (its ret is ours)
+        call    summary_range
+        or      xAX, CR_FLAGS
+        add     xSP, 4 * WORD_BYTES
+        ret
 %undef CR_FIRST
 %undef CR_END
 %undef CR_PATTERN
+%undef CR_FLAGS
+
+; =====================================================================================
+; kh_index_build(h): I3 made anew from the used bitmap. O(W + runs).
+; kh_largest_run(h) -> blocks of the longest free run (cached allocations count as used).
+;   O(runs of the highest class), O(W) without an index or when it fails a check. Reads only.
+; kh_run_start(h, b) -> the first block of the free run ending just before block b (b when
+;   b is 0 or block b - 1 is used): through the run's footer (I3), checked; else, or in a
+;   pool without an index, the used bitmap read downward. Reads only.
+; kh_run_end(h, x) -> one past the free run starting at block x (x when it is used; x
+;   < nblocks): through the run's header when x starts a run, checked; else the bitmap.
+; =====================================================================================
+kh_index_build:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        call    index_build
+        LEAVE_SAVED
+
+kh_largest_run:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        call    largest_run
+        LEAVE_SAVED
+
+kh_run_start:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        mov     xAX, ARG(1)
+        test    xAX, xAX
+        jz      .out
+        lea     xDI, [xAX - 1]
+        USED_BIT xDI
+        jc      .out
+        cmp     byte [xBX + IX_RUN_MIN], 0
+        je      .bitmap
+        call    run_before
+        jnc     .out
+        mov     xAX, ARG(1)
+.bitmap:
+        xor     xDX, xDX
+        call    free_start
+.out:   LEAVE_SAVED
+
+kh_run_end:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        mov     xAX, ARG(1)
+        USED_BIT xAX
+        jc      .out
+        cmp     byte [xBX + IX_RUN_MIN], 0
+        je      .bitmap
+        test    xAX, xAX
+        jz      .header
+        lea     xDI, [xAX - 1]
+        USED_BIT xDI
+        jnc     .bitmap                         ; inside a run: no header to read
+.header:
+        call    run_after
+        jc      .bitmap
+        add     xAX, xDX
+        jmp     .out
+.bitmap:
+        mov     xAX, ARG(1)
+        mov     xDX, [xBX + KH_NBLOCKS]
+        xor     xSI, xSI
+        xor     xDI, xDI
+        call    scan
+.out:   LEAVE_SAVED
 
 ; =====================================================================================
 ; kh_next_used(h, from, limit) / kh_next_free(h, from, limit) -> block, or limit
@@ -2017,7 +2388,7 @@ cache_top:
 ; kh_cache_put(h, first, count) -> 1 (held in its quick cache) or 0 (nothing changed)
 ; `first` is a live allocation start of `count` blocks (kh_block_of and kh_alloc_blocks
 ; said so). When class count-1 exists and has room, `first` is pushed on it and its cached
-; bit set (I5); its used and start bits stay, so neither the tree nor the bitmaps change.
+; bit set (I5); its used and start bits stay, so neither the index nor the bitmaps change.
 ; =====================================================================================
 kh_cache_put:
         ENTER_SAVED

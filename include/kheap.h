@@ -65,7 +65,7 @@ typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to
 
 /* Pool options for kheap_create_flags and kmalloc_init_flags. */
 #define KHEAP_F_DEBUG   0x1u         /* guards, poison, scrub and callers: see kheap_create_flags */
-#define KHEAP_F_NOCACHE 0x2u         /* no quick caches: every free goes back to first fit */
+#define KHEAP_F_NOCACHE 0x2u         /* no quick caches: every free goes back to the index */
 
 /* The debug patterns (KHEAP_F_DEBUG pools). */
 #define KHEAP_SCRUB_BYTE  0xA5u      /* a new allocation's bytes (calloc: zero instead) */
@@ -101,7 +101,8 @@ struct kheap_fault {
 /*
  * kheap_create - a pool over all of [mem, mem+size).
  * Returns:   the pool's handle, at mem rounded up to a word (the control block, then the
- *            bitmaps, the run tree, the quick caches, and the B-aligned block area).
+ *            bitmaps, the free-run index, the quick caches, the boundary summary, and the
+ *            B-aligned block area).
  * Fails:     NULL when mem is NULL, block_size is not 0 (= KHEAP_DEFAULT_BLOCK) or a power
  *            of two from 4 to 1 MiB, the region wraps past the top of the address space, or
  *            it cannot hold the metadata and one block.
@@ -118,7 +119,7 @@ kheap_t *kheap_create(void *mem, kheap_size_t size, kheap_size_t block_size);
  *   kheap_check), and a side table of size and caller per block for kheap_dump; nothing is
  *   held; kheap_usable_size gives the size asked for. Each detection is reported once
  *   (KHEAP_FAULT_CORRUPT, the first damaged byte); the block is still freed or handed out.
- * KHEAP_F_NOCACHE: no quick caches; placement is first fit by address alone.
+ * KHEAP_F_NOCACHE: no quick caches: every free reaches the free-run index at once.
  * Returns / Fails / Unchanged: as kheap_create; NULL for any other flag.
  * Cost:      O(W), and O(size) in a debug pool (the block area is poisoned).
  * Lock:      none.
@@ -128,14 +129,22 @@ kheap_t *kheap_create_flags(void *mem, kheap_size_t size, kheap_size_t block_siz
 /*
  * kheap_alloc - an allocation of at least size bytes.
  * Returns:   a B-aligned pointer, contents undefined (debug pools: scrubbed): the newest
- *            held allocation of exactly n blocks, else the lowest-addressed run of n free
- *            blocks (first fit).
+ *            held allocation of exactly n blocks; else a good fit from the free-run index,
+ *            whose size classes are TLSF's (the lengths below 16 blocks one each, then 16
+ *            between two powers of two): the start of the free run put in last (freed,
+ *            coalesced or split) of the lowest class whose every run holds n blocks; when
+ *            no such class has one, the first run in list order of n's own class, or of a
+ *            class above, that holds n; in a pool of blocks under 16 bytes, for n shorter
+ *            than a run header (16 bytes), the lowest-addressed run of n free blocks. Debug
+ *            pools keep no index: the lowest-addressed run of n free blocks (first fit).
  * Fails:     NULL, not counted, when size is 0; NULL, counted in failed_allocs, when no run
  *            of n blocks is free after the caches are emptied or size overflows; NULL when
  *            h is NULL, or damaged (a fault, KHEAP_FAULT_CORRUPT; nothing written to h).
  * Unchanged: on failure, the heap, but for the caches (emptied into the bitmaps).
- * Cost:      O(1) from a cache; else O(log N + n / word bits); a request no run can hold
- *            fails in O(1), or O(cached allocations x log N) when the caches held any.
+ * Cost:      O(1) from a cache; else O(1 + n / word bits) while a class whose every run
+ *            holds n has one, else O(runs of n's class); a request no run can hold fails
+ *            in O(runs of n's class), plus O(cached allocations) when the caches held any.
+ *            Debug pools: O(W).
  * Lock:      held; a damaged cache entry met is dropped and reported after it is released.
  */
 void *kheap_alloc(kheap_t *h, kheap_size_t size);
@@ -144,15 +153,17 @@ void *kheap_alloc(kheap_t *h, kheap_size_t size);
  * kheap_alloc_aligned - kheap_alloc with the address a multiple of align.
  * Returns:   as kheap_alloc; align below B means B. The address is aligned, not the offset
  *            in the pool, so any power of two up to half the address space works. With
- *            a = align / B above 1: the lowest run of n free blocks when it holds an aligned
- *            fit (the first fit); else the lowest run of n + a - 1 (which holds one), at its
- *            first aligned block; else the first aligned fit of all.
+ *            a = align / B above 1: the first aligned block of the run kheap_alloc would
+ *            pick for n + a - 1 blocks (which holds an aligned fit); when no class whose
+ *            every run holds n + a - 1 has one, the first run, class by class from n's in
+ *            list order, that holds an aligned fit, at its first aligned block. Debug pools:
+ *            the lowest aligned fit.
  * Fails:     as kheap_alloc, and NULL (a counted failure) when align is 0 or not a power
  *            of two.
  * Unchanged: as kheap_alloc.
- * Cost:      O(log N + a / word bits) whatever the free runs before the answer, while a run
- *            of n + a - 1 blocks is free; else O(log N + n / word bits) for each free run of
- *            n blocks or more before the answer that holds no aligned fit (O(W) at worst).
+ * Cost:      O(1 + n / word bits) whatever the free runs elsewhere, while a class whose
+ *            every run holds n + a - 1 has one; else O(1) for each run of the classes from
+ *            n's up to that class. Debug pools: O(W).
  * Lock:      held.
  */
 void *kheap_alloc_aligned(kheap_t *h, kheap_size_t size, kheap_size_t align);
@@ -195,7 +206,8 @@ void *kheap_realloc(kheap_t *h, void *p, kheap_size_t size);
  *            fault and calls the hook.
  * Unchanged: on any failure, the heap.
  * Cost:      O(1) to validate; O(1) into a cache (n at most C, its class not full), else
- *            O(log N) to measure and O(n / word bits + log N) to clear its bits.
+ *            O(log N) to measure, O(n / word bits + log N) to clear its bits and O(1) to
+ *            coalesce it with the free runs either side.
  * Lock:      held; the fault hook runs after it is released.
  */
 int kheap_free(kheap_t *h, void *p);
@@ -220,8 +232,9 @@ kheap_size_t kheap_usable_size(kheap_t *h, const void *p);
 kheap_bool kheap_owns(const kheap_t *h, const void *p);
 
 /*
- * kheap_check - verify every invariant (I1-I5 in asm/kheap_core.asm: bitmaps, run tree, caches,
- * counters, the control block's checksum; in a debug pool every guard, the poison and the
+ * kheap_check - verify every invariant (I1-I6 in asm/kheap_core.asm: bitmaps, the free-run
+ * index and every free run's header and footer, caches, summary, counters, the control
+ * block's checksum; in a debug pool every guard, the poison and the
  * side table) of the pool and every region chained after it (all of the kmalloc heap).
  * Returns:   0 when all hold.
  * Fails:     KHEAP_ECORRUPT, a fault counted and reported with the first damaged address;
@@ -238,8 +251,9 @@ int kheap_check(kheap_t *h);
  *            of free blocks with them counted free (a request of that size succeeds).
  * Fails:     all zeros when h is NULL or damaged. Never calls the fault hook.
  * Unchanged: always: a query; the quick caches stay as they are.
- * Cost:      O(1) when the caches are empty; else O(held allocations x (16 + log N)): the
- *            free runs around each are measured through the run tree.
+ * Cost:      O(runs of the free-run index's highest class), plus O(1) a held allocation:
+ *            the free runs around each are measured through their headers and footers.
+ *            Debug pools: O(W).
  * Lock:      held.
  */
 void kheap_get_stats(const kheap_t *h, struct kheap_stats *out);

@@ -8,6 +8,7 @@
 typedef kheap_size_t size_t;
 typedef kheap_uintptr_t uintptr_t;
 typedef __INTPTR_TYPE__ intptr_t;
+typedef __UINT32_TYPE__ uint32_t;
 #define SIZE_MAX __SIZE_MAX__
 #if !defined(__STDC_VERSION__) || __STDC_VERSION__ < 202311L   /* (keywords from C23 on) */
 #define bool _Bool
@@ -19,11 +20,6 @@ typedef __INTPTR_TYPE__ intptr_t;
  * compares the two (see KHEAP_EMIT_OFFSETS below) and stops on any drift. */
 typedef uintptr_t kh_word;                  /* one bitmap word */
 #define KH_WORD_BITS (sizeof(kh_word) * 8)
-#ifndef KHEAP_LEAF_WORDS_LOG2               /* as in asm/kheap_core.asm: give both the same */
-#define KHEAP_LEAF_WORDS_LOG2 4
-#endif
-#define KH_LEAF_WORDS ((uintptr_t)1 << KHEAP_LEAF_WORDS_LOG2)  /* bitmap words under a leaf */
-#define KH_LEAF_BLOCKS (KH_LEAF_WORDS * KH_WORD_BITS)
 #ifndef KHEAP_QCLASS_SHIFT                  /* as in asm/kheap_core.asm: give both the same */
 #define KHEAP_QCLASS_SHIFT 9
 #endif
@@ -32,11 +28,23 @@ typedef uintptr_t kh_word;                  /* one bitmap word */
 #define KH_CACHE_DAMAGED (-2)               /* kh_cache_take: an entry failed its check (-1:
                                                nothing held) */
 
-/* A node of the run tree (I3 in asm/kheap_core.asm), for its range of blocks: free blocks at its
- * start, free blocks at its end, and the longest free run inside it. */
-struct kh_node {
-    uintptr_t pre, suf, best;
-};
+/* The free-run index (I3 in asm/kheap_core.asm): an indexed run's header, in its first block(s),
+ * and the index area's shape. A run longer than run_min blocks also holds its first block in
+ * its last dword (the footer). */
+#define KH_RUN_LEN 0                        /* dwords of a header */
+#define KH_RUN_NEXT 1
+#define KH_RUN_PREV 2
+#define KH_RUN_CHECK 3
+#define KH_RUN_HEADER_BYTES 16u
+#define KH_RUN_SEED 0x52554E53u
+#define KH_NIL 0xFFFFFFFFu
+#define KH_SL_LOG 4
+#define KH_SL_COUNT (1u << KH_SL_LOG)
+#define KH_FL_MAX 31u
+#define KH_IX_SLMAP 1                       /* dwords of the index area */
+#define KH_IX_HEADS (1 + KH_FL_MAX)
+#define KH_INDEX_DAMAGED ((uintptr_t)1 << (KH_WORD_BITS - 2))   /* as in the asm */
+#define KH_NO_BLOCK (KH_INDEX_DAMAGED - 1)
 
 struct kheap {
     uintptr_t magic;                        /* KH_MAGIC_VALUE while valid */
@@ -51,13 +59,12 @@ struct kheap {
     uintptr_t mem_start, mem_end;           /* the region given to kheap_create */
     uintptr_t side;                         /* side table (debug pools), after the bitmaps */
     uintptr_t flags;                        /* KHEAP_F_* */
-    struct kh_node *tree;                   /* the run tree: node 1 the root, node k's
-                                               children 2k and 2k+1, after the side table */
+    uint32_t *index;                        /* the free-run index (I3), after the side table */
     struct kheap *next;                     /* next region of the kmalloc heap */
-    uintptr_t leaves;                       /* leaves of the tree, a power of two */
+    uintptr_t shape;                        /* the index's shape: run_min, fls << 8 */
     kh_word *cached;                        /* bit i: block i starts an allocation held in
                                                a quick cache (I5), after the start bitmap */
-    uintptr_t *cache;                       /* the quick caches, after the tree: per class,
+    uintptr_t *cache;                       /* the quick caches, after the index: per class,
                                                a count and KH_CACHE_DEPTH block indices */
     uintptr_t classes;                      /* class c holds allocations of c+1 blocks */
     kh_word *summary;                       /* the boundary summary (I6), after the caches:
@@ -121,6 +128,14 @@ struct kh_side {
         VALGRIND_MAKE_MEM_DEFINED(p, n);                                                 \
     } while (0)
 #define VG_NOACCESS(p, n)      VALGRIND_MAKE_MEM_NOACCESS(p, n)
+/* The module reading a free run's header (I3), which is no caller's touch. */
+#define VG_QUIET_BEGIN()       VALGRIND_DISABLE_ERROR_REPORTING
+#define VG_QUIET_END()         VALGRIND_ENABLE_ERROR_REPORTING
+/* The free run around block b, once the C layer has marked no-access blocks that it holds:
+ * its header and footer (I3), which the asm wrote (and told Valgrind of), are the module's
+ * again. */
+#define VG_RUN(h, b)           vg_run(h, b)
+static void vg_run(const kheap_t *h, uintptr_t b);
 #else
 #define VG_POOL(h, meta_end)        ((void)0)
 #define VG_ALLOC(h, p, n)           ((void)0)
@@ -129,17 +144,24 @@ struct kh_side {
 #define VG_DEFINED(p, n)            ((void)0)
 #define VG_HANDED(h, p, n)          ((void)0)
 #define VG_NOACCESS(p, n)           ((void)0)
+#define VG_QUIET_BEGIN()            ((void)0)
+#define VG_QUIET_END()              ((void)0)
+#define VG_RUN(h, b)                ((void)0)
 #endif
 
 /* asm/kheap_core.asm: the table at its top gives each routine's contract. Hidden: internal to
  * the module (direct calls, never through a PLT, and not exported from a shared library). */
 #pragma GCC visibility push(hidden)
 kheap_t *kh_init(void *mem, size_t size, uintptr_t shift, uintptr_t extra);
-intptr_t kh_find(kheap_t *h, uintptr_t count, uintptr_t align);
+uintptr_t kh_take(kheap_t *h, uintptr_t count, uintptr_t align);
 uintptr_t kh_claim(kheap_t *h, uintptr_t first, uintptr_t count);
 uintptr_t kh_release(kheap_t *h, uintptr_t first, uintptr_t count);
 uintptr_t kh_mark(kheap_t *h, uintptr_t first, uintptr_t count);
 uintptr_t kh_unmark(kheap_t *h, uintptr_t first, uintptr_t count);
+void kh_index_build(kheap_t *h);
+uintptr_t kh_largest_run(const kheap_t *h);
+uintptr_t kh_run_start(const kheap_t *h, uintptr_t b);
+uintptr_t kh_run_end(const kheap_t *h, uintptr_t x);
 uintptr_t kh_next_used(const kheap_t *h, uintptr_t from, uintptr_t limit);
 uintptr_t kh_next_free(const kheap_t *h, uintptr_t from, uintptr_t limit);
 uintptr_t kh_alloc_blocks(const kheap_t *h, uintptr_t first);
@@ -169,22 +191,18 @@ void kheap_emit_offsets(void)
     KH_EMIT(KH_START, start);           KH_EMIT(KH_BASE, base);
     KH_EMIT(KH_LIMIT, limit);           KH_EMIT(KH_MEM_START, mem_start);
     KH_EMIT(KH_MEM_END, mem_end);       KH_EMIT(KH_SIDE, side);
-    KH_EMIT(KH_FLAGS, flags);           KH_EMIT(KH_TREE, tree);
+    KH_EMIT(KH_FLAGS, flags);           KH_EMIT(KH_INDEX, index);
     KH_EMIT(KH_FREE_BLOCKS, free_blocks);   KH_EMIT(KH_LIVE_ALLOCS, live_allocs);
     KH_EMIT(KH_PEAK_BLOCKS, peak_blocks);   KH_EMIT(KH_TOTAL_ALLOCS, total_allocs);
     KH_EMIT(KH_TOTAL_FREES, total_frees);   KH_EMIT(KH_FAILED_ALLOCS, failed_allocs);
     KH_EMIT(KH_FAULTS, faults);         KH_EMIT(KH_NEXT, next);
-    KH_EMIT(KH_LEAVES, leaves);         KH_EMIT(KH_CACHED, cached);
+    KH_EMIT(KH_SHAPE, shape);         KH_EMIT(KH_CACHED, cached);
     KH_EMIT(KH_CACHE, cache);           KH_EMIT(KH_CLASSES, classes);
     KH_EMIT(KH_SUMMARY, summary);
     KH_EMIT(KH_CACHED_BLOCKS, cached_blocks);
     __asm__ volatile("\n->CACHE_CLASSES %c0" : : "i"(KH_CACHE_CLASSES));
     __asm__ volatile("\n->CACHE_DEPTH %c0" : : "i"(KH_CACHE_DEPTH));
     __asm__ volatile("\n->KH_SIZE %c0" : : "i"(sizeof(struct kheap)));
-    __asm__ volatile("\n->NODE_PRE %c0" : : "i"(__builtin_offsetof(struct kh_node, pre)));
-    __asm__ volatile("\n->NODE_SUF %c0" : : "i"(__builtin_offsetof(struct kh_node, suf)));
-    __asm__ volatile("\n->NODE_BEST %c0" : : "i"(__builtin_offsetof(struct kh_node, best)));
-    __asm__ volatile("\n->NODE_SIZE %c0" : : "i"(sizeof(struct kh_node)));
 }
 #endif
 
@@ -374,6 +392,7 @@ kheap_t *kheap_create_flags(void *mem, size_t size, size_t block, unsigned flags
         kh_fill((void *)h->base, h->nblocks << h->shift, KHEAP_POISON_BYTE);
     }
     VG_POOL(h, meta_end(h));                /* the metadata ends with the summary */
+    VG_RUN(h, 0);
     return h;
 }
 
@@ -410,17 +429,20 @@ static uintptr_t blocks_of(const kheap_t *h, uintptr_t i)
     return kh_alloc_blocks(h, i) & ~KH_SUMMARY_DAMAGED;
 }
 
-/* Reports a damaged summary that kh_claim, kh_release, kh_mark, kh_unmark or kh_fast_free
- * met (their result r; the asm made it anew already): through c, or (c NULL: no lock is set
- * and the caller holds none) through a call of its own. */
+/* Reports a damaged summary or index that kh_take, kh_release, kh_mark, kh_unmark or
+ * kh_fast_free met (their result r; the asm made it anew already): through c, or (c NULL: no
+ * lock is set and the caller holds none) through a call of its own. */
 static void summary_report(kheap_t *h, uintptr_t r, struct call *c, const void *caller)
 {
-    if (!(r & KH_SUMMARY_DAMAGED))
+    if (!(r & (KH_SUMMARY_DAMAGED | KH_INDEX_DAMAGED)))
         return;
     struct call own;
     if (!c)
         call_begin(c = &own, caller);
-    fault(c, KHEAP_FAULT_CORRUPT, h, h->summary);
+    if (r & KH_SUMMARY_DAMAGED)
+        fault(c, KHEAP_FAULT_CORRUPT, h, h->summary);
+    if (r & KH_INDEX_DAMAGED)
+        fault(c, KHEAP_FAULT_CORRUPT, h, h->index);
     if (c == &own)
         call_end(c);
 }
@@ -510,37 +532,19 @@ static void cache_flush(kheap_t *h, struct call *c)
             summary_report(h, kh_release(h, (uintptr_t)i, n), c, 0);
 }
 
-/* The first block at or after block b whose address is a multiple of a blocks (a power of
- * two), or (uintptr_t)-1 when that address would pass the top of memory. */
-static uintptr_t aligned_from(const kheap_t *h, uintptr_t b, uintptr_t a)
+/* kh_take's placement of n blocks at a multiple of a blocks (I3 in asm/kheap_core.asm),
+ * claimed, with any damage it met reported: the first block, or -1 (nothing changed). */
+static intptr_t take(kheap_t *h, uintptr_t n, uintptr_t a, struct call *c, const void *caller)
 {
-    uintptr_t addr = (uintptr_t)block_addr(h, b), mask = (a << h->shift) - 1;
-    uintptr_t up = (addr + mask) & ~mask;
-    return up < addr ? (uintptr_t)-1 : (up - h->base) >> h->shift;
-}
-
-/* Where n free blocks at a multiple of a blocks go, in O(log N + a / word bits) whatever the
- * free runs in front: the lowest free run of n blocks when it holds an aligned fit (then the
- * first fit itself); else the lowest run of n + a - 1 blocks, which surely holds one, at its
- * first aligned block; only when no such run exists, the first aligned fit over every run
- * (kh_find's own aligned search), so a request fails only when no placement exists. -1 when
- * none. a <= 1: the first fit. */
-static intptr_t find_fit(kheap_t *h, uintptr_t n, uintptr_t a)
-{
-    intptr_t b = kh_find(h, n, 1);
-    if (a <= 1 || b < 0)
-        return b;
-    uintptr_t q = aligned_from(h, (uintptr_t)b, a);
-    if (q <= h->nblocks - n && kh_next_used(h, (uintptr_t)b + n, q + n) == q + n)
-        return (intptr_t)q;                 /* [b, b + n) is free: [b + n, q + n) is the rest */
-    if (a - 1 <= h->nblocks - n && (b = kh_find(h, n + a - 1, 1)) >= 0)
-        return (intptr_t)aligned_from(h, (uintptr_t)b, a);
-    return kh_find(h, n, a);
+    uintptr_t r = kh_take(h, n, a ? a : 1);
+    summary_report(h, r, c, caller);
+    r &= ~(KH_SUMMARY_DAMAGED | KH_INDEX_DAMAGED);
+    return r == KH_NO_BLOCK ? -1 : (intptr_t)r;
 }
 
 /* An allocation of size bytes at an align-byte boundary (a power of two) in one pool: the
  * newest of its size in the quick caches when the alignment is the block size's, else
- * find_fit's; when none fits, the caches are flushed and find_fit tried again. */
+ * kh_take's; when none fits, the caches are flushed and kh_take tried again. */
 static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
 {
     uintptr_t n = blocks_for(h, size);
@@ -549,14 +553,13 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
     uintptr_t a = align >> h->shift;
     intptr_t first = a <= 1 ? cache_take(h, n, c) : -1;
     if (first < 0) {
-        first = find_fit(h, n, a);
+        first = take(h, n, a, c, 0);
         if (first < 0 && h->cached_blocks) {
             cache_flush(h, c);
-            first = find_fit(h, n, a);
+            first = take(h, n, a, c, 0);
         }
         if (first < 0)
             return 0;
-        summary_report(h, kh_claim(h, (uintptr_t)first, n), c, 0);
     }
     uintptr_t i = (uintptr_t)first;
     unsigned char *p = block_addr(h, i);
@@ -576,6 +579,7 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
 static void count_freed(kheap_t *h, const void *p, uintptr_t n, bool cached)
 {
     VG_FREE(h, p);
+    VG_RUN(h, ((uintptr_t)p - h->base) >> h->shift);
     (void)p;
     if (cached)
         h->cached_blocks += n;
@@ -643,26 +647,24 @@ static bool align_ok(size_t align)
 #define KH_FAST_MISS ((void *)1)            /* kh_fast_alloc: a usable plain pool, no entry */
 
 /* After kh_fast_alloc's FAST_MISS (a usable plain pool, nothing cached for the size): the
- * first fit claimed and counted, or NULL with nothing changed. */
+ * placement claimed and counted, or NULL with nothing changed. */
 static __attribute__((noinline)) void *fill_alloc(kheap_t *h, size_t size, struct call *c,
                                                   const void *caller)
 {
     uintptr_t n = blocks_for(h, size);
-    intptr_t first = n == 0 || n > h->free_blocks ? -1 : kh_find(h, n, 1);   /* as pool_alloc */
-    if (first < 0)
+    intptr_t first = n == 0 || n > h->free_blocks ? -1 : take(h, n, 1, c, caller);
+    if (first < 0)                          /* (as pool_alloc) */
         return 0;
-    uintptr_t r = kh_claim(h, (uintptr_t)first, n);
     void *p = block_addr(h, (uintptr_t)first);
     count_used(h, n);
     h->live_allocs++;
     h->total_allocs++;
     VG_ALLOC(h, p, n << h->shift);
-    summary_report(h, r, c, caller);
     return p;
 }
 
 /* The fast path of an allocation, called under the call's lock or where no lock is set
- * (c NULL): kh_fast_alloc's cache hit, counted, or after its FAST_MISS fill_alloc's first
+ * (c NULL): kh_fast_alloc's cache hit, counted, or after its FAST_MISS fill_alloc's
  * fit. Not while kheap_fail_nth counts calls: each must reach the count. NULL when neither
  * serves; nothing changed then, and the full path decides. */
 static inline void *fast_alloc(kheap_t *h, size_t size, struct call *c, const void *caller)
@@ -736,6 +738,7 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
             summary_report(h, kh_unmark(h, i + n, old - n), c, 0);
             h->free_blocks += old - n;
             VG_RESIZE(h, p, old << h->shift, n << h->shift);
+            VG_RUN(h, i + n);
         }
         if (debug)
             debug_shape(h, i, n, size < kept ? size : kept, size, 0);
@@ -772,6 +775,7 @@ static bool fast_free(kheap_t *h, void *p, struct call *c, const void *caller)
     if (!r)
         return false;
     VG_FREE(h, p);
+    VG_RUN(h, ((uintptr_t)p - h->base) >> h->shift);
     summary_report(h, r, c, caller);
     return true;
 }
@@ -928,15 +932,61 @@ static kh_word pad_mask(const kheap_t *h)
     return tail ? ~(kh_word)0 << tail : 0;
 }
 
-/* The tree's leaves for bitmaps of `words` words: a power of two, at least one leaf a
- * LEAF_WORDS words (tree_bytes in asm/kheap_core.asm). */
-static uintptr_t leaves_for(uintptr_t words)
+/* I3's class of a run of len blocks (len >= 1): TLSF's two-level mapping, SL_COUNT classes
+ * between two powers of two (run_class in asm/kheap_core.asm). */
+static uintptr_t run_class(uintptr_t len)
 {
-    uintptr_t n = 1;
-    while (n * KH_LEAF_WORDS < words)
-        n *= 2;
-    return n;
+    if (len < KH_SL_COUNT)
+        return len;
+    unsigned b = KH_WORD_BITS - 1 - (unsigned)__builtin_clzl(len);
+    return (uintptr_t)(b - KH_SL_LOG) * KH_SL_COUNT + (len >> (b - KH_SL_LOG));
 }
+
+/* The index's first levels in a pool of n blocks, and the bytes of its area. */
+static uintptr_t index_fls(uintptr_t n)
+{
+    return run_class(n ? n : 1) / KH_SL_COUNT + 1;
+}
+
+static uintptr_t index_bytes(uintptr_t n)
+{
+    return 4 * (KH_IX_HEADS + KH_SL_COUNT * index_fls(n));
+}
+
+/* The index's shape as kh_init sets it: run_min, the blocks of a run header (0 in a debug
+ * pool, which keeps no index), and fls << 8. */
+static uintptr_t shape_of(const kheap_t *h)
+{
+    uintptr_t min = KH_RUN_HEADER_BYTES >> h->shift;
+    return (debug_pool(h) ? 0 : min ? min : 1) | index_fls(h->nblocks) << 8;
+}
+
+static uintptr_t run_min(const kheap_t *h)
+{
+    return h->shape & 0xFF;
+}
+
+#ifdef KHEAP_VALGRIND
+static void vg_run(const kheap_t *h, uintptr_t b)
+{
+    if (!run_min(h) || b >= h->nblocks || kh_next_free(h, b, b + 1) != b)
+        return;
+    uintptr_t s = b, e = kh_next_used(h, b, h->nblocks);
+    while (s > 0) {                         /* the used bitmap downward, a word at a time */
+        uintptr_t w = (s - 1) / KH_WORD_BITS;
+        kh_word below = h->used[w] & (~(kh_word)0 >> (KH_WORD_BITS - 1 - (s - 1) % KH_WORD_BITS));
+        if (below) {
+            s = w * KH_WORD_BITS + KH_WORD_BITS - (uintptr_t)__builtin_clzl(below);
+            break;
+        }
+        s = w * KH_WORD_BITS;
+    }
+    if (e - s >= run_min(h))
+        VALGRIND_MAKE_MEM_DEFINED(block_addr(h, s), KH_RUN_HEADER_BYTES);
+    if (e - s > run_min(h))
+        VALGRIND_MAKE_MEM_DEFINED(block_addr(h, e) - 4, 4);
+}
+#endif
 
 /* The control block's own invariants: h when any field is out of shape, else NULL. */
 static const void *control_damage(const kheap_t *h)
@@ -951,8 +1001,8 @@ static const void *control_damage(const kheap_t *h)
         && h->start == h->used + h->nwords
         && h->cached == h->start + h->nwords
         && h->side == (uintptr_t)(h->cached + h->nwords)
-        && (uintptr_t)h->tree == h->side + side_bytes && h->leaves == leaves_for(h->nwords)
-        && (uintptr_t)h->cache == (uintptr_t)(h->tree + 2 * h->leaves)
+        && (uintptr_t)h->index == h->side + side_bytes && h->shape == shape_of(h)
+        && (uintptr_t)h->cache == (uintptr_t)h->index + index_bytes(h->nblocks)
         && h->classes == (h->flags & (KHEAP_F_DEBUG | KHEAP_F_NOCACHE) ? 0
                                                                       : laid_out_classes(h))
         && (uintptr_t)h->summary == cache_end(h)
@@ -991,69 +1041,76 @@ static const void *bitmap_damage(const kheap_t *h, size_t *used_bits, size_t *st
     return 0;
 }
 
-/* Leaf j's values from the used bitmap, independently of asm/kheap_core.asm: whole words when
- * they are all free or all used, else a bit at a time. Blocks past the pool count as used. */
-static struct kh_node leaf_of(const kheap_t *h, uintptr_t j)
+/* Dword k of the header at block b (I3): free memory, which Valgrind builds keep no-access
+ * to the caller; the module's own reads of it are not the caller's touches. */
+static uint32_t run_word(const kheap_t *h, uintptr_t b, unsigned k)
 {
-    struct kh_node v = { 0, 0, 0 };
-    bool ended = false;                     /* a used block was seen: pre is known */
-    uintptr_t run = 0;
-    for (uintptr_t w = j * KH_LEAF_WORDS; w < (j + 1) * KH_LEAF_WORDS; w++) {
-        kh_word u = w < h->nwords ? h->used[w] : ~(kh_word)0;
-        for (unsigned b = 0; b < KH_WORD_BITS; b++) {
-            if (u == 0) {                   /* the rest of the word is free */
-                run += KH_WORD_BITS - b;
-                break;
-            }
-            if (!(u & 1)) {
-                run++;
-            } else {
-                if (!ended)
-                    v.pre = run, ended = true;
-                v.best = run > v.best ? run : v.best;
-                run = 0;
-            }
-            u >>= 1;
+    const volatile uint32_t *w = (const volatile uint32_t *)block_addr(h, b);
+    VG_QUIET_BEGIN();
+    uint32_t v = w[k];
+    VG_QUIET_END();
+    return v;
+}
+
+/* The last dword of block b - 1: a run's footer when it ends there. */
+static uint32_t footer_word(const kheap_t *h, uintptr_t b)
+{
+    const volatile uint32_t *w = (const volatile uint32_t *)block_addr(h, b);
+    VG_QUIET_BEGIN();
+    uint32_t v = w[-1];
+    VG_QUIET_END();
+    return v;
+}
+
+/* I3, independently of asm/kheap_core.asm: the class words agree with the heads (a class's
+ * bit iff it has a head, a first level's bit iff it has a class, none past fls); every
+ * class's list holds, from its head, headers whose check words pass, each naming the one
+ * before it, each a maximal free run of run_min blocks or more of that class, with its
+ * footer when longer than run_min; and the lists hold every such run of the bitmaps, once
+ * (their count and blocks are the bitmaps'). A pool without an index has every class empty.
+ * Returns the first damaged address (a class word, a head, a header), or NULL. O(W + runs). */
+static const void *index_damage(const kheap_t *h)
+{
+    const uint32_t *ix = h->index, *sl = ix + KH_IX_SLMAP, *head = ix + KH_IX_HEADS;
+    uintptr_t fls = index_fls(h->nblocks), min = run_min(h), runs = 0, blocks = 0;
+    if (ix[0] >> fls || (min == 0 && ix[0]))
+        return ix;
+    for (uintptr_t f = 0; f < KH_FL_MAX; f++) {
+        uint32_t want = 0;
+        for (uintptr_t c = 0; f < fls && c < KH_SL_COUNT; c++)
+            want |= (uint32_t)(head[f * KH_SL_COUNT + c] != KH_NIL) << c;
+        if (sl[f] != want)
+            return &sl[f];
+        if (((ix[0] >> f) & 1) != (want != 0))
+            return ix;
+    }
+    for (uintptr_t c = 0; c < fls * KH_SL_COUNT; c++) {
+        uint32_t prev = KH_NIL;
+        for (uint32_t x = head[c]; x != KH_NIL; prev = x, x = run_word(h, x, KH_RUN_NEXT)) {
+            const void *at = block_addr(h, x < h->nblocks ? x : 0);
+            if (x >= h->nblocks || kh_next_free(h, x, x + 1) != x || runs >= h->nblocks)
+                return prev == KH_NIL ? (const void *)&head[c] : block_addr(h, prev);
+            uint32_t len = run_word(h, x, KH_RUN_LEN);
+            if ((len ^ run_word(h, x, KH_RUN_NEXT) ^ run_word(h, x, KH_RUN_PREV) ^ x
+                 ^ KH_RUN_SEED) != run_word(h, x, KH_RUN_CHECK)
+                || run_word(h, x, KH_RUN_PREV) != prev || len < min || len > h->nblocks - x
+                || run_class(len) != c || (x > 0 && kh_next_used(h, x - 1, x) != x - 1)
+                || kh_next_used(h, x, x + len) != x + len
+                || (x + len < h->nblocks && kh_next_used(h, x + len, x + len + 1) != x + len)
+                || (len > min && footer_word(h, x + len) != x))
+                return at;
+            runs++;
+            blocks += len;
         }
     }
-    if (!ended)
-        v.pre = run;
-    v.suf = run;
-    v.best = run > v.best ? run : v.best;
-    return v;
-}
-
-/* A parent's values from its children, each len blocks long. */
-static struct kh_node node_join(struct kh_node l, struct kh_node r, uintptr_t len)
-{
-    struct kh_node v = { l.pre == len ? len + r.pre : l.pre,
-                         r.suf == len ? len + l.suf : r.suf, l.suf + r.pre };
-    v.best = l.best > v.best ? l.best : v.best;
-    v.best = r.best > v.best ? r.best : v.best;
-    return v;
-}
-
-static bool same_node(const struct kh_node *a, struct kh_node b)
-{
-    return a->pre == b.pre && a->suf == b.suf && a->best == b.best;
-}
-
-/* I3: every leaf as the bitmap says, then every parent as its (checked) children say, a
- * level at a time from the bottom; node 0, unused, stays as kh_init left it (zero). Returns
- * the first node that is wrong, or NULL. O(W). */
-static const void *tree_damage(const kheap_t *h)
-{
-    if (!same_node(&h->tree[0], (struct kh_node){ 0, 0, 0 }))
-        return &h->tree[0];
-    for (uintptr_t j = 0; j < h->leaves; j++)
-        if (!same_node(&h->tree[h->leaves + j], leaf_of(h, j)))
-            return &h->tree[h->leaves + j];
-    uintptr_t len = KH_LEAF_BLOCKS;         /* the children's length on this level */
-    for (uintptr_t first = h->leaves / 2; first >= 1; first /= 2, len *= 2)
-        for (uintptr_t k = first; k < 2 * first; k++)
-            if (!same_node(&h->tree[k], node_join(h->tree[2 * k], h->tree[2 * k + 1], len)))
-                return &h->tree[k];
-    return 0;
+    uintptr_t want_runs = 0, want_blocks = 0;
+    for (uintptr_t b = kh_next_free(h, 0, h->nblocks); min && b < h->nblocks;) {
+        uintptr_t e = kh_next_used(h, b, h->nblocks);
+        if (e - b >= min)
+            want_runs++, want_blocks += e - b;
+        b = e < h->nblocks ? kh_next_free(h, e, h->nblocks) : e;
+    }
+    return runs != want_runs || blocks != want_blocks ? (const void *)ix : 0;
 }
 
 /* Side-table entries [from, to) of a debug pool, none an allocation start: all zero (an
@@ -1151,7 +1208,7 @@ static const void *summary_damage(const kheap_t *h)
 }
 
 /* The first damaged address of one pool (its control block, a bitmap word, the boundary
- * summary, a quick cache, a tree node), or NULL; a debug pool's patterns are checked by the
+ * summary, a quick cache, the index or a free run's header), or NULL; a debug pool's patterns are checked by the
  * caller. */
 static const void *pool_damage(const kheap_t *h)
 {
@@ -1167,7 +1224,7 @@ static const void *pool_damage(const kheap_t *h)
     if (!bad && (used != h->nblocks - h->free_blocks + cached || cached != h->cached_blocks
                  || starts != h->live_allocs + entries))
         bad = h;                            /* counters disagree with the bitmaps */
-    return bad ? bad : tree_damage(h);
+    return bad ? bad : index_damage(h);
 }
 
 /* Checks h and every region chained after it (a kmalloc heap; a plain pool has none): a
@@ -1187,54 +1244,6 @@ int kheap_check(kheap_t *h)
     }
     call_end(&c);
     return bad ? KHEAP_ECORRUPT : 0;
-}
-
-/* The first block of the free run that ends just before block b (b when block b-1 is used
- * or b is 0): the words of b-1's leaf downward, then up the run tree while each left
- * sibling is all free (its suf), so O(LEAF_WORDS + log N). A damaged tree can only make
- * the answer wrong, never an index outside the pool. */
-static uintptr_t free_run_start(const kheap_t *h, uintptr_t b)
-{
-    if (b == 0)
-        return 0;
-    uintptr_t floor = (b - 1) & ~(KH_LEAF_BLOCKS - 1);      /* the leaf's first block */
-    while (b > floor) {
-        uintptr_t w = (b - 1) / KH_WORD_BITS;
-        kh_word below = h->used[w] & (~(kh_word)0 >> (KH_WORD_BITS - 1 - (b - 1) % KH_WORD_BITS));
-        if (below)
-            return w * KH_WORD_BITS + KH_WORD_BITS - (uintptr_t)__builtin_clzl(below);
-        b = w * KH_WORD_BITS;
-    }
-    uintptr_t len = KH_LEAF_BLOCKS;
-    for (uintptr_t k = h->leaves + floor / KH_LEAF_BLOCKS; k > 1 && b > 0; k /= 2, len *= 2) {
-        if (k % 2 == 0)
-            continue;                       /* a left child starts where its parent does */
-        uintptr_t suf = h->tree[k - 1].suf;
-        b = suf < b ? b - suf : 0;
-        if (suf != len)
-            break;
-    }
-    return b;
-}
-
-/* One past the free run that starts at block x (x when block x is used): the words of x's
- * leaf, then up the run tree while each right sibling is all free (its pre). O(LEAF_WORDS +
- * log N), at most nblocks. */
-static uintptr_t free_run_end(const kheap_t *h, uintptr_t x)
-{
-    uintptr_t node_end = (x | (KH_LEAF_BLOCKS - 1)) + 1;    /* the end of x's leaf */
-    uintptr_t e = kh_next_used(h, x, node_end < h->nblocks ? node_end : h->nblocks);
-    uintptr_t len = KH_LEAF_BLOCKS;
-    for (uintptr_t k = h->leaves + x / KH_LEAF_BLOCKS; e == node_end && k > 1; k /= 2, len *= 2) {
-        if (k % 2 == 1)
-            continue;                       /* a right child ends where its parent does */
-        uintptr_t pre = h->tree[k + 1].pre;
-        e = pre < h->nblocks - e ? e + pre : h->nblocks;
-        if (pre != len)
-            break;
-        node_end += len;                    /* all of the sibling: at its parent's end */
-    }
-    return e < h->nblocks ? e : h->nblocks;
 }
 
 /* True when used block x is the last block of an allocation held in a quick cache (whose
@@ -1301,12 +1310,12 @@ static uintptr_t cached_run(const kheap_t *h, uintptr_t b, uintptr_t n)
 {
     if (b >= h->nblocks || !bit_of(h->cached, b))
         return 0;
-    uintptr_t left = free_run_start(h, b);
+    uintptr_t left = kh_run_start(h, b);    /* (footer or bitmap, I3) */
     if (left > 0 && ends_cached(h, left - 1))
         return 0;
     uintptr_t end = b + n;
     while (end < h->nblocks) {
-        end = free_run_end(h, end);
+        end = kh_run_end(h, end);           /* (header or bitmap, I3) */
         uintptr_t len = end < h->nblocks && bit_of(h->cached, end) ? blocks_of(h, end) : 0;
         if (len == 0)
             break;
@@ -1316,14 +1325,14 @@ static uintptr_t cached_run(const kheap_t *h, uintptr_t b, uintptr_t n)
 }
 
 /* Blocks in the largest run of free blocks, the allocations held in the quick caches
- * counted free (as they are to the caller, and as first fit sees them once the caches are
- * emptied, which it does before a request fails): the root of the run tree knows the runs
- * of the bitmaps, and each run that holds cached allocations is measured once, from its
- * lowest one. Reads only. O(1) when the caches are empty, else O(entries x (LEAF_WORDS +
- * log N)). */
+ * counted free (as they are to the caller, and as a search sees them once the caches are
+ * emptied, which it does before a request fails): the index's highest class knows the runs
+ * of the bitmaps (kh_largest_run), and each run that holds cached allocations is measured
+ * once, from its lowest one, through the headers and footers around it. Reads only.
+ * O(runs of the highest class), plus O(1) a cache entry; O(W) in a debug pool. */
 static uintptr_t largest_free(const kheap_t *h)
 {
-    uintptr_t best = h->tree[1].best;
+    uintptr_t best = kh_largest_run(h);
     for (uintptr_t n = 1; n <= h->classes && h->cached_blocks; n++) {
         const uintptr_t *cls = cache_class(h, n);
         for (uintptr_t k = 1; k <= cls[0] && k <= KH_CACHE_DEPTH; k++) {
@@ -1582,9 +1591,11 @@ static size_t region_bytes_for(size_t size, size_t align, uintptr_t flags)
     if (size > SIZE_MAX / 4 || align > SIZE_MAX / 4)
         return 0;
     size_t n = size / block + (align > block ? align / block : 0) + 2;
-    size_t words = n / KH_WORD_BITS + 2;
-    size_t meta = KHEAP_CONTROL_BYTES + 3 * words * sizeof(kh_word)
-                + 2 * leaves_for(words) * sizeof(struct kh_node)
+    size_t words = n / KH_WORD_BITS + 2, summary = 0;
+    for (uintptr_t w = words; w > 1 || summary == 0;)
+        summary += w = level_words(w);      /* (as meta_end) */
+    size_t meta = KHEAP_CONTROL_BYTES + 3 * words * sizeof(kh_word) + index_bytes(n)
+                + 2 * summary * sizeof(kh_word)
                 + KH_CACHE_CLASSES * (KH_CACHE_DEPTH + 1) * sizeof(uintptr_t)
                 + (flags & KHEAP_F_DEBUG ? n * sizeof(struct kh_side) : 0)
                 + block + sizeof(uintptr_t);        /* the pad, the control block's alignment */

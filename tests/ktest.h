@@ -25,13 +25,13 @@ struct ktest {
 /* Bits in a bitmap word: the machine word (32 on i386, 64 on x86-64). Tests take every
  * width from here, never from a literal. */
 #define KT_WORD_BITS (8 * sizeof(uintptr_t))
-/* Blocks under one leaf of the run tree in the default build (asm/kheap_core.asm: 16 words). */
-#define KT_LEAF_BLOCKS (16 * KT_WORD_BITS)
+/* Blocks of 16 bitmap words: a size for runs that reach across many words. */
+#define KT_WIDE_BLOCKS (16 * KT_WORD_BITS)
 /* Word positions in a pool's control block, as struct kheap in kernel/kheap.c lays them out,
  * for the tests that damage it on purpose (tests/host/damage.c too): a change of layout is
  * made here once. */
 enum { CB_SHIFT = 2, CB_NBLOCKS = 3, CB_NWORDS = 4, CB_USED = 5, CB_START = 6, CB_BASE = 7,
-       CB_LIMIT = 8, CB_SIDE = 11, CB_TREE = 13, CB_NEXT = 14, CB_LEAVES = 15, CB_CACHED = 16,
+       CB_LIMIT = 8, CB_SIDE = 11, CB_INDEX = 13, CB_NEXT = 14, CB_SHAPE = 15, CB_CACHED = 16,
        CB_CACHE = 17, CB_CLASSES = 18, CB_SUMMARY = 19, CB_FREE_BLOCKS = 20,
        CB_LIVE_ALLOCS = 21, CB_PEAK = 22 };
 
@@ -77,7 +77,7 @@ void *kt_mem(size_t size, size_t align);
 /* A pool of `size` bytes of scratch memory with the given block size (0: default);
  * fails the test and returns NULL if kheap_create refuses it. */
 kheap_t *kt_pool(size_t size, size_t block);
-/* The same with KHEAP_F_* flags (KHEAP_F_NOCACHE: a test of first fit itself). */
+/* The same with KHEAP_F_* flags (KHEAP_F_NOCACHE: a test of the index alone). */
 kheap_t *kt_pool_flags(size_t size, size_t block, unsigned flags);
 
 /* A repeatable pseudo-random sequence (xorshift32); kt_seed(0) is mapped to a fixed seed. */

@@ -17,7 +17,7 @@ RUN32 := tests/scripts/run32.sh
 # mempool annotations (-DKHEAP_VALGRIND), run under memcheck; model_test; replay and
 # replay-plain, the fuzz target over the committed corpora with and without ASan+UBSan; damage
 # and damage-san, the damage campaign; checkasm, every asm routine called with its callee-saved
-# registers seeded and checked after. replay and damage use the fuzzer's small leaves.
+# registers seeded and checked after. replay and damage use the fuzzer's small cache classes.
 HOST_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
                -fno-toplevel-reorder -Iinclude -Itests -Itests/host
 # _FILE_OFFSET_BITS=64: readdir of a 64-bit file system (ext4's hashed offsets) from a
@@ -33,28 +33,28 @@ DAMAGE_SRCS := tests/host/damage.c kernel/kheap.c
 CHECKASM_SRCS := tests/ktest.c tests/host/backend.c tests/host/checkasm.c
 BEFORE_SRCS := tests/ktest.c tests/host/backend.c tests/host/before_init.c
 
-# $(call host_twin,DIR,WIDTH FLAGS,LINK FLAGS,ASM OBJECT,SMALL-LEAF ASM OBJECT,ARCHIVE,NASM FORMAT)
+# $(call host_twin,DIR,WIDTH FLAGS,LINK FLAGS,ASM OBJECT,SMALL-CLASSES ASM OBJECT,ARCHIVE,NASM FORMAT)
 define host_twin
 $(call objects,$(1)/plain,$(2) $(HOST_CFLAGS))
 $(call objects,$(1)/san,$(2) $(HOST_CFLAGS) $(SAN_FLAGS))
 $(call objects,$(1)/vg,$(2) $(HOST_CFLAGS) -DKHEAP_VALGRIND)
-$(call objects,$(1)/leaf,$(2) $(HOST_CFLAGS) $(SAN_FLAGS) $(SMALL_LEAF))
-$(call objects,$(1)/leafplain,$(2) $(HOST_CFLAGS) $(SMALL_LEAF))
+$(call objects,$(1)/small,$(2) $(HOST_CFLAGS) $(SAN_FLAGS) $(SMALL_CLASSES))
+$(call objects,$(1)/smallplain,$(2) $(HOST_CFLAGS) $(SMALL_CLASSES))
 $(1)/ktest: $(HOST_TESTS:%.c=$(1)/plain/%.o) $(6)
 	$$(CC) $(3) -o $$@ $$^
 $(1)/ktest-san: $(HOST_TESTS:%.c=$(1)/san/%.o) $(1)/san/kernel/kheap.o $(4)
 	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
-$(1)/ktest-vg: $(HOST_TESTS:%.c=$(1)/vg/%.o) $(1)/vg/kernel/kheap.o $(4)
+$(1)/ktest-vg: $(HOST_TESTS:%.c=$(1)/vg/%.o) $(1)/vg/kernel/kheap.o $(subst /asm/,/vg/,$(4))
 	$$(CC) $(3) -o $$@ $$^
 $(1)/model_test: $(MODEL_SRCS:%.c=$(1)/plain/%.o) $(6)
 	$$(CC) $(3) -o $$@ $$^
-$(1)/replay: $(REPLAY_SRCS:%.c=$(1)/leaf/%.o) $(5)
+$(1)/replay: $(REPLAY_SRCS:%.c=$(1)/small/%.o) $(5)
 	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
-$(1)/replay-plain: $(REPLAY_SRCS:%.c=$(1)/leafplain/%.o) $(5)
+$(1)/replay-plain: $(REPLAY_SRCS:%.c=$(1)/smallplain/%.o) $(5)
 	$$(CC) $(3) -o $$@ $$^
-$(1)/damage: $(DAMAGE_SRCS:%.c=$(1)/leafplain/%.o) $(5)
+$(1)/damage: $(DAMAGE_SRCS:%.c=$(1)/smallplain/%.o) $(5)
 	$$(CC) $(3) -o $$@ $$^
-$(1)/damage-san: $(DAMAGE_SRCS:%.c=$(1)/leaf/%.o) $(5)
+$(1)/damage-san: $(DAMAGE_SRCS:%.c=$(1)/small/%.o) $(5)
 	$$(CC) $(3) $$(SAN_FLAGS) -o $$@ $$^
 $(1)/checkasm_call.o: tests/host/checkasm.asm $$(FLAGS_STAMP)
 	@mkdir -p $$(@D)
@@ -64,8 +64,8 @@ $(1)/checkasm: $(CHECKASM_SRCS:%.c=$(1)/plain/%.o) $(1)/checkasm_call.o $(1)/pla
 $(1)/before_init: $(BEFORE_SRCS:%.c=$(1)/plain/%.o) $(6)
 	$$(CC) $(3) -o $$@ $$^
 endef
-$(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_core.o,$(BUILD)/leaf/kheap_core.o,$(LIB),elf32))
-$(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_core.o,$(B64)/leaf/kheap_core.o,$(LIB64),elf64))
+$(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_core.o,$(BUILD)/small/kheap_core.o,$(LIB),elf32))
+$(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_core.o,$(B64)/small/kheap_core.o,$(LIB64),elf64))
 
 # A kernel that is not the stub kernel (tests/embed/embed64.c: its own kmain, serial and exit)
 # linked with build/libkheap64.a as shipped; only the long-mode entry is borrowed.
@@ -195,11 +195,11 @@ FUZZ_FLAGS   := $(FUZZ_BASE) -fsanitize=fuzzer,address,undefined
 # branches and the decoder's, not the model's.
 $(BUILD)/fuzz/model.o: tests/host/model.c tests/host/model.h include/kheap.h $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	clang $(FUZZ_BASE) $(SMALL_LEAF) -fsanitize=address,undefined -c $< -o $@
+	clang $(FUZZ_BASE) $(SMALL_CLASSES) -fsanitize=address,undefined -c $< -o $@
 $(BUILD)/fuzz/fuzz_kheap: tests/host/fuzz_kheap.c tests/host/model.h kernel/kheap.c include/kheap.h \
-                          $(BUILD)/fuzz/model.o $(B64)/leaf/kheap_core.o $(FLAGS_STAMP)
-	clang $(FUZZ_FLAGS) $(SMALL_LEAF) -o $@ tests/host/fuzz_kheap.c kernel/kheap.c \
-	    $(BUILD)/fuzz/model.o $(B64)/leaf/kheap_core.o
+                          $(BUILD)/fuzz/model.o $(B64)/small/kheap_core.o $(FLAGS_STAMP)
+	clang $(FUZZ_FLAGS) $(SMALL_CLASSES) -o $@ tests/host/fuzz_kheap.c kernel/kheap.c \
+	    $(BUILD)/fuzz/model.o $(B64)/small/kheap_core.o
 
 # New inputs go to build/fuzz/corpus; a finding is written to build/fuzz/ as crash-*: copy it
 # into tests/fuzz/regressions once fixed. Then the damage campaign (ASan) runs for

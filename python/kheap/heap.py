@@ -109,7 +109,7 @@ def _warn_fault(what: str) -> None:
 class Heap:
     """A kheap pool of `size` bytes with blocks of `block_size` bytes (a power of two, 4 to
     1 MiB); `debug=True` makes a debug pool (scrub, poison, guard bytes, caller table);
-    `cache=False` turns the quick caches off (placement is then first fit by address alone).
+    `cache=False` turns the quick caches off (every free goes back to the free-run index).
 
     The pool keeps its metadata inside the memory, so the capacity is a little less than
     `size` (stats().capacity). Addresses are plain ints. Every integer is checked before it
@@ -178,7 +178,7 @@ class Heap:
     # ---- allocation ----
 
     def allocate(self, size: int, align: Optional[int] = None) -> int:
-        """The address of `size` bytes (first fit), aligned to the block size, or to `align`
+        """The address of `size` bytes (a good fit), aligned to the block size, or to `align`
         (a power of two) when given. Raises ValueError for size <= 0 or a bad align, and
         MemoryError when no run of free blocks can hold it."""
         size = _positive(size, "size")

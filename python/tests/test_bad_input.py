@@ -122,7 +122,7 @@ def test_allocation_after_a_write_after_free_is_returned_and_warns():
         live = h.stats().live_allocs
         with pytest.warns(CorruptionWarning):
             b = h.allocate(64)
-        assert b == a                           # first fit: the same block
+        assert b == a                           # a debug pool's first fit: the same block
         assert h.stats().live_allocs == live + 1
         h.free(b)
         assert h.stats().live_allocs == live

@@ -1,5 +1,5 @@
 """test_kheap.py - the Python interface: every method and error of kheap.Heap, views, the debug
-pool, a seeded random comparison with a first-fit model, and 8 threads on one heap."""
+pool, a seeded random comparison with a model of the placement, and 8 threads on one heap."""
 import ctypes
 import random
 import threading
@@ -323,23 +323,106 @@ def test_without_the_cache_a_free_goes_back_to_first_fit():
         assert h.allocate(16) == a                  # the lowest free block
 
 
-# ---- a seeded random run against a first-fit model (caches off: placement alone) ----
+# ---- a seeded random run against a model of the placement (caches off: placement alone) ----
 
-class FirstFit:
-    """Blocks free (0), starting an allocation (1), or continuing one (2); the contract of
-    include/kheap.h written plainly."""
+def run_class(n):
+    """The free-run index's class of a run of n blocks: TLSF's two-level mapping."""
+    if n < 16:
+        return n
+    b = n.bit_length() - 1
+    return (b - 4) * 16 + (n >> (b - 4))
+
+
+def fit_class(n):
+    """The lowest class whose every run holds n blocks."""
+    return n if n < 16 else run_class(n + (1 << (n.bit_length() - 5)) - 1)
+
+
+class SegregatedFit:
+    """Blocks free (0), starting an allocation (1), or continuing one (2), and when each free
+    run was put in its class (its list is newest first); the contract of include/kheap.h
+    written plainly, for 16-byte blocks (every free run is indexed)."""
 
     def __init__(self, base, nblocks):
-        self.base, self.state = base, [0] * nblocks
+        self.base, self.state, self.stamp, self.clock = base, [0] * nblocks, {}, 0
+        self._put(0, nblocks)
 
     def _blocks(self, size):
         return -(-size // BLOCK)
 
-    def _find(self, n, align):
-        for i in range(len(self.state) - n + 1):
-            if (self.base + i * BLOCK) % align == 0 and not any(self.state[i:i + n]):
-                return i
+    def _put(self, first, n):
+        if n > 0:
+            self.clock += 1
+            self.stamp[first] = self.clock
+
+    def _end(self, i):
+        while i < len(self.state) and self.state[i] == 0:
+            i += 1
+        return i
+
+    def _begin(self, i):
+        while i > 0 and self.state[i - 1] == 0:
+            i -= 1
+        return i
+
+    def _runs(self):
+        """Every free run as (first, end), with its stamp."""
+        i, runs = 0, []
+        while i < len(self.state):
+            if self.state[i]:
+                i += 1
+                continue
+            e = self._end(i)
+            runs.append((i, e))
+            i = e
+        return runs
+
+    def _class_list(self, c):
+        return sorted((r for r in self._runs() if run_class(r[1] - r[0]) == c),
+                      key=lambda r: -self.stamp[r[0]])
+
+    def _up(self, i, align):
+        return (-(-(self.base + i * BLOCK) // align) * align - self.base) // BLOCK
+
+    def _place(self, n, align):
+        """As kh_take: for an alignment above a block, the head of each class from
+        fit_class(n) below fit_class(n + a - 1) that holds an aligned fit; then the head of
+        the first non-empty class at or above fit_class(n + a - 1) at its first aligned block; else the runs of each class from run_class(n) up, in list
+        order, the first holding an aligned fit."""
+        classes = (run_class(len(self.state)) // 16 + 1) * 16
+        limit = fit_class(n + align // BLOCK - 1)
+        for c in range(fit_class(n), limit if align > BLOCK else 0):
+            runs = self._class_list(c)
+            if runs and self._up(runs[0][0], align) + n <= runs[0][1]:
+                return self._up(runs[0][0], align)
+        for c in range(limit, classes):
+            runs = self._class_list(c)
+            if runs:
+                return self._up(runs[0][0], align)
+        for c in range(run_class(n), classes):
+            for first, end in self._class_list(c):
+                q = self._up(first, align)
+                if q + n <= end:
+                    return q
         return None
+
+    def _take(self, i, n):
+        s, e = self._begin(i), self._end(i)
+        self._put(s, i - s)
+        self._put(i + n, e - i - n)
+
+    def _give(self, i, n):
+        s, e = self._begin(i), self._end(i + n)
+        self._put(s, e - s)
+
+    def alloc(self, size, align=BLOCK):
+        n = self._blocks(size)
+        i = self._place(n, max(align, BLOCK))
+        if i is None:
+            return None
+        self._take(i, n)
+        self.state[i:i + n] = [1] + [2] * (n - 1)
+        return self.base + i * BLOCK
 
     def _length(self, i):
         n = 1
@@ -347,40 +430,22 @@ class FirstFit:
             n += 1
         return n
 
-    def _place(self, n, align):
-        """First fit; for a larger alignment a, as kheap_alloc_aligned places: the lowest run
-        of n free blocks when it holds an aligned fit, else the lowest run of n + a - 1 at its
-        first aligned block, else the first aligned fit anywhere."""
-        b = self._find(n, BLOCK)
-        if align <= BLOCK or b is None:
-            return b
-        up = lambda i: (-(-(self.base + i * BLOCK) // align) * align - self.base) // BLOCK
-        q, a = up(b), align // BLOCK
-        if q + n <= len(self.state) and not any(self.state[b:q + n]):
-            return q                                # in that run: [b, q + n) all free
-        b = self._find(n + a - 1, BLOCK) if a - 1 <= len(self.state) - n else None
-        return up(b) if b is not None else self._find(n, align)
-
-    def alloc(self, size, align=BLOCK):
-        n = self._blocks(size)
-        i = self._place(n, max(align, BLOCK))
-        if i is None:
-            return None
-        self.state[i:i + n] = [1] + [2] * (n - 1)
-        return self.base + i * BLOCK
-
     def free(self, p):
         i = (p - self.base) // BLOCK
         n = self._length(i)
         self.state[i:i + n] = [0] * n
+        self._give(i, n)
 
     def realloc(self, p, size):
         i, n = (p - self.base) // BLOCK, self._blocks(size)
         old = self._length(i)
         if n <= old:
-            self.state[i + n:i + old] = [0] * (old - n)
+            if n < old:
+                self.state[i + n:i + old] = [0] * (old - n)
+                self._give(i + n, old - n)
             return p
         if i + n <= len(self.state) and not any(self.state[i + old:i + n]):
+            self._take(i + old, n - old)
             self.state[i + old:i + n] = [2] * (n - old)
             return p
         q = self.alloc(size)
@@ -390,10 +455,10 @@ class FirstFit:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_random_calls_match_the_first_fit_model(seed):
+def test_random_calls_match_the_placement_model(seed):
     rng = random.Random(seed)
     with Heap(rng.choice([4096, 16 * 1024, 40 * 1024]), cache=False) as h:
-        model = FirstFit(h.walk()[0].address, h.stats().capacity // BLOCK)
+        model = SegregatedFit(h.walk()[0].address, h.stats().capacity // BLOCK)
         live = {}
         for step in range(600):
             op = rng.random()

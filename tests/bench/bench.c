@@ -174,7 +174,7 @@ static size_t kheap_op_overhead(void *h)
 {
     struct kheap_stats st;
     kheap_get_stats(h, &st);
-    return kheap_pool_bytes - st.capacity;  /* control block, bitmaps, run tree, pad */
+    return kheap_pool_bytes - st.capacity;  /* the pool's metadata and pad */
 }
 
 static void kheap_close(void *h)

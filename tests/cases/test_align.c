@@ -1,5 +1,5 @@
-/* test_align.c - kheap_alloc_aligned: every power of two up to 1 MiB, first fit among the
- * aligned places, bad alignments, and alignments below the block size. */
+/* test_align.c - kheap_alloc_aligned: every power of two up to 1 MiB, the first aligned place
+ * of the run it takes, bad alignments, and alignments below the block size. */
 #include "ktest.h"
 
 /* The address of block 0: the first run the walk reports. */
@@ -32,7 +32,7 @@ KTEST(aligned_every_power_of_two_up_to_1mib)
     KT_EXPECT(kt_stats(h).used == 0);
 }
 
-KTEST(aligned_takes_the_lowest_aligned_place)
+KTEST(aligned_takes_the_first_aligned_place_of_its_run)
 {
     kheap_t *h = kt_pool(64 * 1024, 0);
     KT_ASSERT(h);
@@ -52,9 +52,9 @@ KTEST(aligned_takes_the_lowest_aligned_place)
     KT_EXPECT(kheap_check(h) == 0);
 }
 
-/* A request longer than a leaf of the run tree (512 blocks) whose first fit is not aligned:
- * the search goes on from the aligned address, across free leaves each too short alone. */
-KTEST(aligned_run_longer_than_a_leaf_is_found_across_leaves)
+/* Page-aligned requests of 1600 blocks from one long free run: each at the first aligned
+ * block of what is left of it. */
+KTEST(aligned_long_requests_take_the_first_aligned_block_of_the_run)
 {
     kheap_t *h = kt_pool(64 * 1024, 16);
     KT_ASSERT(h);

@@ -1,4 +1,4 @@
-/* test_alloc.c - kheap_alloc and kheap_calloc: first fit, bounds, sizes, exhaustion and
+/* test_alloc.c - kheap_alloc and kheap_calloc: placement, bounds, sizes, exhaustion and
  * full recovery, and the NULL rules of include/kheap.h for allocation. */
 #include "ktest.h"
 
@@ -44,9 +44,9 @@ KTEST(alloc_returns_aligned_pointers_inside_the_pool)
     KT_EXPECT(kheap_check(h) == 0);
 }
 
-KTEST(alloc_first_fit_takes_the_lowest_hole)
+KTEST(alloc_takes_the_smallest_class_that_holds_it)
 {
-    kheap_t *h = kt_pool_flags(64 * 1024, 0, KHEAP_F_NOCACHE);     /* first fit alone */
+    kheap_t *h = kt_pool_flags(64 * 1024, 0, KHEAP_F_NOCACHE);     /* the index alone */
     KT_ASSERT(h);
     unsigned char *a = kheap_alloc(h, 64), *b = kheap_alloc(h, 64), *c = kheap_alloc(h, 64);
     unsigned char *d = kheap_alloc(h, 256), *e = kheap_alloc(h, 64);
@@ -62,9 +62,9 @@ KTEST(alloc_first_fit_takes_the_lowest_hole)
     KT_EXPECT_EQ(kheap_free(h, b), 0);
     KT_EXPECT_EQ(kheap_free(h, d), 0);
     KT_EXPECT(kheap_alloc(h, 100) == d);                  /* b's 64-byte hole is too small */
-    KT_EXPECT(kheap_alloc(h, 32) == b);                   /* lowest hole that fits */
-    KT_EXPECT(kheap_alloc(h, 32) == b + 32);              /* the rest of it */
-    KT_EXPECT(kheap_alloc(h, 16) == d + 112);             /* next: the rest of d's hole */
+    KT_EXPECT(kheap_alloc(h, 32) == b);                   /* b's 4 blocks: the smallest class */
+    KT_EXPECT(kheap_alloc(h, 32) == b + 32);              /* the rest of it, 2 blocks */
+    KT_EXPECT(kheap_alloc(h, 16) == d + 112);             /* d's 9 left before the tail */
     KT_EXPECT(kheap_check(h) == 0);
 }
 
@@ -192,15 +192,15 @@ KTEST(calloc_zeroes_reused_memory)
     kt_fill(dirty, 4096, 9);
     KT_EXPECT(kheap_free(h, dirty) == 0);
     unsigned char *z = kheap_calloc(h, 100, 40);
-    KT_ASSERT(z == dirty);                                /* first fit: the dirty run */
+    KT_ASSERT(z == dirty);                                /* the smallest class: the dirty run */
     KT_EXPECT(kt_all_bytes(z, kheap_usable_size(h, z), 0));
     KT_EXPECT(kheap_usable_size(h, z) >= 4000);
     KT_EXPECT(kheap_check(h) == 0);
 }
 
-KTEST(alloc_of_more_than_65536_blocks_spans_many_leaves)
+KTEST(alloc_of_more_than_65536_blocks_spans_many_words)
 {
-    /* 70,000 blocks: a run longer than 2^16 blocks, across more than 130 leaves of the tree */
+    /* 70,000 blocks: a run longer than 2^16 blocks, across more than 1,000 bitmap words */
     kheap_t *h = kt_pool(3u << 20, 16);
     KT_ASSERT(h);
     size_t big = (size_t)70000 * 16;

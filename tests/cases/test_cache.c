@@ -50,8 +50,8 @@ KTEST(cache_double_free_of_a_held_allocation_is_caught)
     KT_EXPECT(kt_intact(q, 64, 7));
 }
 
-/* More frees of one size than a class holds: the rest go back to first fit at once. */
-KTEST(cache_a_full_class_frees_to_first_fit)
+/* More frees of one size than a class holds: the rest go back to the index at once. */
+KTEST(cache_a_full_class_frees_to_the_index)
 {
     kheap_t *h = kt_pool(POOL, 0);
     KT_ASSERT(h);
@@ -86,7 +86,7 @@ KTEST(cache_is_emptied_before_a_request_fails)
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
-/* Aligned requests take first fit; the held allocation waits for a plain one. */
+/* Aligned requests go to the index; the held allocation waits for a plain one. */
 KTEST(cache_serves_only_requests_at_the_block_alignment)
 {
     kheap_t *h = kt_pool(POOL, 0);
@@ -96,7 +96,7 @@ KTEST(cache_serves_only_requests_at_the_block_alignment)
     KT_EXPECT_EQ((uintptr_t)a % 256, 0);
     KT_EXPECT_EQ(kheap_free(h, a), 0);
     void *b = kheap_alloc_aligned(h, 64, 256);
-    KT_EXPECT(b != 0 && b != a);                        /* a is held: not free to first fit */
+    KT_EXPECT(b != 0 && b != a);                        /* a is held: not free to the index */
     KT_EXPECT_EQ((uintptr_t)b % 256, 0);
     KT_EXPECT_PTR_EQ(kheap_alloc(h, 64), a);
     KT_EXPECT_EQ(kheap_check(h), 0);
@@ -156,12 +156,12 @@ KTEST(cache_held_allocations_join_the_largest_free_run)
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
-/* The free runs on both sides of a held allocation are measured through the run tree:
- * here they span several leaves each. */
-KTEST(cache_held_allocation_joins_free_runs_across_leaves)
+/* The free runs on both sides of a held allocation are measured through their footer and
+ * header (the index): here they span many bitmap words each. */
+KTEST(cache_held_allocation_joins_long_free_runs)
 {
-    const size_t leaf = KT_LEAF_BLOCKS * 16, side = 2 * leaf + leaf / 2;
-    kheap_t *h = kt_pool(8 * leaf, 0);
+    const size_t span = KT_WIDE_BLOCKS * 16, side = 2 * span + span / 2;
+    kheap_t *h = kt_pool(8 * span, 0);
     KT_ASSERT(h);
     void *a = kheap_alloc(h, 16), *b = kheap_alloc(h, side), *c = kheap_alloc(h, 32);
     void *d = kheap_alloc(h, side), *e = kheap_alloc(h, 16);
@@ -242,7 +242,7 @@ KTEST(cache_damaged_in_the_way_of_growth_makes_realloc_move)
     }
 }
 
-/* Debug pools and KHEAP_F_NOCACHE pools hold nothing: a free goes to first fit at once. */
+/* Debug pools and KHEAP_F_NOCACHE pools hold nothing: a free goes back at once. */
 KTEST(cache_none_in_debug_and_nocache_pools)
 {
     static const unsigned flags[] = { KHEAP_F_DEBUG, KHEAP_F_NOCACHE };
@@ -252,7 +252,7 @@ KTEST(cache_none_in_debug_and_nocache_pools)
         void *a = kheap_alloc(h, 32), *b = kheap_alloc(h, 32);
         KT_ASSERT(a && b);
         KT_EXPECT_EQ(kheap_free(h, a), 0);
-        KT_EXPECT_PTR_EQ(kheap_alloc(h, 1), a);         /* a's first block, by first fit */
+        KT_EXPECT_PTR_EQ(kheap_alloc(h, 1), a);         /* a's first block: its run */
         KT_EXPECT_EQ(kheap_free(h, a), 0);
         KT_EXPECT_EQ(kheap_free(h, a), KHEAP_EDOUBLE);
         KT_EXPECT_EQ(kheap_check(h), 0);
@@ -279,7 +279,7 @@ KTEST(cache_damaged_entry_is_reported_never_handed_out)
     KT_EXPECT_EQ(st.largest_free, st.capacity - 64);    /* the tail after held's blocks */
     KT_EXPECT_EQ(kt_faults.count, before);
     unsigned char *q = kheap_alloc(h, 32);
-    KT_EXPECT(q != 0 && q != live && q != held);        /* first fit, past both */
+    KT_EXPECT(q != 0 && q != live && q != held);        /* the tail, past both */
     KT_EXPECT_EQ(kt_faults.count, before + 1);
     KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
     KT_EXPECT_PTR_EQ(kt_faults.last.ptr, cls);

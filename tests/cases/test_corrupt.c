@@ -3,7 +3,17 @@
  * and calls on a damaged handle must refuse and write nothing. */
 #include "ktest.h"
 
-enum { NODE_WORDS = 3 };                    /* a run-tree node: pre, suf, best */
+/* The free-run index (I3 in asm/kheap_core.asm): a run's header, four dwords in its first
+ * block, and its footer, the last dword of a run longer than one block (of 16 bytes). */
+enum { RUN_LEN, RUN_NEXT, RUN_PREV, RUN_CHECK };
+#define RUN_SEED 0x52554E53u
+#define IX_HEADS 32                         /* dwords of the class maps, before the heads */
+#define NIL 0xFFFFFFFFu
+
+static void reseal(uint32_t *r, uint32_t first)
+{
+    r[RUN_CHECK] = r[RUN_LEN] ^ r[RUN_NEXT] ^ r[RUN_PREV] ^ first ^ RUN_SEED;
+}
 
 struct damaged_pool {
     kheap_t *h;
@@ -123,12 +133,11 @@ static bool calls_refuse_and_write_nothing(kheap_t *h, void *live, size_t region
 
 KTEST(damaged_control_block_fails_safe)
 {
-    static const int fields[] = { 0, CB_SHIFT, CB_BASE, CB_TREE, CB_LEAVES };
+    static const int fields[] = { 0, CB_SHIFT, CB_BASE, CB_INDEX, CB_SHAPE };
     struct damaged_pool d;
     KT_ASSERT(make(&d));
-    /* the metadata: the control block, both bitmaps and the run tree, which ends it */
-    const unsigned char *meta_end = (const unsigned char *)((uintptr_t *)d.control[CB_TREE]
-                                    + 2 * d.control[CB_LEAVES] * NODE_WORDS);
+    /* the metadata up to the quick caches: the control block, the bitmaps and the index */
+    const unsigned char *meta_end = (const unsigned char *)d.control[CB_CACHE];
     for (unsigned f = 0; f < 5; f++) {
         uintptr_t saved = d.control[fields[f]];
         d.control[fields[f]] ^= 0x40;
@@ -153,11 +162,26 @@ KTEST(foreign_handle_fails_safe)
     KT_EXPECT(kt_intact(junk, 4096, 77));
 }
 
-/* A pool of 8 leaves of 16-byte blocks (64 KiB on i386; 15 nodes in its run tree) with
- * allocations of 1 to 40 blocks and every third freed, so the nodes hold many values. */
-static kheap_t *tree_pool(uintptr_t **tree, uintptr_t *leaves)
+/* The free runs of a pool, from kheap_walk: up to 64 of them. */
+struct runs {
+    unsigned n;
+    unsigned char *p[64];
+    size_t size[64];
+};
+
+static int note_free(void *ctx, void *p, size_t size, bool used)
 {
-    kheap_t *h = kt_pool(8 * KT_LEAF_BLOCKS * 16, 16);     /* 8 leaves */
+    struct runs *r = ctx;
+    if (!used && r->n < 64)
+        r->p[r->n] = p, r->size[r->n++] = size;
+    return 0;
+}
+
+/* A pool of 16-byte blocks with allocations of 1 to 40 blocks and every third freed, so its
+ * index holds many runs in many classes. No quick caches: every free reaches the index. */
+static kheap_t *index_pool(struct runs *r)
+{
+    kheap_t *h = kt_pool_flags(64 * 1024, 16, KHEAP_F_NOCACHE);
     if (!h)
         return 0;
     void *p[120];
@@ -166,70 +190,89 @@ static kheap_t *tree_pool(uintptr_t **tree, uintptr_t *leaves)
     for (unsigned i = 0; i < 120; i += 3)
         if (!p[i] || kheap_free(h, p[i]) != 0)
             return 0;
-    *tree = (uintptr_t *)((uintptr_t *)h)[CB_TREE];
-    *leaves = ((uintptr_t *)h)[CB_LEAVES];
+    r->n = 0;
+    kheap_walk(h, note_free, r);
     return kheap_check(h) == 0 ? h : 0;
 }
 
-KTEST(check_catches_every_damaged_tree_value)
+/* Word w flipped in its lowest bit: kheap_check reports it, once; then w is put back. */
+static bool caught_flip(kheap_t *h, uint32_t *w)
 {
-    uintptr_t *tree, leaves;
-    kheap_t *h = tree_pool(&tree, &leaves);
+    ktest_expose(w, sizeof *w);             /* (a free run's header: free memory) */
+    int before = kt_faults.count;
+    *w ^= 1;
+    bool caught = kheap_check(h) == KHEAP_ECORRUPT && kt_faults.count == before + 1;
+    *w ^= 1;
+    return caught && kheap_check(h) == 0;
+}
+
+KTEST(check_catches_every_damaged_index_word)
+{
+    struct runs r;
+    kheap_t *h = index_pool(&r);
     KT_ASSERT(h);
-    KT_ASSERT(leaves == 8);
+    KT_ASSERT(r.n > 30);
+    uint32_t *ix = (uint32_t *)((uintptr_t *)h)[CB_INDEX];
+    uint32_t *end = (uint32_t *)((uintptr_t *)h)[CB_CACHE];
     unsigned tried = 0, caught = 0;
-    for (uintptr_t k = 0; k < 2 * leaves; k++)      /* node 0: unused, zero */
-        for (unsigned f = 0; f < NODE_WORDS; f++)
-            for (int delta = -1; delta <= 1; delta += 2) {
-                uintptr_t *v = &tree[k * NODE_WORDS + f];
-                if (*v == 0 && delta < 0)
-                    continue;
-                int before = kt_faults.count;
-                *v += (uintptr_t)delta;
-                tried++;
-                caught += kheap_check(h) == KHEAP_ECORRUPT && kt_faults.count == before + 1
-                          && kt_faults.last.ptr == &tree[k * NODE_WORDS];
-                *v -= (uintptr_t)delta;
-                KT_EXPECT(kheap_check(h) == 0);
-            }
-    KT_EXPECT(tried >= 16 * NODE_WORDS);
+    for (uint32_t *w = ix; w < end; w++, tried++)
+        caught += caught_flip(h, w);            /* class maps and heads */
+    for (unsigned k = 0; k < r.n; k++) {
+        uint32_t *hdr = (uint32_t *)r.p[k];
+        for (unsigned f = RUN_LEN; f <= RUN_CHECK; f++, tried++)
+            caught += caught_flip(h, &hdr[f]);
+        if (r.size[k] > 16) {                   /* its footer */
+            tried++;
+            caught += caught_flip(h, (uint32_t *)(r.p[k] + r.size[k]) - 1);
+        }
+    }
+    KT_EXPECT(tried > IX_HEADS + 4 * 30);
     KT_EXPECT_EQ(caught, tried);
 }
 
-/* A tree that claims a free run where there is none makes the allocation fail; it never
- * hands out a used block, and every live byte stays as it was. */
-KTEST(damaged_tree_never_hands_out_a_used_block)
+/* A write after free that forges a consistent header (a run of 200 blocks where 4 are free,
+ * its check word right, at the head of the class of 200): the hint fails its check against
+ * the used bitmap, the index is made anew and reported, the request fails (no run of 150
+ * blocks exists, though more are free), no used block is handed out and every live byte
+ * stays as it was. */
+KTEST(forged_run_header_never_hands_out_a_used_block)
 {
-    kheap_t *h = kt_pool_flags(64 * 1024, 16, KHEAP_F_NOCACHE);    /* frees reach the tree */
+    kheap_t *h = kt_pool_flags(64 * 1024, 16, KHEAP_F_NOCACHE);    /* frees reach the index */
     KT_ASSERT(h);
-    uintptr_t *tree = (uintptr_t *)((uintptr_t *)h)[CB_TREE];
     unsigned char **p = kt_mem(2048 * sizeof *p, sizeof *p);
     KT_ASSERT(p);
     unsigned n = 0;
     while (n < 2048 && (p[n] = kheap_alloc(h, 64)) != 0)
         kt_fill(p[n], 64, n), n++;
     KT_ASSERT(n > 900);
-    KT_ASSERT(kheap_free(h, p[n / 2]) == 0);  /* one hole of 4 blocks */
-    /* The lie: a run of 200 blocks across the middle of the root. */
-    uintptr_t saved[3 * NODE_WORDS];
-    for (unsigned i = 0; i < 3 * NODE_WORDS; i++)
-        saved[i] = tree[NODE_WORDS + i];
-    tree[1 * NODE_WORDS + 2] = 200;                         /* root: best */
-    tree[2 * NODE_WORDS + 1] = 100;                         /* left child: suf */
-    tree[3 * NODE_WORDS + 0] = 100;                         /* right child: pre */
+    for (unsigned i = 1; i < n; i += 2)       /* holes of 4 blocks: enough free, no run */
+        KT_ASSERT(kheap_free(h, p[i]) == 0);
+    unsigned k = n / 2 | 1;
+    uint32_t first = (uint32_t)(((uintptr_t)p[k] - ((uintptr_t *)h)[CB_BASE]) / 16);
+    uint32_t *hdr = (uint32_t *)p[k], *ix = (uint32_t *)((uintptr_t *)h)[CB_INDEX];
+    ktest_expose(hdr, 16);                  /* the write after free */
+    KT_ASSERT(hdr[RUN_LEN] == 4);
+    unsigned cls = (7 - 4) * 16 + (200 >> 3);  /* 200: bsr 7, so (7 - 4) * 16 + (200 >> 3) */
+    hdr[RUN_LEN] = 200, hdr[RUN_NEXT] = hdr[RUN_PREV] = NIL;
+    reseal(hdr, first);
+    ix[IX_HEADS + cls] = first;
+    ix[1 + cls / 16] |= 1u << (cls % 16);
+    ix[0] |= 1u << (cls / 16);
     size_t failed = kt_stats(h).failed_allocs;
+    int before = kt_faults.count;
     KT_EXPECT_EQ(kheap_alloc(h, 150 * 16), 0);
     KT_EXPECT_EQ(kt_stats(h).failed_allocs, failed + 1);
-    int before = kt_faults.count;
-    KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
     KT_EXPECT_EQ(kt_faults.count, before + 1);
-    for (unsigned i = 0; i < 3 * NODE_WORDS; i++)
-        tree[NODE_WORDS + i] = saved[i];
+    KT_EXPECT(kt_faults.last.kind == KHEAP_FAULT_CORRUPT);
+    KT_EXPECT_PTR_EQ(kt_faults.last.ptr, ix);
     bool intact = true;
-    for (unsigned i = 0; i < n; i++)
-        if (i != n / 2)
-            intact = intact && kt_intact(p[i], 64, i);
+    for (unsigned i = 0; i < n; i += 2)
+        intact = intact && kt_intact(p[i], 64, i);
     KT_EXPECT(intact);
-    KT_EXPECT_EQ(kheap_check(h), 0);
-    KT_EXPECT(kheap_alloc(h, 64) == p[n / 2]);              /* and first fit is unchanged */
+    KT_EXPECT_EQ(kheap_check(h), 0);           /* made anew from the bitmaps */
+    unsigned char *q = kheap_alloc(h, 64);     /* a hole serves again */
+    bool hole = false;
+    for (unsigned i = 1; i < n; i += 2)
+        hole = hole || q == p[i];
+    KT_EXPECT(hole);
 }

@@ -2,10 +2,11 @@
  * must stay inside its region, refuse rather than guess, and leave every live byte intact. */
 #include "ktest.h"
 
-/* The default leaf of the run tree (asm/kheap_core.asm: 16 bitmap words); the control
- * block's word positions (CB_*) are in ktest.h. */
-enum { NODE_PRE, NODE_SUF, NODE_BEST, NODE_WORDS };
-#define LEAF_BLOCKS KT_LEAF_BLOCKS
+/* The free-run index (I3 in asm/kheap_core.asm): a run header's dwords, the class maps before
+ * the heads; the control block's word positions (CB_*) are in ktest.h. */
+enum { RUN_LEN, RUN_NEXT, RUN_PREV, RUN_CHECK };
+#define RUN_SEED 0x52554E53u
+#define IX_HEADS 32
 #define TAIL 256                            /* bytes watched after each region */
 
 static uintptr_t *control(kheap_t *h)
@@ -13,9 +14,16 @@ static uintptr_t *control(kheap_t *h)
     return (uintptr_t *)h;
 }
 
-static uintptr_t *node(kheap_t *h, uintptr_t k, unsigned field)
+static uint32_t *index_of(kheap_t *h)
 {
-    return (uintptr_t *)control(h)[CB_TREE] + k * NODE_WORDS + field;
+    return (uint32_t *)control(h)[CB_INDEX];
+}
+
+/* The header of the free run at p, sealed again after a change (a forged write after free). */
+static void reseal(kheap_t *h, void *p)
+{
+    uint32_t *r = p, first = (uint32_t)(((uintptr_t)p - control(h)[CB_BASE]) / 16);
+    r[RUN_CHECK] = r[RUN_LEN] ^ r[RUN_NEXT] ^ r[RUN_PREV] ^ first ^ RUN_SEED;
 }
 
 /* A pool of `size` bytes followed by TAIL watched bytes (tag 99). */
@@ -71,47 +79,54 @@ static bool holed_intact(const struct holed *d, size_t size)
     return kt_intact(d->p, d->bytes, 5) && kt_intact(d->last, 16, 6) && tail_intact(d->h, size);
 }
 
-/* About 2.5 leaves: 3 leaves, rounded up to 4, so the last lies wholly past the last block. */
-#define PAST_SIZE (5 * LEAF_BLOCKS * 16 / 2)
+#define HOLED_SIZE (20 * 1024)
 
-KTEST(damaged_root_best_never_sends_the_search_past_the_pool)
+/* Class words that lie: a first level past the last one, and a class whose bit is set with
+ * no head. The search never reads past the index, reports it and makes it anew; the request
+ * fails only because no run fits, and every live byte stays. */
+KTEST(damaged_class_words_never_send_the_search_past_the_index)
 {
     struct holed d;
-    KT_ASSERT(full_pool_with_holes(&d, PAST_SIZE, 8));
+    KT_ASSERT(full_pool_with_holes(&d, HOLED_SIZE, 8));
     kheap_t *h = d.h;
-    KT_EXPECT_EQ(control(h)[CB_LEAVES], 4);
-    KT_EXPECT(control(h)[CB_NBLOCKS] <= 3 * LEAF_BLOCKS);
-    uintptr_t saved = *node(h, 1, NODE_BEST);
-    *node(h, 1, NODE_BEST) = control(h)[CB_NBLOCKS];   /* no child fits: right, right */
+    uint32_t *ix = index_of(h);
+    int before = kt_faults.count;
+    ix[0] |= 1u << 30;                                   /* past fls */
     KT_EXPECT_PTR_EQ(kheap_alloc(h, 2 * 16), 0);
+    KT_EXPECT_EQ(kt_faults.count, before + 1);
+    KT_EXPECT_PTR_EQ(kt_faults.last.ptr, ix);
+    KT_EXPECT_EQ(kheap_check(h), 0);                     /* made anew */
+    ix[1] |= 1u << 2;                                    /* class 2: no head */
+    ix[0] |= 1u;
     KT_EXPECT_PTR_EQ(kheap_alloc_aligned(h, 2 * 16, 256), 0);
-    KT_EXPECT(holed_intact(&d, PAST_SIZE));
-    KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
-    *node(h, 1, NODE_BEST) = saved;
+    KT_EXPECT_EQ(kt_faults.count, before + 2);
+    KT_EXPECT(holed_intact(&d, HOLED_SIZE));
     KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT(kheap_alloc(h, 16) != 0);                  /* the holes still serve */
 }
 
-KTEST(damaged_left_suffix_cannot_start_a_run_below_block_0)
+/* A head that names a used block, and one that names a block past the pool: neither is
+ * handed out. */
+KTEST(damaged_head_never_hands_out_a_used_block)
 {
     struct holed d;
-    KT_ASSERT(full_pool_with_holes(&d, PAST_SIZE, 8));
+    KT_ASSERT(full_pool_with_holes(&d, HOLED_SIZE, 8));
     kheap_t *h = d.h;
-    uintptr_t saved[3] = { *node(h, 1, NODE_BEST), *node(h, 2, NODE_SUF), *node(h, 3, NODE_PRE) };
-    uintptr_t half = 2 * LEAF_BLOCKS;                   /* the root's children's length */
-    *node(h, 1, NODE_BEST) = 8;
-    *node(h, 2, NODE_SUF) = half + 4;                   /* mid - suf: below block 0 */
-    *node(h, 3, NODE_PRE) = 4;
-    KT_EXPECT_PTR_EQ(kheap_alloc(h, 8 * 16), 0);
-    *node(h, 2, NODE_SUF) = half - ((uintptr_t)1 << (KT_WORD_BITS - 3));  /* far past the pool */
-    KT_EXPECT_PTR_EQ(kheap_alloc(h, 8 * 16), 0);
-    KT_EXPECT(holed_intact(&d, PAST_SIZE));
-    *node(h, 1, NODE_BEST) = saved[0], *node(h, 2, NODE_SUF) = saved[1];
-    *node(h, 3, NODE_PRE) = saved[2];
+    uint32_t *ix = index_of(h);
+    uint32_t saved = ix[IX_HEADS + 1];                   /* class 1: the holes */
+    ix[IX_HEADS + 1] = (uint32_t)((d.p - (unsigned char *)control(h)[CB_BASE]) / 16);
+    unsigned char *q = kheap_alloc(h, 16);
+    KT_EXPECT(q != 0 && (q < d.p || q >= d.p + d.bytes) && q != d.last);
+    ix[IX_HEADS + 1] = 0xFFFFFFF0u;
+    q = kheap_alloc(h, 16);
+    KT_EXPECT(q != 0 && (q < d.p || q >= d.p + d.bytes) && q != d.last);
+    (void)saved;
+    KT_EXPECT(holed_intact(&d, HOLED_SIZE));
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
-/* One cleared pad bit: block N looks free. The free of the last block folds it into the
- * tree, but no run that ends past the last block is handed out. */
+/* One cleared pad bit: block N looks free. The free of the last block does not join it to
+ * the run there, and no run that ends past the last block is handed out. */
 KTEST(damaged_pad_bit_never_extends_a_run_past_the_pool)
 {
     struct holed d;
@@ -127,7 +142,7 @@ KTEST(damaged_pad_bit_never_extends_a_run_past_the_pool)
     KT_EXPECT_PTR_EQ(kheap_alloc(h, 2 * 16), 0);
     KT_EXPECT(kt_intact(d.p, d.bytes, 5));
     KT_EXPECT(tail_intact(h, 4096 + 16 * 7));
-    KT_EXPECT_PTR_EQ(kheap_alloc(h, 16), control(h)[CB_BASE]);  /* the hole at block 0 */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 16), d.last);   /* the newest run of one block: inside */
 }
 
 /* A debug pool's side-table size that is not below the allocation's length (one flipped
@@ -243,15 +258,15 @@ KTEST(damaged_first_region_is_not_written_by_krealloc)
     KT_ASSERT(p);
     uintptr_t *first = control(kmalloc_heap());
     first[CB_SHIFT] ^= 1;
-    uintptr_t copy[CB_LEAVES + 1];
-    for (unsigned k = 0; k <= CB_LEAVES; k++)
+    uintptr_t copy[CB_SHAPE + 1];
+    for (unsigned k = 0; k <= CB_SHAPE; k++)
         copy[k] = first[k];
     int before = kt_faults.count;
     KT_EXPECT_PTR_EQ(krealloc(p, 4096), 0);                /* more than region 2 has after p */
     KT_EXPECT_EQ(kt_faults.count, before + 1);
     KT_EXPECT_PTR_EQ(kt_faults.last.ptr, first);
     unsigned changed = 0;
-    for (unsigned k = 0; k <= CB_LEAVES; k++)
+    for (unsigned k = 0; k <= CB_SHAPE; k++)
         changed += copy[k] != first[k];
     KT_EXPECT_EQ(changed, 0);
     KT_EXPECT(kt_intact(p, 64, 9));
@@ -290,30 +305,43 @@ KTEST(second_kmalloc_init_rebuilds_under_the_lock)
     KT_EXPECT_EQ(kt_stats(kmalloc_heap()).live_allocs, 0);
 }
 
-/* The hang the damage campaign found: an aligned request retries from round_up(b); a damaged
- * tree whose "middle" run starts before that point would send every retry back to b. Four
- * leaves; a one-block hole at an unaligned block u, the rest full; the lie: the right half
- * of the root holds a run across its middle that starts L.suf blocks before it, at u. */
-KTEST(damaged_tree_cannot_send_an_aligned_search_round_forever)
+/* A forged loop in a class list (two runs of 32 blocks naming each other, their check words
+ * right): a request of 33 blocks walks their class (32 and 33 share one, and no run of it
+ * holds 33), counts the runs it visits, calls more than the pool's blocks a loop, reports
+ * it and makes the index anew; it fails, and never hangs. */
+KTEST(looped_class_list_cannot_make_a_search_run_forever)
 {
-    const size_t size = LEAF_BLOCKS * 15 / 4 * 16 + 2048;   /* 3.75 leaves of blocks */
-    kheap_t *h = watched_pool(size, 0);
+    const size_t size = 16 * 1024;
+    kheap_t *h = watched_pool(size, KHEAP_F_NOCACHE);
     KT_ASSERT(h);
-    KT_ASSERT(control(h)[CB_LEAVES] == 4);
-    unsigned u = (control(h)[CB_BASE] / 16) % 2 == 0 ? 1 : 0;  /* (base/16 + u) odd */
-    unsigned char *single[2] = { kheap_alloc(h, 16), kheap_alloc(h, 16) };
-    size_t rest = kt_stats(h).capacity - 32;
+    unsigned char *run[2], *wall[2];
+    for (unsigned k = 0; k < 2; k++) {
+        run[k] = kheap_alloc(h, 32 * 16);
+        wall[k] = kheap_alloc(h, 16);
+        KT_ASSERT(run[k] && wall[k]);
+    }
+    size_t rest = kt_stats(h).capacity - 2 * 33 * 16;
     unsigned char *big = kheap_alloc(h, rest);
-    KT_ASSERT(single[0]);
-    KT_ASSERT(single[1]);
     KT_ASSERT(big);
     kt_fill(big, rest, 4);
-    KT_ASSERT(kheap_free(h, single[u]) == 0);
-    *node(h, 3, NODE_BEST) = 1;
-    *node(h, 6, NODE_SUF) = 3 * LEAF_BLOCKS - u;            /* mid - suf = u */
-    KT_EXPECT_PTR_EQ(kheap_alloc_aligned(h, 16, 32), 0);     /* fails; never loops */
+    KT_ASSERT(kheap_free(h, run[0]) == 0 && kheap_free(h, run[1]) == 0);
+    uintptr_t base = control(h)[CB_BASE];
+    uint32_t a = (uint32_t)(((uintptr_t)run[0] - base) / 16);
+    uint32_t b = (uint32_t)(((uintptr_t)run[1] - base) / 16);
+    uint32_t *ra = (uint32_t *)run[0], *rb = (uint32_t *)run[1];
+    ktest_expose(ra, 16);                   /* the write after free */
+    ktest_expose(rb, 16);
+    KT_ASSERT(ra[RUN_LEN] == 32 && rb[RUN_LEN] == 32);
+    ra[RUN_NEXT] = b, ra[RUN_PREV] = b;     /* a -> b -> a -> ... */
+    rb[RUN_NEXT] = a, rb[RUN_PREV] = a;
+    reseal(h, ra);
+    reseal(h, rb);
+    int before = kt_faults.count;
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 33 * 16), 0);            /* fails; never loops */
+    KT_EXPECT_EQ(kt_faults.count, before + 1);
     KT_EXPECT(kt_intact(big, rest, 4));
     KT_EXPECT(tail_intact(h, size));
+    KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
 /* The boundary summary (I6 in asm/kheap_core.asm): level 1 has a bit per bitmap word, each

@@ -59,7 +59,7 @@ KTEST(create_other_block_sizes)
         KT_EXPECT_EQ((uintptr_t)b % bs, 0);
         KT_EXPECT(kheap_usable_size(h, a) == bs);
         KT_EXPECT(kheap_usable_size(h, b) == 2 * bs);
-        KT_EXPECT(b == a + bs);                           /* first fit: right after a */
+        KT_EXPECT(b == a + bs);                           /* the rest of the run: right after a */
         KT_EXPECT_EQ(kheap_free(h, a), 0);
         KT_EXPECT_EQ(kheap_free(h, b), 0);
         KT_EXPECT(kheap_check(h) == 0);

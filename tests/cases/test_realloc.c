@@ -95,7 +95,7 @@ KTEST(realloc_moves_when_blocked_and_keeps_contents)
     unsigned char *q = kheap_realloc(h, p, 300);
     KT_ASSERT(q != 0);
     KT_EXPECT(q != p);
-    KT_EXPECT(q == wall + 16);                            /* first fit after the wall */
+    KT_EXPECT(q == wall + 16);                            /* the tail after the wall */
     KT_EXPECT(kt_intact(q, 100, 4));
     KT_EXPECT(kt_intact(wall, 16, 5));
     KT_EXPECT(kheap_usable_size(h, p) == 0);              /* the old block was freed */

@@ -6,8 +6,8 @@
 
 /* asm/kheap_core.asm's routines, by address alone: every call goes through checkasm_call below,
  * with the arguments the routine table at the top of that file gives. */
-extern const char kh_init[], kh_find[], kh_claim[], kh_release[], kh_mark[], kh_unmark[],
-    kh_next_used[], kh_next_free[], kh_alloc_blocks[], kh_summary_build[], kh_block_of[], kh_cache_take[],
+extern const char kh_init[], kh_take[], kh_claim[], kh_release[], kh_mark[], kh_unmark[],
+    kh_index_build[], kh_largest_run[], kh_run_start[], kh_run_end[], kh_next_used[], kh_next_free[], kh_alloc_blocks[], kh_summary_build[], kh_block_of[], kh_cache_take[],
     kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_geometry[], kh_fill[], kh_unlike[], kh_copy[];
 
 /* tests/host/checkasm.asm */
@@ -75,7 +75,7 @@ KTEST(checkasm_catches_a_clobbered_register_and_a_set_direction_flag)
     KT_EXPECT_EQ(checkasm_clobbered, (uintptr_t)1 << (NKEPT - 1));
 }
 
-/* A pool whose quick caches exist (8 classes) and whose tree has several levels. */
+/* A pool whose quick caches exist (8 classes) and whose index has several first levels. */
 #define POOL_BYTES (256u * 1024)
 static kheap_t *pool(void)
 {
@@ -91,19 +91,38 @@ KTEST(kh_init_keeps_the_registers)
     KT_EXPECT_EQ(CALL(kh_init, mem, 64, 4), 0);                     /* too small */
 }
 
-KTEST(kh_find_keeps_the_registers)
+KTEST(kh_take_keeps_the_registers)
 {
     kheap_t *h = pool();
     KT_ASSERT(h != NULL);
-    KT_EXPECT_EQ(CALL(kh_find, h, 1, 1), 0);                        /* a leaf read */
-    KT_EXPECT_EQ((intptr_t)CALL(kh_find, h, 1u << 30, 1), -1);      /* the root says no */
-    CALL(kh_claim, h, 0, 3);
-    KT_EXPECT((intptr_t)CALL(kh_find, h, 4, 8) >= 3);              /* aligned: a retry */
-    KT_EXPECT_EQ(CALL(kh_find, h, 3 * KT_LEAF_BLOCKS / 2, 1), 3);   /* across leaves */
-    CALL(kh_claim, h, KT_LEAF_BLOCKS - 2, 4);                       /* a middle, a climb */
-    KT_EXPECT((intptr_t)CALL(kh_find, h, KT_LEAF_BLOCKS, KT_LEAF_BLOCKS) > 0);
-    CALL(kh_release, h, KT_LEAF_BLOCKS - 2, 4);
-    CALL(kh_release, h, 0, 3);
+    const uintptr_t none = ((uintptr_t)1 << (KT_WORD_BITS - 2)) - 1;   /* NO_BLOCK */
+    KT_EXPECT_EQ(CALL(kh_take, h, 1, 1), 0);                        /* the head of a class */
+    KT_EXPECT_EQ(CALL(kh_take, h, 1u << 30, 1), none);              /* no class holds it */
+    uintptr_t b = CALL(kh_take, h, 4, 8);                           /* aligned: split twice */
+    KT_EXPECT_EQ((((uintptr_t *)h)[CB_BASE] + b * 16) % 128, 0);
+    CALL(kh_release, h, 0, 1);
+    CALL(kh_claim, h, 1, 1);                                        /* a one-block hole at 0 */
+    uintptr_t c = CALL(kh_take, h, 1, 2);                           /* a class-1 head first */
+    KT_EXPECT(c != 1 && c < KT_WORD_BITS && (((uintptr_t *)h)[CB_BASE] + c * 16) % 32 == 0);
+    CALL(kh_release, h, c, 1);
+    CALL(kh_release, h, 1, 1);
+    CALL(kh_release, h, b, 4);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(kh_index_build_kh_largest_run_kh_run_start_and_kh_run_end_keep_the_registers)
+{
+    kheap_t *h = pool();
+    KT_ASSERT(h != NULL);
+    uintptr_t n = kt_stats(h).capacity / 16;
+    CALL(kh_claim, h, 70, 10);
+    KT_EXPECT_EQ(CALL(kh_largest_run, h), n - 80);
+    KT_EXPECT_EQ(CALL(kh_run_start, h, 70), 0);                      /* through the footer */
+    KT_EXPECT_EQ(CALL(kh_run_start, h, 60), 0);                      /* inside: the bitmap */
+    KT_EXPECT_EQ(CALL(kh_run_end, h, 80), n);                        /* through the header */
+    KT_EXPECT_EQ(CALL(kh_run_end, h, 90), n);                        /* inside: the bitmap */
+    CALL(kh_index_build, h);
+    CALL(kh_release, h, 70, 10);
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
@@ -112,9 +131,9 @@ KTEST(kh_claim_and_kh_release_keep_the_registers)
     kheap_t *h = pool();
     KT_ASSERT(h != NULL);
     CALL(kh_claim, h, 5, 7);                                        /* inside a leaf */
-    CALL(kh_claim, h, 100, 3 * KT_LEAF_BLOCKS);                     /* leaves set whole */
+    CALL(kh_claim, h, 100, 3 * KT_WIDE_BLOCKS);                     /* leaves set whole */
     KT_EXPECT_EQ(CALL(kh_alloc_blocks, h, 5), 7);
-    CALL(kh_release, h, 100, 3 * KT_LEAF_BLOCKS);
+    CALL(kh_release, h, 100, 3 * KT_WIDE_BLOCKS);
     CALL(kh_release, h, 5, 7);
     KT_EXPECT_EQ(kheap_check(h), 0);
 }

@@ -11,7 +11,7 @@
  *   - every pointer handed out lies in the block area of its pool, with all its bytes;
  *   - no byte outside the pools' regions changes (guard bands before and after each region).
  * Where the damaged area is not itself the record of what is live (the control block, its
- * chain link, the run tree, the quick caches and their cached bitmap; and, for placement, the
+ * chain link, the free-run index, the quick caches and their cached bitmap; and, for placement, the
  * side table), also:
  *   - no pointer handed out overlaps a live allocation;
  *   - no live byte is changed by the heap (checked before each free or realloc and at the end;
@@ -37,7 +37,6 @@
 
 #define CACHE_CLASS_WORDS 9                 /* a quick-cache class: a count and 8 entries */
 #define W sizeof(uintptr_t)
-#define NODE_BYTES (3 * W)
 #define BAND 256                            /* guard band on each side of a region */
 #define BAND_BYTE 0xC3
 #define MAX_LIVE 256
@@ -47,10 +46,10 @@
 /* The quick caches' areas (the cached bitmap and the classes) and the boundary summary are
  * damaged in the trials of seeds with CACHE_SEEDS set, so the seeds below it pick their area
  * as they always did. */
-enum area { CONTROL, USED, START, SIDE, TREE, CACHED, CACHE, SUMMARY, AREAS };
+enum area { CONTROL, USED, START, SIDE, INDEX, CACHED, CACHE, SUMMARY, AREAS };
 #define CACHE_SEEDS 0x80000000u
 static const char *const area_name[AREAS] = { "control_block", "used_bitmap", "start_bitmap",
-                                              "side_table", "run_tree", "cached_bitmap",
+                                              "side_table", "free_run_index", "cached_bitmap",
                                               "quick_caches", "boundary_summary" };
 /* Whether the area is the record of what is live (overlap allowed) or of sizes asked for
  * (live bytes may change). A cache entry is checked against the bitmaps before it is
@@ -403,8 +402,8 @@ static void area_bounds(const struct region *r, enum area a, unsigned char **lo,
     case CONTROL: *lo = (unsigned char *)r->h; *n = KHEAP_CONTROL_BYTES; break;
     case USED:    *lo = (unsigned char *)cb[CB_USED]; *n = bitmap; break;
     case START:   *lo = (unsigned char *)cb[CB_START]; *n = bitmap; break;
-    case SIDE:    *lo = (unsigned char *)cb[CB_SIDE]; *n = cb[CB_TREE] - cb[CB_SIDE]; break;
-    case TREE:    *lo = (unsigned char *)cb[CB_TREE]; *n = 2 * cb[CB_LEAVES] * NODE_BYTES; break;
+    case SIDE:    *lo = (unsigned char *)cb[CB_SIDE]; *n = cb[CB_INDEX] - cb[CB_SIDE]; break;
+    case INDEX:   *lo = (unsigned char *)cb[CB_INDEX]; *n = cb[CB_CACHE] - cb[CB_INDEX]; break;
     case CACHED:  *lo = (unsigned char *)cb[CB_CACHED]; *n = bitmap; break;
     case CACHE:   *lo = (unsigned char *)cb[CB_CACHE]; *n = cb[CB_CLASSES] * CACHE_CLASS_WORDS * W;
                   break;
@@ -483,7 +482,7 @@ static const char *trial(uint32_t seed)
     t.rng = seed * 2654435761u + 0x9E3779B9u;
     if (!t.rng)
         t.rng = 1;
-    t.area = seed & CACHE_SEEDS ? (enum area)(CACHED + rnd(3)) : (enum area)rnd(TREE + 1);
+    t.area = seed & CACHE_SEEDS ? (enum area)(CACHED + rnd(3)) : (enum area)rnd(INDEX + 1);
     t.chain = rnd(4) == 0;
     t.nlive = 0;
     t.damaged = t.overlapped = t.bytes_changed = false;
@@ -513,7 +512,7 @@ static const char *trial(uint32_t seed)
 }
 
 /* Trials that once found a defect, replayed before every run:
- * 118239: a damaged tree node sent kh_find's aligned search back before its start, forever. */
+ * 118239: a damaged search structure sent an aligned search round forever. */
 static const uint32_t regressions[] = { 118239 };
 
 static unsigned long failures[AREAS];

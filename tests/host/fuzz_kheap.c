@@ -30,6 +30,7 @@ struct pool {
     struct model m;
     unsigned char *state;
     size_t *asked;
+    uint64_t *stamp;
     struct slot slot[SLOTS];
     uintptr_t freed[FREED];             /* recently freed pointers, for double frees */
     unsigned nfreed;
@@ -413,7 +414,8 @@ static bool make_pool(struct pool *pl, struct input *in)
     pl->raw = malloc(pl->size + offset);
     pl->state = malloc(pl->size);
     pl->asked = malloc(pl->size * sizeof(size_t));
-    if (!pl->raw || !pl->state || !pl->asked)
+    pl->stamp = malloc(pl->size * sizeof(uint64_t));
+    if (!pl->raw || !pl->state || !pl->asked || !pl->stamp)
         abort();
     pl->mem = pl->raw + offset;
     bool debug = c & 1;
@@ -427,7 +429,7 @@ static bool make_pool(struct pool *pl, struct input *in)
            fits ? "fits" : "does not fit");
     if (!pl->h)
         return false;
-    model_init(&pl->m, base, pl->block, n, debug, pl->state, pl->asked);
+    model_init(&pl->m, base, pl->block, n, debug, pl->state, pl->asked, pl->stamp);
     expect_stats(pl, "create");
     expect_walk(pl);
     return true;
@@ -454,6 +456,7 @@ static void finish(struct pool *pl)
     free(pl->raw);
     free(pl->state);
     free(pl->asked);
+    free(pl->stamp);
     pl->raw = 0;
 }
 

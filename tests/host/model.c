@@ -12,9 +12,12 @@ bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintpt
         return false;                       /* the region passes the end of memory */
     for (uint64_t n = size / block; n > 0; n--) {
         uint64_t words = (n + bits - 1) / bits;
-        uint64_t leaves = 1;                /* the run tree: a power of two of leaves */
-        while (leaves * MODEL_LEAF_WORDS < words)
-            leaves *= 2;
+        uint64_t cls = n;                   /* the index: heads for fls first levels */
+        if (n >= MODEL_SL_COUNT) {
+            unsigned b = 63 - (unsigned)__builtin_clzll(n);
+            cls = (b - MODEL_SL_LOG) * MODEL_SL_COUNT + (n >> (b - MODEL_SL_LOG));
+        }
+        uint64_t index = 4 * (MODEL_IX_HEADS + MODEL_SL_COUNT * (cls / MODEL_SL_COUNT + 1));
         uint64_t classes = n >> KHEAP_QCLASS_SHIFT;   /* laid out even in debug pools */
         if (classes > MODEL_CACHE_CLASSES)
             classes = MODEL_CACHE_CLASSES;
@@ -22,7 +25,7 @@ bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintpt
         for (uint64_t below = words; summary == 0 || below > 1; summary += below)
             below = (below + bits - 1) / bits;
         uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 3 * w * words
-                             + (debug ? n * MODEL_SIDE_BYTES : 0) + 2 * leaves * 3 * w
+                             + (debug ? n * MODEL_SIDE_BYTES : 0) + index
                              + classes * (MODEL_CACHE_DEPTH + 1) * w + 2 * summary * w;
         uint64_t first = (bitmaps_end + block - 1) / block * block;
         if (first + n * block <= end) {
@@ -34,16 +37,104 @@ bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintpt
     return false;
 }
 
+/* ---- the free-run index, as I3 in asm/kheap_core.asm keeps it, without its data structure:
+ * a class is the maximal free runs of run_min blocks or more whose length maps to it, in the
+ * order of its list, newest put in first; each run's start holds the stamp of when it was
+ * put in. */
+
+static size_t run_class(size_t len)
+{
+    if (len < MODEL_SL_COUNT)
+        return len;
+    unsigned b = 63 - (unsigned)__builtin_clzll(len);
+    return (b - MODEL_SL_LOG) * MODEL_SL_COUNT + (len >> (b - MODEL_SL_LOG));
+}
+
+/* The lowest class whose every run holds len blocks. */
+static size_t fit_class(size_t len)
+{
+    if (len < MODEL_SL_COUNT)
+        return len;
+    unsigned b = 63 - (unsigned)__builtin_clzll(len);
+    return run_class(len + ((size_t)1 << (b - MODEL_SL_LOG)) - 1);
+}
+
+/* The free run [first, first + len) put in its class (when it is indexed at all). */
+static void index_put(struct model *m, size_t first, size_t len)
+{
+    if (m->run_min && len >= m->run_min)
+        m->stamp[first] = ++m->stamps;
+}
+
+static size_t run_end(const struct model *m, size_t i)
+{
+    while (i < m->nblocks && m->state[i] == M_FREE)
+        i++;
+    return i;
+}
+
+static size_t run_begin(const struct model *m, size_t i)
+{
+    while (i > 0 && m->state[i - 1] == M_FREE)
+        i--;
+    return i;
+}
+
+/* Before [i, i + n) (free) is taken: what is left of its run on either side, put back. */
+static void index_take(struct model *m, size_t i, size_t n)
+{
+    size_t s = run_begin(m, i), e = run_end(m, i);
+    if (e - s < m->run_min)
+        return;
+    index_put(m, s, i - s);
+    index_put(m, i + n, e - i - n);
+}
+
+/* After [i, i + n) is freed: the run it makes with its neighbours, put in. */
+static void index_give(struct model *m, size_t i, size_t n)
+{
+    size_t s = run_begin(m, i), e = run_end(m, i + n);
+    index_put(m, s, e - s);
+}
+
+/* The first block at or after b whose address is a multiple of align; SIZE_MAX past memory. */
+static size_t aligned_from(const struct model *m, size_t b, size_t align)
+{
+    uint64_t addr = m->base + (uint64_t)b * m->block, up = (addr + align - 1) / align * align;
+    return up > UINTPTR_MAX ? SIZE_MAX : (size_t)((up - m->base) / m->block);
+}
+
+/* The run of class c put in latest before the stamp `before` (the next in its list), or
+ * SIZE_MAX. O(N). */
+static size_t class_next(const struct model *m, size_t c, uint64_t before)
+{
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < m->nblocks;) {
+        if (m->state[i] != M_FREE) {
+            i++;
+            continue;
+        }
+        size_t e = run_end(m, i);
+        if (e - i >= m->run_min && run_class(e - i) == c && m->stamp[i] < before
+            && (best == SIZE_MAX || m->stamp[i] > m->stamp[best]))
+            best = i;
+        i = e;
+    }
+    return best;
+}
+
 void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, bool debug,
-                unsigned char *state, size_t *asked)
+                unsigned char *state, size_t *asked, uint64_t *stamp)
 {
     *m = (struct model){ .base = base, .block = block, .nblocks = nblocks, .state = state,
-                         .asked = asked, .debug = debug };
+                         .asked = asked, .debug = debug, .stamp = stamp };
+    m->run_min = debug ? 0 : block >= MODEL_RUN_HEADER ? 1 : MODEL_RUN_HEADER / block;
     m->classes = debug ? 0 : nblocks >> KHEAP_QCLASS_SHIFT;
     if (m->classes > MODEL_CACHE_CLASSES)
         m->classes = MODEL_CACHE_CLASSES;
     for (size_t i = 0; i < nblocks; i++)
         state[i] = M_FREE;
+    index_put(m, 0, nblocks);
 }
 
 /* Blocks in live allocations: not free, and not held in a quick cache. */
@@ -81,6 +172,7 @@ static size_t first_taken(const struct model *m, size_t i, size_t n)
 
 static void take(struct model *m, size_t i, size_t n)
 {
+    index_take(m, i, n);
     m->state[i] = M_START;
     for (size_t k = 1; k < n; k++)
         m->state[i + k] = M_CONT;
@@ -91,6 +183,8 @@ static void free_blocks(struct model *m, size_t i, size_t n)
 {
     for (size_t k = i; k < i + n; k++)
         m->state[k] = M_FREE;
+    if (n)
+        index_give(m, i, n);
 }
 
 void model_flush(struct model *m)
@@ -141,26 +235,39 @@ static long first_fit(const struct model *m, size_t n, size_t align)
     return -1;
 }
 
-/* The placement of n blocks at an align-byte boundary, as find_fit in kernel/kheap.c: the
- * lowest run of n free blocks when it holds an aligned fit (the first fit), else the lowest
- * run of n + a - 1 (a: the alignment in blocks) at its first aligned block, else the first
- * aligned fit anywhere; -1 when none. */
+/* The placement of n blocks at an align-byte boundary, as kh_take in asm/kheap_core.asm:
+ * with an index and a (the alignment in blocks) above 1, the head of each class from
+ * fit_class(n) below fit_class(n + a - 1) that holds an aligned fit; then the head of the
+ * first non-empty class at or above fit_class(n + a - 1) at its first aligned block; else the runs of every class from
+ * run_class(n) up, in list order, the first that holds an aligned fit; else, when n is
+ * shorter than an indexed run, the lowest aligned fit. Without an index (a debug pool), the
+ * lowest aligned fit. -1 when none. */
 static long place(const struct model *m, size_t n, size_t align)
 {
-    long b = first_fit(m, n, m->block);
-    size_t a = align / m->block;
-    if (a <= 1 || b < 0)
-        return b;
-    uint64_t addr = m->base + (uint64_t)b * m->block, up = (addr + align - 1) / align * align;
-    size_t q = (size_t)((up - m->base) / m->block);
-    if (up <= UINTPTR_MAX && q <= m->nblocks - n
-        && first_taken(m, (size_t)b, q + n - (size_t)b) == q + n)
-        return (long)q;                     /* in that run: [b, q + n) all free */
-    if (a - 1 <= m->nblocks - n && (b = first_fit(m, n + a - 1, m->block)) >= 0) {
-        addr = m->base + (uint64_t)b * m->block;
-        return (long)((((addr + align - 1) / align * align) - m->base) / m->block);
+    size_t a = align / m->block, classes = run_class(m->nblocks) / MODEL_SL_COUNT + 1;
+    classes *= MODEL_SL_COUNT;
+    if (m->run_min == 0)
+        return first_fit(m, n, align);
+    size_t limit = n + a - 1 < n ? classes : fit_class(n + a - 1);
+    for (size_t c = fit_class(n); a > 1 && c < limit && c < classes; c++) {
+        size_t r = class_next(m, c, UINT64_MAX);     /* a head that holds an aligned fit */
+        size_t q = r == SIZE_MAX ? SIZE_MAX : aligned_from(m, r, align);
+        if (q != SIZE_MAX && q <= m->nblocks - n && run_end(m, r) >= q + n)
+            return (long)q;
     }
-    return first_fit(m, n, align);
+    for (size_t c = limit; c < classes; c++) {
+        size_t r = class_next(m, c, UINT64_MAX);
+        if (r != SIZE_MAX)
+            return (long)aligned_from(m, r, align);
+    }
+    for (size_t c = run_class(n); c < classes; c++)
+        for (size_t r = class_next(m, c, UINT64_MAX); r != SIZE_MAX;
+             r = class_next(m, c, m->stamp[r])) {
+            size_t q = aligned_from(m, r, align);
+            if (q != SIZE_MAX && q <= m->nblocks - n && run_end(m, r) >= q + n)
+                return (long)q;
+        }
+    return n < m->run_min ? first_fit(m, n, align) : -1;
 }
 
 /* The quick caches first (at the block alignment), then place, then, when nothing fits and
@@ -227,7 +334,7 @@ static long classify(const struct model *m, uintptr_t p)
     return (long)i;
 }
 
-/* Frees allocation i: into its quick cache when that has room, else to first fit. */
+/* Frees allocation i: into its quick cache when that has room, else to the index. */
 static void release(struct model *m, size_t i)
 {
     size_t n = length(m, i);
@@ -254,7 +361,7 @@ int model_free(struct model *m, uintptr_t p)
     return 0;
 }
 
-/* Takes the held allocation at block i out of its class, to first fit. */
+/* Takes the held allocation at block i out of its class, back to the index. */
 static void cache_drop(struct model *m, size_t i)
 {
     size_t n = length(m, i), *cls = m->cache[n - 1], count = m->cache_count[n - 1];
@@ -313,6 +420,7 @@ uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err)
     if (free_or_held(m, (size_t)i + old, n - old)) {
         if (m->debug)
             m->asked[i] = size;
+        index_take(m, (size_t)i + old, n - old);
         for (size_t k = (size_t)i + old; k < (size_t)i + n; k++)
             m->state[k] = M_CONT;
         note_peak(m);

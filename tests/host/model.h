@@ -9,10 +9,10 @@
 #include "kheap.h"
 
 #define MODEL_CONTROL_BYTES KHEAP_CONTROL_BYTES   /* before the three bitmaps */
-#ifndef KHEAP_LEAF_WORDS_LOG2               /* bitmap words under a leaf of the run tree */
-#define KHEAP_LEAF_WORDS_LOG2 4             /* (the fuzzer's build sets 1: deep trees) */
-#endif
-#define MODEL_LEAF_WORDS (1u << KHEAP_LEAF_WORDS_LOG2)
+#define MODEL_SL_LOG 4                      /* the index's classes: TLSF's mapping */
+#define MODEL_SL_COUNT (1u << MODEL_SL_LOG)
+#define MODEL_IX_HEADS 32                   /* dwords of class maps before the heads */
+#define MODEL_RUN_HEADER 16                 /* bytes of an indexed run's header */
 #define MODEL_SIDE_BYTES (2 * sizeof(uintptr_t))   /* per block, in debug pools */
 #ifndef KHEAP_QCLASS_SHIFT                  /* a quick-cache class per 2^shift blocks */
 #define KHEAP_QCLASS_SHIFT 9                /* (the fuzzer's build sets 2: small pools too) */
@@ -21,7 +21,7 @@
 #define MODEL_CACHE_DEPTH 8                 /* entries a class holds, newest taken first */
 
 /* M_CACHED: the first block of a freed allocation held in a quick cache (its other blocks
- * stay M_CONT): free to the caller, but not to first fit until the caches are flushed. */
+ * stay M_CONT): free to the caller, but not to a search until the caches are flushed. */
 enum model_state { M_FREE, M_START, M_CONT, M_CACHED };
 
 struct model {
@@ -36,6 +36,9 @@ struct model {
     size_t cache_count[MODEL_CACHE_CLASSES];
     size_t cache[MODEL_CACHE_CLASSES][MODEL_CACHE_DEPTH];
     size_t cached_blocks;
+    size_t run_min;                     /* blocks of the shortest indexed run; 0: no index */
+    uint64_t *stamp;                    /* at an indexed run's start: when it was put in */
+    uint64_t stamps;
 };
 
 /* The layout include/kheap.h and the README promise, found by trying every block count from
@@ -43,9 +46,10 @@ struct model {
 bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintptr_t *base,
                     size_t *nblocks);
 
-/* state must hold nblocks bytes; asked nblocks sizes when debug (else it may be NULL). */
+/* state must hold nblocks bytes; asked nblocks sizes when debug (else it may be NULL);
+ * stamp nblocks stamps. */
 void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, bool debug,
-                unsigned char *state, size_t *asked);
+                unsigned char *state, size_t *asked, uint64_t *stamp);
 
 uintptr_t model_alloc(struct model *m, size_t size, size_t align);  /* 0 when it cannot */
 uintptr_t model_calloc(struct model *m, size_t n, size_t size);
@@ -54,7 +58,7 @@ int model_free(struct model *m, uintptr_t p);                       /* 0 or KHEA
 uintptr_t model_realloc(struct model *m, uintptr_t p, size_t size, int *err);
 size_t model_usable(const struct model *m, uintptr_t p);
 void model_stats(const struct model *m, struct kheap_stats *st);
-/* Returns every cached allocation to first fit, as kheap_walk and kheap_dump do first. */
+/* Returns every cached allocation to the index, as kheap_walk and kheap_dump do first. */
 void model_flush(struct model *m);
 /* The i-th run of the pool in address order (allocations and maximal free runs):
  * false when there are fewer runs. */

@@ -1,26 +1,27 @@
-/* model_test.c - the model's own short test: hand-worked expectations for first fit, bad
+/* model_test.c - the model's own short test: hand-worked expectations for placement, bad
  * frees, realloc and the layout, and one cross-check of the layout against kheap_create. */
 #include "ktest.h"
 #include "model.h"
 
 static struct model m;
 static unsigned char state[64];
+static uint64_t stamp[64];
 
 /* A pool of 8 blocks of 16 bytes at address 0x1000. */
 static void eight_blocks(void)
 {
-    model_init(&m, 0x1000, 16, 8, false, state, 0);
+    model_init(&m, 0x1000, 16, 8, false, state, 0, stamp);
 }
 
-KTEST(model_first_fit_and_alignment)
+KTEST(model_placement_and_alignment)
 {
     eight_blocks();
     KT_EXPECT(model_alloc(&m, 16, 1) == 0x1000);
     KT_EXPECT(model_alloc(&m, 17, 1) == 0x1010);          /* two blocks */
     KT_EXPECT(model_free(&m, 0x1000) == 0);
     KT_EXPECT(model_alloc(&m, 64, 64) == 0x1040);         /* 0x1000 is free but too small */
-    KT_EXPECT(model_alloc(&m, 8, 1) == 0x1000);
-    KT_EXPECT(model_alloc(&m, 64, 1) == 0);               /* 0x1030 + 0x1080-: no 4 free */
+    KT_EXPECT(model_alloc(&m, 8, 1) == 0x1030);   /* the newest one-block run: the split's */
+    KT_EXPECT(model_alloc(&m, 64, 1) == 0);               /* only 0x1000 is free */
     KT_EXPECT(model_alloc(&m, 0, 1) == 0);
     KT_EXPECT(model_alloc(&m, 16, 3) == 0);
     struct kheap_stats st;
@@ -101,24 +102,25 @@ KTEST(model_geometry_by_hand_and_against_kheap)
     uintptr_t base;
     size_t n;
 #if UINTPTR_MAX == 0xFFFFFFFFu
-    /* i386. 4096 bytes at 0x1000: control (112 bytes) to 0x1070, three 8-word bitmaps to
-     * 0x10d0, a run tree of one leaf (nodes 0 and 1, 24 bytes) to 0x10e8, no quick caches
-     * (fewer than 512 blocks), a one-word summary and its mirror to 0x10f0, block 0 there,
-     * then (0x2000 - 0x10f0) / 16 = 241 blocks. Debug, 8 more bytes a block: n = 161 has
-     * 6-word bitmaps to 0x10b8, the side table to 0x15c0, the tree to 0x15d8, the summary to
-     * 0x15e0, block 0 there, and its blocks end at 0x1ff0; n = 162 would put block 0 at
-     * 0x15f0 and end at 0x2010. */
-    const uintptr_t plain_base = 0x10f0, debug_base = 0x15e0;
-    const size_t plain_n = 241, debug_n = 161;
+    /* i386. 4096 bytes at 0x1000: control (112 bytes) to 0x1070, three 7-word bitmaps to
+     * 0x10c4, the index (class maps 128 bytes, heads for 5 first levels: 320) to 0x1284, no
+     * quick caches (fewer than 512 blocks), a one-word summary and its mirror to 0x128c, block
+     * 0 at 0x1290, then (0x2000 - 0x1290) / 16 = 215 blocks (still 7 words). Debug, 8 more bytes a block:
+     * n = 144 has 5-word bitmaps to 0x10ac, the side table to 0x152c, the index to 0x16ec,
+     * the summary to 0x16f4, block 0 at 0x1700, and its blocks end at 0x2000; n = 145 would
+     * end at 0x2010. */
+    const uintptr_t plain_base = 0x1290, debug_base = 0x1700;
+    const size_t plain_n = 215, debug_n = 144;
 #else
     /* x86-64. 4096 bytes at 0x1000: control (224 bytes) to 0x10e0, three 4-word bitmaps
-     * (96 bytes) to 0x1140, the one-leaf tree (48 bytes) to 0x1170, no quick caches, the
-     * summary word and its mirror to 0x1180, block 0 there, then (0x2000 - 0x1180) / 16 = 232
-     * blocks (still 4 words). Debug, 16 more bytes a block: n = 117 has 2-word bitmaps to
-     * 0x1110, the side table to 0x1860, the tree to 0x1890, the summary to 0x18a0, block 0
-     * there, and its blocks end at 0x1ff0; n = 118 would end at 0x2010. */
-    const uintptr_t plain_base = 0x1180, debug_base = 0x18a0;
-    const size_t plain_n = 232, debug_n = 117;
+     * (96 bytes) to 0x1140, the index (128 bytes of class maps, heads for 5 first levels:
+     * 320) to 0x1300, no quick caches, the summary word and its mirror to 0x1310, block 0
+     * there, then (0x2000 - 0x1310) / 16 = 207 blocks (still 4 words). Debug, 16 more bytes
+     * a block: n = 107 has 2-word bitmaps to 0x1110, the side table to 0x17c0, the index (4
+     * first levels) to 0x1940, the summary to 0x1950, block 0 there, and its blocks end at
+     * 0x2000; n = 108 would end at 0x2010. */
+    const uintptr_t plain_base = 0x1310, debug_base = 0x1950;
+    const size_t plain_n = 207, debug_n = 107;
 #endif
     KT_EXPECT(model_geometry(0x1000, 4096, 16, false, &base, &n));
     KT_EXPECT_EQ(base, plain_base);
@@ -156,7 +158,7 @@ KTEST(model_debug_pool_keeps_the_guard_and_the_size_asked)
 {
     static size_t asked[8];
     int err;
-    model_init(&m, 0x1000, 16, 8, true, state, asked);
+    model_init(&m, 0x1000, 16, 8, true, state, asked, stamp);
     KT_EXPECT(model_alloc(&m, 12, 1) == 0x1000);        /* 12 + 4 guard: one block */
     KT_EXPECT(model_alloc(&m, 13, 1) == 0x1010);        /* 13 + 4: two blocks */
     KT_EXPECT(model_usable(&m, 0x1010) == 13);
