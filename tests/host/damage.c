@@ -11,8 +11,8 @@
  *   - every pointer handed out lies in the block area of its pool, with all its bytes;
  *   - no byte outside the pools' regions changes (guard bands before and after each region).
  * Where the damaged area is not itself the record of what is live (the control block, its
- * chain link, the free-run index, the quick caches and their cached bitmap; and, for placement, the
- * side table), also:
+ * chain link, the free-run index and the free runs' headers and footers, the quick caches and
+ * their cached bitmap; and, for placement, the side table), also:
  *   - no pointer handed out overlaps a live allocation;
  *   - no live byte is changed by the heap (checked before each free or realloc and at the end;
  *     not for the side table, whose entry is the record of the size asked for).
@@ -43,20 +43,24 @@
 #define OPS_BEFORE 40
 #define OPS_AFTER 40
 
-/* The quick caches' areas (the cached bitmap and the classes) and the boundary summary are
- * damaged in the trials of seeds with CACHE_SEEDS set, so the seeds below it pick their area
- * as they always did. */
-enum area { CONTROL, USED, START, SIDE, INDEX, CACHED, CACHE, SUMMARY, AREAS };
+/* The quick caches' areas (the cached bitmap and the classes), the boundary summary and the
+ * free runs' headers and footers (a write after free, in plain pools) are damaged in the
+ * trials of seeds with CACHE_SEEDS set, so the seeds below it pick their area as they
+ * always did. */
+enum area { CONTROL, USED, START, SIDE, INDEX, CACHED, CACHE, SUMMARY, HEADERS, AREAS };
 #define CACHE_SEEDS 0x80000000u
 static const char *const area_name[AREAS] = { "control_block", "used_bitmap", "start_bitmap",
                                               "side_table", "free_run_index", "cached_bitmap",
-                                              "quick_caches", "boundary_summary" };
+                                              "quick_caches", "boundary_summary",
+                                              "free_run_headers" };
 /* Whether the area is the record of what is live (overlap allowed) or of sizes asked for
  * (live bytes may change). A cache entry is checked against the bitmaps before it is
  * handed out, and a cached bit only marks a start as already freed: neither may lead to an
  * overlap or a changed byte. */
-static const bool records_live[AREAS] = { false, true, true, false, false, false, false, false };
-static const bool records_size[AREAS] = { false, true, true, true, false, false, false, false };
+static const bool records_live[AREAS] = { false, true, true, false, false, false, false, false,
+                                          false };
+static const bool records_size[AREAS] = { false, true, true, true, false, false, false, false,
+                                          false };
 
 struct region {
     unsigned char *buf;                     /* BAND | region | BAND */
@@ -394,15 +398,51 @@ static size_t summary_bytes(size_t words)
 }
 
 /* The area's bytes in region r's pool, from its control block before the damage. */
+/* Whether block i of the pool with control block cb is used. */
+static bool used_block(const uintptr_t *cb, size_t i)
+{
+    return ((const uintptr_t *)cb[CB_USED])[i / (8 * W)] >> (i % (8 * W)) & 1;
+}
+
+/* A write after free: the header (its first 16 bytes) or the footer (its last word) of the
+ * free run at or after a random block, as the used bitmap says; false when no free run of a
+ * word or more exists. */
+static bool run_bounds(const uintptr_t *cb, unsigned char **lo, size_t *n)
+{
+    size_t nb = cb[CB_NBLOCKS], b = rnd((uint32_t)nb), shift = cb[CB_SHIFT];
+    for (size_t tries = 0; tries < 2 && (b == nb || used_block(cb, b)); tries++)
+        for (b = tries ? 0 : b; b < nb && used_block(cb, b); b++)
+            ;
+    if (b == nb)
+        return false;
+    size_t s = b, e = b;
+    while (s > 0 && !used_block(cb, s - 1))
+        s--;
+    while (e < nb && !used_block(cb, e))
+        e++;
+    uintptr_t first = cb[CB_BASE] + (s << shift), end = cb[CB_BASE] + (e << shift);
+    uintptr_t head = (first + W - 1) & ~(uintptr_t)(W - 1);     /* whole words only */
+    uintptr_t foot = (end & ~(uintptr_t)(W - 1)) - W;
+    if (end < head + W)
+        return false;
+    bool footer = rnd(2) && foot >= head;
+    *lo = (unsigned char *)(footer ? foot : head);
+    *n = footer ? W : end - head < 16 ? (end - head) / W * W : 16;
+    return true;
+}
+
 static void area_bounds(const struct region *r, enum area a, unsigned char **lo, size_t *n)
 {
     const uintptr_t *cb = (const uintptr_t *)r->h;
     size_t bitmap = cb[CB_NWORDS] * W;
+    if (a == HEADERS && run_bounds(cb, lo, n))
+        return;
     switch (a) {
     case CONTROL: *lo = (unsigned char *)r->h; *n = KHEAP_CONTROL_BYTES; break;
     case USED:    *lo = (unsigned char *)cb[CB_USED]; *n = bitmap; break;
     case START:   *lo = (unsigned char *)cb[CB_START]; *n = bitmap; break;
     case SIDE:    *lo = (unsigned char *)cb[CB_SIDE]; *n = cb[CB_INDEX] - cb[CB_SIDE]; break;
+    case HEADERS:                           /* (no free run to damage: the index instead) */
     case INDEX:   *lo = (unsigned char *)cb[CB_INDEX]; *n = cb[CB_CACHE] - cb[CB_INDEX]; break;
     case CACHED:  *lo = (unsigned char *)cb[CB_CACHED]; *n = bitmap; break;
     case CACHE:   *lo = (unsigned char *)cb[CB_CACHE]; *n = cb[CB_CLASSES] * CACHE_CLASS_WORDS * W;
@@ -482,7 +522,7 @@ static const char *trial(uint32_t seed)
     t.rng = seed * 2654435761u + 0x9E3779B9u;
     if (!t.rng)
         t.rng = 1;
-    t.area = seed & CACHE_SEEDS ? (enum area)(CACHED + rnd(3)) : (enum area)rnd(INDEX + 1);
+    t.area = seed & CACHE_SEEDS ? (enum area)(CACHED + rnd(4)) : (enum area)rnd(INDEX + 1);
     t.chain = rnd(4) == 0;
     t.nlive = 0;
     t.damaged = t.overlapped = t.bytes_changed = false;
