@@ -195,15 +195,20 @@ static kheap_t *index_pool(struct runs *r)
     return kheap_check(h) == 0 ? h : 0;
 }
 
-/* Word w flipped in its lowest bit: kheap_check reports it, once; then w is put back. */
-static bool caught_flip(kheap_t *h, uint32_t *w)
+/* The bits `bits` of word w flipped: kheap_check reports it, once; then w is put back. */
+static bool caught_bits(kheap_t *h, uint32_t *w, uint32_t bits)
 {
     ktest_expose(w, sizeof *w);             /* (a free run's header: free memory) */
     int before = kt_faults.count;
-    *w ^= 1;
+    *w ^= bits;
     bool caught = kheap_check(h) == KHEAP_ECORRUPT && kt_faults.count == before + 1;
-    *w ^= 1;
+    *w ^= bits;
     return caught && kheap_check(h) == 0;
+}
+
+static bool caught_flip(kheap_t *h, uint32_t *w)
+{
+    return caught_bits(h, w, 1);
 }
 
 KTEST(check_catches_every_damaged_index_word)
@@ -217,6 +222,8 @@ KTEST(check_catches_every_damaged_index_word)
     unsigned tried = 0, caught = 0;
     for (uint32_t *w = ix; w < end; w++, tried++)
         caught += caught_flip(h, w);            /* class maps and heads */
+    tried++;
+    caught += caught_bits(h, ix, 1u << 30);     /* a first level past the pool's */
     for (unsigned k = 0; k < r.n; k++) {
         uint32_t *hdr = (uint32_t *)r.p[k];
         for (unsigned f = RUN_LEN; f <= RUN_CHECK; f++, tried++)
@@ -228,6 +235,9 @@ KTEST(check_catches_every_damaged_index_word)
     }
     KT_EXPECT(tried > IX_HEADS + 4 * 30);
     KT_EXPECT_EQ(caught, tried);
+    kheap_t *d = kt_pool_flags(16 * 1024, 16, KHEAP_F_DEBUG);  /* no index: every class empty */
+    KT_ASSERT(d);
+    KT_EXPECT(caught_flip(d, (uint32_t *)((uintptr_t *)d)[CB_INDEX]));
 }
 
 /* A write after free that forges a consistent header (a run of 200 blocks where 4 are free,
