@@ -99,13 +99,13 @@
 ;                 CACHE_DAMAGED), xDX the class; not popped (I5)
 ; handle_ok       -> ZF when xBX is a usable handle (magic, geometry)
 ; geometry        -> xAX the geometry sum of xBX
-; change_range    xAX first, xDX count, xSI pattern -> used bits, index and summary (I3, I6);
-;                 xAX 0, SUMMARY_DAMAGED, INDEX_DAMAGED
+; change_range    xAX first, xDX count, xSI pattern, xDI first a start -> used bits, index and
+;                 summary (I3, I6); xAX 0, SUMMARY_DAMAGED, INDEX_DAMAGED
 ; alloc_length    xAX first -> xAX its length (+ SUMMARY_DAMAGED), through the summary
 ; summary_bytes   xDI words -> xCX bytes of the boundary summary (I6)
 ; summary_build   -> the summary made anew from the bitmaps
-; summary_range   [xAX, xDX) changed to pattern xSI -> the summary over it; xAX 0 or
-;                 SUMMARY_DAMAGED (then made anew)
+; summary_range   [xAX, xDX) changed to pattern xSI, xDI first a start -> the summary over
+;                 it; xAX 0 or SUMMARY_DAMAGED (then made anew)
 ; summary_one     xAX word -> its level-1 bit checked, summary_word when it changed; CF damage
 ; summary_bits    [xAX, xDX] words all changed to pattern xSI -> their level-1 bits; CF damage
 ; summary_word    xAX word -> its bit at level 1 and up (summary_up); CF damage
@@ -1669,6 +1669,7 @@ kh_take:
         mov     xAX, [xSP]
         mov     xDX, ARG(1)
         mov     xSI, ALL_ONES
+        mov     xDI, 1
         call    change_range                    ; (as kh_claim)
         or      TAKE_FLAGS, xAX
         SPOP    xAX
@@ -1692,11 +1693,13 @@ kh_claim:
         mov     xAX, ARG(1)
         call    start_bit
         bts     [xDI], xCX
+        mov     xDI, 1                          ; (first is a start)
         jmp     mark_range
 
 kh_mark:
         ENTER_SAVED
         mov     xBX, ARG(0)
+        xor     xDI, xDI
 mark_range:                                     ; shared tail: ENTER_SAVED done, xBX = h
         mov     xSI, ALL_ONES
         jmp     change_tail
@@ -1712,11 +1715,13 @@ kh_release:
         mov     xAX, ARG(1)
         call    start_bit
         btr     [xDI], xCX
+        mov     xDI, 1                          ; (first was a start)
         jmp     unmark_range
 
 kh_unmark:
         ENTER_SAVED
         mov     xBX, ARG(0)
+        xor     xDI, xDI
 unmark_range:                                   ; shared tail: ENTER_SAVED done, xBX = h
         xor     xSI, xSI
 change_tail:                                    ; shared tail: [first, first + count) to xSI
@@ -1727,17 +1732,21 @@ change_tail:                                    ; shared tail: [first, first + c
 
 ; change_range - the used bits of [xAX, xAX + xDX) set (xSI = ALL_ONES) or cleared (xSI = 0),
 ; with the index (I3: index_take before a set, index_give after a clear; made anew when
-; either fails a check) and the summary (I6) over them. out: xAX = 0, or SUMMARY_DAMAGED and
-; INDEX_DAMAGED for what was made anew. clobbers: xCX, xDX, xSI, xDI, xBP
-%define CR_FIRST   [xSP + 3 * WORD_BYTES]       ; change_range's locals: the range
-%define CR_END     [xSP + 2 * WORD_BYTES]
-%define CR_PATTERN [xSP + WORD_BYTES]           ; the pattern
+; either fails a check) and the summary (I6) over them. xDI = 1 when block xAX starts the
+; allocation claimed or freed (its start bit set or cleared with it: kh_claim, kh_release),
+; else 0. out: xAX = 0, or SUMMARY_DAMAGED and INDEX_DAMAGED for what was made anew.
+; clobbers: xCX, xDX, xSI, xDI, xBP
+%define CR_FIRST   [xSP + 4 * WORD_BYTES]       ; change_range's locals: the range
+%define CR_END     [xSP + 3 * WORD_BYTES]
+%define CR_PATTERN [xSP + 2 * WORD_BYTES]       ; the pattern
+%define CR_STARTS  [xSP + WORD_BYTES]           ; whether first is a start
 %define CR_FLAGS   [xSP]                        ; and what was made anew
 change_range:
         add     xDX, xAX
         push    xAX
         push    xDX
         push    xSI
+        push    xDI
         push    0
         cmp     byte [xBX + IX_RUN_MIN], 0
         je      .bits                           ; no index
@@ -1769,13 +1778,15 @@ change_range:
         mov     xAX, CR_FIRST
         mov     xDX, CR_END
         mov     xSI, CR_PATTERN
+        mov     xDI, CR_STARTS
         call    summary_range
         or      xAX, CR_FLAGS
-        add     xSP, 4 * WORD_BYTES
+        add     xSP, 5 * WORD_BYTES
         ret
 %undef CR_FIRST
 %undef CR_END
 %undef CR_PATTERN
+%undef CR_STARTS
 %undef CR_FLAGS
 
 ; =====================================================================================
@@ -1951,8 +1962,11 @@ summary_build:
 ; summary_range - I6 after the used or start bits of blocks [xAX, xDX) changed (xAX < xDX),
 ; to pattern xSI (ALL_ONES: used, no start but at the first block; 0: free) but at the ends:
 ; the first and the last bitmap word one at a time (summary_one), the whole words between,
-; all alike, through their level-1 bits at once (summary_bits). When a damaged word is met,
-; the summary is made anew from the bitmaps and xAX = SUMMARY_DAMAGED, else 0.
+; all alike, through their level-1 bits at once (summary_bits). xDI = 1 when block xAX is an
+; allocation start before or after (claimed or released with its start bit): its word is
+; then a boundary word both before (free blocks, or that start) and after, and is left as
+; it is. When a damaged word is met, the summary is made anew from the bitmaps and
+; xAX = SUMMARY_DAMAGED, else 0.
 ; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
 %define SR_FIRST   [xSP]                        ; summary_range's locals: the first word,
 %define SR_LAST    [xSP + WORD_BYTES]           ; the last word,
@@ -1964,9 +1978,11 @@ summary_range:
         push    xSI
         push    xDX
         push    xAX
+        test    xDI, xDI
+        jnz     .last                           ; a boundary word before and after
         call    summary_one                     ; the first word
         jc      .damaged
-        mov     xAX, SR_LAST
+.last:  mov     xAX, SR_LAST
         cmp     xAX, SR_FIRST
         je      .done
         call    summary_one                     ; the last
@@ -2554,6 +2570,7 @@ kh_fast_free:
         mov     xAX, ARG(1)
         mov     xDX, [xSP]
         xor     xSI, xSI
+        mov     xDI, 1                          ; (as kh_release)
         call    change_range
         or      ARG(0), xAX                     ; (SUMMARY_DAMAGED, if met there)
         SPOP    xAX
