@@ -27,9 +27,10 @@ KTEST(create_default_geometry)
     struct kheap_stats st = kt_stats(h);
     KT_EXPECT(st.block_size == KHEAP_DEFAULT_BLOCK);
     KT_EXPECT(st.capacity % KHEAP_DEFAULT_BLOCK == 0);
-    /* overhead: a control block, three bits per block, the run tree (at most 48 bytes per
-     * 512 blocks, 3/512 of the pool here), the quick caches (64 classes of 9 words) and less
-     * than a block of pad */
+    /* overhead: a control block, three bits per block, the free-run index and the summary
+     * (together under 3/512 of the pool here: the index is 128 bytes and 64 a power of two of
+     * blocks, the summary a word and its mirror per word of bits of bitmap words), the quick
+     * caches (64 classes of 9 words) and less than a block of pad */
     KT_EXPECT(st.capacity >= size - 256 - size / 128 * 3 - size / 512 * 3
                              - 64 * 9 * sizeof(uintptr_t) - 2 * KHEAP_DEFAULT_BLOCK);
     KT_EXPECT(st.capacity <= size - size / 65);
