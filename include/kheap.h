@@ -161,9 +161,11 @@ void *kheap_alloc(kheap_t *h, kheap_size_t size);
  * Fails:     as kheap_alloc, and NULL (a counted failure) when align is 0 or not a power
  *            of two.
  * Unchanged: as kheap_alloc.
- * Cost:      O(1 + n / word bits) whatever the free runs elsewhere, while a class whose
- *            every run holds n + a - 1 has one; else O(1) for each run of the classes from
- *            n's up to that class. Debug pools: O(W).
+ * Cost:      O(log a + n / word bits) whatever the free runs elsewhere (a class head
+ *            looked at for each non-empty class between n's and n + a - 1's, at most 16 a
+ *            power of two of a), while a class whose every run holds n + a - 1 has one;
+ *            else O(1) for each run of the classes from n's up to that class. Debug pools:
+ *            O(W).
  * Lock:      held.
  */
 void *kheap_alloc_aligned(kheap_t *h, kheap_size_t size, kheap_size_t align);
