@@ -5,6 +5,8 @@ BUILD           ?= build
 B64             := $(BUILD)/x86_64
 KHEAP_POOL_SIZE ?= 1048576
 
+# $(,): a comma where a function call would split on one
+, := ,
 CC := gcc
 AS := nasm
 LD := ld
@@ -63,7 +65,8 @@ all: $(KERNEL)
 
 help:
 	@echo "make run        boot the demo kernel in QEMU (serial on this terminal); ARCH=x86_64"
-	@echo "                for the x86-64 kernel; KHEAP_POOL_SIZE=bytes for another heap size"
+	@echo "                for the x86-64 kernel; KHEAP_POOL_SIZE=bytes for another heap size;"
+	@echo "                SMP=4 for four CPUs"
 	@echo "make test       every suite: QEMU boots (-kernel and GRUB, both widths), host"
 	@echo "                suites (sanitizers, Valgrind, model, damage), Python; HOST32=qemu"
 	@echo "                runs the 32-bit host programs under qemu-i386 (auto|native|qemu)"
@@ -176,16 +179,16 @@ $(BUILD)/tests/%.o $(B64)/k/tests/%.o: XFLAGS += -fno-toplevel-reorder
 $(BUILD)/kernel/stub/kmain.o $(B64)/k/kernel/stub/kmain.o: XFLAGS += -DKHEAP_POOL_SIZE=$(KHEAP_POOL_SIZE)
 $(BUILD)/kernel/stub/kmain.o $(B64)/k/kernel/stub/kmain.o: $(POOL_STAMP)
 
-$(BUILD)/boot/%.o: boot/%.asm $(FLAGS_STAMP)
+$(BUILD)/boot/%.o: boot/%.asm boot/x86.inc $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(AS) $(ASFLAGS) $< -o $@
-$(B64)/k/boot/%.o: boot/%.asm $(FLAGS_STAMP)
+	$(AS) $(ASFLAGS) -Iboot/ $< -o $@
+$(B64)/k/boot/%.o: boot/%.asm boot/x86.inc $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(AS) -f elf64 -Wall -Werror $< -o $@
+	$(AS) -f elf64 -Wall -Werror -Iboot/ $< -o $@
 
-KERNEL_OBJS   := $(BUILD)/boot/boot.o $(BUILD)/boot/cpu.o \
+KERNEL_OBJS   := $(BUILD)/boot/boot.o $(BUILD)/boot/cpu.o $(BUILD)/boot/trampoline.o \
                  $(patsubst %.c,$(BUILD)/%.o,$(STUB_SRCS) $(KTEST_SRCS))
-KERNEL64_OBJS := $(B64)/k/boot/boot64.o $(B64)/k/boot/cpu.o \
+KERNEL64_OBJS := $(B64)/k/boot/boot64.o $(B64)/k/boot/cpu.o $(B64)/k/boot/trampoline.o \
                  $(patsubst %.c,$(B64)/k/%.o,$(STUB_SRCS) $(KTEST_SRCS))
 LD64 := $(LD) -m elf_x86_64 -T linker64.ld -nostdlib -z max-page-size=4096
 
@@ -215,10 +218,13 @@ iso64: $(ISO64)
 
 # ---- running ----
 ARCH       ?= i386
+# make run SMP=4: that many CPUs, each a host thread of its own (TCG's multi-threaded mode).
+SMP        ?= 1
+QEMU_SMP   := $(if $(filter-out 1,$(SMP)),-smp $(SMP) -accel tcg$(,)thread=multi)
 RUN_QEMU   := $(if $(filter x86_64,$(ARCH)),$(QEMU64),$(QEMU))
 RUN_KERNEL := $(if $(filter x86_64,$(ARCH)),$(KERNEL64),$(KERNEL))
 # $(call boot,APPEND): the kernel of ARCH with that command line; exit 33 is success.
-boot = $(RUN_QEMU) $(QEMU_FLAGS) -kernel $(RUN_KERNEL) $(1); rc=$$?; \
+boot = $(RUN_QEMU) $(QEMU_FLAGS) $(QEMU_SMP) -kernel $(RUN_KERNEL) $(1); rc=$$?; \
 	[ $$rc -eq 33 ] || { echo "QEMU exited with $$rc (33 means success)"; exit 1; }
 run: deps-run $(RUN_KERNEL)
 	@$(call boot,)

@@ -22,14 +22,11 @@ MB2_ARCH_I386   equ 0                       ; (protected mode i386: the only ent
 PTE_PRESENT     equ 1 << 0
 PTE_WRITE       equ 1 << 1
 PTE_HUGE        equ 1 << 7                  ; a 2 MiB page in a page directory
-CR4_PAE         equ 1 << 5
-CR0_PG          equ 1 << 31
-EFER_MSR        equ 0xC0000080
-EFER_LME        equ 1 << 8
 CODE64          equ 0x08                    ; selectors of boot_gdt (and of kernel/stub/gdt.c)
 DATA64          equ 0x10
 
 %define PHYS(sym) ((sym) - KERNEL_VMA)
+%include "x86.inc"
 
 extern _load_start, _load_end, _bss_end     ; linker64.ld: physical addresses
 extern kmain
@@ -123,30 +120,13 @@ _start32:
         mov     dword [PHYS(pml4)], PHYS(pdpt_low) + (PTE_PRESENT | PTE_WRITE)
         mov     dword [PHYS(pml4) + 511 * 8], PHYS(pdpt_high) + (PTE_PRESENT | PTE_WRITE)
 
-        ; Long mode (Intel SDM vol. 3, 9.8.5): PAE, the tables, EFER.LME, then paging.
-        mov     eax, cr4
-        or      eax, CR4_PAE
-        mov     cr4, eax
-        mov     eax, PHYS(pml4)
-        mov     cr3, eax
-        mov     ecx, EFER_MSR
-        rdmsr
-        or      eax, EFER_LME
-        wrmsr
-        mov     eax, cr0
-        or      eax, CR0_PG
-        mov     cr0, eax
+        LONG_MODE_ON PHYS(pml4)
         lgdt    [PHYS(boot_gdtr)]
         jmp     CODE64:PHYS(long_mode)
 
 bits 64
 long_mode:                                  ; still at the physical address
-        mov     ax, DATA64
-        mov     ds, ax
-        mov     es, ax
-        mov     fs, ax
-        mov     gs, ax
-        mov     ss, ax
+        LOAD_DATA_SEGMENTS DATA64
         mov     rax, higher_half
         jmp     rax
 

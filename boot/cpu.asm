@@ -4,7 +4,7 @@
 ;
 ; Routine     arguments        result
 ; gdt_load    const gdtr *     -   loads the GDT, reloads every segment register
-; isr_table   (data)           48 stub addresses for the IDT, indexed by vector
+; isr_table   (data)           256 stub addresses for the IDT, indexed by vector (0: none)
 ; Each stub leaves the frame struct regs (include/kernel/idt.h) describes: the general
 ; registers (i386: pushad's eight; x86-64: fifteen, r15 first), the vector, an error code (0
 ; when the CPU gives none), then what the CPU pushed (eip, cs, eflags; x86-64: rip, cs,
@@ -21,7 +21,11 @@
   %define ADDRESS dd
 %endif
 
+%include "x86.inc"
+
 KERNEL_CODE     equ 0x08                ; selectors of the GDT (kernel/stub/gdt.c)
+STUBS           equ 50                  ; exceptions, the PIC's 16, the local APIC's two
+SPURIOUS        equ 255                 ; the local APIC's spurious vector (kernel/lapic.h)
 KERNEL_DATA     equ 0x10
 
 section .text
@@ -35,12 +39,7 @@ gdt_load:
         mov     eax, [esp + 4]
         lgdt    [eax]
 %endif
-        mov     ax, KERNEL_DATA         ; every data segment: the flat data descriptor
-        mov     ds, ax
-        mov     es, ax
-        mov     fs, ax
-        mov     gs, ax
-        mov     ss, ax
+        LOAD_DATA_SEGMENTS KERNEL_DATA  ; every data segment: the flat data descriptor
 %ifidn __OUTPUT_FORMAT__, elf64
         pop     rax                     ; a far return reloads cs: push cs, then rip
         push    KERNEL_CODE
@@ -68,7 +67,7 @@ isr_%1:
 
 ; Vectors 8, 10-14, 17, 21, 29 and 30 come with an error code (Intel SDM vol. 3, 6.13).
 %assign v 0
-%rep 48
+%rep STUBS
   %if v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21 || v == 29 || v == 30
     STUB_ERROR v
   %else
@@ -76,6 +75,7 @@ isr_%1:
   %endif
   %assign v v + 1
 %endrep
+STUB_NO_ERROR 255                       ; SPURIOUS
 
 ; Saves the interrupted context, calls C with a pointer to it, restores it exactly.
 %ifidn __OUTPUT_FORMAT__, elf64
@@ -118,8 +118,12 @@ section .rodata
 align 8
 isr_table:
 %assign v 0
-%rep 48
+%rep 256
+  %if v < STUBS || v == SPURIOUS
         ADDRESS isr_ %+ v
+  %else
+        ADDRESS 0
+  %endif
   %assign v v + 1
 %endrep
 

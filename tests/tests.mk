@@ -79,7 +79,7 @@ $(EMBED64): $(B64)/k/tests/embed/embed64.o $(B64)/k/boot/boot64.o $(LIB64) linke
 # KHEAP_PREFIX=kh_ (the library route); it borrows only the multiboot entry and link map.
 HOSTILE := $(BUILD)/hostile
 HOSTILE_SRCS := tests/embed/hostile/hostile.c tests/embed/hostile/Makefile $(MODULE_SRCS) \
-                boot/boot.asm boot/boot64.asm linker.ld linker64.ld
+                boot/boot.asm boot/boot64.asm boot/x86.inc linker.ld linker64.ld
 $(HOSTILE)/prefix/built: $(MODULE_SRCS)
 	$(MAKE) --no-print-directory BUILD=$(HOSTILE)/prefix KHEAP_PREFIX=kh_ lib
 	touch $@
@@ -150,8 +150,12 @@ NO_VG   := Valgrind's 32-bit tool cannot start
 # The metal: both kernels with -kernel, from GRUB, with more or less RAM, and crashing.
 SUITES := --kernel $(KERNEL) --iso $(ISO) --kernel "$(KERNEL)@-m 64" --kernel "$(KERNEL)@-m 512"
 SUITES += --crash $(KERNEL) --kernel $(HOSTILE)/i386/kernel.elf --kernel $(HOSTILE)/i386/lib.elf
+# ... and on 4 CPUs truly in parallel: tests/metal/test_smp.c then runs on all four.
+SMP4 := -smp 4 -accel tcg,thread=multi
+SUITES += --kernel "$(KERNEL)@$(SMP4)"
 SUITES += --system $(QEMU64) --kernel $(KERNEL64) --iso $(ISO64)
-SUITES += --kernel "$(KERNEL64)@-m 6G" --crash $(KERNEL64) --kernel $(EMBED64)
+SUITES += --kernel "$(KERNEL64)@-m 6G" --kernel "$(KERNEL64)@$(SMP4)" --crash $(KERNEL64)
+SUITES += --kernel $(EMBED64)
 SUITES += --kernel $(HOSTILE)/x86_64/kernel.elf --kernel $(HOSTILE)/x86_64/lib.elf
 # i386 host programs: --host32 runs natively or under qemu-i386; --native32 is skipped, with
 # its reason, on a machine that cannot execute 32-bit programs.

@@ -1,5 +1,6 @@
-/* idt.h - interrupts: the IDT for vectors 0-47, CPU exceptions (a register dump over
- * serial, then the run ends as a failure) and handlers for the 16 PIC interrupts. */
+/* idt.h - interrupts: the IDT for vectors 0-49 and 255, CPU exceptions (a register dump over
+ * serial, then the run ends as a failure), handlers for the 16 PIC interrupts, and the local
+ * APIC's vectors (lapic.h), which smp.c handles. */
 #ifndef KERNEL_IDT_H
 #define KERNEL_IDT_H
 
@@ -23,7 +24,8 @@ struct regs {
 };
 #endif
 
-void idt_init(void);
+void idt_init(void);                        /* builds the IDT and loads it */
+void idt_load(void);                        /* loads it on this CPU (an AP) */
 /* Runs fn(regs) for PIC interrupt line irq (0-15), with interrupts off; NULL removes it. */
 void irq_set_handler(unsigned irq, void (*fn)(struct regs *r));
 void isr_dispatch(struct regs *r);          /* called by boot/cpu.asm */

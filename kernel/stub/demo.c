@@ -1,6 +1,7 @@
 /* demo.c - a short tour of the kernel heap for `make run`: allocations, a caught double free
- * and an interior free, realloc, the stats and map, the memory map's RAM as more heap, and a
- * debug pool catching an overflow and a write after free. */
+ * and an interior free, realloc, the stats and map, the memory map's RAM as more heap, a
+ * debug pool catching an overflow and a write after free, and (make run SMP=4) every CPU
+ * allocating at once, each freeing what the others allocated. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,9 @@
 #include <kernel/memmap.h>
 #include <kernel/multiboot.h>
 #include <kernel/panic.h>
+#include <kernel/pit.h>
+#include <kernel/smp.h>
+#include <kernel/smpstress.h>
 #include <kernel/string.h>
 
 static void print_stats(void)
@@ -67,6 +71,29 @@ static void debug_tour(void)
     kheap_free(h, buffer);
 }
 
+#define TOUR_OPS 20000                     /* allocations per CPU */
+
+static void smp_tour(void)
+{
+    unsigned n = smp_cpus();
+    if (n == 1) {
+        kprintf("\n(one CPU: `make run SMP=4` shows four sharing the heap)\n");
+        return;
+    }
+    static struct smp_stress t;
+    kprintf("\n== %u CPUs sharing the kernel heap (its lock: interrupts off + a ticket "
+            "spinlock) ==\n", n);
+    smp_stress(0, TOUR_OPS, &t);
+    for (unsigned c = 0; c < n; c++)
+        kprintf("CPU %u (APIC id %u): %u kmallocs, %u kfrees (%u allocated by another CPU), "
+                "%u damaged, %u failed; %u timer interrupts\n", c,
+                (unsigned)smp_cpu(c)->apic_id, t.cpu[c].allocs, t.cpu[c].frees,
+                t.cpu[c].foreign, t.cpu[c].damaged, t.cpu[c].failed,
+                c ? (unsigned)smp_cpu(c)->ticks : (unsigned)pit_ticks());
+    kprintf("kheap_check: %s\n", kheap_check(kmalloc_heap()) == 0 ? "clean" : "FAILED");
+    print_stats();
+}
+
 void demo_run(void)
 {
     kprintf("\n== kheap demo ==\n");
@@ -121,5 +148,6 @@ void demo_run(void)
     kfree(huge);
     print_stats();
     debug_tour();
+    smp_tour();
     kprintf("== demo done ==\n");
 }

@@ -1,11 +1,14 @@
-/* idt.c - the interrupt descriptor table and the C side of every interrupt: CPU exceptions
- * print the registers and end the run as a failure, PIC interrupts go to their handler. */
+/* idt.c - the interrupt descriptor table (one, loaded by every CPU) and the C side of every
+ * interrupt: CPU exceptions print the registers and end the run as a failure, PIC interrupts
+ * go to their handler, the local APIC's timer and call vectors to smp.c. */
 #include <kernel/idt.h>
 #include <kernel/kprintf.h>
+#include <kernel/lapic.h>
 #include <kernel/panic.h>
 #include <kernel/pic.h>
+#include <kernel/smp.h>
 
-#define VECTORS 48
+#define VECTORS 256
 #define EXCEPTIONS 32
 #define GATE_INTERRUPT 0x8E                 /* present, ring 0, interrupt gate (32 or 64-bit) */
 #define KERNEL_CODE 0x08
@@ -25,7 +28,7 @@ struct idtr {
     uintptr_t base;
 } __attribute__((packed));
 
-extern const uintptr_t isr_table[VECTORS];  /* boot/cpu.asm */
+extern const uintptr_t isr_table[VECTORS];  /* boot/cpu.asm: 0 where there is no stub */
 static struct gate idt[VECTORS];
 static void (*irq_handlers[16])(struct regs *r);
 
@@ -41,12 +44,19 @@ void idt_init(void)
 {
     for (unsigned v = 0; v < VECTORS; v++) {
         uintptr_t at = isr_table[v];
+        if (!at)
+            continue;                       /* not present: a stray vector faults */
         idt[v] = (struct gate){ .offset_low = (uint16_t)at, .selector = KERNEL_CODE,
                                 .type = GATE_INTERRUPT, .offset_mid = (uint16_t)(at >> 16) };
 #ifdef __x86_64__
         idt[v].offset_high = (uint32_t)(at >> 32);
 #endif
     }
+    idt_load();
+}
+
+void idt_load(void)
+{
     struct idtr idtr = { sizeof idt - 1, (uintptr_t)idt };
     __asm__ volatile("lidt %0" : : "m"(idtr));
 }
@@ -63,8 +73,8 @@ static void exception(const struct regs *r)
     uintptr_t cr2;
     __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
     const char *name = exception_names[r->vector] ? exception_names[r->vector] : "reserved";
-    kprintf("\n# CPU EXCEPTION %u (%s), error code %x\n", (unsigned)r->vector, name,
-            (unsigned)r->error);
+    kprintf("\n# CPU EXCEPTION %u (%s) on CPU %u, error code %x\n", (unsigned)r->vector, name,
+            cpu_index(), (unsigned)r->error);
 #ifdef __x86_64__
     kprintf("#   rip %016lx  cs %04lx  rflags %08lx  cr2 %016lx\n", r->rip, r->cs, r->rflags,
             cr2);
@@ -89,6 +99,16 @@ void isr_dispatch(struct regs *r)
 {
     if (r->vector < EXCEPTIONS) {
         exception(r);
+        return;
+    }
+    if (r->vector == LAPIC_SPURIOUS_VECTOR)
+        return;                             /* no end of interrupt for it */
+    if (r->vector == LAPIC_TIMER_VECTOR || r->vector == LAPIC_CALL_VECTOR) {
+        if (r->vector == LAPIC_TIMER_VECTOR)
+            smp_timer_interrupt();
+        else
+            smp_call_interrupt();
+        lapic_eoi();
         return;
     }
     unsigned irq = r->vector - EXCEPTIONS;

@@ -1,5 +1,6 @@
-/* kmain.c - the stub kernel's entry: serial console, CPU tables and timer, memory map, the
- * kernel heap (IRQ-safe), then the demo, the KTAP tests or another mode the command line names. */
+/* kmain.c - the stub kernel's entry: serial console, CPU tables and timer, the other CPUs,
+ * memory map, the kernel heap (IRQ- and SMP-safe), then the demo, the KTAP tests or another
+ * mode the command line names. */
 #include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <kernel/pic.h>
 #include <kernel/pit.h>
 #include <kernel/serial.h>
+#include <kernel/smp.h>
 #include <kernel/string.h>
 #include "ktest.h"
 
@@ -60,6 +62,7 @@ static void irq_nolock(void)
 
 void kmain(uint32_t magic, const void *loader_info)
 {
+    smp_boot_cpu();                             /* its GDT and cpu_index, before any print */
     serial_init();
     kprintf("\nkheap kernel: booted (%s)\n", sizeof(void *) == 8 ? "x86-64" : "i386");
     const struct multiboot_info *mbi = loader_info;
@@ -68,19 +71,19 @@ void kmain(uint32_t magic, const void *loader_info)
     else if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
         panic("not started by a multiboot loader (eax = %x)", magic);
     boot_info = mbi;
-    gdt_init();
     idt_init();
     pic_init();
     pit_init();
     __asm__ volatile("sti");
     kprintf("interrupts: GDT, IDT, PIC remapped to 32-47, PIT at %u Hz\n", PIT_HZ);
+    smp_init();
     const char *cmdline = multiboot_cmdline(mbi);
     kprintf("command line: \"%s\"\n", cmdline);
     multiboot_print_memory(mbi);
 
     if (kmalloc_init(kernel_pool, sizeof kernel_pool) != 0)
         panic("kmalloc_init refused the %u-byte static pool", (unsigned)sizeof kernel_pool);
-    kheap_set_lock(irq_save, irq_restore);
+    kheap_set_lock(heap_lock, heap_unlock);
     kheap_set_fault_handler(print_fault);
     struct kheap_stats st;
     kheap_get_stats(kmalloc_heap(), &st);
@@ -91,12 +94,12 @@ void kmain(uint32_t magic, const void *loader_info)
 
     if (has_word(cmdline, "test")) {
         int failed = ktest_run();
-        kheap_set_lock(irq_save, irq_restore);
+        kheap_set_lock(heap_lock, heap_unlock);
         perf_report();                          /* a report after the KTAP count, not a test */
         qemu_exit(failed == 0 ? QEMU_EXIT_SUCCESS : QEMU_EXIT_FAILURE);
     }
     if (has_word(cmdline, "perf")) {
-        kheap_set_lock(irq_save, irq_restore);
+        kheap_set_lock(heap_lock, heap_unlock);
         perf_report();
         qemu_exit(QEMU_EXIT_SUCCESS);
     }

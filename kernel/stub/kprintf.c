@@ -1,9 +1,13 @@
 /* kprintf.c - a small printf for the stub kernel: one formatter, two sinks (serial, buffer).
- * 32-bit integers only, so no libgcc helpers are needed. */
+ * 32-bit integers only, so no libgcc helpers are needed. A line to serial is written whole:
+ * under a lock that CPUs take in turn, and that a CPU already holding it (an exception while
+ * it prints) passes through. */
 #include <stdint.h>
 #include <stdbool.h>
 #include <kernel/kprintf.h>
+#include <kernel/irqlock.h>
 #include <kernel/serial.h>
+#include <kernel/smp.h>
 
 struct sink {
     char *buf;                  /* NULL: write to the serial port */
@@ -107,10 +111,25 @@ static void format(struct sink *out, const char *fmt, va_list ap)
     }
 }
 
+static struct spinlock print_lock;
+static volatile unsigned print_holder;      /* the holding CPU's index + 1, or 0 */
+
 void kvprintf(const char *fmt, va_list ap)
 {
+    uintptr_t flags = irq_save();
+    unsigned me = cpu_index() + 1;
+    bool nested = print_holder == me;
+    if (!nested) {
+        spin_lock(&print_lock);
+        print_holder = me;
+    }
     struct sink out = {0};
     format(&out, fmt, ap);
+    if (!nested) {
+        print_holder = 0;
+        spin_unlock(&print_lock);
+    }
+    irq_restore(flags);
 }
 
 void kprintf(const char *fmt, ...)
