@@ -47,7 +47,9 @@ STUB_SRCS   := $(wildcard kernel/stub/*.c)
 # harness's backend there.
 CASE_SRCS   := $(wildcard tests/cases/*.c)
 METAL_SRCS  := $(wildcard tests/metal/*.c)
-KTEST_SRCS  := tests/ktest.c $(CASE_SRCS) $(METAL_SRCS)
+# Cases for many CPUs at once: the kernels' (smp_run on the CPUs) and the host's threads.
+SMP_SRCS    := $(wildcard tests/smp/*.c)
+KTEST_SRCS  := tests/ktest.c $(CASE_SRCS) $(SMP_SRCS) $(METAL_SRCS)
 
 LIB    := $(BUILD)/libkheap.a
 LIB64  := $(BUILD)/libkheap64.a

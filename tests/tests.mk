@@ -32,6 +32,8 @@ MODEL_SRCS  := tests/ktest.c tests/host/backend.c tests/host/model.c tests/host/
 DAMAGE_SRCS := tests/host/damage.c kernel/kheap.c
 CHECKASM_SRCS := tests/ktest.c tests/host/backend.c tests/host/checkasm.c
 BEFORE_SRCS := tests/ktest.c tests/host/backend.c tests/host/before_init.c
+THREADS_SRCS := tests/ktest.c tests/host/backend.c $(SMP_SRCS) kernel/stub/smpstress.c \
+                tests/host/threads.c
 
 # $(call host_twin,DIR,WIDTH FLAGS,LINK FLAGS,ASM OBJECT,SMALL-CLASSES ASM OBJECT,ARCHIVE,NASM FORMAT)
 define host_twin
@@ -63,6 +65,8 @@ $(1)/checkasm: $(CHECKASM_SRCS:%.c=$(1)/plain/%.o) $(1)/checkasm_call.o $(1)/pla
 	$$(CC) $(3) -o $$@ $$^
 $(1)/before_init: $(BEFORE_SRCS:%.c=$(1)/plain/%.o) $(6)
 	$$(CC) $(3) -o $$@ $$^
+$(1)/threads: $(THREADS_SRCS:%.c=$(1)/plain/%.o) $(6)
+	$$(CC) $(3) -pthread -o $$@ $$^
 endef
 $(eval $(call host_twin,$(BUILD)/host,$(HOST_M32),-m32 -no-pie,$(BUILD)/asm/kheap_core.o,$(BUILD)/small/kheap_core.o,$(LIB),elf32))
 $(eval $(call host_twin,$(B64)/host,$(HOST_M64),-m64,$(B64)/asm/kheap_core.o,$(B64)/small/kheap_core.o,$(LIB64),elf64))
@@ -94,6 +98,17 @@ $(eval $(call hostile,i386,libkheap.a))
 $(eval $(call hostile,x86_64,libkheap64.a))
 HOSTILE_ELFS := $(addprefix $(HOSTILE)/,i386/kernel.elf i386/lib.elf x86_64/kernel.elf x86_64/lib.elf)
 
+# threads-tsan: tests/smp's cases on threads, module and all, under ThreadSanitizer (clang;
+# x86-64 only, where TSan runs). The asm core is not instrumented: its accesses are the
+# lock's to order, and the C layer's around them are what TSan checks.
+TSAN_FLAGS := -fsanitize=thread
+$(B64)/tsan/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	clang $(HOST_M64) $(filter-out -fno-toplevel-reorder,$(HOST_CFLAGS)) $(TSAN_FLAGS) -MMD -MP -c $< -o $@
+$(B64)/host/threads-tsan: $(THREADS_SRCS:%.c=$(B64)/tsan/%.o) $(B64)/tsan/kernel/kheap.o \
+                          $(B64)/asm/kheap_core.o
+	clang -m64 $(TSAN_FLAGS) -pthread -o $@ $^
+
 # The probe run32.sh runs to learn whether this machine executes 32-bit programs.
 $(BUILD)/host/probe32: $(FLAGS_STAMP)
 	@mkdir -p $(@D)
@@ -103,8 +118,9 @@ $(BUILD)/host/probe32: $(FLAGS_STAMP)
 # under qemu-i386; ASan and Valgrind only natively. x86-64: everything, natively.
 HOST_SUITES := $(BUILD)/host/probe32 \
                $(addprefix $(BUILD)/host/,ktest ktest-san ktest-vg model_test replay replay-plain damage checkasm \
-               before_init) \
-               $(addprefix $(B64)/host/,ktest ktest-san ktest-vg model_test replay damage-san checkasm before_init)
+               before_init threads) \
+               $(addprefix $(B64)/host/,ktest ktest-san ktest-vg model_test replay damage-san checkasm before_init \
+               threads threads-tsan)
 host: $(HOST_SUITES)
 
 # The model suite by the route HOST32 names, through make: tests/scripts/runner-test.sh builds
@@ -169,6 +185,7 @@ SUITES += --host32 "i386 fuzz corpus replay, plain:$(H32)/replay-plain $(FUZZ_CO
 SUITES += --host32 "i386 damage campaign:$(H32)/damage $(DAMAGE_TRIALS)"
 SUITES += --host32 "i386 checkasm (callee-saved registers):$(H32)/checkasm"
 SUITES += --host32 "i386 kmalloc before init:$(H32)/before_init"
+SUITES += --host32 "i386 threads as 4 CPUs:$(H32)/threads 4"
 H64 := $(B64)/host
 SUITES += --host "x86-64 host (libkheap64.a):$(H64)/ktest"
 SUITES += --host "x86-64 host asan+ubsan:$(H64)/ktest-san"
@@ -178,6 +195,8 @@ SUITES += --host "x86-64 fuzz corpus replay, asan:$(H64)/replay $(FUZZ_CORPORA)"
 SUITES += --host "x86-64 damage campaign, asan:$(H64)/damage-san $(DAMAGE_TRIALS)"
 SUITES += --host "x86-64 checkasm (callee-saved registers):$(H64)/checkasm"
 SUITES += --host "x86-64 kmalloc before init:$(H64)/before_init"
+SUITES += --host "x86-64 threads as 4 CPUs:$(H64)/threads 4"
+SUITES += --host "x86-64 threads as 4 CPUs, tsan:$(H64)/threads-tsan 4"
 SUITES += --host "real programs, C contract on glibc:$(B64)/real/contract"
 SUITES += --host "real programs, C contract on the shim:env LD_PRELOAD=$(PRELOAD) $(B64)/real/contract --shim"
 SUITES += --host "real programs, LD_PRELOAD soak:tests/real/soak.sh $(PRELOAD)"
@@ -249,10 +268,10 @@ BENCH_RUN   := $(if $(filter 32,$(BENCH_WIDTH)),$(RUN32),)
 BENCH_DEPS  := tests/host/rng.h include/kheap.h $(FLAGS_STAMP)
 $(BUILD)/host/%: tests/bench/%.c $(BENCH_DEPS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) -m32 -no-pie -O2 -Iinclude -Itests/host -o $@ $< $(LIB)
+	$(CC) -m32 -no-pie -O2 -pthread -Iinclude -Itests/host -o $@ $< $(LIB)
 $(B64)/host/%: tests/bench/%.c $(BENCH_DEPS) $(LIB64)
 	@mkdir -p $(@D)
-	$(CC) -m64 -O2 -Iinclude -Itests/host -o $@ $< $(LIB64)
+	$(CC) -m64 -O2 -pthread -Iinclude -Itests/host -o $@ $< $(LIB64)
 
 # A line saying the figures below come from qemu-i386, when they do.
 emulated_note = if [ -n "$(BENCH_RUN)" ] && [ "$$($(RUN32) --mode)" != native ]; then \

@@ -34,6 +34,8 @@ void smp_set_tick_hook(void (*fn)(unsigned cpu));
 /* Sends LAPIC_CALL_VECTOR to CPU index; fn(cpu) runs there in the interrupt. */
 void smp_set_call_hook(void (*fn)(unsigned cpu));
 void smp_call(unsigned index);
+/* What a CPU does while it waits on another: pause (on a host, the thread yields). */
+void cpu_relax(void);
 /* idt.c's handlers of LAPIC_TIMER_VECTOR and LAPIC_CALL_VECTOR (interrupts off). */
 void smp_timer_interrupt(void);
 void smp_call_interrupt(void);

@@ -56,6 +56,11 @@ unsigned cpu_index(void)
     return index;
 }
 
+void cpu_relax(void)
+{
+    __asm__ volatile("pause");
+}
+
 unsigned smp_cpus(void)
 {
     return online;

@@ -11,6 +11,7 @@ static struct {
     unsigned ops;
     void *volatile slot[SLOTS];
     struct smp_stress *out;
+    volatile unsigned ready;                /* CPUs at the start line */
 } run;
 
 /* An allocation's contents: its CPU, its size, then a pattern of both. */
@@ -51,6 +52,9 @@ static void work(unsigned cpu, void *arg)
 {
     (void)arg;
     struct smp_stress_count *c = &run.out->cpu[cpu];
+    __atomic_add_fetch(&run.ready, 1, __ATOMIC_ACQ_REL);
+    while (__atomic_load_n(&run.ready, __ATOMIC_ACQUIRE) < smp_cpus())
+        cpu_relax();                        /* all start together, so their work overlaps */
     uint32_t rnd = 2463534242u + cpu * 7919u;
     for (unsigned n = 0; n < run.ops; n++) {
         rnd ^= rnd << 13, rnd ^= rnd >> 17, rnd ^= rnd << 5;      /* xorshift32 */
@@ -72,7 +76,7 @@ static void work(unsigned cpu, void *arg)
 void smp_stress(kheap_t *h, unsigned ops, struct smp_stress *out)
 {
     *out = (struct smp_stress){0};
-    run.h = h, run.ops = ops, run.out = out;
+    run.h = h, run.ops = ops, run.out = out, run.ready = 0;
     for (unsigned i = 0; i < SLOTS; i++)
         run.slot[i] = 0;
     smp_run(work, 0);

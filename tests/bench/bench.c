@@ -1,8 +1,9 @@
 /* bench.c - make bench: the same seeded traces of allocations and frees replayed on kheap,
  * glibc malloc and a plain bit-by-bit bitmap, for 1, 16 and 128 MiB pools, then one buffer
- * grown by realloc to 256 MiB and aligned requests past many holes on kheap and glibc.
- * Prints figures. */
+ * grown by realloc to 256 MiB, aligned requests past many holes, and operations per second
+ * of 1 and 2 threads sharing one heap, on kheap and glibc. Prints figures. */
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -519,6 +520,109 @@ static int grow(void)
     return gk < 0 || gg < 0 || ak < 0 || ag < 0;
 }
 
+/* ---------------------------------------------------------------- threads */
+
+#define THREAD_OPS   2000000u               /* operations per thread */
+#define THREAD_SLOTS 64                     /* each thread's live allocations, at most */
+#define THREAD_POOL  (16u << 20)
+
+static pthread_mutex_t kheap_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static uintptr_t mutex_lock(void)
+{
+    pthread_mutex_lock(&kheap_mutex);
+    return 0;
+}
+
+static void mutex_unlock(uintptr_t state)
+{
+    (void)state;
+    pthread_mutex_unlock(&kheap_mutex);
+}
+
+struct worker {
+    pthread_t thread;
+    kheap_t *h;                             /* NULL: glibc */
+    uint32_t seed;
+    volatile unsigned *ready;               /* the start line */
+    unsigned threads;
+};
+
+/* One thread's work: THREAD_OPS operations on small sizes, each picking a random slot of
+ * its own and freeing what is there or filling it. */
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    void *slot[THREAD_SLOTS] = {0};
+    uint32_t x = w->seed;
+    __atomic_add_fetch(w->ready, 1, __ATOMIC_ACQ_REL);
+    while (__atomic_load_n(w->ready, __ATOMIC_ACQUIRE) < w->threads)
+        ;
+    for (unsigned n = 0; n < THREAD_OPS; n++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        void **s = &slot[x % THREAD_SLOTS];
+        if (*s) {
+            w->h ? (void)kheap_free(w->h, *s) : free(*s);
+            *s = 0;
+        } else {
+            size_t size = 16 + (x >> 8) % 112;
+            *s = w->h ? kheap_alloc(w->h, size) : malloc(size);
+            if (*s)
+                *(volatile char *)*s = 1;   /* the caller touches what it gets */
+        }
+    }
+    for (unsigned i = 0; i < THREAD_SLOTS; i++)
+        if (slot[i])
+            w->h ? (void)kheap_free(w->h, slot[i]) : free(slot[i]);
+    return 0;
+}
+
+/* Millions of operations per second of `threads` threads at once on h (NULL: glibc), best
+ * of RUNS runs. */
+static double threads_mops(kheap_t *h, unsigned threads)
+{
+    double best = 0;
+    for (int run = 0; run < RUNS; run++) {
+        struct worker w[2];
+        volatile unsigned ready = 0;
+        double t0 = now_ns();
+        for (unsigned i = 0; i < threads; i++) {
+            w[i] = (struct worker){ .h = h, .seed = 2463534242u + 7919u * i, .ready = &ready,
+                                    .threads = threads };
+            if (pthread_create(&w[i].thread, 0, worker_main, &w[i]) != 0)
+                return -1;
+        }
+        for (unsigned i = 0; i < threads; i++)
+            pthread_join(w[i].thread, 0);
+        double mops = threads * (double)THREAD_OPS / ((now_ns() - t0) / 1e3);
+        if (mops > best)
+            best = mops;
+    }
+    return best;
+}
+
+/* bench --threads: 1 and 2 threads sharing one heap (make bench prints it last). */
+static int threads(void)
+{
+    void *mem = aligned_alloc(4096, THREAD_POOL);
+    kheap_t *h = mem ? kheap_create(mem, THREAD_POOL, 0) : 0;
+    if (!h)
+        return 1;
+    kheap_set_lock(mutex_lock, mutex_unlock);
+    printf("\nthreads: %u operations per thread (16-127 B, %u live at most per thread), all "
+           "threads on one heap; millions of operations per second, best of %d:\n",
+           THREAD_OPS, THREAD_SLOTS, RUNS);
+    double k1 = threads_mops(h, 1), k2 = threads_mops(h, 2);
+    printf("  kheap, one %u MiB pool, a mutex as its lock: 1 thread %.1f, 2 threads %.1f "
+           "(%.2fx)\n", THREAD_POOL >> 20, k1, k2, k2 / k1);
+    double g1 = threads_mops(0, 1), g2 = threads_mops(0, 2);
+    printf("  glibc:                                      1 thread %.1f, 2 threads %.1f "
+           "(%.2fx)\n", g1, g2, g2 / g1);
+    kheap_set_lock(0, 0);
+    free(mem);
+    return k1 < 0 || k2 < 0 || g1 < 0 || g2 < 0;
+}
+
 /* bench [DATA_FILE]: the table on stdout; with DATA_FILE, also "workload pool_MiB allocator
  * median_ns" lines for the plot (make bench draws build/bench/bench.png from them). */
 int main(int argc, char **argv)
@@ -528,6 +632,8 @@ int main(int argc, char **argv)
         return one(argc, argv);
     if (argc > 1 && strcmp(argv[1], "--grow") == 0)
         return grow();
+    if (argc > 1 && strcmp(argv[1], "--threads") == 0)
+        return threads();
     FILE *data = argc > 1 ? fopen(argv[1], "w") : 0;
     printf("make bench: median ns/op [min-max] of %d runs; ns per alloc+free pair (twice the\n"
            "median: every operation of a trace is one of the two); failed allocations; peak\n"
@@ -575,6 +681,7 @@ int main(int argc, char **argv)
             free(t.ops);
         }
     grow();
+    threads();
     if (data)
         fclose(data);
     return 0;

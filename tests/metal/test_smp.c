@@ -1,36 +1,10 @@
-/* test_smp.c - (kernel only) every CPU the firmware lists, started and sharing a pool: its
- * index and timer, a pool used by all CPUs at once under the heap's lock (IRQ-save + ticket
- * spinlock) with frees of other CPUs' allocations, and every CPU freeing the same pointer at
- * once. make test boots it on 4 CPUs in parallel (-smp 4 -accel tcg,thread=multi); on one
- * CPU the same cases run on the bootstrap processor alone. */
+/* test_smp.c - (kernel only) every CPU the firmware lists is started, with its own index and
+ * timer. make test boots it on 4 CPUs in parallel (-smp 4 -accel tcg,thread=multi); the heap
+ * on all of them at once is tests/smp/test_cpus.c. */
 #include <kernel/acpi.h>
-#include <kernel/irqlock.h>
 #include <kernel/pit.h>
 #include <kernel/smp.h>
-#include <kernel/smpstress.h>
 #include "ktest.h"
-
-#define SHARE_OPS   20000                   /* allocations per CPU */
-#define RACE_ROUNDS 200
-
-/* A sense-reversing barrier for the CPUs of one smp_run. */
-struct barrier {
-    volatile uint32_t arrived, sense;
-};
-
-static void barrier_wait(struct barrier *b, uint32_t *my_sense)
-{
-    uint32_t sense = *my_sense ^= 1;
-    if (__atomic_add_fetch(&b->arrived, 1, __ATOMIC_ACQ_REL) == smp_cpus()) {
-        __atomic_store_n(&b->arrived, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&b->sense, sense, __ATOMIC_RELEASE);
-    } else {
-        while (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != sense)
-            __asm__ volatile("pause");
-    }
-}
-
-/* ---------------------------------------------------------------- the CPUs themselves */
 
 struct seen {
     unsigned index[SMP_MAX_CPUS];           /* what cpu_index said on each CPU */
@@ -63,86 +37,4 @@ KTEST(smp_every_cpu_of_the_madt_runs_with_its_index_and_its_timer)
         for (unsigned d = 0; d < c; d++)
             KT_EXPECT(smp_cpu(c)->apic_id != smp_cpu(d)->apic_id);
     }
-}
-
-/* ---------------------------------------------------------------- one pool, every CPU */
-
-KTEST(smp_cpus_share_a_pool_under_the_heap_lock_and_free_each_others_allocations)
-{
-    kheap_t *h = kt_pool(256 * 1024, 0);
-    KT_ASSERT(h);
-    kheap_set_lock(heap_lock, heap_unlock);
-    static struct smp_stress r;
-    smp_stress(h, SHARE_OPS, &r);
-    for (unsigned c = 0; c < smp_cpus(); c++)
-        KT_EXPECT_EQ(r.cpu[c].allocs, (unsigned)SHARE_OPS);   /* the pool never runs out */
-    KT_EXPECT_EQ(r.total.damaged, 0u);
-    KT_EXPECT_EQ(r.total.refused, 0u);
-    KT_EXPECT_EQ(r.total.frees, r.total.allocs);
-    if (smp_cpus() > 1)
-        KT_EXPECT(r.total.foreign >= r.total.allocs / 4);   /* most meet another CPU's */
-    struct kheap_stats st = kt_stats(h);
-    KT_EXPECT_EQ(st.live_allocs, 0u);
-    KT_EXPECT_EQ(st.total_allocs, (size_t)r.total.allocs);
-    KT_EXPECT_EQ(st.faults, 0u);
-    KT_EXPECT_EQ(kheap_check(h), 0);
-    char n[12];
-    ktest_write("# ");
-    ktest_write(kt_utoa(n, smp_cpus()));
-    ktest_write(" CPUs: ");
-    ktest_write(kt_utoa(n, r.total.allocs));
-    ktest_write(" allocations, ");
-    ktest_write(kt_utoa(n, r.total.foreign));
-    ktest_write(" freed by another CPU\n");
-}
-
-/* ---------------------------------------------------------------- one pointer, every CPU */
-
-static volatile uint32_t race_faults;     /* the fault hook runs on every CPU */
-
-static void count_fault(const struct kheap_fault *f)
-{
-    (void)f;
-    __atomic_fetch_add(&race_faults, 1, __ATOMIC_RELAXED);
-}
-
-struct race {
-    kheap_t *h;
-    struct barrier b;
-    void *volatile p;
-    volatile uint32_t freed, doubled, other;
-};
-
-static void race_work(unsigned cpu, void *arg)
-{
-    struct race *r = arg;
-    uint32_t sense = 0;
-    for (unsigned round = 0; round < RACE_ROUNDS; round++) {
-        if (cpu == 0)
-            r->p = kheap_alloc(r->h, 16 + 16 * (round % 8));
-        barrier_wait(&r->b, &sense);
-        int err = kheap_free(r->h, r->p);
-        __atomic_fetch_add(err == 0 ? &r->freed : err == KHEAP_EDOUBLE ? &r->doubled
-                                                                        : &r->other, 1,
-                           __ATOMIC_RELAXED);
-        barrier_wait(&r->b, &sense);
-    }
-}
-
-KTEST(smp_cpus_freeing_one_pointer_at_once_one_succeeds_the_others_get_edouble)
-{
-    static struct race r;
-    r = (struct race){ .h = kt_pool(64 * 1024, 0) };
-    KT_ASSERT(r.h);
-    race_faults = 0;
-    kheap_set_fault_handler(count_fault);
-    kheap_set_lock(heap_lock, heap_unlock);
-    smp_run(race_work, &r);
-    KT_EXPECT_EQ(r.freed, (uint32_t)RACE_ROUNDS);
-    KT_EXPECT_EQ(r.doubled, (uint32_t)(RACE_ROUNDS * (smp_cpus() - 1)));
-    KT_EXPECT_EQ(r.other, 0u);
-    KT_EXPECT_EQ(race_faults, RACE_ROUNDS * (smp_cpus() - 1));   /* one per EDOUBLE */
-    struct kheap_stats st = kt_stats(r.h);
-    KT_EXPECT_EQ(st.live_allocs, 0u);
-    KT_EXPECT_EQ(kheap_check(r.h), 0);
 }
