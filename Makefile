@@ -133,7 +133,7 @@ $(eval $(call objects,$(B64)/pic,$(subst -fpie,-fPIC,$(CFLAGS64))))
 # (KHEAP_PREFIX, above, prefixes the kmalloc family).
 API_NAMES := kheap_alloc kheap_alloc_aligned kheap_calloc kheap_check kheap_create \
              kheap_create_flags kheap_dump kheap_fail_nth kheap_free kheap_get_stats kheap_owns \
-             kheap_realloc kheap_set_fault_handler kheap_set_lock kheap_usable_size kheap_walk \
+             kheap_realloc kheap_set_cpu kheap_set_fault_handler kheap_set_lock kheap_usable_size kheap_walk \
              $(addprefix $(KHEAP_PREFIX),kcalloc kfree kmalloc kmalloc_add_region \
              kmalloc_aligned kmalloc_get_stats kmalloc_heap kmalloc_init kmalloc_init_flags \
              kmalloc_set_grow kmalloc_trim krealloc ksize kzalloc)

@@ -14,9 +14,10 @@
 ;
 ; Routine            arguments                 result
 ; -----------------  ------------------------  ---------------------------------------------
-; kh_init            mem, size, shift, extra   control block address, or 0 when the region
-;                                              cannot hold the control block, the bitmaps,
-;                                              `extra` side-table bytes per block and one
+; kh_init            mem, size, shift, extra,  control block address, or 0 when the region
+;                    sets                      cannot hold the control block, the bitmaps,
+;                                              `extra` side-table bytes per block, `sets`
+;                                              quick-cache sets (1-255, one per CPU) and one
 ;                                              block (or wraps past the top of memory)
 ; kh_take            h, count, align           first block of an allocation of `count` blocks
 ;                                              at a multiple of `align` blocks by address
@@ -55,23 +56,27 @@
 ;                                              block aligned), KHEAP_EDOUBLE (block free,
 ;                                              or a start held in a quick cache),
 ;                                              KHEAP_EINTERIOR (inside an allocation)
-; kh_cache_take      h, count                  first block of the allocation of `count`
-;                                              blocks freed last into its quick cache (I5),
+; kh_cache_take      h, count, cpu             first block of the allocation of `count`
+;                                              blocks freed last into CPU `cpu`'s quick-
+;                                              cache set (I5: cpu modulo the sets),
 ;                                              now live again; CACHE_EMPTY (-1) when the
 ;                                              class is empty or out of range, CACHE_DAMAGED
 ;                                              (-2) when the entry taken failed its check
 ;                                              (it is dropped; nothing else changes). O(1)
-; kh_cache_put       h, first, count           1: the live allocation [first, first+count)
-;                                              is now held in its quick cache; 0: its class
-;                                              is full or out of range, nothing changed. O(1)
-; kh_fast_alloc      h, size                   address of the allocation of ceil(size / block)
-;                                              blocks taken from its quick cache, counted as
+; kh_cache_put       h, first, count, cpu      1: the live allocation [first, first+count)
+;                                              is now held in CPU `cpu`'s quick-cache set;
+;                                              0: its class is full or out of range,
+;                                              nothing changed. O(1)
+; kh_fast_alloc      h, size, cpu              address of the allocation of ceil(size / block)
+;                                              blocks taken from its class in CPU `cpu`'s
+;                                              quick-cache set, counted as
 ;                                              the C layer counts a cache hit (I4); FAST_MISS
 ;                                              when a usable plain pool holds none; 0 when h
 ;                                              is not usable, size 0, too large, a debug pool
 ;                                              or the entry damaged (nothing changed). O(1)
-; kh_fast_free       h, ptr                    blocks of the live allocation at ptr, now freed
-;                                              into its quick cache or the bitmaps, and
+; kh_fast_free       h, ptr, cpu               blocks of the live allocation at ptr, now freed
+;                                              into its class in CPU `cpu`'s quick-cache set
+;                                              or the bitmaps, and
 ;                                              counted (I4), + SUMMARY_DAMAGED when met; 0
 ;                                              when h is not usable or a debug pool, or ptr
 ;                                              not a live start (nothing changed: the C
@@ -93,10 +98,12 @@
 ; start_bit       xAX block -> xDI its start-bitmap word, xCX its bit
 ; live_start      xAX ptr -> xAX its block if a live allocation start, else a KHEAP_E code
 ; cache_classes   xAX blocks -> xCX the quick-cache classes of such a pool (I5)
-; cache_push      xAX count, xDX first -> pushed on its class (xAX 1) or not (0) (I5)
+; cache_set       xCX cpu -> xCX the base of its quick-cache set (cpu modulo sets), 0: none
+; cache_push      xAX count, xDX first, xSI set base -> pushed on its class (xAX 1) or not
+;                 (0) (I5)
 ; bounded_length  xAX first, xDX most -> xAX its length if at most xDX, else more
-; cache_top       xAX count -> xAX its class's newest entry, checked (or CACHE_EMPTY,
-;                 CACHE_DAMAGED), xDX the class; not popped (I5)
+; cache_top       xAX count, xDX set base -> xAX its class's newest entry, checked (or
+;                 CACHE_EMPTY, CACHE_DAMAGED), xDX the class; not popped (I5)
 ; handle_ok       -> ZF when xBX is a usable handle (magic, geometry)
 ; geometry        -> xAX the geometry sum of xBX
 ; change_range    xAX first, xDX count, xSI pattern, xDI first a start -> used bits, index and
@@ -167,7 +174,9 @@
 ;       of class length - 1; every slot past a class's count is zero (so damage to one
 ;       shows). A cached start is free to the caller: kh_block_of calls it a double free.
 ;       The C layer counts cached blocks as free and empties the caches into the bitmaps
-;       before an allocation can fail.
+;       before an allocation can fail. The caches come in `sets` sets of `classes` classes
+;       each, one after the other (set k at cache + k * classes * CACHE_CLASS_BYTES): CPU c
+;       uses set c modulo sets; an allocation is held in one entry of one set.
 ;   I6  The boundary summary finds where an allocation ends in O(levels) words, whatever its
 ;       length. A bitmap word is a boundary word when one of its blocks is free or starts an
 ;       allocation (~used | start; the I2 pad bits are neither). Level 1 has a bit per
@@ -231,7 +240,7 @@ field KH_SIDE                   ; -> side table (nblocks * extra bytes), after t
 field KH_FLAGS                  ; KHEAP_F_* of the pool (C layer)
 field KH_INDEX                  ; -> the free-run index (I3), after the side table
 field KH_NEXT                   ; next region of the kmalloc heap, or 0
-field KH_SHAPE                  ; the index's shape (I3): bytes IX_RUN_MIN and IX_FLS
+field KH_SHAPE                  ; bytes IX_RUN_MIN, IX_FLS (I3) and CACHE_SETS (I5)
 field KH_CACHED                 ; -> cached bitmap (I5), after the start bitmap
 field KH_CACHE                  ; -> the quick caches (I5), after the index
 field KH_CLASSES                ; quick-cache classes: allocations of 1 .. classes blocks
@@ -257,6 +266,7 @@ GEOMETRY_END    equ KH_FREE_BLOCKS              ; one past the last word summed
 ; its first levels (fls: the classes it has heads for are 0 .. fls * SL_COUNT - 1).
 IX_RUN_MIN      equ KH_SHAPE
 IX_FLS          equ KH_SHAPE + 1
+CACHE_SETS      equ KH_SHAPE + 2            ; the third byte: quick-cache sets (I5), 1-255
 
 %ifdef KHEAP_CHECK_OFFSETS
   %if C_KH_SIZE != CB_SIZE
@@ -480,14 +490,33 @@ fill:
         shr     xBP, 1                          ; (two steps: cl + 1 may be WORD_BITS)
 %endmacro
 
-; CLASS_OF label - xAX = a count of blocks -> xAX = the address of its quick-cache class
-; (I5), or a jump to label when there is none (count 0 or over `classes`). xBX = h.
-%macro CLASS_OF 1
+; CLASS_OF label, set - xAX = a count of blocks -> xAX = the address of its class in the
+; quick-cache set whose base the register `set` holds (I5), or a jump to label when there is
+; none (count 0 or over `classes`). xBX = h.
+%macro CLASS_OF 2
         dec     xAX                             ; the class (count 0 wraps: out of range)
         cmp     xAX, [xBX + KH_CLASSES]
         jae     %1
         imul    xAX, xAX, CACHE_CLASS_BYTES
-        add     xAX, [xBX + KH_CACHE]
+        add     xAX, %2
+%endmacro
+
+; CPU_SET reg, cpu, none - reg = the base of CPU cpu's quick-cache set (I5): CPU 0's, the
+; first, without a call (every pool has it, and the callers checked the handle, whose
+; geometry covers the count of sets); any other through cache_set, or a jump to none when
+; there is no set (a damaged count). xBX = h. Clobbers xCX.
+%macro CPU_SET 3
+        mov     xCX, %2
+        test    xCX, xCX
+        jnz     %%other
+        mov     %1, [xBX + KH_CACHE]
+        jmp     %%done
+%%other:
+        call    cache_set
+        test    xCX, xCX
+        jz      %3
+        mov     %1, xCX
+%%done:
 %endmacro
 
 ; CACHE_POP - xDX = a class whose count cache_top found in range: its newest slot dropped,
@@ -543,6 +572,33 @@ cache_classes:
         mov     xCX, CACHE_CLASSES
 .have:  ret
 
+; cache_set - xCX = the base of CPU xCX's quick-cache set (I5): set xCX modulo `sets` (a
+; division only past them), or 0 when h has none (a damaged count). in: xBX = h.
+; clobbers: nothing else
+cache_set:
+        push    xAX
+        push    xDX
+        movzx   xAX, byte [xBX + CACHE_SETS]
+        cmp     xCX, xAX
+        jb      .have
+        test    xAX, xAX
+        jz      .none
+        xchg    xAX, xCX
+        xor     xDX, xDX
+        div     xCX
+        mov     xCX, xDX                        ; the CPU modulo the sets
+.have:  mov     xAX, [xBX + KH_CLASSES]
+        imul    xAX, xAX, CACHE_CLASS_BYTES     ; one set's bytes
+        imul    xCX, xAX
+        add     xCX, [xBX + KH_CACHE]
+        pop     xDX
+        pop     xAX
+        ret
+.none:  xor     xCX, xCX
+        pop     xDX
+        pop     xAX
+        ret
+
 ; layout - where a pool of xAX blocks would put its blocks (kh_init's arguments in place,
 ; its return address and three words above ENTER_SAVED): xDI = words per bitmap, xBP = block 0,
 ; xDX = the block-area limit; carry set when an address passes the top of memory.
@@ -561,7 +617,8 @@ layout:
         lea     xBP, [xBP + xDI * WORD_BYTES]   ; .. and the cached bitmap
         call    cache_classes                   ; xCX = classes
         imul    xCX, xCX, CACHE_CLASS_BYTES
-        add     xBP, xCX                        ; the quick caches
+        imul    xCX, ARG(4)
+        add     xBP, xCX                        ; the quick caches, `sets` of them
         call    summary_bytes                   ; xCX = bytes of the boundary summary
         add     xBP, xCX
         add     xBP, xSI                        ; end of the metadata
@@ -1437,7 +1494,7 @@ largest_run:
         ret
 
 ; =====================================================================================
-; kh_init(mem, size, shift, extra) -> h or 0
+; kh_init(mem, size, shift, extra, sets) -> h or 0
 ; Lays out | control | used | start | cached | side table | index | caches | summary |
 ; in [mem, mem+size): control block word aligned, block 0 aligned to the block size, as
 ; many blocks as fit; the side table has `extra` bytes per block (0 but in debug pools).
@@ -1446,6 +1503,7 @@ largest_run:
 ; =====================================================================================
 kh_init:
         ENTER_SAVED
+        HOME_ARG4                               ; sets
         mov     xBX, ARG(0)                     ; xBX = control block = mem, word aligned
         add     xBX, WORD_BYTES - 1
         jc      .fail
@@ -1552,8 +1610,11 @@ kh_init:
         mov     xDX, [xBX + KH_INDEX]
         add     xDX, xCX
         mov     [xBX + KH_CACHE], xDX           ; the quick caches follow the index
+        mov     xAX, ARG(4)
+        mov     [xBX + CACHE_SETS], al
         mov     xAX, [xBX + KH_CLASSES]
         imul    xAX, xAX, CACHE_CLASS_BYTES
+        imul    xAX, ARG(4)                     ; every set
         add     xAX, xDX
         mov     [xBX + KH_SUMMARY], xAX         ; the boundary summary follows them
         ; I3's shape: fls from the index's bytes; run_min the blocks of a header (0 with a
@@ -1577,6 +1638,7 @@ kh_init:
         mov     xDI, [xBX + KH_CACHE]
         mov     xCX, [xBX + KH_CLASSES]
         imul    xCX, xCX, CACHE_CLASS_BYTES / WORD_BYTES
+        imul    xCX, ARG(4)
         xor     xAX, xAX
         rep STOS_WORD
         mov     xCX, [xBX + KH_NWORDS]
@@ -2326,8 +2388,8 @@ live_start:
         ret
 
 ; =====================================================================================
-; kh_cache_take(h, count) -> block, CACHE_EMPTY or CACHE_DAMAGED
-; Pops the newest entry of class count-1 (I5). The entry is trusted only after its check:
+; kh_cache_take(h, count, cpu) -> block, CACHE_EMPTY or CACHE_DAMAGED
+; Pops the newest entry of class count-1 of CPU `cpu`'s quick-cache set (I5). The entry is trusted only after its check:
 ; inside the pool, its cached bit set, and by the bitmaps an allocation of exactly `count`
 ; blocks (I1: the next block that is free or a start is first+count). A failed entry is
 ; dropped and reported (CACHE_DAMAGED), so damaged caches cannot hand out a block twice, a
@@ -2337,6 +2399,8 @@ live_start:
 kh_cache_take:
         ENTER_SAVED
         mov     xBX, ARG(0)
+        mov     xAX, CACHE_EMPTY
+        CPU_SET xDX, ARG(2), .done              ; no set (a damaged count): none trusted
         mov     xAX, ARG(1)
         call    cache_top
         cmp     xAX, CACHE_EMPTY
@@ -2355,7 +2419,7 @@ kh_cache_take:
 ; entry trusted); xDX = the class but for CACHE_EMPTY. clobbers: xCX, xSI, xDI, xBP
 cache_top:
         mov     xDI, xAX                        ; xDI = count
-        CLASS_OF .empty                         ; xAX -> the class: count, entries
+        CLASS_OF .empty, xDX                    ; xAX -> the class: count, entries
         mov     xDX, xAX                        ; xDX = the class
         mov     xCX, [xDX]
         dec     xCX
@@ -2401,18 +2465,20 @@ cache_top:
         ret
 
 ; =====================================================================================
-; kh_cache_put(h, first, count) -> 1 (held in its quick cache) or 0 (nothing changed)
-; `first` is a live allocation start of `count` blocks (kh_block_of and kh_alloc_blocks
-; said so). When class count-1 exists and has room, `first` is pushed on it and its cached
-; bit set (I5); its used and start bits stay, so neither the index nor the bitmaps change.
+; kh_cache_put(h, first, count, cpu) -> 1 (held in CPU `cpu`'s quick-cache set) or 0
+; (nothing changed). `first` is a live allocation start of `count` blocks (kh_block_of and
+; kh_alloc_blocks said so). When class count-1 of that set has room, `first` is pushed on it and its cached bit set (I5); its used and start bits stay, so neither the
+; index nor the bitmaps change.
 ; =====================================================================================
 kh_cache_put:
         ENTER_SAVED
         mov     xBX, ARG(0)
+        xor     xAX, xAX
+        CPU_SET xSI, ARG(3), .done              ; no set (a damaged count)
         mov     xAX, ARG(2)
         mov     xDX, ARG(1)
         call    cache_push
-        LEAVE_SAVED
+.done:  LEAVE_SAVED
 
 ; bounded_length - the length of the allocation starting at block xAX (I1: up to the next
 ; block that is free or a start, or the pool end), looked for over at most xDX + 1 blocks,
@@ -2445,11 +2511,12 @@ bounded_length:
         ret
 
 ; cache_push - kh_cache_put's work, shared with kh_fast_free.
-; in: xBX = h, xAX = count, xDX = first (a live start of count blocks). out: xAX = 1 when
-; it was pushed on class count-1 and its cached bit set, 0 when that class is out of range
-; or full (nothing changed). clobbers: xCX, xDX, xSI
+; in: xBX = h, xAX = count, xDX = first (a live start of count blocks), xSI = a set's base
+; (cache_set). out: xAX = 1 when it was pushed on class count-1 of that set and its cached
+; bit set, 0 when that class is out of range or full (nothing changed). clobbers: xCX, xDX,
+; xSI
 cache_push:
-        CLASS_OF .full                          ; xAX -> the class
+        CLASS_OF .full, xSI                     ; xAX -> the class
         mov     xCX, [xAX]
         cmp     xCX, CACHE_DEPTH
         jae     .full                           ; full (or a damaged count: left alone)
@@ -2466,10 +2533,10 @@ cache_push:
         ret
 
 ; =====================================================================================
-; kh_fast_alloc(h, size) -> the address of size bytes from a quick cache, FAST_MISS or 0
+; kh_fast_alloc(h, size, cpu) -> the address of size bytes from a quick cache, FAST_MISS or 0
 ; The whole of the common allocation, in one call: h a usable handle (handle_ok), the
 ; allocation of n = ceil(size / block) blocks (at most free_blocks, as the C layer asks)
-; popped from its quick cache after cache_top's check, its cached bit cleared, and the
+; popped from its class in CPU `cpu`'s quick-cache set after cache_top's check, its cached bit cleared, and the
 ; counters kept as the C layer keeps them for a cache hit (I4). FAST_MISS (1, never an
 ; address) when h is usable, not a debug pool and n within free_blocks, but its class holds
 ; nothing (or there is none): the C layer goes straight to the search. 0 when the handle is
@@ -2491,6 +2558,7 @@ kh_fast_alloc:
         cmp     xAX, [xBX + KH_FREE_BLOCKS]
         ja      .none
         mov     ARG(1), xAX                     ; (size is not needed again: its slot holds n)
+        CPU_SET xDX, ARG(2), .none              ; no set (a damaged count): the C layer's
         call    cache_top
         test    xAX, xAX
         jns     .hit
@@ -2522,11 +2590,11 @@ kh_fast_alloc:
         LEAVE_SAVED
 
 ; =====================================================================================
-; kh_fast_free(h, ptr) -> blocks freed (+ SUMMARY_DAMAGED), or 0 (nothing changed)
+; kh_fast_free(h, ptr, cpu) -> blocks freed (+ SUMMARY_DAMAGED), or 0 (nothing changed)
 ; The whole of a free of a plain pool, in one call: h a usable handle, not a debug pool, ptr
 ; a live allocation start (in the block area, block aligned, used, a start, not cached).
-; Into its quick cache (its cached bit set, I5, as kh_cache_put) when its length is at most
-; `classes` and its class has room; else into the bitmaps, as kh_release (its length
+; Into its class in CPU `cpu`'s quick-cache set (its cached bit set, I5, as kh_cache_put)
+; when its length is at most `classes` and its class has room; else into the bitmaps, as kh_release (its length
 ; through the summary, I6). The counters are kept as the C layer keeps them for a free (I4).
 ; Anything else (a bad handle or pointer, a debug pool) returns 0 for the C layer's full
 ; path, which validates and reports. O(1) into a cache, else kh_release's cost.
@@ -2550,6 +2618,7 @@ kh_fast_free:
         call    bounded_length
         ; Pushed when its class exists (length <= classes) and has room (as kh_cache_put).
         mov     ARG(0), xAX                     ; (h is in xBX: its slot holds the result)
+        CPU_SET xSI, ARG(2), .release           ; no set (a damaged count): the bitmaps
         mov     xDX, ARG(1)
         call    cache_push
         test    xAX, xAX

@@ -304,12 +304,30 @@ void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f));
 
 /*
  * kheap_set_lock - every public call but kheap_create, kheap_create_flags, kheap_owns,
- * kheap_fail_nth and the two setters runs between state = lock() and unlock(state).
+ * kheap_fail_nth and the setters runs between state = lock() and unlock(state).
  * lock returns a word that unlock restores: a nestable IRQ-save on one CPU, a spinlock that
  * also saves the interrupt flag on many. Both NULL, or only one given: no locking (the
  * default). Lock: none: set it before the heap is shared.
  */
 void kheap_set_lock(kheap_uintptr_t (*lock)(void), void (*unlock)(kheap_uintptr_t state));
+
+/*
+ * kheap_set_cpu - the CPUs that share the heap, so each has quick caches of its own.
+ * cpu_index() returns the calling CPU's index, 0 .. ncpus - 1 (a larger one is taken modulo
+ * the pool's sets); it is called inside the lock (interrupts off, under kheap_set_lock's
+ * lock) on every allocation and free. A plain pool made while ncpus > 1 (kheap_create,
+ * kmalloc_init, kmalloc_add_region, a region the grow hook gives) lays out ncpus sets of quick
+ * caches in its own memory, each up to KHEAP_CPU_SET_BYTES (in pools of 512 blocks or more
+ * per class: fewer classes below), counted in its overhead; pools made before keep one set.
+ * Each CPU frees into and allocates from its own set, so a CPU that frees what another
+ * allocated keeps it; a free of an allocation held in any CPU's set is KHEAP_EDOUBLE, and
+ * every set is emptied before a request fails. NULL or ncpus < 2: one set (the default);
+ * ncpus over KHEAP_MAX_CPUS counts as KHEAP_MAX_CPUS. Lock: none: set it before the heap is
+ * shared. Every call still runs under the lock (kheap_set_lock).
+ */
+#define KHEAP_MAX_CPUS 64
+#define KHEAP_CPU_SET_BYTES (64 * 9 * sizeof(void *))   /* 64 classes of a count and 8 entries */
+void kheap_set_cpu(unsigned (*cpu_index)(void), unsigned ncpus);
 
 /* ======================= the kernel-wide heap: what most kernel code calls ======================= */
 /* A chain of pools of KHEAP_DEFAULT_BLOCK blocks: the first region, then every region added,

@@ -61,11 +61,13 @@ struct kheap {
     uintptr_t flags;                        /* KHEAP_F_* */
     uint32_t *index;                        /* the free-run index (I3), after the side table */
     struct kheap *next;                     /* next region of the kmalloc heap */
-    uintptr_t shape;                        /* the index's shape: run_min, fls << 8 */
+    uintptr_t shape;                        /* run_min, fls << 8 (the index's shape, I3),
+                                               quick-cache sets << 16 (I5) */
     kh_word *cached;                        /* bit i: block i starts an allocation held in
                                                a quick cache (I5), after the start bitmap */
-    uintptr_t *cache;                       /* the quick caches, after the index: per class,
-                                               a count and KH_CACHE_DEPTH block indices */
+    uintptr_t *cache;                       /* the quick caches, after the index: per set
+                                               (one per CPU), per class, a count and
+                                               KH_CACHE_DEPTH block indices */
     uintptr_t classes;                      /* class c holds allocations of c+1 blocks */
     kh_word *summary;                       /* the boundary summary (I6), after the caches:
                                                each level word followed by its mirror */
@@ -79,6 +81,8 @@ struct kheap {
 };
 
 _Static_assert(sizeof(struct kheap) == KHEAP_CONTROL_BYTES, "kheap.h: KHEAP_CONTROL_BYTES");
+_Static_assert(KHEAP_CPU_SET_BYTES == KH_CACHE_CLASSES * (KH_CACHE_DEPTH + 1) * sizeof(uintptr_t),
+               "kheap.h: KHEAP_CPU_SET_BYTES");
 
 /* A debug pool's side table: an entry per block, meaningful at allocation starts. */
 struct kh_side {
@@ -152,7 +156,7 @@ static void vg_run(const kheap_t *h, uintptr_t b);
 /* asm/kheap_core.asm: the table at its top gives each routine's contract. Hidden: internal to
  * the module (direct calls, never through a PLT, and not exported from a shared library). */
 #pragma GCC visibility push(hidden)
-kheap_t *kh_init(void *mem, size_t size, uintptr_t shift, uintptr_t extra);
+kheap_t *kh_init(void *mem, size_t size, uintptr_t shift, uintptr_t extra, uintptr_t sets);
 uintptr_t kh_take(kheap_t *h, uintptr_t count, uintptr_t align);
 uintptr_t kh_claim(kheap_t *h, uintptr_t first, uintptr_t count);
 uintptr_t kh_release(kheap_t *h, uintptr_t first, uintptr_t count);
@@ -167,10 +171,10 @@ uintptr_t kh_next_free(const kheap_t *h, uintptr_t from, uintptr_t limit);
 uintptr_t kh_alloc_blocks(const kheap_t *h, uintptr_t first);
 void kh_summary_build(kheap_t *h);
 intptr_t kh_block_of(const kheap_t *h, const void *p);
-intptr_t kh_cache_take(kheap_t *h, uintptr_t count);
-uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count);
-void *kh_fast_alloc(kheap_t *h, size_t size);
-uintptr_t kh_fast_free(kheap_t *h, const void *p);
+intptr_t kh_cache_take(kheap_t *h, uintptr_t count, uintptr_t cpu);
+uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count, uintptr_t cpu);
+void *kh_fast_alloc(kheap_t *h, size_t size, uintptr_t cpu);
+uintptr_t kh_fast_free(kheap_t *h, const void *p, uintptr_t cpu);
 uintptr_t kh_geometry(const kheap_t *h);
 void kh_fill(void *dst, size_t n, unsigned byte);
 const void *kh_unlike(const void *p, size_t n, unsigned byte);
@@ -218,6 +222,8 @@ static void (*unlock_hook)(uintptr_t state);
 static kheap_t *kmalloc_first;              /* the kmalloc regions, chained through .next */
 static void *(*grow_hook)(size_t min_bytes, size_t *got);     /* kmalloc_set_grow */
 static unsigned long fail_countdown;        /* kheap_fail_nth: calls left, 0 = off */
+static unsigned (*cpu_hook)(void);          /* kheap_set_cpu: this CPU's index */
+static unsigned cpu_count = 1;              /* .. and how many there are (the sets laid out) */
 
 void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f))
 {
@@ -230,6 +236,14 @@ void kheap_set_lock(uintptr_t (*lock)(void), void (*unlock)(uintptr_t state))
         lock = 0, unlock = 0;
     lock_hook = lock;
     unlock_hook = unlock;
+}
+
+void kheap_set_cpu(unsigned (*cpu_index)(void), unsigned ncpus)
+{
+    if (!cpu_index || ncpus < 2)
+        cpu_index = 0, ncpus = 1;
+    cpu_hook = cpu_index;
+    cpu_count = ncpus < KHEAP_MAX_CPUS ? ncpus : KHEAP_MAX_CPUS;
 }
 
 void kheap_fail_nth(unsigned long n)
@@ -343,10 +357,24 @@ static uintptr_t laid_out_classes(const kheap_t *h)
     return n < KH_CACHE_CLASSES ? n : KH_CACHE_CLASSES;
 }
 
+/* The quick-cache sets of a pool (I5): one per CPU kheap_set_cpu named when it was made, one
+ * in a debug or KHEAP_F_NOCACHE pool. */
+static uintptr_t cache_sets(const kheap_t *h)
+{
+    return h->shape >> 16 & 0xFF;
+}
+
 /* One past the quick caches: where the boundary summary begins. */
 static uintptr_t cache_end(const kheap_t *h)
 {
-    return (uintptr_t)(h->cache + laid_out_classes(h) * (KH_CACHE_DEPTH + 1));
+    return (uintptr_t)(h->cache + cache_sets(h) * laid_out_classes(h) * (KH_CACHE_DEPTH + 1));
+}
+
+/* The calling CPU's index (kheap_set_cpu; 0 without one): its quick-cache set in a pool is
+ * that modulo the pool's sets, as the asm takes it. */
+static uintptr_t this_cpu(void)
+{
+    return cpu_hook ? cpu_hook() : 0;
 }
 
 /* Words of one level of the boundary summary (I6) over `below` entries of the level under it. */
@@ -380,11 +408,12 @@ kheap_t *kheap_create_flags(void *mem, size_t size, size_t block, unsigned flags
         return 0;
     bool debug = flags & KHEAP_F_DEBUG;
     size_t side = debug ? sizeof(struct kh_side) : 0;
-    kheap_t *h = kh_init(mem, size, (uintptr_t)shift, side);
+    bool cached = !(flags & (KHEAP_F_DEBUG | KHEAP_F_NOCACHE));
+    kheap_t *h = kh_init(mem, size, (uintptr_t)shift, side, cached ? cpu_count : 1);
     if (!h)
         return 0;
     h->flags = flags;
-    if (flags & (KHEAP_F_DEBUG | KHEAP_F_NOCACHE))
+    if (!cached)
         h->classes = 0;                     /* (debug pools check every free: no caching) */
     h->geometry = geometry_sum(h);
     if (debug) {                            /* every free block holds the poison */
@@ -503,33 +532,34 @@ static void count_used(kheap_t *h, uintptr_t claimed)
         h->peak_blocks = used;
 }
 
-/* The class of n blocks: its count, then its entries. */
-static uintptr_t *cache_class(const kheap_t *h, uintptr_t n)
+/* The class of n blocks in quick-cache set `set`: its count, then its entries. */
+static uintptr_t *cache_class(const kheap_t *h, uintptr_t set, uintptr_t n)
 {
-    return h->cache + (n - 1) * (KH_CACHE_DEPTH + 1);
+    return h->cache + (set * h->classes + n - 1) * (KH_CACHE_DEPTH + 1);
 }
 
-/* The newest allocation of n blocks held in a quick cache, live again, or -1. A damaged
- * entry is dropped and reported, and the next one tried. */
-static intptr_t cache_take(kheap_t *h, uintptr_t n, struct call *c)
+/* The newest allocation of n blocks held in quick-cache set `set`, live again, or -1. A
+ * damaged entry is dropped and reported, and the next one tried. */
+static intptr_t cache_take(kheap_t *h, uintptr_t set, uintptr_t n, struct call *c)
 {
     for (;;) {
-        intptr_t i = kh_cache_take(h, n);
+        intptr_t i = kh_cache_take(h, n, set);
         if (i != KH_CACHE_DAMAGED) {
             if (i >= 0)
                 h->cached_blocks -= n;
             return i;
         }
-        fault(c, KHEAP_FAULT_CORRUPT, h, cache_class(h, n));
+        fault(c, KHEAP_FAULT_CORRUPT, h, cache_class(h, set % cache_sets(h), n));
     }
 }
 
-/* Empties the quick caches into the bitmaps, where their blocks join the free runs. */
+/* Empties every CPU's quick caches into the bitmaps, where their blocks join the free runs. */
 static void cache_flush(kheap_t *h, struct call *c)
 {
-    for (uintptr_t n = 1; n <= h->classes && h->cached_blocks; n++)
-        for (intptr_t i; (i = cache_take(h, n, c)) >= 0;)
-            summary_report(h, kh_release(h, (uintptr_t)i, n), c, 0);
+    for (uintptr_t set = 0; set < cache_sets(h); set++)
+        for (uintptr_t n = 1; n <= h->classes && h->cached_blocks; n++)
+            for (intptr_t i; (i = cache_take(h, set, n, c)) >= 0;)
+                summary_report(h, kh_release(h, (uintptr_t)i, n), c, 0);
 }
 
 /* kh_take's placement of n blocks at a multiple of a blocks (I3 in asm/kheap_core.asm),
@@ -551,7 +581,7 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
     if (n == 0 || n > h->free_blocks)
         return 0;
     uintptr_t a = align >> h->shift;
-    intptr_t first = a <= 1 ? cache_take(h, n, c) : -1;
+    intptr_t first = a <= 1 ? cache_take(h, this_cpu(), n, c) : -1;
     if (first < 0) {
         first = take(h, n, a, c, 0);
         if (first < 0 && h->cached_blocks) {
@@ -593,7 +623,7 @@ static void count_freed(kheap_t *h, const void *p, uintptr_t n, bool cached)
 static void pool_release(kheap_t *h, uintptr_t i, struct call *c)
 {
     uintptr_t n = alloc_blocks(h, i, c);
-    bool cached = kh_cache_put(h, i, n);
+    bool cached = kh_cache_put(h, i, n, this_cpu());
     if (!cached)
         summary_report(h, kh_release(h, i, n), c, 0);
     if (debug_pool(h)) {
@@ -667,9 +697,10 @@ static __attribute__((noinline)) void *fill_alloc(kheap_t *h, size_t size, struc
  * (c NULL): kh_fast_alloc's cache hit, counted, or after its FAST_MISS fill_alloc's
  * fit. Not while kheap_fail_nth counts calls: each must reach the count. NULL when neither
  * serves; nothing changed then, and the full path decides. */
-static inline void *fast_alloc(kheap_t *h, size_t size, struct call *c, const void *caller)
+static inline __attribute__((always_inline)) void *fast_alloc(kheap_t *h, size_t size,
+                                                             struct call *c, const void *caller)
 {
-    void *p = fail_countdown ? 0 : kh_fast_alloc(h, size);
+    void *p = fail_countdown ? 0 : kh_fast_alloc(h, size, this_cpu());
     if (p == KH_FAST_MISS)
         return fill_alloc(h, size, c, caller);
     if (p)
@@ -769,9 +800,10 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
 /* A free of a live pointer of a plain pool: kh_fast_free's alone (handle check, cache or
  * bitmaps, counters), a damaged summary it met reported (summary_report). False when it was
  * not that case: nothing changed. */
-static bool fast_free(kheap_t *h, void *p, struct call *c, const void *caller)
+static inline __attribute__((always_inline)) bool fast_free(kheap_t *h, void *p,
+                                                           struct call *c, const void *caller)
 {
-    uintptr_t r = kh_fast_free(h, p);
+    uintptr_t r = kh_fast_free(h, p, this_cpu());
     if (!r)
         return false;
     VG_FREE(h, p);
@@ -1001,7 +1033,9 @@ static const void *control_damage(const kheap_t *h)
         && h->start == h->used + h->nwords
         && h->cached == h->start + h->nwords
         && h->side == (uintptr_t)(h->cached + h->nwords)
-        && (uintptr_t)h->index == h->side + side_bytes && h->shape == shape_of(h)
+        && (uintptr_t)h->index == h->side + side_bytes
+        && (h->shape & 0xFFFF) == shape_of(h) && h->shape >> 16 == cache_sets(h)
+        && cache_sets(h) >= 1
         && (uintptr_t)h->cache == (uintptr_t)h->index + index_bytes(h->nblocks)
         && h->classes == (h->flags & (KHEAP_F_DEBUG | KHEAP_F_NOCACHE) ? 0
                                                                       : laid_out_classes(h))
@@ -1146,26 +1180,37 @@ static bool patterns_ok(kheap_t *h, struct call *c)
     return true;
 }
 
-/* I5: each class holds at most KH_CACHE_DEPTH entries, each the start of an allocation of
- * its class's length with its cached bit set, none twice, and zero in every slot after
- * them; the cached bitmap holds those starts and nothing else. Counts the entries and their
- * blocks; returns the first damaged address (a class, a slot or the cached bitmap), or NULL.
- * O(W + classes * depth^2). */
+/* Whether block i is an entry of class n in a set before `set`, or of that set's class
+ * before slot e (the counts there already checked). */
+static bool held_before(const kheap_t *h, uintptr_t set, uintptr_t n, uintptr_t e, uintptr_t i)
+{
+    for (uintptr_t s = 0; s <= set; s++) {
+        const uintptr_t *cls = cache_class(h, s, n);
+        for (uintptr_t d = 1; d <= (s < set ? cls[0] : e - 1); d++)
+            if (cls[d] == i)
+                return true;
+    }
+    return false;
+}
+
+/* I5: each class of each CPU's set holds at most KH_CACHE_DEPTH entries, each the start of an
+ * allocation of its class's length with its cached bit set, none twice in any set, and zero
+ * in every slot after them; the cached bitmap holds those starts and nothing else. Counts the
+ * entries and their blocks; returns the first damaged address (a class, a slot or the cached
+ * bitmap), or NULL. O(W + classes * (sets * depth)^2). */
 static const void *cache_damage(const kheap_t *h, size_t *entries, size_t *blocks)
 {
     *entries = *blocks = 0;
+    for (uintptr_t set = 0; set < cache_sets(h); set++)
     for (uintptr_t n = 1; n <= h->classes; n++) {
-        const uintptr_t *cls = cache_class(h, n);
+        const uintptr_t *cls = cache_class(h, set, n);
         if (cls[0] > KH_CACHE_DEPTH)
             return cls;
         for (uintptr_t e = 1; e <= cls[0]; e++) {
             uintptr_t i = cls[e];
             if (i >= h->nblocks || !bit_of(h->cached, i) || !bit_of(h->start, i)
-                || blocks_of(h, i) != n)
+                || blocks_of(h, i) != n || held_before(h, set, n, e, i))
                 return cls;
-            for (uintptr_t d = 1; d < e; d++)
-                if (cls[d] == i)
-                    return cls;
         }
         for (uintptr_t e = cls[0] + 1; e <= KH_CACHE_DEPTH; e++)
             if (cls[e])
@@ -1266,13 +1311,10 @@ static bool inside_held(const kheap_t *h, uintptr_t b)
     return false;
 }
 
-/* Takes the held allocation of n blocks at b out of its class (the entries after it move
- * down) into the bitmaps. False when no entry names it (damage: kheap_check reports it). */
-static bool cache_drop(kheap_t *h, uintptr_t b, uintptr_t n, struct call *c)
+/* cache_drop's work in one class cls: b's entry there, if it holds one. */
+static bool cache_drop_from(kheap_t *h, uintptr_t *cls, uintptr_t b, uintptr_t n, struct call *c)
 {
-    if (n == 0 || n > h->classes)
-        return false;
-    uintptr_t *cls = cache_class(h, n), count = cls[0] < KH_CACHE_DEPTH ? cls[0] : KH_CACHE_DEPTH;
+    uintptr_t count = cls[0] < KH_CACHE_DEPTH ? cls[0] : KH_CACHE_DEPTH;
     for (uintptr_t k = 1; k <= count; k++) {
         if (cls[k] != b)
             continue;
@@ -1284,6 +1326,18 @@ static bool cache_drop(kheap_t *h, uintptr_t b, uintptr_t n, struct call *c)
         summary_report(h, kh_release(h, b, n), c, 0);
         return true;
     }
+    return false;
+}
+
+/* Takes the held allocation of n blocks at b out of its class, in whichever CPU's set holds
+ * it (the entries after it move down), into the bitmaps. False when no entry names it (damage: kheap_check reports it). */
+static bool cache_drop(kheap_t *h, uintptr_t b, uintptr_t n, struct call *c)
+{
+    if (n == 0 || n > h->classes)
+        return false;
+    for (uintptr_t set = 0; set < cache_sets(h); set++)
+        if (cache_drop_from(h, cache_class(h, set, n), b, n, c))
+            return true;
     return false;
 }
 
@@ -1333,8 +1387,9 @@ static uintptr_t cached_run(const kheap_t *h, uintptr_t b, uintptr_t n)
 static uintptr_t largest_free(const kheap_t *h)
 {
     uintptr_t best = kh_largest_run(h);
+    for (uintptr_t set = 0; set < cache_sets(h); set++)
     for (uintptr_t n = 1; n <= h->classes && h->cached_blocks; n++) {
-        const uintptr_t *cls = cache_class(h, n);
+        const uintptr_t *cls = cache_class(h, set, n);
         for (uintptr_t k = 1; k <= cls[0] && k <= KH_CACHE_DEPTH; k++) {
             uintptr_t run = cached_run(h, cls[k], n);
             if (run > best)
@@ -1596,7 +1651,7 @@ static size_t region_bytes_for(size_t size, size_t align, uintptr_t flags)
         summary += w = level_words(w);      /* (as meta_end) */
     size_t meta = KHEAP_CONTROL_BYTES + 3 * words * sizeof(kh_word) + index_bytes(n)
                 + 2 * summary * sizeof(kh_word)
-                + KH_CACHE_CLASSES * (KH_CACHE_DEPTH + 1) * sizeof(uintptr_t)
+                + cpu_count * KH_CACHE_CLASSES * (KH_CACHE_DEPTH + 1) * sizeof(uintptr_t)
                 + (flags & KHEAP_F_DEBUG ? n * sizeof(struct kh_side) : 0)
                 + block + sizeof(uintptr_t);        /* the pad, the control block's alignment */
     return n * block + meta;

@@ -205,6 +205,7 @@ static void reset(void)
     kt_seed(0);
     kt_faults.count = 0;
     kheap_set_lock(0, 0);
+    kheap_set_cpu(0, 0);
     kheap_fail_nth(0);
     kheap_set_fault_handler(record_fault);
 }

@@ -81,6 +81,7 @@ void kmain(uint32_t magic, const void *loader_info)
     kprintf("command line: \"%s\"\n", cmdline);
     multiboot_print_memory(mbi);
 
+    kheap_set_cpu(cpu_index, smp_cpus());       /* a quick-cache set per CPU in each pool */
     if (kmalloc_init(kernel_pool, sizeof kernel_pool) != 0)
         panic("kmalloc_init refused the %u-byte static pool", (unsigned)sizeof kernel_pool);
     kheap_set_lock(heap_lock, heap_unlock);
@@ -94,6 +95,7 @@ void kmain(uint32_t magic, const void *loader_info)
 
     if (has_word(cmdline, "test")) {
         int failed = ktest_run();
+        kheap_set_cpu(cpu_index, smp_cpus());
         kheap_set_lock(heap_lock, heap_unlock);
         perf_report();                          /* a report after the KTAP count, not a test */
         qemu_exit(failed == 0 ? QEMU_EXIT_SUCCESS : QEMU_EXIT_FAILURE);

@@ -540,8 +540,16 @@ static void mutex_unlock(uintptr_t state)
     pthread_mutex_unlock(&kheap_mutex);
 }
 
+static __thread unsigned thread_index;     /* kheap_set_cpu's CPU: the worker's number */
+
+static unsigned thread_cpu(void)
+{
+    return thread_index;
+}
+
 struct worker {
     pthread_t thread;
+    unsigned index;
     kheap_t *h;                             /* NULL: glibc */
     uint32_t seed;
     volatile unsigned *ready;               /* the start line */
@@ -553,6 +561,7 @@ struct worker {
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    thread_index = w->index;
     void *slot[THREAD_SLOTS] = {0};
     uint32_t x = w->seed;
     __atomic_add_fetch(w->ready, 1, __ATOMIC_ACQ_REL);
@@ -587,8 +596,8 @@ static double threads_mops(kheap_t *h, unsigned threads)
         volatile unsigned ready = 0;
         double t0 = now_ns();
         for (unsigned i = 0; i < threads; i++) {
-            w[i] = (struct worker){ .h = h, .seed = 2463534242u + 7919u * i, .ready = &ready,
-                                    .threads = threads };
+            w[i] = (struct worker){ .h = h, .index = i, .seed = 2463534242u + 7919u * i,
+                                    .ready = &ready, .threads = threads };
             if (pthread_create(&w[i].thread, 0, worker_main, &w[i]) != 0)
                 return -1;
         }
@@ -601,26 +610,36 @@ static double threads_mops(kheap_t *h, unsigned threads)
     return best;
 }
 
-/* bench --threads: 1 and 2 threads sharing one heap (make bench prints it last). */
+/* One line: 1 and 2 threads on h (NULL: glibc). False when a thread could not start. */
+static bool threads_line(const char *name, kheap_t *h)
+{
+    double one = threads_mops(h, 1), two = threads_mops(h, 2);
+    printf("  %-44s 1 thread %6.1f, 2 threads %6.1f (%.2fx)\n", name, one, two, two / one);
+    return one > 0 && two > 0;
+}
+
+/* bench --threads: 1 and 2 threads sharing one heap (make bench prints it last): a kheap
+ * pool with one quick-cache set, one with a set per thread (kheap_set_cpu), glibc. */
 static int threads(void)
 {
-    void *mem = aligned_alloc(4096, THREAD_POOL);
-    kheap_t *h = mem ? kheap_create(mem, THREAD_POOL, 0) : 0;
-    if (!h)
+    void *mem = aligned_alloc(4096, THREAD_POOL), *mem2 = aligned_alloc(4096, THREAD_POOL);
+    kheap_t *one = mem ? kheap_create(mem, THREAD_POOL, 0) : 0;
+    kheap_set_cpu(thread_cpu, 2);
+    kheap_t *per_cpu = mem2 ? kheap_create(mem2, THREAD_POOL, 0) : 0;
+    if (!one || !per_cpu)
         return 1;
     kheap_set_lock(mutex_lock, mutex_unlock);
     printf("\nthreads: %u operations per thread (16-127 B, %u live at most per thread), all "
            "threads on one heap; millions of operations per second, best of %d:\n",
            THREAD_OPS, THREAD_SLOTS, RUNS);
-    double k1 = threads_mops(h, 1), k2 = threads_mops(h, 2);
-    printf("  kheap, one %u MiB pool, a mutex as its lock: 1 thread %.1f, 2 threads %.1f "
-           "(%.2fx)\n", THREAD_POOL >> 20, k1, k2, k2 / k1);
-    double g1 = threads_mops(0, 1), g2 = threads_mops(0, 2);
-    printf("  glibc:                                      1 thread %.1f, 2 threads %.1f "
-           "(%.2fx)\n", g1, g2, g2 / g1);
+    bool ok = threads_line("kheap, a mutex as its lock, one cache set", one)
+              & threads_line("kheap, a mutex, a cache set per thread", per_cpu)
+              & threads_line("glibc", 0);
     kheap_set_lock(0, 0);
+    kheap_set_cpu(0, 0);
     free(mem);
-    return k1 < 0 || k2 < 0 || g1 < 0 || g2 < 0;
+    free(mem2);
+    return !ok;
 }
 
 /* bench [DATA_FILE]: the table on stdout; with DATA_FILE, also "workload pool_MiB allocator

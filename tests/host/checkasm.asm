@@ -4,8 +4,9 @@
 ; checkasm_clobbered which of them the routine did not keep: a callee-saved register, the
 ; stack pointer, or the direction flag (the ABI wants it clear on return).
 ;
-;   uintptr_t checkasm_call(void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3)
-;   returns fn(a0, a1, a2, a3)'s result
+;   uintptr_t checkasm_call(void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3,
+;                           uintptr_t a4)
+;   returns fn(a0, a1, a2, a3, a4)'s result
 ;
 ; Bits of checkasm_clobbered, from bit 0 up:
 ;   i386:   ebx esi edi ebp esp DF
@@ -47,7 +48,7 @@ checkasm_leave_df_set:
         ret
 
 %ifidn __OUTPUT_FORMAT__, elf64
-; rdi fn, rsi a0, rdx a1, rcx a2, r8 a3
+; rdi fn, rsi a0, rdx a1, rcx a2, r8 a3, r9 a4
 checkasm_call:
         push    rbp                     ; the caller's callee-saved registers, restored below
         push    rbx
@@ -61,6 +62,7 @@ checkasm_call:
         mov     rsi, rdx
         mov     rdx, rcx
         mov     rcx, r8
+        mov     r8, r9
         mov     [sp_slot], rsp
         lea     r11, [checkasm_values]
         mov     rbx, [r11]
@@ -70,7 +72,6 @@ checkasm_call:
         mov     r14, [r11 + 32]
         mov     r15, [r11 + 40]
         mov     eax, JUNK
-        mov     r8, rax
         mov     r9, rax
         mov     r10, rax
         mov     r11, rax
@@ -116,7 +117,7 @@ checkasm_call:
         pop     rbp
         ret
 %else
-; [esp+4] fn, then a0 .. a3
+; [esp+4] fn, then a0 .. a4
 checkasm_call:
         push    ebp                     ; the caller's callee-saved registers, restored below
         push    ebx
@@ -124,10 +125,11 @@ checkasm_call:
         push    edi
         mov     eax, [esp + 20]
         mov     [fn_slot], eax
-        push    dword [esp + 36]        ; a3 (each push moves the rest 4 bytes further)
-        push    dword [esp + 36]        ; a2
-        push    dword [esp + 36]        ; a1
-        push    dword [esp + 36]        ; a0
+        push    dword [esp + 40]        ; a4 (each push moves the rest 4 bytes further)
+        push    dword [esp + 40]        ; a3
+        push    dword [esp + 40]        ; a2
+        push    dword [esp + 40]        ; a1
+        push    dword [esp + 40]        ; a0
         mov     [sp_slot], esp
         mov     ebx, [checkasm_values]
         mov     esi, [checkasm_values + 4]
@@ -162,7 +164,7 @@ checkasm_call:
         or      ecx, 32
         cld
 .df:    mov     [checkasm_clobbered], ecx
-        add     esp, 16                 ; the four arguments
+        add     esp, 20                 ; the five arguments
         pop     edi
         pop     esi
         pop     ebx

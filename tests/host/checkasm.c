@@ -11,7 +11,8 @@ extern const char kh_init[], kh_take[], kh_claim[], kh_release[], kh_mark[], kh_
     kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_geometry[], kh_fill[], kh_unlike[], kh_copy[];
 
 /* tests/host/checkasm.asm */
-uintptr_t checkasm_call(void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3);
+uintptr_t checkasm_call(void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3,
+                        uintptr_t a4);
 extern uintptr_t checkasm_values[];
 extern uintptr_t checkasm_clobbered;
 
@@ -32,10 +33,10 @@ static void append(size_t *at, const char *s)
     why[*at] = 0;
 }
 
-/* Calls fn(a0, a1, a2, a3) through the trampoline; a failed check names fn and every
- * register it did not keep. Returns fn's result. */
+/* Calls fn(a0, .., a4) through the trampoline; a failed check names fn and every register
+ * it did not keep. Returns fn's result. */
 static uintptr_t checked(const char *name, void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2,
-                         uintptr_t a3, const char *file, int line)
+                         uintptr_t a3, uintptr_t a4, const char *file, int line)
 {
     for (size_t i = 0; i < NSAVED; i++) {
         uintptr_t v = kt_rand();
@@ -43,7 +44,7 @@ static uintptr_t checked(const char *name, void *fn, uintptr_t a0, uintptr_t a1,
             v = (v << 16 << 16) | kt_rand();
         checkasm_values[i] = v;
     }
-    uintptr_t r = checkasm_call(fn, a0, a1, a2, a3);
+    uintptr_t r = checkasm_call(fn, a0, a1, a2, a3, a4);
     size_t at = 0;
     why[0] = 0;
     append(&at, name);
@@ -57,11 +58,11 @@ static uintptr_t checked(const char *name, void *fn, uintptr_t a0, uintptr_t a1,
     return r;
 }
 
-/* CALL(routine, arguments...): up to four; the missing ones are 0. */
-#define CALL(...) CALL4(__VA_ARGS__, 0, 0, 0, 0)
-#define CALL4(fn, a0, a1, a2, a3, ...)                                                  \
+/* CALL(routine, arguments...): up to five; the missing ones are 0. */
+#define CALL(...) CALL5(__VA_ARGS__, 0, 0, 0, 0, 0)
+#define CALL5(fn, a0, a1, a2, a3, a4, ...)                                              \
     checked(#fn, (void *)(fn), (uintptr_t)(a0), (uintptr_t)(a1), (uintptr_t)(a2),       \
-            (uintptr_t)(a3), __FILE__, __LINE__)
+            (uintptr_t)(a3), (uintptr_t)(a4), __FILE__, __LINE__)
 
 /* The check itself: routines that break the rule are caught (tests/host/checkasm.asm). */
 void checkasm_clobber_first(void);          /* changes ebx / rbx */
@@ -69,9 +70,9 @@ void checkasm_leave_df_set(void);           /* returns with the direction flag s
 
 KTEST(checkasm_catches_a_clobbered_register_and_a_set_direction_flag)
 {
-    checkasm_call((void *)checkasm_clobber_first, 0, 0, 0, 0);
+    checkasm_call((void *)checkasm_clobber_first, 0, 0, 0, 0, 0);
     KT_EXPECT_EQ(checkasm_clobbered, 1);
-    checkasm_call((void *)checkasm_leave_df_set, 0, 0, 0, 0);
+    checkasm_call((void *)checkasm_leave_df_set, 0, 0, 0, 0, 0);
     KT_EXPECT_EQ(checkasm_clobbered, (uintptr_t)1 << (NKEPT - 1));
 }
 
@@ -86,9 +87,10 @@ KTEST(kh_init_keeps_the_registers)
 {
     void *mem = kt_mem(POOL_BYTES, 16);
     KT_ASSERT(mem != NULL);
-    KT_EXPECT(CALL(kh_init, mem, POOL_BYTES, 4) == (uintptr_t)mem);
-    KT_EXPECT(CALL(kh_init, mem, POOL_BYTES, 6, 2 * sizeof(uintptr_t)) == (uintptr_t)mem);
-    KT_EXPECT_EQ(CALL(kh_init, mem, 64, 4), 0);                     /* too small */
+    KT_EXPECT(CALL(kh_init, mem, POOL_BYTES, 4, 0, 1) == (uintptr_t)mem);
+    KT_EXPECT(CALL(kh_init, mem, POOL_BYTES, 6, 2 * sizeof(uintptr_t), 1) == (uintptr_t)mem);
+    KT_EXPECT(CALL(kh_init, mem, POOL_BYTES, 4, 0, 4) == (uintptr_t)mem);     /* four sets */
+    KT_EXPECT_EQ(CALL(kh_init, mem, 64, 4, 0, 1), 0);               /* too small */
 }
 
 KTEST(kh_take_keeps_the_registers)
@@ -201,10 +203,12 @@ KTEST(kh_cache_routines_keep_the_registers)
     char *p = kheap_alloc(h, 48);                                   /* 3 blocks */
     KT_ASSERT(p != NULL);
     intptr_t b = (intptr_t)CALL(kh_block_of, h, p);
-    KT_EXPECT_EQ(CALL(kh_cache_put, h, b, 3), 1);                   /* pushed */
-    KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3), b);           /* popped */
-    KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3), -1);          /* empty */
-    KT_EXPECT_EQ(CALL(kh_cache_put, h, b, 1u << 20), 0);            /* no such class */
+    KT_EXPECT_EQ(CALL(kh_cache_put, h, b, 3, 0), 1);                /* pushed */
+    KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3, 0), b);        /* popped */
+    KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3, 0), -1);       /* empty */
+    KT_EXPECT_EQ(CALL(kh_cache_put, h, b, 1u << 20, 0), 0);         /* no such class */
+    KT_EXPECT_EQ(CALL(kh_cache_put, h, b, 3, 5), 1);                /* CPU 5: set 5 % 1 */
+    KT_EXPECT_EQ((intptr_t)CALL(kh_cache_take, h, 3, 0), b);
     KT_EXPECT_EQ(kheap_free(h, p), 0);
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
@@ -215,26 +219,26 @@ KTEST(kh_fast_routines_keep_the_registers)
     KT_ASSERT(h != NULL);
     char *p = kheap_alloc(h, 48);                                   /* 3 blocks */
     KT_ASSERT(p != NULL);
-    KT_EXPECT_EQ(CALL(kh_fast_free, h, p), 3);                      /* pushed, counted */
-    KT_EXPECT_EQ(CALL(kh_fast_free, h, p), 0);                      /* held: the full path's */
+    KT_EXPECT_EQ(CALL(kh_fast_free, h, p, 0), 3);                   /* pushed, counted */
+    KT_EXPECT_EQ(CALL(kh_fast_free, h, p, 0), 0);                   /* held: the full path's */
     KT_EXPECT_EQ(kheap_check(h), 0);
-    KT_EXPECT_PTR_EQ(CALL(kh_fast_alloc, h, 33), p);                /* popped, counted */
-    KT_EXPECT_EQ(CALL(kh_fast_alloc, h, 48), 1);                    /* empty: FAST_MISS */
-    KT_EXPECT_EQ(CALL(kh_fast_alloc, h, 0), 0);                     /* no class holds 0 */
-    KT_EXPECT_EQ(CALL(kh_fast_free, h, p + 16), 0);                 /* not a start */
-    KT_EXPECT_EQ(CALL(kh_fast_free, 0, p), 0);                      /* no handle */
-    KT_EXPECT_EQ(CALL(kh_fast_alloc, 0, 48), 0);
+    KT_EXPECT_PTR_EQ(CALL(kh_fast_alloc, h, 33, 3), p);             /* popped (3 % 1), counted */
+    KT_EXPECT_EQ(CALL(kh_fast_alloc, h, 48, 0), 1);                 /* empty: FAST_MISS */
+    KT_EXPECT_EQ(CALL(kh_fast_alloc, h, 0, 0), 0);                  /* no class holds 0 */
+    KT_EXPECT_EQ(CALL(kh_fast_free, h, p + 16, 0), 0);              /* not a start */
+    KT_EXPECT_EQ(CALL(kh_fast_free, 0, p, 0), 0);                   /* no handle */
+    KT_EXPECT_EQ(CALL(kh_fast_alloc, 0, 48, 0), 0);
     KT_EXPECT_EQ(CALL(kh_geometry, h), ((uintptr_t *)h)[1]);        /* the geometry word */
     char *q = kheap_alloc(h, 100 * 16);                             /* past every class */
     KT_ASSERT(q != NULL);
-    KT_EXPECT_EQ(CALL(kh_fast_free, h, q), 100);                    /* into the bitmaps */
+    KT_EXPECT_EQ(CALL(kh_fast_free, h, q, 0), 100);                 /* into the bitmaps */
     KT_EXPECT_EQ(kheap_check(h), 0);
     KT_EXPECT_EQ(kheap_free(h, p), 0);
     kheap_t *d = kt_pool_flags(POOL_BYTES, 16, KHEAP_F_DEBUG);
     KT_ASSERT(d != NULL);
     q = kheap_alloc(d, 16);
-    KT_EXPECT_EQ(CALL(kh_fast_alloc, d, 16), 0);                    /* debug: the C layer's */
-    KT_EXPECT_EQ(CALL(kh_fast_free, d, q), 0);
+    KT_EXPECT_EQ(CALL(kh_fast_alloc, d, 16, 0), 0);                 /* debug: the C layer's */
+    KT_EXPECT_EQ(CALL(kh_fast_free, d, q, 0), 0);
     KT_EXPECT_EQ(kheap_free(d, q), 0);
 }
 

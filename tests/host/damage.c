@@ -1,5 +1,6 @@
 /* damage.c - the damage campaign: one random byte or word of one metadata area of a random pool
- * (plain or debug, lone or in a kmalloc chain) is damaged, then random calls run on it.
+ * (plain or debug, lone or in a kmalloc chain, with one quick-cache set or one per CPU for 2-4
+ * CPUs, the calls spread over them) is damaged, then random calls run on it.
  *
  * Usage: damage TRIALS [SEED]     TRIALS trials from SEED (default 1); prints KTAP
  *        damage --seconds S [SEED] as many trials as fit in S seconds
@@ -79,6 +80,8 @@ static struct {
     uint32_t rng;
     uint32_t seed;
     bool chain;                             /* kmalloc mode: two regions, kmalloc calls */
+    unsigned cpus;                          /* kheap_set_cpu's count: 1, or 2 .. 4 sets */
+    unsigned cpu;                           /* the CPU the next call runs on */
     bool verbose;
     enum area area;
     struct region r[2];
@@ -361,8 +364,14 @@ static void emit_nothing(const char *line)
     (void)line;
 }
 
+static unsigned this_cpu(void)
+{
+    return t.cpu;
+}
+
 static void random_call(void)
 {
+    t.cpu = rnd(t.cpus + 1);                /* (one past them now and then: modulo the sets) */
     uint32_t c = rnd(100);
     if (c < 45 || t.nlive == 0)
         op_alloc();
@@ -489,6 +498,8 @@ static bool set_up(void)
     bool debug = t.area == SIDE || (!caches && rnd(3) == 0);
     size_t block = (size_t)1 << (2 + rnd(caches ? 5 : 7));  /* 4 .. 256 (64) bytes */
     t.nregions = t.chain ? 2 : 1;
+    t.cpus = rnd(2) ? 1 : 2 + rnd(3);       /* half the pools with a quick-cache set per CPU */
+    kheap_set_cpu(this_cpu, t.cpus);
     for (unsigned k = 0; k < t.nregions; k++) {
         size_t size = ((size_t)1024 << rnd(6)) + rnd(4096);    /* 1 KiB .. 36 KiB */
         if (!make_region(&t.r[k], size, rnd(16)))

@@ -1,6 +1,6 @@
-/* test_cpus.c - the heap on every CPU at once (smp_run): a pool shared under the heap's lock
- * with each CPU freeing the others' allocations, contents checked; every CPU freeing the same
- * pointer at once. On the metal (tests/metal, -smp 4) the CPUs are QEMU's, the lock is the
+/* test_cpus.c - the heap on every CPU at once (smp_run), each CPU with its own quick caches
+ * (kheap_set_cpu): a pool shared under the heap's lock with each CPU freeing the others'
+ * allocations, contents checked; every CPU freeing the same pointer at once. On the metal (tests/metal, -smp 4) the CPUs are QEMU's, the lock is the
  * kernel's (IRQ-save + ticket spinlock); on a host (tests/host/threads.c) they are threads and
  * the lock a mutex, run under ThreadSanitizer too. On one CPU the cases run on it alone. */
 #include <kernel/irqlock.h>
@@ -32,6 +32,7 @@ static void barrier_wait(struct barrier *b, uint32_t *my_sense)
 
 KTEST(smp_cpus_share_a_pool_under_the_heap_lock_and_free_each_others_allocations)
 {
+    kheap_set_cpu(cpu_index, smp_cpus());           /* a quick-cache set per CPU */
     kheap_t *h = kt_pool(256 * 1024, 0);
     KT_ASSERT(h);
     kheap_set_lock(heap_lock, heap_unlock);
@@ -95,6 +96,7 @@ static void race_work(unsigned cpu, void *arg)
 KTEST(smp_cpus_freeing_one_pointer_at_once_one_succeeds_the_others_get_edouble)
 {
     static struct race r;
+    kheap_set_cpu(cpu_index, smp_cpus());
     r = (struct race){ .h = kt_pool(64 * 1024, 0) };
     KT_ASSERT(r.h);
     race_faults = 0;

@@ -1,0 +1,167 @@
+/* test_cpu.c - quick caches per CPU (kheap_set_cpu): a pool made for 4 CPUs lays out 4 sets
+ * in its own memory; each CPU frees into and allocates from its own; a free of what another
+ * CPU's set holds is a double free; every set is emptied before a request fails; stats, walk
+ * and kheap_check see every set. The CPU is a variable here, so each case picks it. */
+#include "ktest.h"
+
+#define POOL (64 * 1024)                    /* with 4 sets: classes of 1 .. 7 blocks */
+#define DEPTH 8
+#define CPUS 4
+
+static unsigned current;                    /* the CPU the next call runs on */
+
+static unsigned cpu_index(void)
+{
+    return current;
+}
+
+static kheap_t *cpu_pool(size_t size)
+{
+    kheap_set_cpu(cpu_index, CPUS);
+    current = 0;
+    return kt_pool(size, 0);
+}
+
+/* The class of n blocks (at most the pool's classes) in CPU set's quick caches: its count,
+ * then its entries. */
+static uintptr_t *class_of(kheap_t *h, unsigned set, unsigned n)
+{
+    uintptr_t *cb = (uintptr_t *)h;
+    return (uintptr_t *)cb[CB_CACHE] + (set * cb[CB_CLASSES] + n - 1) * (DEPTH + 1);
+}
+
+KTEST(cpu_sets_lie_in_the_pool_and_count_in_its_overhead)
+{
+    size_t one = kt_stats(kt_pool(1 << 20, 0)).capacity;
+    size_t four = kt_stats(cpu_pool(1 << 20)).capacity;
+    size_t sets = 3 * KHEAP_CPU_SET_BYTES;  /* three more sets of 64 classes */
+    KT_EXPECT(one - four >= sets * 16 / 17);            /* (each block also saves 3 bits) */
+    KT_EXPECT(one - four <= sets + 16);
+    kheap_set_cpu(0, 0);                                /* back to one set */
+    KT_EXPECT_EQ(kt_stats(kt_pool(1 << 20, 0)).capacity, one);
+    kheap_set_cpu(cpu_index, 1);                        /* one CPU: one set */
+    KT_EXPECT_EQ(kt_stats(kt_pool(1 << 20, 0)).capacity, one);
+    kheap_set_cpu(cpu_index, CPUS);                     /* debug pools keep one set */
+    size_t debug = kt_stats(kt_pool_flags(1 << 20, 0, KHEAP_F_DEBUG)).capacity;
+    kheap_set_cpu(0, 0);
+    KT_EXPECT_EQ(kt_stats(kt_pool_flags(1 << 20, 0, KHEAP_F_DEBUG)).capacity, debug);
+}
+
+KTEST(cpu_a_free_is_held_in_the_freeing_cpus_set)
+{
+    kheap_t *h = cpu_pool(POOL);
+    KT_ASSERT(h);
+    unsigned char *p = kheap_alloc(h, 48);              /* on CPU 0 */
+    KT_ASSERT(p);
+    current = 1;
+    KT_EXPECT_EQ(kheap_free(h, p), 0);                  /* on CPU 1: held in its set */
+    KT_EXPECT_EQ(class_of(h, 1, 3)[0], 1);
+    KT_EXPECT_EQ(class_of(h, 0, 3)[0], 0);
+    current = 0;
+    unsigned char *q = kheap_alloc(h, 48);              /* CPU 0's set holds none */
+    KT_EXPECT(q && q != p);
+    current = 1;
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 48), p);            /* CPU 1's does */
+    current = 5;                                        /* past ncpus: 5 % 4 = set 1 */
+    KT_EXPECT_EQ(kheap_free(h, q), 0);
+    KT_EXPECT_EQ(class_of(h, 1, 3)[0], 1);
+    current = 1;
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 48), q);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(cpu_a_free_of_what_another_cpus_set_holds_is_a_double_free)
+{
+    kheap_t *h = cpu_pool(POOL);
+    KT_ASSERT(h);
+    unsigned char *p = kheap_alloc(h, 64), *live = kheap_alloc(h, 64);
+    KT_ASSERT(p && live);
+    kt_fill(live, 64, 9);
+    KT_EXPECT_EQ(kheap_free(h, p), 0);                  /* held in CPU 0's set */
+    struct kheap_stats before = kt_stats(h);
+    for (current = 0; current < CPUS; current++) {
+        KT_EXPECT_EQ(kheap_free(h, p), KHEAP_EDOUBLE);  /* on every CPU */
+        KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_DOUBLE_FREE);
+        KT_EXPECT_PTR_EQ(kt_faults.last.ptr, p);
+    }
+    KT_EXPECT_EQ(kt_faults.count, CPUS);
+    struct kheap_stats after = kt_stats(h);
+    KT_EXPECT_EQ(after.used, before.used);              /* nothing changed but the faults */
+    KT_EXPECT_EQ(after.total_frees, before.total_frees);
+    KT_EXPECT_EQ(after.faults, before.faults + CPUS);
+    KT_EXPECT(kt_intact(live, 64, 9));
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    current = 2;
+    KT_EXPECT(kheap_alloc(h, 64) != p);                 /* CPU 2's set does not hold it */
+    current = 0;
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 64), p);            /* CPU 0's does, once */
+}
+
+KTEST(cpu_every_set_is_emptied_before_a_request_fails)
+{
+    kheap_t *h = cpu_pool(POOL);
+    KT_ASSERT(h);
+    size_t cap = kt_stats(h).capacity;
+    enum { N = 64 };
+    void *p[N];
+    for (unsigned i = 0; i < N; i++) {
+        current = i % CPUS;
+        KT_ASSERT((p[i] = kheap_alloc(h, 16 * (1 + i % 8))) != 0);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        current = (i / 3) % CPUS;                       /* freed on every CPU, mostly held */
+        KT_EXPECT_EQ(kheap_free(h, p[i]), 0);
+    }
+    struct kheap_stats st = kt_stats(h);
+    KT_EXPECT_EQ(st.used, 0u);                          /* held blocks are free to stats */
+    KT_EXPECT_EQ(st.largest_free, cap);                 /* .. and to the largest run */
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    current = 3;
+    void *all = kheap_alloc(h, cap);                    /* only when every set is emptied */
+    KT_EXPECT(all != 0);
+    unsigned classes = (unsigned)((uintptr_t *)h)[CB_CLASSES];    /* 7: the sets took room */
+    for (unsigned set = 0; set < CPUS; set++)
+        for (unsigned n = 1; n <= classes; n++)
+            KT_EXPECT_EQ(class_of(h, set, n)[0], 0);
+    KT_EXPECT_EQ(kheap_free(h, all), 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+static int count_used(void *ctx, void *p, size_t size, bool used)
+{
+    (void)p, (void)size;
+    *(unsigned *)ctx += used;
+    return 0;
+}
+
+KTEST(cpu_walk_and_check_see_every_set)
+{
+    kheap_t *h = cpu_pool(POOL);
+    KT_ASSERT(h);
+    void *p[CPUS];
+    for (unsigned i = 0; i < CPUS; i++)
+        KT_ASSERT((p[i] = kheap_alloc(h, 32)) != 0);
+    for (current = 0; current < CPUS; current++)
+        KT_EXPECT_EQ(kheap_free(h, p[current]), 0);     /* one held in each set */
+    for (unsigned set = 0; set < CPUS; set++)
+        KT_EXPECT_EQ(class_of(h, set, 2)[0], 1);
+    unsigned used = 0;
+    KT_EXPECT_EQ(kheap_walk(h, count_used, &used), 0);
+    KT_EXPECT_EQ(used, 0u);                             /* held ones are free to the walk */
+    for (unsigned i = 0; i < CPUS; i++)
+        KT_ASSERT((p[i] = kheap_alloc(h, 32)) != 0);
+    for (current = 0; current < CPUS; current++)
+        KT_EXPECT_EQ(kheap_free(h, p[current]), 0);
+    uintptr_t *cls = class_of(h, 3, 2);                 /* the last CPU's set */
+    KT_ASSERT(cls[0] == 1);
+    uintptr_t saved = cls[1];
+    cls[1] = class_of(h, 0, 2)[1];                      /* the same allocation as set 0's */
+    KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
+    KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
+    cls[1] = saved;
+    cls[2] = 5;                                         /* an empty slot not zero */
+    KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
+    KT_EXPECT_PTR_EQ(kt_faults.last.ptr, &cls[2]);
+    cls[2] = 0;
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
