@@ -507,11 +507,9 @@ fill:
 ; there is no set (a damaged count). xBX = h. Clobbers xCX.
 %macro CPU_SET 3
         mov     xCX, %2
-        test    xCX, xCX
-        jnz     %%other
         mov     %1, [xBX + KH_CACHE]
-        jmp     %%done
-%%other:
+        test    xCX, xCX
+        jz      %%done
         call    cache_set
         test    xCX, xCX
         jz      %3
