@@ -73,14 +73,24 @@
 ;                                              the C layer counts a cache hit (I4); FAST_MISS
 ;                                              when a usable plain pool holds none; 0 when h
 ;                                              is not usable, size 0, too large, a debug pool
-;                                              or the entry damaged (nothing changed). O(1)
+;                                              or the entry damaged, or the pool has a set
+;                                              per CPU (nothing changed). O(1)
 ; kh_fast_free       h, ptr, cpu               blocks of the live allocation at ptr, now freed
 ;                                              into its class in CPU `cpu`'s quick-cache set
 ;                                              or the bitmaps, and
 ;                                              counted (I4), + SUMMARY_DAMAGED when met; 0
-;                                              when h is not usable or a debug pool, or ptr
-;                                              not a live start (nothing changed: the C
-;                                              layer's full path)
+;                                              when h is not usable, a debug pool or has a
+;                                              set per CPU, or ptr not a live start (nothing
+;                                              changed: the C layer's full path)
+; kh_cpu_alloc       h, size, cpu              without the heap's lock, in a pool with a set
+;                                              per CPU: as kh_fast_alloc's hit, from CPU
+;                                              cpu's set, its busy word held and its header
+;                                              counting; 0 for anything else (nothing
+;                                              changed: the locked paths decide). O(1)
+; kh_cpu_free        h, ptr, cpu               without the lock, likewise: blocks of the live
+;                                              allocation at ptr, claimed (its cached bit,
+;                                              locked bts) and pushed on its class of CPU
+;                                              cpu's set; 0 for anything else. O(1)
 ; kh_geometry        h                         what h's geometry word must hold (the XOR of
 ;                                              the fields that never change). O(1)
 ; kh_fill            dst, n, byte              -  n bytes at dst set to byte
@@ -102,6 +112,7 @@
 ; cache_push      xAX count, xDX first, xSI set base -> pushed on its class (xAX 1) or not
 ;                 (0) (I5)
 ; bounded_length  xAX first, xDX most -> xAX its length if at most xDX, else more
+; lf_length       xAX first, xDX most -> as bounded_length, read without the lock
 ; cache_top       xAX count, xDX set base -> xAX its class's newest entry, checked (or
 ;                 CACHE_EMPTY, CACHE_DAMAGED), xDX the class; not popped (I5)
 ; handle_ok       -> ZF when xBX is a usable handle (magic, geometry)
@@ -167,7 +178,10 @@
 ;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer, with two
 ;       exceptions here: kh_init sets them for an empty pool, and the fast paths
 ;       (kh_fast_alloc, kh_fast_free) keep them for the cache hit and the free into a cache
-;       they perform, exactly as the C layer would. No other routine touches them.
+;       they perform, exactly as the C layer would; kh_cpu_alloc and kh_cpu_free, which run
+;       without the lock, count in their set's header instead (net, hits, puts), which the
+;       C layer folds into the counters whenever it holds the set. No other routine touches
+;       them.
 ;   I5  The quick caches hold freed allocations whose blocks stay used in the used bitmap
 ;       (so the index is not touched): cached[i] = 1 iff block i starts an allocation held
 ;       in a cache, and then start[i] = 1 too. Each such block sits in exactly one entry,
@@ -175,8 +189,14 @@
 ;       shows). A cached start is free to the caller: kh_block_of calls it a double free.
 ;       The C layer counts cached blocks as free and empties the caches into the bitmaps
 ;       before an allocation can fail. The caches come in `sets` sets of `classes` classes
-;       each, one after the other (set k at cache + k * classes * CACHE_CLASS_BYTES): CPU c
-;       uses set c modulo sets; an allocation is held in one entry of one set.
+;       each, one after the other (a header of SET_HEADER bytes, then the classes): CPU c
+;       uses set c modulo sets; an allocation is held in one entry of one set. With more
+;       than one set, a set is pushed or popped only by whoever holds its busy word, and
+;       every free claims its allocation's cached bit with a locked bts first (lock or no
+;       lock), so two frees of one pointer cannot both go on; every write to the cached
+;       bitmap is a locked instruction. A claim sets the start bit before the used bits, a
+;       release clears the used bits before the start bit, so that lf_length, reading
+;       without the lock, never takes a neighbour being claimed or freed for a used block.
 ;   I6  The boundary summary finds where an allocation ends in O(levels) words, whatever its
 ;       length. A bitmap word is a boundary word when one of its blocks is free or starts an
 ;       allocation (~used | start; the I2 pad bits are neither). Level 1 has a bit per
@@ -311,6 +331,15 @@ QCLASS_SHIFT    equ KHEAP_QCLASS_SHIFT
 CACHE_CLASSES   equ 64                          ; at most: allocations of up to 64 blocks
 CACHE_DEPTH     equ 8                           ; entries of one class
 CACHE_CLASS_BYTES equ (CACHE_DEPTH + 1) * WORD_BYTES
+; Each set begins with a header, then its classes: the header's busy word is the set's own
+; lock (xchg), held by whoever pushes or pops the set; net, hits and puts count what the
+; lock-free paths did (blocks pushed minus popped, allocations, frees), which the C layer
+; folds into the control block's counters (I4) while it holds the set.
+SET_BUSY        equ 0
+SET_NET         equ WORD_BYTES
+SET_HITS        equ 2 * WORD_BYTES
+SET_PUTS        equ 3 * WORD_BYTES
+SET_HEADER      equ 8 * WORD_BYTES
 %ifdef KHEAP_CHECK_OFFSETS
   %if C_CACHE_CLASSES != CACHE_CLASSES || C_CACHE_DEPTH != CACHE_DEPTH
     %error quick-cache drift: kernel/kheap.c has other classes or depth
@@ -343,7 +372,9 @@ EXPORT(kh_block_of, kh_cache_take)
 EXPORT(kh_cache_take, kh_cache_put)
 EXPORT(kh_cache_put, kh_fast_alloc)
 EXPORT(kh_fast_alloc, kh_fast_free)
-EXPORT(kh_fast_free, kh_geometry)
+EXPORT(kh_fast_free, kh_cpu_alloc)
+EXPORT(kh_cpu_alloc, kh_cpu_free)
+EXPORT(kh_cpu_free, kh_geometry)
 EXPORT(kh_geometry, kh_fill)
 EXPORT(kh_fill, kh_unlike)
 EXPORT(kh_unlike, kh_copy)
@@ -498,7 +529,7 @@ fill:
         cmp     xAX, [xBX + KH_CLASSES]
         jae     %1
         imul    xAX, xAX, CACHE_CLASS_BYTES
-        add     xAX, %2
+        lea     xAX, [xAX + %2 + SET_HEADER]
 %endmacro
 
 ; CPU_SET reg, cpu, none - reg = the base of CPU cpu's quick-cache set (I5): CPU 0's, the
@@ -531,7 +562,7 @@ fill:
 %macro CACHED_CLEAR 0
         BLOCK_BIT
         mov     xSI, [xBX + KH_CACHED]
-        btr     [xSI + xDX * WORD_SCALE], xCX
+        lock btr [xSI + xDX * WORD_SCALE], xCX  ; (locked: other CPUs set bits of the word)
 %endmacro
 
 ; start_bit - xDI = address of the start word holding block xAX, xCX = its bit.
@@ -586,7 +617,8 @@ cache_set:
         div     xCX
         mov     xCX, xDX                        ; the CPU modulo the sets
 .have:  mov     xAX, [xBX + KH_CLASSES]
-        imul    xAX, xAX, CACHE_CLASS_BYTES     ; one set's bytes
+        imul    xAX, xAX, CACHE_CLASS_BYTES
+        add     xAX, SET_HEADER                 ; one set's bytes
         imul    xCX, xAX
         add     xCX, [xBX + KH_CACHE]
         pop     xDX
@@ -615,6 +647,7 @@ layout:
         lea     xBP, [xBP + xDI * WORD_BYTES]   ; .. and the cached bitmap
         call    cache_classes                   ; xCX = classes
         imul    xCX, xCX, CACHE_CLASS_BYTES
+        add     xCX, SET_HEADER
         imul    xCX, ARG(4)
         add     xBP, xCX                        ; the quick caches, `sets` of them
         call    summary_bytes                   ; xCX = bytes of the boundary summary
@@ -1612,6 +1645,7 @@ kh_init:
         mov     [xBX + CACHE_SETS], al
         mov     xAX, [xBX + KH_CLASSES]
         imul    xAX, xAX, CACHE_CLASS_BYTES
+        add     xAX, SET_HEADER
         imul    xAX, ARG(4)                     ; every set
         add     xAX, xDX
         mov     [xBX + KH_SUMMARY], xAX         ; the boundary summary follows them
@@ -1636,6 +1670,7 @@ kh_init:
         mov     xDI, [xBX + KH_CACHE]
         mov     xCX, [xBX + KH_CLASSES]
         imul    xCX, xCX, CACHE_CLASS_BYTES / WORD_BYTES
+        add     xCX, SET_HEADER / WORD_BYTES
         imul    xCX, ARG(4)
         xor     xAX, xAX
         rep STOS_WORD
@@ -1773,10 +1808,16 @@ kh_release:
         ENTER_SAVED
         mov     xBX, ARG(0)
         mov     xAX, ARG(1)
+        mov     xDX, ARG(2)
+        xor     xSI, xSI
+        mov     xDI, 1                          ; (first is a start)
+        call    change_range                    ; used cleared first, then the start bit:
+        SPUSH   xAX                             ; never a used block without its start for
+        mov     xAX, ARG(1)                     ; a reader without the lock (lf_length)
         call    start_bit
         btr     [xDI], xCX
-        mov     xDI, 1                          ; (first was a start)
-        jmp     unmark_range
+        SPOP    xAX
+        LEAVE_SAVED
 
 kh_unmark:
         ENTER_SAVED
@@ -2524,7 +2565,7 @@ cache_push:
         mov     xAX, xDX
         BLOCK_BIT
         mov     xSI, [xBX + KH_CACHED]
-        bts     [xSI + xDX * WORD_SCALE], xCX
+        lock bts [xSI + xDX * WORD_SCALE], xCX  ; (locked, as CACHED_CLEAR)
         mov     xAX, 1
         ret
 .full:  xor     xAX, xAX
@@ -2538,14 +2579,17 @@ cache_push:
 ; counters kept as the C layer keeps them for a cache hit (I4). FAST_MISS (1, never an
 ; address) when h is usable, not a debug pool and n within free_blocks, but its class holds
 ; nothing (or there is none): the C layer goes straight to the search. 0 when the handle is
-; not usable, size is 0, n is over free_blocks, h is a debug pool or the entry fails its
-; check: the C layer's full path decides (and reports). Nothing changed but on a hit. O(1).
+; not usable, size is 0, n is over free_blocks, h is a debug pool or has a set per CPU
+; (kh_cpu_alloc's), or the entry fails its check: the C layer's full path decides (and
+; reports). Nothing changed but on a hit. O(1).
 ; =====================================================================================
 kh_fast_alloc:
         ENTER_SAVED
         mov     xBX, ARG(0)
         call    handle_ok
         jne     .none
+        cmp     byte [xBX + CACHE_SETS], 1
+        ja      .none                           ; a set per CPU: kh_cpu_alloc, or the C layer
         mov     xAX, ARG(1)
         test    xAX, xAX
         jz      .none                           ; size 0: the C layer's rule
@@ -2594,14 +2638,17 @@ kh_fast_alloc:
 ; Into its class in CPU `cpu`'s quick-cache set (its cached bit set, I5, as kh_cache_put)
 ; when its length is at most `classes` and its class has room; else into the bitmaps, as kh_release (its length
 ; through the summary, I6). The counters are kept as the C layer keeps them for a free (I4).
-; Anything else (a bad handle or pointer, a debug pool) returns 0 for the C layer's full
-; path, which validates and reports. O(1) into a cache, else kh_release's cost.
+; Anything else (a bad handle or pointer, a debug pool, a pool with a set per CPU, whose
+; frees claim their cached bit first: kh_cpu_free, the C layer) returns 0 for the C layer's
+; full path, which validates and reports. O(1) into a cache, else kh_release's cost.
 ; =====================================================================================
 kh_fast_free:
         ENTER_SAVED
         mov     xBX, ARG(0)
         call    handle_ok
         jne     .none
+        cmp     byte [xBX + CACHE_SETS], 1
+        ja      .none                           ; a set per CPU: kh_cpu_free, or the C layer
         test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
         jnz     .none                           ; guards and poison: the C layer's
         ; A live start: as kh_block_of, any failure is the full path's to report.
@@ -2631,15 +2678,15 @@ kh_fast_free:
         mov     ARG(0), xAX                     ; (with SUMMARY_DAMAGED, if so)
         btr     xAX, WORD_BITS - 1
         SPUSH   xAX                             ; the length
+        mov     xDX, xAX
+        mov     xAX, ARG(1)
+        xor     xSI, xSI
+        mov     xDI, 1                          ; (as kh_release: used, then the start bit)
+        call    change_range
+        or      ARG(0), xAX                     ; (SUMMARY_DAMAGED, if met there)
         mov     xAX, ARG(1)
         call    start_bit
         btr     [xDI], xCX
-        mov     xAX, ARG(1)
-        mov     xDX, [xSP]
-        xor     xSI, xSI
-        mov     xDI, 1                          ; (as kh_release)
-        call    change_range
-        or      ARG(0), xAX                     ; (SUMMARY_DAMAGED, if met there)
         SPOP    xAX
 .count: ; I4: the counters of a free (count_freed in kernel/kheap.c).
         add     [xBX + KH_FREE_BLOCKS], xAX
@@ -2649,6 +2696,160 @@ kh_fast_free:
         LEAVE_SAVED
 .none:  xor     xAX, xAX
         LEAVE_SAVED
+
+; =====================================================================================
+; kh_cpu_alloc(h, size, cpu) -> the address of size bytes from CPU cpu's quick-cache set, or 0
+; Without the heap's lock, in a pool with a set per CPU (sets > 1): h a usable handle, its
+; set's busy word taken (xchg; held by another path: 0), the newest allocation of
+; n = ceil(size / block) blocks popped after cache_top's check, its cached bit cleared
+; (locked), and counted in the set's header (net, hits: I4 for the C layer to fold). 0, with
+; nothing changed, for everything else: one set, size 0, the set busy, the class empty, or
+; the entry failing its check (a length read while another CPU changes the bitmaps next to
+; it can only read longer, so a pass is exact; a failure is the locked path's to judge).
+; =====================================================================================
+kh_cpu_alloc:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        call    handle_ok
+        jne     .none
+        cmp     byte [xBX + CACHE_SETS], 1
+        jbe     .none                           ; one set: the locked paths'
+        mov     xAX, ARG(1)
+        test    xAX, xAX
+        jz      .none
+        mov     xCX, [xBX + KH_SHIFT]
+        dec     xAX
+        shr     xAX, cl
+        inc     xAX                             ; xAX = n, without overflow
+        mov     ARG(1), xAX
+        CPU_SET xDX, ARG(2), .none
+        mov     ARG(2), xDX                     ; (the CPU's slot holds its set from here on)
+        mov     xCX, 1
+        xchg    [xDX + SET_BUSY], xCX           ; the set's own lock
+        test    xCX, xCX
+        jnz     .none                           ; held elsewhere: the locked path
+        call    cache_top                       ; xAX = n, xDX = the set
+        test    xAX, xAX
+        js      .free                           ; empty or failed: the locked path decides
+        CACHE_POP
+        CACHED_CLEAR                            ; the entry: live again
+        mov     xDX, ARG(2)
+        mov     xCX, ARG(1)
+        sub     [xDX + SET_NET], xCX
+        inc     WORD_PTR [xDX + SET_HITS]
+        mov     WORD_PTR [xDX + SET_BUSY], 0    ; (a store releases it: x86 orders stores)
+        mov     xCX, [xBX + KH_SHIFT]
+        shl     xAX, cl
+        add     xAX, [xBX + KH_BASE]
+        LEAVE_SAVED
+.free:  mov     xDX, ARG(2)
+        mov     WORD_PTR [xDX + SET_BUSY], 0
+.none:  xor     xAX, xAX
+        LEAVE_SAVED
+
+; =====================================================================================
+; kh_cpu_free(h, ptr, cpu) -> blocks freed into CPU cpu's quick-cache set, or 0
+; Without the heap's lock, in a pool with a set per CPU: h a usable handle, ptr a live
+; allocation start (live_start), the set's busy word taken, then ptr's cached bit set with a
+; locked bts: that claims the free, so of two frees of one pointer on two CPUs exactly one
+; gets it (the other returns 0, and the locked path reports its double free). Its length,
+; read after the claim through lf_length, picks the class; pushed there and counted in the
+; set's header (net, puts). 0, with nothing changed (the claim undone), for everything else:
+; one set, ptr not a live start, the set busy, the bit taken, longer than `classes`, or the
+; class full. O(1).
+; =====================================================================================
+kh_cpu_free:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        call    handle_ok
+        jne     .none
+        cmp     byte [xBX + CACHE_SETS], 1
+        jbe     .none
+        mov     xAX, ARG(1)
+        call    live_start
+        test    xAX, xAX
+        js      .none                           ; not a live start now: the locked path's
+        mov     ARG(1), xAX                     ; (ptr's slot holds its block from here on)
+        CPU_SET xDX, ARG(2), .none
+        mov     ARG(2), xDX                     ; (the CPU's slot holds its set)
+        mov     xCX, 1
+        xchg    [xDX + SET_BUSY], xCX
+        test    xCX, xCX
+        jnz     .none
+        mov     xAX, ARG(1)                     ; the claim
+        BLOCK_BIT
+        mov     xSI, [xBX + KH_CACHED]
+        lock bts [xSI + xDX * WORD_SCALE], xCX
+        jc      .unlock                         ; another free has it
+        mov     xAX, ARG(1)
+        mov     xDX, [xBX + KH_CLASSES]
+        call    lf_length                       ; stable now but for the block after it
+        mov     ARG(0), xAX                     ; (h is in xBX: its slot holds the length)
+        mov     xSI, ARG(2)
+        CLASS_OF .undo, xSI                     ; xAX -> its class
+        mov     xCX, [xAX]
+        cmp     xCX, CACHE_DEPTH
+        jae     .undo                           ; full (or a damaged count: left alone)
+        mov     xDX, ARG(1)
+        mov     [xAX + WORD_BYTES + xCX * WORD_SCALE], xDX
+        inc     xCX
+        mov     [xAX], xCX
+        mov     xDX, ARG(2)
+        mov     xAX, ARG(0)
+        add     [xDX + SET_NET], xAX
+        inc     WORD_PTR [xDX + SET_PUTS]
+        mov     WORD_PTR [xDX + SET_BUSY], 0
+        LEAVE_SAVED
+.undo:  mov     xAX, ARG(1)
+        CACHED_CLEAR                            ; the claim given back
+.unlock:
+        mov     xDX, ARG(2)
+        mov     WORD_PTR [xDX + SET_BUSY], 0
+.none:  xor     xAX, xAX
+        LEAVE_SAVED
+
+; lf_length - as bounded_length, read without the heap's lock: each bitmap word's boundary
+; bits are ~(used & used') | start, loaded used, start, used' in that order. A claim sets a
+; start bit before the used bits and a release clears the used bits before the start bit
+; (kh_claim, kh_release), so no block another CPU is claiming or freeing reads as the middle
+; of this allocation: a used block seen without its start bit was used both before and
+; after the start bit was read. in: xBX = h, xAX = first (< nblocks), xDX = most. out:
+; xAX = the length when at most xDX, else xDX + 1 (or the blocks to the pool end, if fewer).
+; clobbers: xCX, xDX, xSI, xDI, xBP
+lf_length:
+        push    xAX
+        lea     xDI, [xAX + xDX + 1]            ; the limit: first + most + 1 ..
+        cmp     xDI, [xBX + KH_NBLOCKS]
+        jbe     .from
+        mov     xDI, [xBX + KH_NBLOCKS]         ; .. or the pool end
+.from:  inc     xAX                             ; the block after first
+.word:  cmp     xAX, xDI
+        jae     .limit
+        mov     xSI, xAX
+        shr     xSI, WORD_SHIFT
+        shl     xSI, WORD_BYTES_LOG2            ; its word's byte offset
+        mov     xBP, [xBX + KH_USED]
+        mov     xDX, [xBP + xSI]                ; used
+        mov     xCX, [xBX + KH_START]
+        mov     xCX, [xCX + xSI]                ; start
+        and     xDX, [xBP + xSI]                ; used again
+        not     xDX
+        or      xDX, xCX                        ; the word's boundary bits
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1
+        shr     xDX, cl                         ; from this block on
+        jnz     .found
+        or      xAX, WORD_BITS - 1              ; none: the next word
+        inc     xAX
+        jmp     .word
+.found: bsf     xDX, xDX
+        add     xAX, xDX                        ; the boundary
+        cmp     xAX, xDI
+        jbe     .end
+.limit: mov     xAX, xDI
+.end:   pop     xCX
+        sub     xAX, xCX
+        ret
 
 ; handle_ok - ZF set when xBX is a usable handle: not 0, its magic intact, and its geometry
 ; word what kh_geometry computes. in: xBX = h. clobbers: xAX

@@ -314,19 +314,23 @@ void kheap_set_lock(kheap_uintptr_t (*lock)(void), void (*unlock)(kheap_uintptr_
 /*
  * kheap_set_cpu - the CPUs that share the heap, so each has quick caches of its own.
  * cpu_index() returns the calling CPU's index, 0 .. ncpus - 1 (a larger one is taken modulo
- * the pool's sets); it is called inside the lock (interrupts off, under kheap_set_lock's
- * lock) on every allocation and free. A plain pool made while ncpus > 1 (kheap_create,
- * kmalloc_init, kmalloc_add_region, a region the grow hook gives) lays out ncpus sets of quick
- * caches in its own memory, each up to KHEAP_CPU_SET_BYTES (in pools of 512 blocks or more
- * per class: fewer classes below), counted in its overhead; pools made before keep one set.
- * Each CPU frees into and allocates from its own set, so a CPU that frees what another
- * allocated keeps it; a free of an allocation held in any CPU's set is KHEAP_EDOUBLE, and
- * every set is emptied before a request fails. NULL or ncpus < 2: one set (the default);
- * ncpus over KHEAP_MAX_CPUS counts as KHEAP_MAX_CPUS. Lock: none: set it before the heap is
- * shared. Every call still runs under the lock (kheap_set_lock).
+ * the pool's sets); it is called before the lock on every allocation and free, so it must
+ * be cheap and callable with interrupts on or off. A plain pool made while ncpus > 1
+ * (kheap_create, kmalloc_init, kmalloc_add_region, a region the grow hook gives) lays out
+ * ncpus sets of quick caches in its own memory, each up to KHEAP_CPU_SET_BYTES (in pools
+ * of 512 blocks or more per class: fewer classes below), counted in its overhead; pools
+ * made before keep one set. Each CPU frees into and allocates from its own set, and in a
+ * pool with a set per CPU those calls take no lock at all: a set has a busy word of its own
+ * (a CPU that finds it held, or the wrong index, takes the locked path). A free of an
+ * allocation held in any CPU's set, or of one another CPU is freeing at that moment, is
+ * KHEAP_EDOUBLE; every set is emptied before a request fails (a set held by a CPU that is
+ * stuck inside its own heap call, say interrupted and waiting for the lock, is passed over
+ * after a bounded wait); stats, walk, dump and check see every set. NULL or ncpus < 2: one
+ * set (the default); ncpus over KHEAP_MAX_CPUS counts as KHEAP_MAX_CPUS. Lock: none: set it
+ * before the heap is shared; every other call still runs under kheap_set_lock's lock.
  */
 #define KHEAP_MAX_CPUS 64
-#define KHEAP_CPU_SET_BYTES (64 * 9 * sizeof(void *))   /* 64 classes of a count and 8 entries */
+#define KHEAP_CPU_SET_BYTES ((8 + 64 * 9) * sizeof(void *))  /* a header, 64 classes of 9 */
 void kheap_set_cpu(unsigned (*cpu_index)(void), unsigned ncpus);
 
 /* ======================= the kernel-wide heap: what most kernel code calls ======================= */

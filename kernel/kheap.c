@@ -81,7 +81,17 @@ struct kheap {
 };
 
 _Static_assert(sizeof(struct kheap) == KHEAP_CONTROL_BYTES, "kheap.h: KHEAP_CONTROL_BYTES");
-_Static_assert(KHEAP_CPU_SET_BYTES == KH_CACHE_CLASSES * (KH_CACHE_DEPTH + 1) * sizeof(uintptr_t),
+/* The header of each quick-cache set (SET_* in asm/kheap_core.asm): the set's own lock, and
+ * what the lock-free paths did in it since the C layer last folded it into the counters. */
+struct kh_set {
+    uintptr_t busy;                         /* 1 while a path pushes or pops the set */
+    uintptr_t net;                          /* blocks pushed minus blocks popped (modulo) */
+    uintptr_t hits, puts;                   /* allocations from it, frees into it */
+    uintptr_t spare[4];
+};
+#define KH_SET_WORDS (sizeof(struct kh_set) / sizeof(uintptr_t))
+_Static_assert(KHEAP_CPU_SET_BYTES == sizeof(struct kh_set)
+               + KH_CACHE_CLASSES * (KH_CACHE_DEPTH + 1) * sizeof(uintptr_t),
                "kheap.h: KHEAP_CPU_SET_BYTES");
 
 /* A debug pool's side table: an entry per block, meaningful at allocation starts. */
@@ -175,6 +185,8 @@ intptr_t kh_cache_take(kheap_t *h, uintptr_t count, uintptr_t cpu);
 uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count, uintptr_t cpu);
 void *kh_fast_alloc(kheap_t *h, size_t size, uintptr_t cpu);
 uintptr_t kh_fast_free(kheap_t *h, const void *p, uintptr_t cpu);
+void *kh_cpu_alloc(kheap_t *h, size_t size, uintptr_t cpu);
+uintptr_t kh_cpu_free(kheap_t *h, const void *p, uintptr_t cpu);
 uintptr_t kh_geometry(const kheap_t *h);
 void kh_fill(void *dst, size_t n, unsigned byte);
 const void *kh_unlike(const void *p, size_t n, unsigned byte);
@@ -367,7 +379,8 @@ static uintptr_t cache_sets(const kheap_t *h)
 /* One past the quick caches: where the boundary summary begins. */
 static uintptr_t cache_end(const kheap_t *h)
 {
-    return (uintptr_t)(h->cache + cache_sets(h) * laid_out_classes(h) * (KH_CACHE_DEPTH + 1));
+    return (uintptr_t)(h->cache
+                       + cache_sets(h) * (KH_SET_WORDS + laid_out_classes(h) * (KH_CACHE_DEPTH + 1)));
 }
 
 /* The calling CPU's index (kheap_set_cpu; 0 without one): its quick-cache set in a pool is
@@ -409,7 +422,12 @@ kheap_t *kheap_create_flags(void *mem, size_t size, size_t block, unsigned flags
     bool debug = flags & KHEAP_F_DEBUG;
     size_t side = debug ? sizeof(struct kh_side) : 0;
     bool cached = !(flags & (KHEAP_F_DEBUG | KHEAP_F_NOCACHE));
-    kheap_t *h = kh_init(mem, size, (uintptr_t)shift, side, cached ? cpu_count : 1);
+    /* A set per CPU where there can be classes at all (a class per 2^QCLASS_SHIFT blocks),
+     * and room for them: a pool too small for them keeps one. */
+    bool sets = cached && cpu_count > 1 && size >> shift >> KHEAP_QCLASS_SHIFT;
+    kheap_t *h = sets ? kh_init(mem, size, (uintptr_t)shift, side, cpu_count) : 0;
+    if (!h)
+        h = kh_init(mem, size, (uintptr_t)shift, side, 1);
     if (!h)
         return 0;
     h->flags = flags;
@@ -532,10 +550,74 @@ static void count_used(kheap_t *h, uintptr_t claimed)
         h->peak_blocks = used;
 }
 
+/* Quick-cache set `set`: its header, then its classes. */
+static struct kh_set *set_of(const kheap_t *h, uintptr_t set)
+{
+    return (struct kh_set *)(h->cache + set * (KH_SET_WORDS + h->classes * (KH_CACHE_DEPTH + 1)));
+}
+
 /* The class of n blocks in quick-cache set `set`: its count, then its entries. */
 static uintptr_t *cache_class(const kheap_t *h, uintptr_t set, uintptr_t n)
 {
-    return h->cache + (set * h->classes + n - 1) * (KH_CACHE_DEPTH + 1);
+    return (uintptr_t *)(set_of(h, set) + 1) + (n - 1) * (KH_CACHE_DEPTH + 1);
+}
+
+#define KH_SET_SPINS 4096                   /* tries at another CPU's set before passing it */
+
+/* Takes set `set` for the locked paths (a pool with a set per CPU; with one set the heap's
+ * lock is enough) and folds what the lock-free paths counted there into the control
+ * block's counters. The calling CPU's own set is tried once: held means this CPU was
+ * interrupted inside kh_cpu_alloc or kh_cpu_free, which cannot finish before this call
+ * does. Another CPU's is tried KH_SET_SPINS times: its holder may be that CPU, interrupted
+ * and waiting for the lock this call holds. False: not taken, pass it over. */
+static bool set_take(kheap_t *h, uintptr_t set)
+{
+    if (cache_sets(h) < 2)
+        return true;
+    struct kh_set *s = set_of(h, set);
+    bool own = set == this_cpu() % cache_sets(h);
+    for (unsigned k = 0; __atomic_exchange_n(&s->busy, 1, __ATOMIC_ACQUIRE); k++)
+        if (own || k == KH_SET_SPINS)
+            return false;
+    h->free_blocks += s->net;               /* (modulo: a negative net subtracts) */
+    h->cached_blocks += s->net;
+    h->live_allocs += s->hits - s->puts;
+    h->total_allocs += s->hits;
+    h->total_frees += s->puts;
+    s->net = s->hits = s->puts = 0;
+    size_t used = h->nblocks - h->free_blocks;
+    if (used > h->peak_blocks && used <= h->nblocks)
+        h->peak_blocks = used;
+    return true;
+}
+
+static void set_give(kheap_t *h, uintptr_t set)
+{
+    if (cache_sets(h) >= 2)
+        __atomic_store_n(&set_of(h, set)->busy, 0, __ATOMIC_RELEASE);
+}
+
+/* Every set taken (set_take): a bit per set taken. */
+static unsigned long long sets_take(kheap_t *h)
+{
+    unsigned long long taken = 0;
+    for (uintptr_t set = 0; set < cache_sets(h); set++)
+        if (set_take(h, set))
+            taken |= 1ull << set;
+    return taken;
+}
+
+static void sets_give(kheap_t *h, unsigned long long taken)
+{
+    for (uintptr_t set = 0; set < cache_sets(h); set++)
+        if (taken >> set & 1)
+            set_give(h, set);
+}
+
+/* Every set's counters folded into the control block's (the sets taken and given back). */
+static void sets_fold(kheap_t *h)
+{
+    sets_give(h, sets_take(h));
 }
 
 /* The newest allocation of n blocks held in quick-cache set `set`, live again, or -1. A
@@ -553,13 +635,29 @@ static intptr_t cache_take(kheap_t *h, uintptr_t set, uintptr_t n, struct call *
     }
 }
 
-/* Empties every CPU's quick caches into the bitmaps, where their blocks join the free runs. */
+/* Empties every CPU's quick caches (each set taken, set_take) into the bitmaps, where their
+ * blocks join the free runs. */
 static void cache_flush(kheap_t *h, struct call *c)
 {
-    for (uintptr_t set = 0; set < cache_sets(h); set++)
+    for (uintptr_t set = 0; set < cache_sets(h); set++) {
+        if (!set_take(h, set))
+            continue;
         for (uintptr_t n = 1; n <= h->classes && h->cached_blocks; n++)
             for (intptr_t i; (i = cache_take(h, set, n, c)) >= 0;)
                 summary_report(h, kh_release(h, (uintptr_t)i, n), c, 0);
+        set_give(h, set);
+    }
+}
+
+/* The newest allocation of n blocks in the calling CPU's set, taken, or -1. */
+static intptr_t own_take(kheap_t *h, uintptr_t n, struct call *c)
+{
+    uintptr_t set = this_cpu() % cache_sets(h);
+    if (!set_take(h, set))
+        return -1;
+    intptr_t i = cache_take(h, set, n, c);
+    set_give(h, set);
+    return i;
 }
 
 /* kh_take's placement of n blocks at a multiple of a blocks (I3 in asm/kheap_core.asm),
@@ -578,13 +676,15 @@ static intptr_t take(kheap_t *h, uintptr_t n, uintptr_t a, struct call *c, const
 static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
 {
     uintptr_t n = blocks_for(h, size);
+    if (n > h->free_blocks)
+        sets_fold(h);                       /* (frees without the lock count there) */
     if (n == 0 || n > h->free_blocks)
         return 0;
     uintptr_t a = align >> h->shift;
-    intptr_t first = a <= 1 ? cache_take(h, this_cpu(), n, c) : -1;
+    intptr_t first = a <= 1 ? own_take(h, n, c) : -1;
     if (first < 0) {
         first = take(h, n, a, c, 0);
-        if (first < 0 && h->cached_blocks) {
+        if (first < 0 && (h->cached_blocks || cache_sets(h) > 1)) {
             cache_flush(h, c);
             first = take(h, n, a, c, 0);
         }
@@ -618,19 +718,46 @@ static void count_freed(kheap_t *h, const void *p, uintptr_t n, bool cached)
     h->total_frees++;
 }
 
-/* Frees the allocation starting at block i (known live): into its quick cache when that
- * has room, else into the bitmaps. */
-static void pool_release(kheap_t *h, uintptr_t i, struct call *c)
+/* Block i's cached bit set with a locked instruction: false when it was set already. In a
+ * pool with a set per CPU every free claims its allocation so (as kh_cpu_free does), so
+ * of two frees of one pointer, with the lock or without, exactly one goes on. */
+static bool claim(kheap_t *h, uintptr_t i)
 {
-    uintptr_t n = alloc_blocks(h, i, c);
-    bool cached = kh_cache_put(h, i, n, this_cpu());
-    if (!cached)
+    kh_word bit = (kh_word)1 << (i % KH_WORD_BITS);
+    return !(__atomic_fetch_or(&h->cached[i / KH_WORD_BITS], bit, __ATOMIC_ACQ_REL) & bit);
+}
+
+static void unclaim(kheap_t *h, uintptr_t i)
+{
+    kh_word bit = (kh_word)1 << (i % KH_WORD_BITS);
+    __atomic_fetch_and(&h->cached[i / KH_WORD_BITS], ~bit, __ATOMIC_ACQ_REL);
+}
+
+/* Frees the allocation starting at block i (known live): into the calling CPU's quick
+ * cache when that has room, else into the bitmaps. False, with nothing changed, when a
+ * free on another CPU claimed it first (a pool with a set per CPU): a double free. */
+static bool pool_release(kheap_t *h, uintptr_t i, struct call *c)
+{
+    bool sets = cache_sets(h) > 1;
+    if (sets && !claim(h, i))
+        return false;
+    uintptr_t n = alloc_blocks(h, i, c), own = this_cpu() % cache_sets(h);
+    bool cached = false;
+    if (set_take(h, own)) {
+        cached = kh_cache_put(h, i, n, own);
+        set_give(h, own);
+    }
+    if (!cached) {
         summary_report(h, kh_release(h, i, n), c, 0);
+        if (sets)
+            unclaim(h, i);
+    }
     if (debug_pool(h)) {
         kh_fill(block_addr(h, i), n << h->shift, KHEAP_POISON_BYTE);
         *side_of(h, i) = (struct kh_side){0};
     }
     count_freed(h, block_addr(h, i), n, cached);
+    return true;
 }
 
 static enum kheap_fault_kind fault_kind(intptr_t err)
@@ -790,7 +917,8 @@ static void *pool_resize(kheap_t *h, uintptr_t i, size_t size, kheap_t *from, bo
     void *q = chain_alloc(from, size, 1, chain, c);
     if (q) {
         kh_copy(q, p, kept);
-        pool_release(h, i, c);
+        if (!pool_release(h, i, c))             /* freed on another CPU meanwhile */
+            fault(c, KHEAP_FAULT_DOUBLE_FREE, h, p);
     }
     return q;
 }
@@ -820,15 +948,45 @@ static int free_checked(kheap_t *h, void *p, struct call *c)
     if (i < 0)
         return (int)i;
     bool intact = !debug_pool(h) || guard_ok(h, (uintptr_t)i, c);
-    pool_release(h, (uintptr_t)i, c);
+    if (!pool_release(h, (uintptr_t)i, c)) {
+        fault(c, KHEAP_FAULT_DOUBLE_FREE, h, p);    /* freed on another CPU meanwhile */
+        return KHEAP_EDOUBLE;
+    }
     return intact ? 0 : KHEAP_ECORRUPT;
 }
 
-/* kheap_alloc and kmalloc: with no lock set, the fast path is tried before any call frame
- * is built; with one, alloc_call tries it under the lock. */
+/* With kheap_set_cpu: the calling CPU's quick-cache set, without the lock (kh_cpu_alloc, in a
+ * pool with a set per CPU), or NULL for the paths under it. Not while kheap_fail_nth counts
+ * calls. */
+static inline void *cpu_alloc(kheap_t *h, size_t size)
+{
+    if (!cpu_hook || fail_countdown)
+        return 0;
+    void *p = kh_cpu_alloc(h, size, cpu_hook());
+    if (p)
+        VG_ALLOC(h, p, blocks_for(h, size) << h->shift);
+    return p;
+}
+
+/* With kheap_set_cpu: p freed into the calling CPU's set without the lock (kh_cpu_free), or
+ * false for the paths under it, nothing changed. */
+static inline bool cpu_free(kheap_t *h, void *p)
+{
+    if (!cpu_hook || !kh_cpu_free(h, p, cpu_hook()))
+        return false;
+    VG_FREE(h, p);
+    return true;
+}
+
+/* kheap_alloc and kmalloc: with kheap_set_cpu, the CPU's own set first, without the lock;
+ * with no lock set, the fast path is tried before any call frame is built; with one,
+ * alloc_call tries it under the lock. */
 void *kheap_alloc(kheap_t *h, size_t size)
 {
-    void *p = lock_hook ? 0 : fast_alloc(h, size, 0, __builtin_return_address(0));
+    void *p = cpu_alloc(h, size);
+    if (p)
+        return p;
+    p = lock_hook ? 0 : fast_alloc(h, size, 0, __builtin_return_address(0));
     return p ? p : alloc_call(h, size, 1, false, false, lock_hook != 0,
                           __builtin_return_address(0));
 }
@@ -858,7 +1016,7 @@ static int free_in(kheap_t *h, void *p, struct call *c)
 
 int kheap_free(kheap_t *h, void *p)
 {
-    if (!p)
+    if (!p || cpu_free(h, p))
         return 0;
     if (!lock_hook && fast_free(h, p, 0, __builtin_return_address(0)))  /* as kheap_alloc */
         return 0;
@@ -1035,7 +1193,7 @@ static const void *control_damage(const kheap_t *h)
         && h->side == (uintptr_t)(h->cached + h->nwords)
         && (uintptr_t)h->index == h->side + side_bytes
         && (h->shape & 0xFFFF) == shape_of(h) && h->shape >> 16 == cache_sets(h)
-        && cache_sets(h) >= 1
+        && cache_sets(h) >= 1 && cache_sets(h) <= KHEAP_MAX_CPUS
         && (uintptr_t)h->cache == (uintptr_t)h->index + index_bytes(h->nblocks)
         && h->classes == (h->flags & (KHEAP_F_DEBUG | KHEAP_F_NOCACHE) ? 0
                                                                       : laid_out_classes(h))
@@ -1252,6 +1410,21 @@ static const void *summary_damage(const kheap_t *h)
     }
 }
 
+/* The header of a set not taken (held past KH_SET_SPINS: damaged, or its CPU stuck inside
+ * kh_cpu_alloc or kh_cpu_free), or of one whose counters are not zero once folded or whose
+ * spare words are not zero (a pool's one set: its whole header); NULL when none. */
+static const void *set_damage(const kheap_t *h, unsigned long long taken)
+{
+    bool one = cache_sets(h) == 1;          /* its header unused: all zero */
+    for (uintptr_t set = 0; set < cache_sets(h); set++) {
+        const struct kh_set *s = set_of(h, set);
+        if (!(taken >> set & 1) || (one && s->busy) || s->net || s->hits || s->puts
+            || s->spare[0] || s->spare[1] || s->spare[2] || s->spare[3])
+            return s;
+    }
+    return 0;
+}
+
 /* The first damaged address of one pool (its control block, a bitmap word, the boundary
  * summary, a quick cache, the index or a free run's header), or NULL; a debug pool's patterns are checked by the
  * caller. */
@@ -1282,7 +1455,14 @@ int kheap_check(kheap_t *h)
     call_begin(&c, __builtin_return_address(0));
     bool bad = false;
     for (kheap_t *r = h; r && !bad; r = r->next) {
-        const void *at = pool_damage(r);
+        const void *at = control_damage(r);
+        if (!at) {                          /* (the sets counted by an intact control block) */
+            unsigned long long taken = sets_take(r);
+            at = set_damage(r, taken);
+            if (!at)
+                at = pool_damage(r);
+            sets_give(r, taken);
+        }
         if (at)
             fault(&c, KHEAP_FAULT_CORRUPT, r, at);
         bad = at || (debug_pool(r) && !patterns_ok(r, &c));    /* (reported at the damage) */
@@ -1321,9 +1501,9 @@ static bool cache_drop_from(kheap_t *h, uintptr_t *cls, uintptr_t b, uintptr_t n
         for (; k < count; k++)
             cls[k] = cls[k + 1];
         cls[count] = 0, cls[0] = count - 1;
-        h->cached[b / KH_WORD_BITS] &= ~((kh_word)1 << (b % KH_WORD_BITS));
         h->cached_blocks -= n;
         summary_report(h, kh_release(h, b, n), c, 0);
+        unclaim(h, b);                      /* (after: never free with the bit clear) */
         return true;
     }
     return false;
@@ -1335,9 +1515,14 @@ static bool cache_drop(kheap_t *h, uintptr_t b, uintptr_t n, struct call *c)
 {
     if (n == 0 || n > h->classes)
         return false;
-    for (uintptr_t set = 0; set < cache_sets(h); set++)
-        if (cache_drop_from(h, cache_class(h, set, n), b, n, c))
+    for (uintptr_t set = 0; set < cache_sets(h); set++) {
+        if (!set_take(h, set))
+            continue;
+        bool dropped = cache_drop_from(h, cache_class(h, set, n), b, n, c);
+        set_give(h, set);
+        if (dropped)
             return true;
+    }
     return false;
 }
 
@@ -1399,8 +1584,11 @@ static uintptr_t largest_free(const kheap_t *h)
     return best;
 }
 
-static void stats_of(const kheap_t *h, struct kheap_stats *st)
+/* (Every set taken meanwhile: its counters folded in, its entries still.) */
+static void stats_of(const kheap_t *cb, struct kheap_stats *st)
 {
+    kheap_t *h = (kheap_t *)cb;             /* (the folding writes; what it reports does not change) */
+    unsigned long long taken = sets_take(h);
     size_t bs = block_size(h);
     st->block_size = bs;
     st->capacity = h->nblocks * bs;
@@ -1413,6 +1601,7 @@ static void stats_of(const kheap_t *h, struct kheap_stats *st)
     st->failed_allocs = h->failed_allocs;
     st->faults = h->faults;
     st->regions = 1;
+    sets_give(h, taken);
 }
 
 /* Reads only: the quick caches stay as they are (largest_free counts their allocations as
@@ -1820,7 +2009,10 @@ static void *kmalloc_call(size_t size, size_t align, bool zero, bool fast, const
 
 void *KHEAP_KNAME(kmalloc)(size_t size)
 {
-    void *p = lock_hook ? 0 : fast_alloc(kmalloc_first, size, 0, __builtin_return_address(0));
+    void *p = kmalloc_first ? cpu_alloc(kmalloc_first, size) : 0;
+    if (p)
+        return p;
+    p = lock_hook ? 0 : fast_alloc(kmalloc_first, size, 0, __builtin_return_address(0));
     return p ? p : kmalloc_call(size, 1, false, lock_hook != 0, __builtin_return_address(0));
 }
 
@@ -1841,7 +2033,8 @@ void *KHEAP_KNAME(kmalloc_aligned)(size_t size, size_t align)
 
 void KHEAP_KNAME(kfree)(void *p)
 {
-    if (!p || (!lock_hook && fast_free(kmalloc_first, p, 0, __builtin_return_address(0))))
+    if (!p || (kmalloc_first && cpu_free(kmalloc_first, p))
+        || (!lock_hook && fast_free(kmalloc_first, p, 0, __builtin_return_address(0))))
         return;
     if (!kmalloc_ready(p, __builtin_return_address(0)))
         return;

@@ -27,7 +27,8 @@ static kheap_t *cpu_pool(size_t size)
 static uintptr_t *class_of(kheap_t *h, unsigned set, unsigned n)
 {
     uintptr_t *cb = (uintptr_t *)h;
-    return (uintptr_t *)cb[CB_CACHE] + (set * cb[CB_CLASSES] + n - 1) * (DEPTH + 1);
+    uintptr_t set_words = 8 + cb[CB_CLASSES] * (DEPTH + 1);      /* a header, the classes */
+    return (uintptr_t *)cb[CB_CACHE] + set * set_words + 8 + (n - 1) * (DEPTH + 1);
 }
 
 KTEST(cpu_sets_lie_in_the_pool_and_count_in_its_overhead)
@@ -163,5 +164,35 @@ KTEST(cpu_walk_and_check_see_every_set)
     KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
     KT_EXPECT_PTR_EQ(kt_faults.last.ptr, &cls[2]);
     cls[2] = 0;
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+/* The header of CPU set's set: its busy word first (asm/kheap_core.asm, SET_BUSY). */
+static uintptr_t *set_busy(kheap_t *h, unsigned set)
+{
+    return class_of(h, set, 1) - 8;
+}
+
+KTEST(cpu_a_set_held_elsewhere_is_passed_over_and_check_names_it)
+{
+    kheap_t *h = cpu_pool(POOL);
+    KT_ASSERT(h);
+    current = 1;
+    unsigned char *p = kheap_alloc(h, 32), *q = kheap_alloc(h, 32);
+    KT_ASSERT(p && q);
+    kt_fill(q, 32, 4);
+    uintptr_t *busy = set_busy(h, 1);
+    KT_ASSERT(*busy == 0);
+    *busy = 1;                                          /* as if CPU 1 were inside its set */
+    KT_EXPECT_EQ(kheap_free(h, p), 0);                  /* into the bitmaps instead */
+    KT_EXPECT_EQ(class_of(h, 1, 2)[0], 0);
+    KT_EXPECT(kheap_alloc(h, 32) != 0);                 /* from the index, not the set */
+    KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);       /* a set held past the wait */
+    KT_EXPECT_PTR_EQ(kt_faults.last.ptr, busy);
+    *busy = 0;
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_EXPECT_EQ(kheap_free(h, q), 0);                  /* now held in CPU 1's set */
+    KT_EXPECT_EQ(class_of(h, 1, 2)[0], 1);
+    KT_EXPECT_EQ(kt_stats(h).live_allocs, 1u);          /* its free counted (folded in) */
     KT_EXPECT_EQ(kheap_check(h), 0);
 }

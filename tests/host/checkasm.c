@@ -8,7 +8,8 @@
  * with the arguments the routine table at the top of that file gives. */
 extern const char kh_init[], kh_take[], kh_claim[], kh_release[], kh_mark[], kh_unmark[],
     kh_index_build[], kh_largest_run[], kh_run_start[], kh_run_end[], kh_next_used[], kh_next_free[], kh_alloc_blocks[], kh_summary_build[], kh_block_of[], kh_cache_take[],
-    kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_geometry[], kh_fill[], kh_unlike[], kh_copy[];
+    kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_cpu_alloc[], kh_cpu_free[], kh_geometry[],
+    kh_fill[], kh_unlike[], kh_copy[];
 
 /* tests/host/checkasm.asm */
 uintptr_t checkasm_call(void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3,
@@ -240,6 +241,38 @@ KTEST(kh_fast_routines_keep_the_registers)
     KT_EXPECT_EQ(CALL(kh_fast_alloc, d, 16, 0), 0);                 /* debug: the C layer's */
     KT_EXPECT_EQ(CALL(kh_fast_free, d, q, 0), 0);
     KT_EXPECT_EQ(kheap_free(d, q), 0);
+}
+
+static unsigned cpu_two(void)
+{
+    return 2;
+}
+
+KTEST(kh_cpu_routines_keep_the_registers)
+{
+    kheap_set_cpu(cpu_two, 4);
+    kheap_t *h = pool();                                            /* four sets */
+    kheap_set_cpu(0, 0);
+    KT_ASSERT(h != NULL);
+    char *p = kheap_alloc(h, 48);
+    KT_ASSERT(p != NULL);
+    KT_EXPECT_EQ(CALL(kh_cpu_free, h, p, 2), 3);                    /* claimed, pushed */
+    KT_EXPECT_EQ(CALL(kh_cpu_free, h, p, 2), 0);                    /* held: the locked path's */
+    KT_EXPECT_EQ(CALL(kh_cpu_alloc, h, 48, 1), 0);                  /* CPU 1's set is empty */
+    KT_EXPECT_PTR_EQ(CALL(kh_cpu_alloc, h, 33, 6), p);              /* CPU 6: set 6 % 4 = 2 */
+    char *q = kheap_alloc(h, 100 * 16);                             /* past every class */
+    KT_ASSERT(q != NULL);
+    KT_EXPECT_EQ(CALL(kh_cpu_free, h, q, 2), 0);                    /* undone: the locked path's */
+    KT_EXPECT_EQ(CALL(kh_cpu_free, h, p + 16, 2), 0);               /* not a start */
+    KT_EXPECT_EQ(CALL(kh_cpu_alloc, 0, 48, 0), 0);                  /* no handle */
+    kheap_t *one = pool();                                          /* one set */
+    KT_ASSERT(one != NULL);
+    char *r = kheap_alloc(one, 16);
+    KT_EXPECT_EQ(CALL(kh_cpu_free, one, r, 0), 0);                  /* the locked paths' */
+    KT_EXPECT_EQ(kheap_free(one, r), 0);
+    KT_EXPECT_EQ(kheap_free(h, p), 0);
+    KT_EXPECT_EQ(kheap_free(h, q), 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
 KTEST(kh_fill_kh_unlike_and_kh_copy_keep_the_registers)

@@ -36,7 +36,6 @@
 #include "ktest.h"                  /* the control block's word positions (CB_*) */
 #include "rng.h"
 
-#define CACHE_CLASS_WORDS 9                 /* a quick-cache class: a count and 8 entries */
 #define W sizeof(uintptr_t)
 #define BAND 256                            /* guard band on each side of a region */
 #define BAND_BYTE 0xC3
@@ -454,7 +453,7 @@ static void area_bounds(const struct region *r, enum area a, unsigned char **lo,
     case HEADERS:                           /* (no free run to damage: the index instead) */
     case INDEX:   *lo = (unsigned char *)cb[CB_INDEX]; *n = cb[CB_CACHE] - cb[CB_INDEX]; break;
     case CACHED:  *lo = (unsigned char *)cb[CB_CACHED]; *n = bitmap; break;
-    case CACHE:   *lo = (unsigned char *)cb[CB_CACHE]; *n = cb[CB_CLASSES] * CACHE_CLASS_WORDS * W;
+    case CACHE:   *lo = (unsigned char *)cb[CB_CACHE]; *n = cb[CB_SUMMARY] - cb[CB_CACHE];
                   break;
     default:      *lo = (unsigned char *)cb[CB_SUMMARY]; *n = summary_bytes(cb[CB_NWORDS]); break;
     }
@@ -501,7 +500,8 @@ static bool set_up(void)
     t.cpus = rnd(2) ? 1 : 2 + rnd(3);       /* half the pools with a quick-cache set per CPU */
     kheap_set_cpu(this_cpu, t.cpus);
     for (unsigned k = 0; k < t.nregions; k++) {
-        size_t size = ((size_t)1024 << rnd(6)) + rnd(4096);    /* 1 KiB .. 36 KiB */
+        size_t size = ((size_t)(caches ? 4096 : 1024) << rnd(6)) + rnd(4096);  /* 1 (4) KiB ..
+                                               36 (132) KiB: room for classes and their sets */
         if (!make_region(&t.r[k], size, rnd(16)))
             return false;
     }

@@ -26,7 +26,8 @@ bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintpt
             below = (below + bits - 1) / bits;
         uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 3 * w * words
                              + (debug ? n * MODEL_SIDE_BYTES : 0) + index
-                             + classes * (MODEL_CACHE_DEPTH + 1) * w + 2 * summary * w;
+                             + (8 + classes * (MODEL_CACHE_DEPTH + 1)) * w    /* one set */
+                             + 2 * summary * w;
         uint64_t first = (bitmaps_end + block - 1) / block * block;
         if (first + n * block <= end) {
             *base = (uintptr_t)first;

@@ -103,24 +103,26 @@ KTEST(model_geometry_by_hand_and_against_kheap)
     size_t n;
 #if UINTPTR_MAX == 0xFFFFFFFFu
     /* i386. 4096 bytes at 0x1000: control (112 bytes) to 0x1070, three 7-word bitmaps to
-     * 0x10c4, the index (class maps 128 bytes, heads for 5 first levels: 320) to 0x1284, no
-     * quick caches (fewer than 512 blocks), a one-word summary and its mirror to 0x128c, block
-     * 0 at 0x1290, then (0x2000 - 0x1290) / 16 = 215 blocks (still 7 words). Debug, 8 more bytes a block:
-     * n = 144 has 5-word bitmaps to 0x10ac, the side table to 0x152c, the index to 0x16ec,
-     * the summary to 0x16f4, block 0 at 0x1700, and its blocks end at 0x2000; n = 145 would
-     * end at 0x2010. */
-    const uintptr_t plain_base = 0x1290, debug_base = 0x1700;
-    const size_t plain_n = 215, debug_n = 144;
+     * 0x10c4, the index (class maps 128 bytes, heads for 5 first levels: 320) to 0x1284, the
+     * quick-cache set's header alone (32 bytes: fewer than 512 blocks, no classes) to 0x12a4,
+     * a one-word summary and its mirror to 0x12ac, block 0 at 0x12b0, then
+     * (0x2000 - 0x12b0) / 16 = 213 blocks (still 7 words). Debug, 8 more bytes a block:
+     * n = 143 has 5-word bitmaps to 0x10ac, the side table to 0x1524, the index to 0x16e4,
+     * the header to 0x1704, the summary to 0x170c, block 0 at 0x1710, and its blocks end at
+     * 0x2000; n = 144 would end at 0x2020. */
+    const uintptr_t plain_base = 0x12b0, debug_base = 0x1710;
+    const size_t plain_n = 213, debug_n = 143;
 #else
     /* x86-64. 4096 bytes at 0x1000: control (224 bytes) to 0x10e0, three 4-word bitmaps
      * (96 bytes) to 0x1140, the index (128 bytes of class maps, heads for 5 first levels:
-     * 320) to 0x1300, no quick caches, the summary word and its mirror to 0x1310, block 0
-     * there, then (0x2000 - 0x1310) / 16 = 207 blocks (still 4 words). Debug, 16 more bytes
-     * a block: n = 107 has 2-word bitmaps to 0x1110, the side table to 0x17c0, the index (4
-     * first levels) to 0x1940, the summary to 0x1950, block 0 there, and its blocks end at
-     * 0x2000; n = 108 would end at 0x2010. */
-    const uintptr_t plain_base = 0x1310, debug_base = 0x1950;
-    const size_t plain_n = 207, debug_n = 107;
+     * 320) to 0x1300, the set's header alone (64 bytes) to 0x1340, the summary word and its
+     * mirror to 0x1350, block 0 there, then (0x2000 - 0x1350) / 16 = 203 blocks (still 4
+     * words). Debug, 16 more bytes a block: n = 105 has 2-word bitmaps to 0x1110, the side
+     * table to 0x17a0, the index (4 first levels) to 0x1920, the header to 0x1960, the
+     * summary to 0x1970, block 0 there, and its blocks end at 0x2000; n = 106 would end at
+     * 0x2010. */
+    const uintptr_t plain_base = 0x1350, debug_base = 0x1970;
+    const size_t plain_n = 203, debug_n = 105;
 #endif
     KT_EXPECT(model_geometry(0x1000, 4096, 16, false, &base, &n));
     KT_EXPECT_EQ(base, plain_base);

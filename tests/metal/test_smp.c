@@ -11,7 +11,7 @@
 
 struct seen {
     unsigned index[SMP_MAX_CPUS];           /* what cpu_index said on each CPU */
-    uint32_t ticks[SMP_MAX_CPUS];           /* its timer count, twice, 20 ms apart */
+    uint32_t ticks[SMP_MAX_CPUS];           /* its timer count, twice, 100 ms apart */
     uint32_t later[SMP_MAX_CPUS];
 };
 
@@ -21,7 +21,7 @@ static void look(unsigned cpu, void *arg)
     s->index[cpu] = cpu_index() + 1;
     s->ticks[cpu] = cpu ? smp_cpu(cpu)->ticks : pit_ticks();
     uint32_t start = pit_ticks();
-    while (pit_ticks() - start < 20)        /* the PIT: the BSP's count, readable anywhere */
+    while (pit_ticks() - start < 100)       /* the PIT: the BSP's count, readable anywhere */
         __asm__ volatile("pause");
     s->later[cpu] = cpu ? smp_cpu(cpu)->ticks : pit_ticks();
 }
@@ -36,7 +36,7 @@ KTEST(smp_every_cpu_of_the_madt_runs_with_its_index_and_its_timer)
     smp_run(look, &s);
     for (unsigned c = 0; c < smp_cpus(); c++) {
         KT_EXPECT_EQ(s.index[c], c + 1);
-        KT_EXPECT(s.later[c] - s.ticks[c] >= 10);       /* 20 ms at 1 kHz, with slack */
+        KT_EXPECT(s.later[c] - s.ticks[c] >= 10);   /* 100 at 1 kHz; ticks a busy host drops */
         for (unsigned d = 0; d < c; d++)
             KT_EXPECT(smp_cpu(c)->apic_id != smp_cpu(d)->apic_id);
     }
