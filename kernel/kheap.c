@@ -1425,16 +1425,13 @@ static const void *set_damage(const kheap_t *h, unsigned long long taken)
     return 0;
 }
 
-/* The first damaged address of one pool (its control block, a bitmap word, the boundary
- * summary, a quick cache, the index or a free run's header), or NULL; a debug pool's patterns are checked by the
- * caller. */
+/* The first damaged address of one pool whose control block is intact (a bitmap word, the
+ * boundary summary, a quick cache, the index or a free run's header), or NULL; a debug
+ * pool's patterns are checked by the caller. */
 static const void *pool_damage(const kheap_t *h)
 {
-    const void *bad = control_damage(h);
-    if (bad)
-        return bad;
     size_t used, starts, entries, cached;
-    bad = bitmap_damage(h, &used, &starts);
+    const void *bad = bitmap_damage(h, &used, &starts);
     if (!bad)
         bad = summary_damage(h);
     if (!bad)

@@ -196,3 +196,65 @@ KTEST(cpu_a_set_held_elsewhere_is_passed_over_and_check_names_it)
     KT_EXPECT_EQ(kt_stats(h).live_allocs, 1u);          /* its free counted (folded in) */
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
+
+KTEST(cpu_hits_without_the_lock_count_in_stats_and_peak)
+{
+    kheap_t *h = cpu_pool(POOL);
+    KT_ASSERT(h);
+    void *a = kheap_alloc(h, 32), *b = kheap_alloc(h, 32);
+    KT_ASSERT(a && b);
+    KT_EXPECT_EQ(kheap_free(h, a), 0);                  /* both into CPU 0's set */
+    KT_EXPECT_EQ(kheap_free(h, b), 0);
+    void *c = kheap_alloc(h, 48);                       /* 3 blocks: from the index */
+    KT_ASSERT(c);
+    KT_EXPECT_EQ(kt_stats(h).peak_used, 64u);           /* two allocations of 32 at most */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 32), b);            /* both back, without the lock */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 32), a);
+    struct kheap_stats st = kt_stats(h);                /* folded: 112 bytes live */
+    KT_EXPECT_EQ(st.used, 112u);
+    KT_EXPECT_EQ(st.peak_used, 112u);
+    KT_EXPECT_EQ(st.live_allocs, 3u);
+    KT_EXPECT_EQ(st.total_allocs, 5u);
+    KT_EXPECT_EQ(st.total_frees, 2u);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(cpu_a_held_set_keeps_its_entries_through_a_failing_request)
+{
+    kheap_t *h = cpu_pool(POOL);
+    KT_ASSERT(h);
+    size_t cap = kt_stats(h).capacity;
+    current = 2;
+    void *p = kheap_alloc(h, 32);
+    KT_ASSERT(p);
+    KT_EXPECT_EQ(kheap_free(h, p), 0);                  /* held in CPU 2's set */
+    KT_EXPECT_EQ(kt_stats(h).used, 0u);                 /* (its count folded: free) */
+    uintptr_t *busy = set_busy(h, 2);
+    *busy = 1;                                          /* CPU 2 inside its set */
+    current = 0;
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, cap), 0);           /* its 2 blocks cannot be had now */
+    KT_EXPECT_EQ(class_of(h, 2, 2)[0], 1);              /* still held there */
+    *busy = 0;
+    void *all = kheap_alloc(h, cap);                    /* now every set is emptied */
+    KT_EXPECT(all != 0);
+    KT_EXPECT_EQ(kheap_free(h, all), 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+KTEST(cpu_kmalloc_and_kfree_use_the_cpus_set_too)
+{
+    kheap_set_cpu(cpu_index, CPUS);
+    current = 3;
+    void *mem = kt_mem(POOL, 16);
+    KT_ASSERT(mem && kmalloc_init(mem, POOL) == 0);
+    void *p = kmalloc(40), *q = kmalloc(40);
+    KT_ASSERT(p && q);
+    kfree(p);                                           /* into CPU 3's set */
+    KT_EXPECT_EQ(class_of(kmalloc_heap(), 3, 3)[0], 1);
+    current = 1;
+    KT_EXPECT(kmalloc(40) != p);                        /* CPU 1's set holds none */
+    current = 3;
+    KT_EXPECT_PTR_EQ(kmalloc(40), p);                   /* CPU 3's does */
+    kfree(q);
+    KT_EXPECT_EQ(kheap_check(kmalloc_heap()), 0);
+}
