@@ -2837,7 +2837,8 @@ lf_length:
         or      xDX, xCX                        ; the word's boundary bits
         mov     xCX, xAX
         and     xCX, WORD_BITS - 1
-        shr     xDX, cl                         ; from this block on
+        shr     xDX, cl                         ; from this block on (a count of 0, at
+        test    xDX, xDX                        ; a word's first block, sets no flags)
         jnz     .found
         or      xAX, WORD_BITS - 1              ; none: the next word
         inc     xAX

@@ -258,3 +258,56 @@ KTEST(cpu_kmalloc_and_kfree_use_the_cpus_set_too)
     kfree(q);
     KT_EXPECT_EQ(kheap_check(kmalloc_heap()), 0);
 }
+
+static int cpu_locks;                       /* calls of the counting lock below */
+
+static uintptr_t counting_lock(void)
+{
+    cpu_locks++;
+    return 0;
+}
+
+static void counting_unlock(uintptr_t state)
+{
+    (void)state;
+}
+
+/* Frees p with the counting lock set: true when it went into the CPU's set without it. */
+static bool freed_without_lock(kheap_t *h, void *p)
+{
+    cpu_locks = 0;
+    kheap_set_lock(counting_lock, counting_unlock);
+    int err = kheap_free(h, p);
+    kheap_set_lock(0, 0);
+    return err == 0 && cpu_locks == 0;
+}
+
+/* The length a free without the lock reads (lf_length) steps from one bitmap word to the
+ * next: an allocation starting at a word's last block, and one ending at a word's end, are
+ * freed into the set like any other. */
+KTEST(cpu_a_free_whose_length_meets_a_bitmap_word_edge_needs_no_lock)
+{
+    kheap_t *h = cpu_pool(POOL);
+    KT_ASSERT(h);
+    uintptr_t *cb = (uintptr_t *)h, bits = 8 * sizeof(uintptr_t);
+    unsigned char *base = (unsigned char *)cb[CB_BASE];
+    void *p[8 * sizeof(uintptr_t) + 2];
+    unsigned n = 0, ends = 0, starts = 0;
+    while (n < bits + 2 && (p[n] = kheap_alloc(h, 3u << cb[CB_SHIFT])))
+        n++;                                            /* 3 blocks each, from block 0 on */
+    KT_ASSERT(n == bits + 2);                           /* (over three bitmap words) */
+    for (unsigned k = 0; k < n; k++) {
+        uintptr_t first = (uintptr_t)((unsigned char *)p[k] - base) >> cb[CB_SHIFT];
+        if ((first + 1) % bits != 0 && (first + 3) % bits != 0)
+            continue;                                   /* not at a word's last block or end */
+        starts += (first + 1) % bits == 0;
+        ends += (first + 3) % bits == 0;
+        KT_EXPECT(freed_without_lock(h, p[k]));
+        KT_EXPECT_EQ(class_of(h, 0, 3)[0], starts + ends);
+        p[k] = 0;
+    }
+    KT_EXPECT(starts >= 1 && ends >= 1);                /* both edges met */
+    for (unsigned k = 0; k < n; k++)
+        KT_EXPECT_EQ(kheap_free(h, p[k]), 0);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
