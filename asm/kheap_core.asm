@@ -245,6 +245,15 @@ KH_MAGIC_VALUE  equ 0x5045484B          ; "KHEP": the pool's control block is va
 %assign CB_SIZE 0
 %assign NODE_SIZE 0
 
+field KH_FREE_BLOCKS            ; the counters first (I4), written under the lock:
+                                ; the fields the lock-free paths read start a line on
+field KH_LIVE_ALLOCS
+field KH_PEAK_BLOCKS
+field KH_TOTAL_ALLOCS
+field KH_TOTAL_FREES
+field KH_FAILED_ALLOCS
+field KH_FAULTS
+field KH_CACHED_BLOCKS          ; blocks held in the quick caches
 field KH_MAGIC                  ; KH_MAGIC_VALUE while the pool is valid
 field KH_GEOMETRY               ; GEOMETRY_SEED XOR every word from KH_SHIFT to KH_SUMMARY
 field KH_SHIFT                  ; log2(block size)
@@ -265,21 +274,13 @@ field KH_CACHED                 ; -> cached bitmap (I5), after the start bitmap
 field KH_CACHE                  ; -> the quick caches (I5), after the index
 field KH_CLASSES                ; quick-cache classes: allocations of 1 .. classes blocks
 field KH_SUMMARY                ; -> the boundary summary (I6), after the quick caches
-field KH_FREE_BLOCKS            ; the counters from here on (I4)
-field KH_LIVE_ALLOCS
-field KH_PEAK_BLOCKS
-field KH_TOTAL_ALLOCS
-field KH_TOTAL_FREES
-field KH_FAILED_ALLOCS
-field KH_FAULTS
-field KH_CACHED_BLOCKS          ; blocks held in the quick caches
 
 ; The geometry word (the handle check of every call, C layer and fast paths alike): the fields
 ; that never change after creation, and `next` (re-summed when a region is linked), XORed
 ; into a seed, so a change of any one word changes the sum. kh_geometry computes it.
 GEOMETRY_SEED   equ 0x9E3779B9
 GEOMETRY_FIRST  equ KH_SHIFT
-GEOMETRY_END    equ KH_FREE_BLOCKS              ; one past the last word summed
+GEOMETRY_END    equ KH_SUMMARY + WORD_BYTES     ; one past the last word summed
 
 ; The index's shape, two bytes of one word: the blocks of the shortest run it holds (those
 ; of RUN_HEADER_BYTES, at least one block; 0 in a pool without an index, a debug pool), and
@@ -334,7 +335,8 @@ CACHE_CLASS_BYTES equ (CACHE_DEPTH + 1) * WORD_BYTES
 ; Each set begins with a header, then its classes: the header's busy word is the set's own
 ; lock (xchg), held by whoever pushes or pops the set; net, hits and puts count what the
 ; lock-free paths did (blocks pushed minus popped, allocations, frees), which the C layer
-; folds into the control block's counters (I4) while it holds the set.
+; folds into the control block's counters (I4) while it holds the set. The header's fifth
+; word is the C layer's alone, under the lock: the window its CPU's allocations go to.
 SET_BUSY        equ 0
 SET_NET         equ WORD_BYTES
 SET_HITS        equ 2 * WORD_BYTES

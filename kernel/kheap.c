@@ -47,6 +47,14 @@ typedef uintptr_t kh_word;                  /* one bitmap word */
 #define KH_NO_BLOCK (KH_INDEX_DAMAGED - 1)
 
 struct kheap {
+    size_t free_blocks;                     /* the counters first (I4): the lock-free paths
+                                               read the fields after them, on other lines */
+    size_t live_allocs;
+    size_t peak_blocks;
+    size_t total_allocs, total_frees;
+    size_t failed_allocs;
+    size_t faults;
+    size_t cached_blocks;                   /* blocks held in the quick caches */
     uintptr_t magic;                        /* KH_MAGIC_VALUE while valid */
     uintptr_t geometry;                     /* kh_geometry(): the XOR of shift .. summary */
     uintptr_t shift;                        /* log2(block size) */
@@ -71,13 +79,6 @@ struct kheap {
     uintptr_t classes;                      /* class c holds allocations of c+1 blocks */
     kh_word *summary;                       /* the boundary summary (I6), after the caches:
                                                each level word followed by its mirror */
-    size_t free_blocks;                     /* the counters, from here on (I4) */
-    size_t live_allocs;
-    size_t peak_blocks;
-    size_t total_allocs, total_frees;
-    size_t failed_allocs;
-    size_t faults;
-    size_t cached_blocks;                   /* blocks held in the quick caches */
 };
 
 _Static_assert(sizeof(struct kheap) == KHEAP_CONTROL_BYTES, "kheap.h: KHEAP_CONTROL_BYTES");
@@ -87,7 +88,8 @@ struct kh_set {
     uintptr_t busy;                         /* 1 while a path pushes or pops the set */
     uintptr_t net;                          /* blocks pushed minus blocks popped (modulo) */
     uintptr_t hits, puts;                   /* allocations from it, frees into it */
-    uintptr_t spare[4];
+    uintptr_t window;                       /* 1 + the window its refills go to, 0: none */
+    uintptr_t spare[3];
 };
 #define KH_SET_WORDS (sizeof(struct kh_set) / sizeof(uintptr_t))
 _Static_assert(KHEAP_CPU_SET_BYTES == sizeof(struct kh_set)
@@ -670,6 +672,62 @@ static intptr_t take(kheap_t *h, uintptr_t n, uintptr_t a, struct call *c, const
     return r == KH_NO_BLOCK ? -1 : (intptr_t)r;
 }
 
+#define KH_WINDOW_BLOCKS 512                /* a placement window: a cache line of a bitmap */
+
+/* Placement windows: the block area cut at every KH_WINDOW_BLOCKS blocks' worth of
+ * address (where kh_take aligns to it), the first and last cut short. Window w (from 0)
+ * begins at block window_first(h, w); block b lies in window_at(h, b). */
+static uintptr_t window_offset(const kheap_t *h)
+{
+    return (h->base >> h->shift) % KH_WINDOW_BLOCKS;
+}
+
+static uintptr_t window_at(const kheap_t *h, uintptr_t b)
+{
+    return (b + window_offset(h)) / KH_WINDOW_BLOCKS;
+}
+
+static uintptr_t window_first(const kheap_t *h, uintptr_t w)
+{
+    return w ? w * KH_WINDOW_BLOCKS - window_offset(h) : 0;
+}
+
+static uintptr_t windows(const kheap_t *h)
+{
+    return window_at(h, h->nblocks - 1) + 1;
+}
+
+/* In a pool with a set per CPU, where an allocation of n blocks (a quick cache's size) that
+ * the calling CPU's set could not serve is placed: the lowest fit in the CPU's window (the
+ * set's window word, a hint: out of range it names none), read on the used bitmap; when
+ * none fits, at the start of a new window (kh_take aligned to a window), or else where
+ * kh_take puts it; its window becomes the CPU's. So each CPU's allocations, and the bitmap
+ * words its frees and hits write, lie apart from other CPUs'. The first block, or -1
+ * (nothing changed). */
+static intptr_t window_take(kheap_t *h, uintptr_t n, struct call *c)
+{
+    struct kh_set *s = set_of(h, this_cpu() % cache_sets(h));
+    if (s->window && s->window <= windows(h)) {
+        uintptr_t from = window_first(h, s->window - 1), end = window_first(h, s->window);
+        if (end > h->nblocks || s->window == windows(h))
+            end = h->nblocks;
+        while ((from = kh_next_free(h, from, end)) + n <= end) {
+            uintptr_t past = kh_next_used(h, from, from + n);
+            if (past == from + n) {
+                summary_report(h, kh_claim(h, from, n), c, 0);
+                return (intptr_t)from;
+            }
+            from = past;
+        }
+    }
+    intptr_t first = take(h, n, KH_WINDOW_BLOCKS, c, 0);
+    if (first < 0)
+        first = take(h, n, 1, c, 0);
+    if (first >= 0)
+        s->window = window_at(h, (uintptr_t)first) + 1;
+    return first;
+}
+
 /* An allocation of size bytes at an align-byte boundary (a power of two) in one pool: the
  * newest of its size in the quick caches when the alignment is the block size's, else
  * kh_take's; when none fits, the caches are flushed and kh_take tried again. */
@@ -683,7 +741,8 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
     uintptr_t a = align >> h->shift;
     intptr_t first = a <= 1 ? own_take(h, n, c) : -1;
     if (first < 0) {
-        first = take(h, n, a, c, 0);
+        bool windows = cache_sets(h) > 1 && a <= 1 && n <= h->classes;
+        first = windows ? window_take(h, n, c) : take(h, n, a, c, 0);
         if (first < 0 && (h->cached_blocks || cache_sets(h) > 1)) {
             cache_flush(h, c);
             first = take(h, n, a, c, 0);
@@ -1419,7 +1478,8 @@ static const void *set_damage(const kheap_t *h, unsigned long long taken)
     for (uintptr_t set = 0; set < cache_sets(h); set++) {
         const struct kh_set *s = set_of(h, set);
         if (!(taken >> set & 1) || (one && s->busy) || s->net || s->hits || s->puts
-            || s->spare[0] || s->spare[1] || s->spare[2] || s->spare[3])
+            || (one && s->window) || s->window > windows(h)
+            || s->spare[0] || s->spare[1] || s->spare[2])
             return s;
     }
     return 0;

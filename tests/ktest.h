@@ -30,10 +30,10 @@ struct ktest {
 /* Word positions in a pool's control block, as struct kheap in kernel/kheap.c lays them out,
  * for the tests that damage it on purpose (tests/host/damage.c too): a change of layout is
  * made here once. */
-enum { CB_SHIFT = 2, CB_NBLOCKS = 3, CB_NWORDS = 4, CB_USED = 5, CB_START = 6, CB_BASE = 7,
-       CB_LIMIT = 8, CB_SIDE = 11, CB_INDEX = 13, CB_NEXT = 14, CB_SHAPE = 15, CB_CACHED = 16,
-       CB_CACHE = 17, CB_CLASSES = 18, CB_SUMMARY = 19, CB_FREE_BLOCKS = 20,
-       CB_LIVE_ALLOCS = 21, CB_PEAK = 22 };
+enum { CB_FREE_BLOCKS = 0, CB_LIVE_ALLOCS = 1, CB_PEAK = 2, CB_MAGIC = 8, CB_GEOMETRY = 9,
+       CB_SHIFT = 10, CB_NBLOCKS = 11, CB_NWORDS = 12, CB_USED = 13, CB_START = 14,
+       CB_BASE = 15, CB_LIMIT = 16, CB_SIDE = 19, CB_INDEX = 21, CB_NEXT = 22, CB_SHAPE = 23,
+       CB_CACHED = 24, CB_CACHE = 25, CB_CLASSES = 26, CB_SUMMARY = 27 };
 
 /* Records a failure (file:line: expression) and goes on; evaluates to the condition. */
 #define KT_EXPECT(cond) kt_expect(!!(cond), __FILE__, __LINE__, #cond)

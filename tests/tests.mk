@@ -265,13 +265,15 @@ coverage: deps $(COV)/ktest $(COV)/replay $(COV)/before_init
 BENCH_WIDTH ?= 64
 BENCH_DIR   := $(if $(filter 32,$(BENCH_WIDTH)),$(BUILD)/host,$(B64)/host)
 BENCH_RUN   := $(if $(filter 32,$(BENCH_WIDTH)),$(RUN32),)
-BENCH_DEPS  := tests/host/rng.h include/kheap.h $(FLAGS_STAMP)
-$(BUILD)/host/%: tests/bench/%.c $(BENCH_DEPS) $(LIB)
+BENCH_DEPS  := tests/host/rng.h include/kheap.h include/kernel/irqlock.h $(FLAGS_STAMP)
+# The threads rows take the stub kernel's ticket lock.
+BENCH_LOCK  := kernel/stub/irqlock.c
+$(BUILD)/host/%: tests/bench/%.c $(BENCH_LOCK) $(BENCH_DEPS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) -m32 -no-pie -O2 -pthread -Iinclude -Itests/host -o $@ $< $(LIB)
-$(B64)/host/%: tests/bench/%.c $(BENCH_DEPS) $(LIB64)
+	$(CC) -m32 -no-pie -O2 -pthread -Iinclude -Itests/host -o $@ $< $(BENCH_LOCK) $(LIB)
+$(B64)/host/%: tests/bench/%.c $(BENCH_LOCK) $(BENCH_DEPS) $(LIB64)
 	@mkdir -p $(@D)
-	$(CC) -m64 -O2 -pthread -Iinclude -Itests/host -o $@ $< $(LIB64)
+	$(CC) -m64 -O2 -pthread -Iinclude -Itests/host -o $@ $< $(BENCH_LOCK) $(LIB64)
 
 # A line saying the figures below come from qemu-i386, when they do.
 emulated_note = if [ -n "$(BENCH_RUN)" ] && [ "$$($(RUN32) --mode)" != native ]; then \

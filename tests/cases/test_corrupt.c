@@ -133,7 +133,7 @@ static bool calls_refuse_and_write_nothing(kheap_t *h, void *live, size_t region
 
 KTEST(damaged_control_block_fails_safe)
 {
-    static const int fields[] = { 0, CB_SHIFT, CB_BASE, CB_INDEX, CB_SHAPE };
+    static const int fields[] = { CB_MAGIC, CB_SHIFT, CB_BASE, CB_INDEX, CB_SHAPE };
     struct damaged_pool d;
     KT_ASSERT(make(&d));
     /* the metadata up to the quick caches: the control block, the bitmaps and the index */

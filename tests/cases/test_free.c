@@ -174,9 +174,9 @@ static int walk_nothing(void *ctx, void *p, size_t size, bool used)
 KTEST(damaged_handle_is_refused_and_left_alone)
 {
     KT_ASSERT(setup());
-    uintptr_t *first_word = (uintptr_t *)fx.h;             /* a wild write over the handle */
-    uintptr_t saved = *first_word;
-    *first_word ^= 0x10;
+    uintptr_t *magic = (uintptr_t *)fx.h + CB_MAGIC;       /* a wild write over the handle */
+    uintptr_t saved = *magic;
+    *magic ^= 0x10;
     KT_EXPECT(kheap_alloc(fx.h, 16) == 0);
     KT_EXPECT_EQ(kt_faults.count, 1);
     KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
@@ -189,8 +189,8 @@ KTEST(damaged_handle_is_refused_and_left_alone)
     KT_EXPECT(kheap_usable_size(fx.h, fx.b) == 0);
     KT_EXPECT(kt_stats(fx.h).capacity == 0);               /* no stats from a damaged pool */
     KT_EXPECT(kt_faults.count == 5);                       /* the two queries report nothing */
-    KT_EXPECT(*first_word == (saved ^ 0x10));              /* nothing was written to it */
-    *first_word = saved;                                   /* repaired, all is as before */
+    KT_EXPECT(*magic == (saved ^ 0x10));                   /* nothing was written to it */
+    *magic = saved;                                        /* repaired, all is as before */
     KT_EXPECT(kheap_check(fx.h) == 0);
     KT_EXPECT_EQ(kt_stats(fx.h).faults, 0);
     KT_EXPECT_EQ(kt_stats(fx.h).live_allocs, 3);

@@ -254,7 +254,7 @@ KTEST(grow_is_not_asked_for_the_impossible)
 KTEST(trim_refuses_a_damaged_chain)
 {
     KT_ASSERT(grown_then_freed());
-    uintptr_t *magic = (uintptr_t *)kmalloc_heap();     /* the control block's first word */
+    uintptr_t *magic = (uintptr_t *)kmalloc_heap() + CB_MAGIC;
     *magic ^= 1;
     KT_EXPECT_EQ(kmalloc_trim(), 0);
     KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);

@@ -229,7 +229,7 @@ KTEST(kh_fast_routines_keep_the_registers)
     KT_EXPECT_EQ(CALL(kh_fast_free, h, p + 16, 0), 0);              /* not a start */
     KT_EXPECT_EQ(CALL(kh_fast_free, 0, p, 0), 0);                   /* no handle */
     KT_EXPECT_EQ(CALL(kh_fast_alloc, 0, 48, 0), 0);
-    KT_EXPECT_EQ(CALL(kh_geometry, h), ((uintptr_t *)h)[1]);        /* the geometry word */
+    KT_EXPECT_EQ(CALL(kh_geometry, h), ((uintptr_t *)h)[CB_GEOMETRY]);
     char *q = kheap_alloc(h, 100 * 16);                             /* past every class */
     KT_ASSERT(q != NULL);
     KT_EXPECT_EQ(CALL(kh_fast_free, h, q, 0), 100);                 /* into the bitmaps */
