@@ -25,6 +25,9 @@ struct ktest {
 /* Bits in a bitmap word: the machine word (32 on i386, 64 on x86-64). Tests take every
  * width from here, never from a literal. */
 #define KT_WORD_BITS (8 * sizeof(uintptr_t))
+/* Entries of one quick-cache class, as KHEAP_CPU_SET_BYTES counts them (a header of 8
+ * words, then 64 classes of a count and their entries). */
+#define KT_CACHE_DEPTH ((int)((KHEAP_CPU_SET_BYTES / sizeof(void *) - 8) / 64 - 1))
 /* Blocks of 16 bitmap words: a size for runs that reach across many words. */
 #define KT_WIDE_BLOCKS (16 * KT_WORD_BITS)
 /* Word positions in a pool's control block, as struct kheap in kernel/kheap.c lays them out,

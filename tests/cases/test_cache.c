@@ -6,7 +6,7 @@
 /* A 64 KiB pool of 16-byte blocks: 4096 blocks, so classes for 1 .. 8 blocks (one class per
  * 512 blocks) hold up to 8 frees each. */
 #define POOL (64 * 1024)
-#define DEPTH 8
+#define DEPTH KT_CACHE_DEPTH
 #define SET_HEADER 8                        /* words before a set's classes */
 
 KTEST(cache_gives_the_newest_free_of_the_same_size_first)

@@ -5,7 +5,7 @@
 #include "ktest.h"
 
 #define POOL (64 * 1024)                    /* with 4 sets: classes of 1 .. 7 blocks */
-#define DEPTH 8
+#define DEPTH KT_CACHE_DEPTH
 #define CPUS 4
 
 static unsigned current;                    /* the CPU the next call runs on */

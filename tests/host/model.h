@@ -18,7 +18,9 @@
 #define KHEAP_QCLASS_SHIFT 9                /* (the fuzzer's build sets 2: small pools too) */
 #endif
 #define MODEL_CACHE_CLASSES 64              /* at most; class c: allocations of c+1 blocks */
-#define MODEL_CACHE_DEPTH 8                 /* entries a class holds, newest taken first */
+#define MODEL_CACHE_DEPTH ((KHEAP_CPU_SET_BYTES / sizeof(void *) - 8) / 64 - 1)
+                                            /* entries a class holds (as kheap.h counts a
+                                               set), newest taken first */
 
 /* M_CACHED: the first block of a freed allocation held in a quick cache (its other blocks
  * stay M_CONT): free to the caller, but not to a search until the caches are flushed. */
