@@ -88,7 +88,7 @@ struct kh_set {
     uintptr_t busy;                         /* 1 while a path pushes or pops the set */
     uintptr_t net;                          /* blocks pushed minus blocks popped (modulo) */
     uintptr_t hits, puts;                   /* allocations from it, frees into it */
-    uintptr_t window;                       /* 1 + the window its refills go to, 0: none */
+    uintptr_t window;                       /* 1 + its CPU's window (window_take), 0: none */
     uintptr_t spare[3];
 };
 #define KH_SET_WORDS (sizeof(struct kh_set) / sizeof(uintptr_t))
@@ -709,7 +709,7 @@ static intptr_t window_take(kheap_t *h, uintptr_t n, struct call *c)
     struct kh_set *s = set_of(h, this_cpu() % cache_sets(h));
     if (s->window && s->window <= windows(h)) {
         uintptr_t from = window_first(h, s->window - 1), end = window_first(h, s->window);
-        if (end > h->nblocks || s->window == windows(h))
+        if (end > h->nblocks)
             end = h->nblocks;
         while ((from = kh_next_free(h, from, end)) + n <= end) {
             uintptr_t past = kh_next_used(h, from, from + n);
@@ -741,8 +741,8 @@ static void *pool_alloc(kheap_t *h, size_t size, size_t align, struct call *c)
     uintptr_t a = align >> h->shift;
     intptr_t first = a <= 1 ? own_take(h, n, c) : -1;
     if (first < 0) {
-        bool windows = cache_sets(h) > 1 && a <= 1 && n <= h->classes;
-        first = windows ? window_take(h, n, c) : take(h, n, a, c, 0);
+        bool windowed = cache_sets(h) > 1 && a <= 1 && n <= h->classes;
+        first = windowed ? window_take(h, n, c) : take(h, n, a, c, 0);
         if (first < 0 && (h->cached_blocks || cache_sets(h) > 1)) {
             cache_flush(h, c);
             first = take(h, n, a, c, 0);
