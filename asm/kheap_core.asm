@@ -2754,7 +2754,9 @@ kh_cpu_alloc:
 ; Without the heap's lock, in a pool with a set per CPU: h a usable handle, ptr a live
 ; allocation start (live_start), the set's busy word taken, then ptr's cached bit set with a
 ; locked bts: that claims the free, so of two frees of one pointer on two CPUs exactly one
-; gets it (the other returns 0, and the locked path reports its double free). Its length,
+; gets it (the other returns 0, and the locked path reports its double free); ptr is read
+; again as a start after the claim, so a free under the lock that came and went meanwhile
+; (claimed, released, bit given back) is not taken for a live one. Its length,
 ; read after the claim through lf_length, picks the class; pushed there and counted in the
 ; set's header (net, puts). 0, with nothing changed (the claim undone), for everything else:
 ; one set, ptr not a live start, the set busy, the bit taken, longer than `classes`, or the
@@ -2783,6 +2785,12 @@ kh_cpu_free:
         mov     xSI, [xBX + KH_CACHED]
         lock bts [xSI + xDX * WORD_SCALE], xCX
         jc      .unlock                         ; another free has it
+        mov     xSI, [xBX + KH_USED]            ; still a start, read after the claim: a
+        bt      [xSI + xDX * WORD_SCALE], xCX   ; free under the lock that claimed, released
+        jnc     .undo                           ; and gave the bit back between live_start
+        mov     xSI, [xBX + KH_START]           ; and this claim cleared used and start
+        bt      [xSI + xDX * WORD_SCALE], xCX   ; first (kh_release), so the pointer is
+        jnc     .undo                           ; freed already
         mov     xAX, ARG(1)
         mov     xDX, [xBX + KH_CLASSES]
         call    lf_length                       ; stable now but for the block after it
