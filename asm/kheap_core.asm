@@ -330,7 +330,7 @@ NO_BLOCK        equ INDEX_DAMAGED - 1           ; kh_take: no placement
 %endif
 QCLASS_SHIFT    equ KHEAP_QCLASS_SHIFT
 CACHE_CLASSES   equ 64                          ; at most: allocations of up to 64 blocks
-CACHE_DEPTH     equ 8                           ; entries of one class
+CACHE_DEPTH     equ 16                          ; entries of one class
 CACHE_CLASS_BYTES equ (CACHE_DEPTH + 1) * WORD_BYTES
 ; Each set begins with a header, then its classes: the header's busy word is the set's own
 ; lock (xchg), held by whoever pushes or pops the set; net, hits and puts count what the

@@ -40,7 +40,7 @@ typedef _Bool kheap_bool;
  *          may be freed, resized or sized.
  *   unchanged  the same bitmaps and counters (but `faults` and `failed_allocs`, which record
  *          the event) and every byte of every live allocation as it was.
- *   held   in a quick cache: per pool, a LIFO of up to 8 freed allocations for each length
+ *   held   in a quick cache: per pool, a LIFO of up to 16 freed allocations for each length
  *          of 1 .. C blocks (C up to 64; none in debug or KHEAP_F_NOCACHE pools). A held
  *          allocation is free to the caller (freeing it again is a double free); a request
  *          of its length at the block alignment takes the newest. The caches are emptied
@@ -333,7 +333,7 @@ void kheap_set_lock(kheap_uintptr_t (*lock)(void), void (*unlock)(kheap_uintptr_
  * before the heap is shared; every other call still runs under kheap_set_lock's lock.
  */
 #define KHEAP_MAX_CPUS 64
-#define KHEAP_CPU_SET_BYTES ((8 + 64 * 9) * sizeof(void *))  /* a header, 64 classes of 9 */
+#define KHEAP_CPU_SET_BYTES ((8 + 64 * 17) * sizeof(void *)) /* a header, 64 classes of 17 */
 void kheap_set_cpu(unsigned (*cpu_index)(void), unsigned ncpus);
 
 /* ======================= the kernel-wide heap: what most kernel code calls ======================= */

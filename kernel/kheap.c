@@ -24,7 +24,7 @@ typedef uintptr_t kh_word;                  /* one bitmap word */
 #define KHEAP_QCLASS_SHIFT 9
 #endif
 #define KH_CACHE_CLASSES 64                 /* the quick caches (I5), as in asm/kheap_core.asm */
-#define KH_CACHE_DEPTH 8
+#define KH_CACHE_DEPTH 16
 #define KH_CACHE_DAMAGED (-2)               /* kh_cache_take: an entry failed its check (-1:
                                                nothing held) */
 

@@ -2,12 +2,20 @@
  * of the run it takes, bad alignments, and alignments below the block size. */
 #include "ktest.h"
 
-/* The address of block 0: the first run the walk reports. */
+/* What the walk reports first: the run or allocation at block 0. */
+struct first { uintptr_t p; size_t size; bool used; };
+
 static int first_run(void *ctx, void *p, size_t size, bool used)
 {
-    (void)size, (void)used;
-    *(void **)ctx = p;
+    *(struct first *)ctx = (struct first){ (uintptr_t)p, size, used };
     return 1;
+}
+
+static struct first walk_first(kheap_t *h)
+{
+    struct first at = { 0 };
+    KT_EXPECT(kheap_walk(h, first_run, &at) == 1);
+    return at;
 }
 
 KTEST(aligned_every_power_of_two_up_to_1mib)
@@ -36,16 +44,15 @@ KTEST(aligned_takes_the_first_aligned_place_of_its_run)
 {
     kheap_t *h = kt_pool(64 * 1024, 0);
     KT_ASSERT(h);
-    uintptr_t base = 0;
-    KT_EXPECT(kheap_walk(h, first_run, &base) == 1);
+    uintptr_t base = walk_first(h).p;
     uintptr_t want = (base + 255) & ~(uintptr_t)255;
     unsigned char *a = kheap_alloc_aligned(h, 16, 256);
     KT_EXPECT((uintptr_t)a == want);
     unsigned char *b = kheap_alloc_aligned(h, 300, 256);  /* a's run blocks want */
     KT_EXPECT((uintptr_t)b == want + 256);
-    if (want > base) {                                    /* the gap below a is still served */
-        void *low = kheap_alloc(h, 16);
-        KT_EXPECT((uintptr_t)low == base);
+    if (want > base) {                                    /* the gap below a stays a free run */
+        struct first gap = walk_first(h);
+        KT_EXPECT(gap.p == base && gap.size == want - base && !gap.used);
     }
     void *c = kheap_alloc_aligned(h, 16, 256);            /* b ends at +560: next is +768 */
     KT_EXPECT((uintptr_t)c == want + 768);
@@ -58,8 +65,7 @@ KTEST(aligned_long_requests_take_the_first_aligned_block_of_the_run)
 {
     kheap_t *h = kt_pool(64 * 1024, 16);
     KT_ASSERT(h);
-    uintptr_t base = 0;
-    KT_EXPECT(kheap_walk(h, first_run, &base) == 1);
+    uintptr_t base = walk_first(h).p;
     unsigned char *a = kheap_alloc(h, 16);
     KT_EXPECT((uintptr_t)a == base);
     size_t size = 1600 * 16;
@@ -106,8 +112,7 @@ KTEST(aligned_beyond_the_pool_is_served_only_where_a_boundary_falls)
     kheap_t *h = kt_pool(64 * 1024, 0);
     KT_ASSERT(h);
     struct kheap_stats st = kt_stats(h);
-    uintptr_t base = 0;
-    KT_EXPECT(kheap_walk(h, first_run, &base) == 1);
+    uintptr_t base = walk_first(h).p;
     for (unsigned shift = 16; shift < KT_WORD_BITS; shift++) {
         size_t align = (size_t)1 << shift;
         uintptr_t boundary = (base + align - 1) & ~(uintptr_t)(align - 1);

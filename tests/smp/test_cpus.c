@@ -8,7 +8,7 @@
 #include <kernel/smpstress.h>
 #include "ktest.h"
 
-#define SHARE_OPS   20000                   /* allocations per CPU */
+#define SHARE_ALLOCS 500000                 /* in all, each freed: 1M heap calls */
 #define RACE_ROUNDS 200
 
 /* A sense-reversing barrier for the CPUs of one smp_run. */
@@ -37,9 +37,10 @@ KTEST(smp_cpus_share_a_pool_under_the_heap_lock_and_free_each_others_allocations
     KT_ASSERT(h);
     kheap_set_lock(heap_lock, heap_unlock);
     static struct smp_stress r;
-    smp_stress(h, SHARE_OPS, &r);
+    unsigned each = SHARE_ALLOCS / smp_cpus();
+    smp_stress(h, each, &r);
     for (unsigned c = 0; c < smp_cpus(); c++)       /* the pool never runs out */
-        KT_EXPECT_EQ(r.cpu[c].allocs, (unsigned)SHARE_OPS + SMP_STRESS_HANDED);
+        KT_EXPECT_EQ(r.cpu[c].allocs, each + SMP_STRESS_HANDED);
     KT_EXPECT_EQ(r.total.damaged, 0u);
     KT_EXPECT_EQ(r.total.refused, 0u);
     KT_EXPECT_EQ(r.total.frees, r.total.allocs);
@@ -55,7 +56,7 @@ KTEST(smp_cpus_share_a_pool_under_the_heap_lock_and_free_each_others_allocations
     ktest_write(kt_utoa(n, smp_cpus()));
     ktest_write(" CPUs: ");
     ktest_write(kt_utoa(n, r.total.allocs));
-    ktest_write(" allocations, ");
+    ktest_write(" allocations and as many frees, ");
     ktest_write(kt_utoa(n, r.total.foreign));
     ktest_write(" freed by another CPU\n");
 }
