@@ -672,14 +672,17 @@ static intptr_t take(kheap_t *h, uintptr_t n, uintptr_t a, struct call *c, const
     return r == KH_NO_BLOCK ? -1 : (intptr_t)r;
 }
 
-#define KH_WINDOW_BLOCKS 512                /* a placement window: a cache line of a bitmap */
+#define KH_LINE_BYTES    64                 /* a cache line */
+#define KH_WINDOW_BLOCKS 512                /* a placement window: a line of a bitmap */
 
-/* Placement windows: the block area cut at every KH_WINDOW_BLOCKS blocks' worth of
- * address (where kh_take aligns to it), the first and last cut short. Window w (from 0)
- * begins at block window_first(h, w); block b lies in window_at(h, b). */
+/* Placement windows: the block area cut where a cache line of the cached bitmap (the bitmap
+ * lock-free calls write) begins, every KH_WINDOW_BLOCKS blocks, the first and last cut short;
+ * so no two windows share a line of it. Window w (from 0) begins at block window_first(h, w);
+ * block b lies in window_at(h, b). The offset: the blocks of the cached bitmap's words that
+ * precede it in its first line. */
 static uintptr_t window_offset(const kheap_t *h)
 {
-    return (h->base >> h->shift) % KH_WINDOW_BLOCKS;
+    return (uintptr_t)h->cached % KH_LINE_BYTES / sizeof(kh_word) * KH_WORD_BITS;
 }
 
 static uintptr_t window_at(const kheap_t *h, uintptr_t b)
@@ -700,8 +703,10 @@ static uintptr_t windows(const kheap_t *h)
 /* In a pool with a set per CPU, where an allocation of n blocks (a quick cache's size) that
  * the calling CPU's set could not serve is placed: the lowest fit in the CPU's window (the
  * set's window word, a hint: out of range it names none), read on the used bitmap; when
- * none fits, at the start of a new window (kh_take aligned to a window), or else where
- * kh_take puts it; its window becomes the CPU's. So each CPU's allocations, and the bitmap
+ * none fits, where kh_take puts it at a multiple of KH_WINDOW_BLOCKS blocks of address (one
+ * such block lies in each window, and a CPU's first allocation in a window is there, so
+ * another CPU's window rarely holds it free), or else where kh_take puts it; its window
+ * becomes the CPU's. So each CPU's allocations, and the bitmap
  * words its frees and hits write, lie apart from other CPUs'. The first block, or -1
  * (nothing changed). */
 static intptr_t window_take(kheap_t *h, uintptr_t n, struct call *c)

@@ -526,6 +526,7 @@ static int grow(void)
 #define THREAD_OPS   2000000u               /* operations per thread */
 #define THREAD_SLOTS 64                     /* each thread's live allocations, at most */
 #define THREAD_POOL  (16u << 20)
+#define THREAD_RUNS  9
 
 /* The heap's lock in the threads rows: the stub kernel's ticket spinlock (what the SMP
  * kernel takes, without the interrupt flag, which a host thread cannot touch). */
@@ -554,6 +555,7 @@ struct worker {
     pthread_t thread;
     unsigned index;
     kheap_t *h;                             /* NULL: glibc */
+    bool no_heap;                           /* the machine's own row: arithmetic only */
     uint32_t seed;
     volatile unsigned *ready;               /* the start line */
     unsigned threads;
@@ -570,6 +572,14 @@ static void *worker_main(void *arg)
     __atomic_add_fetch(w->ready, 1, __ATOMIC_ACQ_REL);
     while (__atomic_load_n(w->ready, __ATOMIC_ACQUIRE) < w->threads)
         ;
+    if (w->no_heap) {                       /* a chain of 8 multiplies per operation */
+        uint64_t v = x;
+        for (unsigned n = 0; n < 8 * THREAD_OPS; n++) {
+            v = v * 6364136223846793005u + 1442695040888963407u;
+            __asm__ volatile("" : "+r"(v));
+        }
+        return (void *)(uintptr_t)(v == 0);
+    }
     for (unsigned n = 0; n < THREAD_OPS; n++) {
         x ^= x << 13, x ^= x >> 17, x ^= x << 5;
         void **s = &slot[x % THREAD_SLOTS];
@@ -589,40 +599,45 @@ static void *worker_main(void *arg)
     return 0;
 }
 
-/* Millions of operations per second of `threads` threads at once on h (NULL: glibc), best
- * of RUNS runs. */
-static double threads_mops(kheap_t *h, unsigned threads)
+/* Millions of operations per second of `threads` threads at once on h (NULL: glibc; with
+ * no_heap, no heap call at all) in one run; -1 when a thread could not start. */
+static double threads_mops(kheap_t *h, bool no_heap, unsigned threads)
 {
-    double best = 0;
-    for (int run = 0; run < RUNS; run++) {
-        struct worker w[2];
-        volatile unsigned ready = 0;
-        double t0 = now_ns();
-        for (unsigned i = 0; i < threads; i++) {
-            w[i] = (struct worker){ .h = h, .index = i, .seed = 2463534242u + 7919u * i,
-                                    .ready = &ready, .threads = threads };
-            if (pthread_create(&w[i].thread, 0, worker_main, &w[i]) != 0)
-                return -1;
-        }
-        for (unsigned i = 0; i < threads; i++)
-            pthread_join(w[i].thread, 0);
-        double mops = threads * (double)THREAD_OPS / ((now_ns() - t0) / 1e3);
-        if (mops > best)
-            best = mops;
+    struct worker w[2];
+    volatile unsigned ready = 0;
+    double t0 = now_ns();
+    for (unsigned i = 0; i < threads; i++) {
+        w[i] = (struct worker){ .h = h, .no_heap = no_heap, .index = i,
+                                .seed = 2463534242u + 7919u * i, .ready = &ready,
+                                .threads = threads };
+        if (pthread_create(&w[i].thread, 0, worker_main, &w[i]) != 0)
+            return -1;
     }
-    return best;
+    for (unsigned i = 0; i < threads; i++)
+        pthread_join(w[i].thread, 0);
+    return threads * (double)THREAD_OPS / ((now_ns() - t0) / 1e3);
 }
 
-/* One line: 1 and 2 threads on h (NULL: glibc). False when a thread could not start. */
-static bool threads_line(const char *name, kheap_t *h)
+/* One line: the best of THREAD_RUNS runs each of 1 and 2 threads on h (NULL: glibc;
+ * no_heap: none), taken in turn so both see the machine as it is at the time (its speed
+ * drifts by a quarter over minutes). False when a thread could not start. */
+static bool threads_line(const char *name, kheap_t *h, bool no_heap)
 {
-    double one = threads_mops(h, 1), two = threads_mops(h, 2);
+    double one = 0, two = 0;
+    for (int run = 0; run < THREAD_RUNS; run++) {
+        double a = threads_mops(h, no_heap, 1), b = threads_mops(h, no_heap, 2);
+        if (a < 0 || b < 0)
+            return false;
+        one = a > one ? a : one;
+        two = b > two ? b : two;
+    }
     printf("  %-44s 1 thread %6.1f, 2 threads %6.1f (%.2fx)\n", name, one, two, two / one);
-    return one > 0 && two > 0;
+    return true;
 }
 
 /* bench --threads: 1 and 2 threads sharing one heap (make bench prints it last): a kheap
- * pool with one quick-cache set, one with a set per thread (kheap_set_cpu), glibc. */
+ * pool with one quick-cache set, one with a set per thread (kheap_set_cpu), glibc; and a
+ * row without a heap, what two threads of plain arithmetic gain on this machine. */
 static int threads(void)
 {
     void *mem = aligned_alloc(4096, THREAD_POOL), *mem2 = aligned_alloc(4096, THREAD_POOL);
@@ -634,10 +649,11 @@ static int threads(void)
     kheap_set_lock(ticket_lock, ticket_unlock);
     printf("\nthreads: %u operations per thread (16-127 B, %u live at most per thread), all "
            "threads on one heap; millions of operations per second, best of %d:\n",
-           THREAD_OPS, THREAD_SLOTS, RUNS);
-    bool ok = threads_line("kheap, a ticket lock, one cache set", one)
-              & threads_line("kheap, a ticket lock, a cache set per thread", per_cpu)
-              & threads_line("glibc", 0);
+           THREAD_OPS, THREAD_SLOTS, THREAD_RUNS);
+    bool ok = threads_line("kheap, a ticket lock, one cache set", one, false)
+              & threads_line("kheap, a ticket lock, a cache set per thread", per_cpu, false)
+              & threads_line("glibc", 0, false)
+              & threads_line("no heap: 8 multiplies per operation", 0, true);
     kheap_set_lock(0, 0);
     kheap_set_cpu(0, 0);
     free(mem);

@@ -312,32 +312,41 @@ KTEST(cpu_a_free_whose_length_meets_a_bitmap_word_edge_needs_no_lock)
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
-/* What a CPU's set cannot serve goes to that CPU's window: 512 blocks of address space, so
- * two CPUs allocating in turn never share one; the window word out of range is damage. */
+/* What a CPU's set cannot serve goes to that CPU's window: the blocks of one cache line of
+ * the cached bitmap (the bitmap lock-free calls write), so two CPUs allocating in turn, each
+ * nearly a window's worth, never write one line; the window word out of range is damage. */
+#define TURNS 160                           /* allocations per CPU: 480 blocks */
+
+static uintptr_t cached_line(kheap_t *h, const void *p)
+{
+    uintptr_t *cb = (uintptr_t *)h;
+    uintptr_t b = ((uintptr_t)p - cb[CB_BASE]) >> cb[CB_SHIFT];
+    return (cb[CB_CACHED] + b / KT_WORD_BITS * sizeof(uintptr_t)) / 64;
+}
+
 KTEST(cpu_allocations_of_two_cpus_lie_in_windows_of_their_own)
 {
-    kheap_t *h = cpu_pool(POOL);
+    kheap_t *h = cpu_pool(256 * 1024);
     KT_ASSERT(h);
-    uintptr_t window = (uintptr_t)512 << ((uintptr_t *)h)[CB_SHIFT];   /* bytes of address */
-    uintptr_t seen[2] = { 0, 0 };
-    void *p[2][40];
-    for (unsigned k = 0; k < 40; k++)
+    static void *p[2][TURNS];
+    for (unsigned k = 0; k < TURNS; k++)
         for (unsigned cpu = 0; cpu < 2; cpu++) {
             current = cpu;
             p[cpu][k] = kheap_alloc(h, 16 + 16 * (k % 5));      /* 1 .. 5 blocks */
             KT_ASSERT(p[cpu][k]);
-            uintptr_t w = (uintptr_t)p[cpu][k] / window + 1;
-            KT_EXPECT(seen[cpu] == 0 || seen[cpu] == w);        /* one window per CPU .. */
-            seen[cpu] = w;
         }
-    KT_EXPECT(seen[0] != seen[1]);                              /* .. and not the other's */
+    unsigned shared = 0;
+    for (unsigned i = 0; i < TURNS; i++)
+        for (unsigned k = 0; k < TURNS; k++)
+            shared += cached_line(h, p[0][i]) == cached_line(h, p[1][k]);
+    KT_EXPECT_EQ(shared, 0u);
     uintptr_t *word = set_busy(h, 1) + 4, saved = *word;
     KT_EXPECT(saved != 0);
     *word = ~(uintptr_t)0;
     KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
     *word = saved;
     for (unsigned cpu = 0; cpu < 2; cpu++)
-        for (unsigned k = 0; k < 40; k++) {
+        for (unsigned k = 0; k < TURNS; k++) {
             current = 1 - cpu;                                  /* freed on the other CPU */
             KT_EXPECT_EQ(kheap_free(h, p[cpu][k]), 0);
         }
