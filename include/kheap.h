@@ -322,15 +322,16 @@ void kheap_set_lock(kheap_uintptr_t (*lock)(void), void (*unlock)(kheap_uintptr_
  * made before keep one set. Each CPU frees into and allocates from its own set, and in a
  * pool with a set per CPU those calls take no lock at all: a set has a busy word of its own
  * (a CPU that finds it held, or the wrong index, takes the locked path). What a CPU's set
- * cannot serve is placed, under the lock, in that CPU's window of the pool (512 blocks of
- * address space: the lowest fit there, else a window of its own), so CPUs' allocations
- * and the bitmap words their lock-free calls write lie apart. A free of an
- * allocation held in any CPU's set, or of one another CPU is freeing at that moment, is
- * KHEAP_EDOUBLE; every set is emptied before a request fails (a set held by a CPU that is
- * stuck inside its own heap call, say interrupted and waiting for the lock, is passed over
- * after a bounded wait); stats, walk, dump and check see every set. NULL or ncpus < 2: one
- * set (the default); ncpus over KHEAP_MAX_CPUS counts as KHEAP_MAX_CPUS. Lock: none: set it
- * before the heap is shared; every other call still runs under kheap_set_lock's lock.
+ * cannot serve is placed, under the lock, in that CPU's window of the pool (512 blocks, a
+ * cache line of the bitmap lock-free calls write: the lowest fit there, else a window of
+ * its own), so CPUs' allocations and the lines their lock-free calls write lie apart. A
+ * free of an allocation held in any CPU's set, or of one another CPU is freeing at that
+ * moment, is KHEAP_EDOUBLE; every set is emptied before a request fails (a set held by a
+ * CPU that is stuck inside its own heap call, say interrupted and waiting for the lock, is
+ * passed over after a bounded wait); stats, walk, dump and check see every set. NULL or
+ * ncpus < 2: one set (the default); ncpus over KHEAP_MAX_CPUS counts as KHEAP_MAX_CPUS.
+ * Lock: none: set it before the heap is shared; every other call still runs under
+ * kheap_set_lock's lock.
  */
 #define KHEAP_MAX_CPUS 64
 #define KHEAP_CPU_SET_BYTES ((8 + 64 * 17) * sizeof(void *)) /* a header, 64 classes of 17 */
