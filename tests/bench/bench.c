@@ -523,7 +523,8 @@ static int grow(void)
 
 /* ---------------------------------------------------------------- threads */
 
-#define THREAD_OPS   2000000u               /* operations per thread */
+#define THREAD_MS    100                    /* each run: that long, counting operations */
+#define THREAD_CHUNK 1024                   /* operations between looks at the stop flag */
 #define THREAD_SLOTS 64                     /* each thread's live allocations, at most */
 #define THREAD_POOL  (16u << 20)
 #define THREAD_RUNS  9
@@ -558,64 +559,79 @@ struct worker {
     bool no_heap;                           /* the machine's own row: arithmetic only */
     uint32_t seed;
     volatile unsigned *ready;               /* the start line */
+    volatile bool *stop;                    /* the finish line */
     unsigned threads;
+    double ops;                             /* done by the finish line */
 };
 
-/* One thread's work: THREAD_OPS operations on small sizes, each picking a random slot of
- * its own and freeing what is there or filling it. */
+/* One thread's work until the finish line, THREAD_CHUNK operations at a time: small sizes,
+ * each picking a random slot of its own and freeing what is there or filling it; or, with
+ * no_heap, a chain of 8 multiplies per operation. */
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     thread_index = w->index;
     void *slot[THREAD_SLOTS] = {0};
     uint32_t x = w->seed;
+    uint64_t v = x;
     __atomic_add_fetch(w->ready, 1, __ATOMIC_ACQ_REL);
     while (__atomic_load_n(w->ready, __ATOMIC_ACQUIRE) < w->threads)
         ;
-    if (w->no_heap) {                       /* a chain of 8 multiplies per operation */
-        uint64_t v = x;
-        for (unsigned n = 0; n < 8 * THREAD_OPS; n++) {
-            v = v * 6364136223846793005u + 1442695040888963407u;
-            __asm__ volatile("" : "+r"(v));
+    for (; !*w->stop; w->ops += THREAD_CHUNK) {
+        if (w->no_heap) {
+            for (unsigned n = 0; n < 8 * THREAD_CHUNK; n++) {
+                v = v * 6364136223846793005u + 1442695040888963407u;
+                __asm__ volatile("" : "+r"(v));
+            }
+            continue;
         }
-        return (void *)(uintptr_t)(v == 0);
-    }
-    for (unsigned n = 0; n < THREAD_OPS; n++) {
-        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-        void **s = &slot[x % THREAD_SLOTS];
-        if (*s) {
-            w->h ? (void)kheap_free(w->h, *s) : free(*s);
-            *s = 0;
-        } else {
-            size_t size = 16 + (x >> 8) % 112;
-            *s = w->h ? kheap_alloc(w->h, size) : malloc(size);
-            if (*s)
-                *(volatile char *)*s = 1;   /* the caller touches what it gets */
+        for (unsigned n = 0; n < THREAD_CHUNK; n++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            void **s = &slot[x % THREAD_SLOTS];
+            if (*s) {
+                w->h ? (void)kheap_free(w->h, *s) : free(*s);
+                *s = 0;
+            } else {
+                size_t size = 16 + (x >> 8) % 112;
+                *s = w->h ? kheap_alloc(w->h, size) : malloc(size);
+                if (*s)
+                    *(volatile char *)*s = 1;   /* the caller touches what it gets */
+            }
         }
     }
     for (unsigned i = 0; i < THREAD_SLOTS; i++)
         if (slot[i])
             w->h ? (void)kheap_free(w->h, slot[i]) : free(slot[i]);
-    return 0;
+    return (void *)(uintptr_t)(v == 0);
 }
 
-/* Millions of operations per second of `threads` threads at once on h (NULL: glibc; with
- * no_heap, no heap call at all) in one run; -1 when a thread could not start. */
+/* Millions of operations per second that `threads` threads at once on h (NULL: glibc; with
+ * no_heap, no heap call at all) complete together in one run of THREAD_MS: a fixed time, not
+ * a fixed count, so a thread the machine slows does not leave the other idle at the end;
+ * -1 when a thread could not start. */
 static double threads_mops(kheap_t *h, bool no_heap, unsigned threads)
 {
     struct worker w[2];
     volatile unsigned ready = 0;
-    double t0 = now_ns();
+    volatile bool stop = false;
     for (unsigned i = 0; i < threads; i++) {
         w[i] = (struct worker){ .h = h, .no_heap = no_heap, .index = i,
                                 .seed = 2463534242u + 7919u * i, .ready = &ready,
-                                .threads = threads };
+                                .stop = &stop, .threads = threads };
         if (pthread_create(&w[i].thread, 0, worker_main, &w[i]) != 0)
             return -1;
     }
-    for (unsigned i = 0; i < threads; i++)
+    while (__atomic_load_n(&ready, __ATOMIC_ACQUIRE) < threads)
+        ;
+    double t0 = now_ns();
+    nanosleep(&(struct timespec){ 0, THREAD_MS * 1000000L }, 0);
+    stop = true;
+    double ops = 0;
+    for (unsigned i = 0; i < threads; i++) {
         pthread_join(w[i].thread, 0);
-    return threads * (double)THREAD_OPS / ((now_ns() - t0) / 1e3);
+        ops += w[i].ops;
+    }
+    return ops / ((now_ns() - t0) / 1e3);
 }
 
 /* One line: the best of THREAD_RUNS runs each of 1 and 2 threads on h (NULL: glibc;
@@ -647,9 +663,9 @@ static int threads(void)
     if (!one || !per_cpu)
         return 1;
     kheap_set_lock(ticket_lock, ticket_unlock);
-    printf("\nthreads: %u operations per thread (16-127 B, %u live at most per thread), all "
-           "threads on one heap; millions of operations per second, best of %d:\n",
-           THREAD_OPS, THREAD_SLOTS, THREAD_RUNS);
+    printf("\nthreads: all threads on one heap for %d ms (16-127 B, %u live at most per thread); "
+           "millions of operations per second, best of %d:\n",
+           THREAD_MS, THREAD_SLOTS, THREAD_RUNS);
     bool ok = threads_line("kheap, a ticket lock, one cache set", one, false)
               & threads_line("kheap, a ticket lock, a cache set per thread", per_cpu, false)
               & threads_line("glibc", 0, false)
