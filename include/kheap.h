@@ -77,7 +77,7 @@ struct kheap_stats {
     kheap_size_t block_size;         /* bytes per block */
     kheap_size_t capacity;           /* bytes in the block area */
     kheap_size_t used;               /* bytes in live allocations, whole blocks */
-    kheap_size_t peak_used;          /* highest 'used' since creation */
+    kheap_size_t peak_used;          /* highest 'used' since creation (kheap_set_cpu) */
     kheap_size_t largest_free;       /* bytes in the largest run of free blocks */
     kheap_size_t live_allocs;        /* allocations not yet freed */
     kheap_size_t total_allocs, total_frees;
@@ -328,7 +328,9 @@ void kheap_set_lock(kheap_uintptr_t (*lock)(void), void (*unlock)(kheap_uintptr_
  * free of an allocation held in any CPU's set, or of one another CPU is freeing at that
  * moment, is KHEAP_EDOUBLE; every set is emptied before a request fails (a set held by a
  * CPU that is stuck inside its own heap call, say interrupted and waiting for the lock, is
- * passed over after a bounded wait); stats, walk, dump and check see every set. NULL or
+ * passed over after a bounded wait); stats, walk, dump and check see every set (peak_used
+ * as the calls under the lock saw 'used': a lock-free hit is counted there when the lock
+ * is next taken, so a peak between two such calls can pass unseen). NULL or
  * ncpus < 2: one set (the default); ncpus over KHEAP_MAX_CPUS counts as KHEAP_MAX_CPUS.
  * Lock: none: set it before the heap is shared; every other call still runs under
  * kheap_set_lock's lock.

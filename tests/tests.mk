@@ -156,7 +156,7 @@ bench-real: deps $(PRELOAD) $(B64)/real/runtime
 # ---- make test: every suite, counted by tests/scripts/run-suites.sh ----
 # The damage campaign's trials here; make fuzz runs it for FUZZ_SECONDS from a new seed.
 DAMAGE_TRIALS ?= 20000
-FUZZ_CORPORA  := tests/fuzz/seeds tests/fuzz/regressions
+FUZZ_CORPORA  := tests/fuzz/seeds tests/fuzz/regressions tests/fuzz/cpus
 # Debian's python3 has python3-pytest; a PATH python without pytest is passed over.
 PYTHON := $(or $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest' 2>/dev/null && \
 	    { echo $$p; break; }; done),/usr/bin/python3)
@@ -182,6 +182,7 @@ SUITES += --native32 "i386 host valgrind:$(NO_VG):$(VALGRIND) $(H32)/ktest-vg"
 SUITES += --host32 "i386 model:$(H32)/model_test"
 SUITES += --native32 "i386 fuzz corpus replay, asan:$(NO_ASAN):$(H32)/replay $(FUZZ_CORPORA)"
 SUITES += --host32 "i386 fuzz corpus replay, plain:$(H32)/replay-plain $(FUZZ_CORPORA)"
+SUITES += --host32 "i386 fuzz corpus replay on 4 CPUs, plain:$(H32)/replay-plain --cpus 4 $(FUZZ_CORPORA)"
 SUITES += --host32 "i386 damage campaign:$(H32)/damage $(DAMAGE_TRIALS)"
 SUITES += --host32 "i386 checkasm (callee-saved registers):$(H32)/checkasm"
 SUITES += --host32 "i386 kmalloc before init:$(H32)/before_init"
@@ -192,6 +193,7 @@ SUITES += --host "x86-64 host asan+ubsan:$(H64)/ktest-san"
 SUITES += --host "x86-64 host valgrind:$(VALGRIND) $(H64)/ktest-vg"
 SUITES += --host "x86-64 model:$(H64)/model_test"
 SUITES += --host "x86-64 fuzz corpus replay, asan:$(H64)/replay $(FUZZ_CORPORA)"
+SUITES += --host "x86-64 fuzz corpus replay on 4 CPUs, asan:$(H64)/replay --cpus 4 $(FUZZ_CORPORA)"
 SUITES += --host "x86-64 damage campaign, asan:$(H64)/damage-san $(DAMAGE_TRIALS)"
 SUITES += --host "x86-64 checkasm (callee-saved registers):$(H64)/checkasm"
 SUITES += --host "x86-64 kmalloc before init:$(H64)/before_init"
@@ -225,12 +227,17 @@ $(BUILD)/fuzz/fuzz_kheap: tests/host/fuzz_kheap.c tests/host/model.h kernel/khea
 	    $(BUILD)/fuzz/model.o $(B64)/small/kheap_core.o
 
 # New inputs go to build/fuzz/corpus; a finding is written to build/fuzz/ as crash-*: copy it
-# into tests/fuzz/regressions once fixed. Then the damage campaign (ASan) runs for
-# FUZZ_SECONDS more from a new seed.
+# into tests/fuzz/regressions once fixed. Then FUZZ_SECONDS more with the pools shared by 4
+# CPUs (KHEAP_FUZZ_CPUS: build/fuzz/corpus-cpus, findings cpus-crash-*; tests/fuzz/cpus is
+# a merge of such a corpus), and the damage campaign (ASan) from a new seed.
 fuzz: deps $(BUILD)/fuzz/fuzz_kheap $(B64)/host/damage-san
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_kheap -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -timeout=20 \
 	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(FUZZ_CORPORA)
+	@mkdir -p $(BUILD)/fuzz/corpus-cpus
+	KHEAP_FUZZ_CPUS=4 $(BUILD)/fuzz/fuzz_kheap -max_total_time=$(FUZZ_SECONDS) -max_len=1024 \
+	    -timeout=20 -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/cpus- \
+	    $(BUILD)/fuzz/corpus-cpus $(FUZZ_CORPORA)
 	@seed=$$(date +%s); echo "make fuzz: the damage campaign, $(FUZZ_SECONDS) s from seed $$seed"; \
 	$(B64)/host/damage-san --seconds $(FUZZ_SECONDS) $$seed
 

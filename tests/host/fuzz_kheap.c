@@ -1,5 +1,8 @@
 /* fuzz_kheap.c - the differential fuzzer: decodes its input into API calls on three pools and
- * makes each call on kheap and on the model (model.c); any difference aborts with the trace. */
+ * makes each call on kheap and on the model (model.c); any difference aborts with the trace.
+ * With fuzz_cpus(n) (replay --cpus n; KHEAP_FUZZ_CPUS=n for libFuzzer) the pools are made
+ * after kheap_set_cpu names n CPUs, 16 times larger so their sets fit, and each call runs
+ * on the CPU its op byte names: one thread, so the model follows every set exactly. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +45,19 @@ static char trace[TRACE_MAX];
 static size_t trace_len;
 static uint32_t op_count;
 static struct { int count; struct kheap_fault last; } seen;
+static unsigned cpus = 1, current_cpu;    /* fuzz_cpus; the CPU of the call running */
+
+static unsigned cpu_index(void)
+{
+    return current_cpu;
+}
+
+void fuzz_cpus(unsigned n);
+
+void fuzz_cpus(unsigned n)
+{
+    cpus = n < 2 ? 1 : n > MODEL_SETS ? MODEL_SETS : n;
+}
 
 /* ---------------------------------------------------------------- trace and failure */
 
@@ -140,6 +156,12 @@ static void expect_stats(struct pool *pl, const char *what)
     struct kheap_stats a, b;
     kheap_get_stats(pl->h, &a);
     model_stats(&pl->m, &b);
+    if (pl->m.sets > 1) {                   /* the peak as the lock saw it: a lower bound */
+        EXPECT(a.peak_used <= b.peak_used && a.peak_used >= a.used,
+               "%s: peak %zu, the model's %zu, used %zu", what, a.peak_used, b.peak_used,
+               a.used);
+        b.peak_used = a.peak_used;
+    }
     EXPECT(memcmp(&a, &b, sizeof a) == 0,
            "%s: stats differ: kheap used %zu peak %zu largest %zu live %zu allocs %zu "
            "frees %zu failed %zu faults %zu; model %zu %zu %zu %zu %zu %zu %zu %zu", what,
@@ -312,9 +334,11 @@ static void one_call(struct input *in)
     struct pool *pl = &pools[op % POOLS];
     struct slot *s = &pl->slot[u8(in) % SLOTS];
     unsigned kind = (op / POOLS) % 15;
+    current_cpu = op / (POOLS * 15) % cpus;             /* (the op byte's last values) */
+    model_cpu(&pl->m, current_cpu);
     op_count++;
     size_t mark = trace_len;
-    note("#%u pool %u: ", op_count, op % POOLS);
+    note("#%u pool %u cpu %u: ", op_count, op % POOLS, current_cpu);
     size_t prefixed = trace_len;
     switch (kind) {
     case 0: case 1: case 2:                             /* a new allocation */
@@ -408,7 +432,7 @@ static bool make_pool(struct pool *pl, struct input *in)
     static const size_t blocks[] = { 4, 8, 16, 32, 64, 256 };
     unsigned a = u8(in), b = u8(in), c = u8(in);
     *pl = (struct pool){0};
-    pl->size = sizes[a % 5] + (b >> 4) * 8;
+    pl->size = (sizes[a % 5] + (b >> 4) * 8) * (cpus > 1 ? 16 : 1);
     pl->block = blocks[(a / 5) % 6];
     size_t offset = b & 15;
     pl->raw = malloc(pl->size + offset);
@@ -422,7 +446,12 @@ static bool make_pool(struct pool *pl, struct input *in)
     pl->h = kheap_create_flags(pl->mem, pl->size, pl->block, debug ? KHEAP_F_DEBUG : 0);
     uintptr_t base;
     size_t n;
-    bool fits = model_geometry((uintptr_t)pl->mem, pl->size, pl->block, debug, &base, &n);
+    /* kheap_create's choice: a set per CPU where classes can be, and they fit; else one */
+    size_t sets = cpus > 1 && !debug && pl->size / pl->block >> KHEAP_QCLASS_SHIFT ? cpus : 1;
+    bool fits = model_geometry_sets((uintptr_t)pl->mem, pl->size, pl->block, debug, sets,
+                                    &base, &n);
+    if (!fits && sets > 1)
+        fits = model_geometry((uintptr_t)pl->mem, pl->size, pl->block, debug, &base, &n), sets = 1;
     note("create(%p, %zu, %zu%s) = %p\n", (void *)pl->mem, pl->size, pl->block,
          debug ? ", debug" : "", (void *)pl->h);
     EXPECT((pl->h != 0) == fits, "create: kheap %p, the model %s", (void *)pl->h,
@@ -430,6 +459,9 @@ static bool make_pool(struct pool *pl, struct input *in)
     if (!pl->h)
         return false;
     model_init(&pl->m, base, pl->block, n, debug, pl->state, pl->asked, pl->stamp);
+    if (sets > 1)
+        model_cpus(&pl->m, (uintptr_t)pl->mem, sets);
+    note("  (%zu sets of quick caches)\n", sets);
     expect_stats(pl, "create");
     expect_walk(pl);
     return true;
@@ -471,6 +503,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     seen.count = 0;
     kheap_set_lock(0, 0);
     kheap_set_fault_handler(on_fault);
+    kheap_set_cpu(cpus > 1 ? cpu_index : 0, cpus);
+    current_cpu = 0;
     bool ok = true;
     for (unsigned i = 0; i < POOLS; i++)
         ok &= make_pool(&pools[i], &in);
@@ -479,5 +513,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (unsigned i = 0; i < POOLS; i++)
         finish(&pools[i]);
     kheap_set_fault_handler(0);
+    kheap_set_cpu(0, 0);
+    return 0;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    const char *n = getenv("KHEAP_FUZZ_CPUS");
+    fuzz_cpus(n ? (unsigned)atoi(n) : 1);
     return 0;
 }

@@ -5,6 +5,12 @@
 bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintptr_t *base,
                     size_t *nblocks)
 {
+    return model_geometry_sets(mem, size, block, debug, 1, base, nblocks);
+}
+
+bool model_geometry_sets(uintptr_t mem, size_t size, size_t block, bool debug, size_t sets,
+                         uintptr_t *base, size_t *nblocks)
+{
     const uint64_t w = sizeof(uintptr_t), bits = 8 * w;   /* a word: the machine's */
     uint64_t end = (uint64_t)mem + size;
     uint64_t control = ((uint64_t)mem + w - 1) / w * w;
@@ -26,7 +32,7 @@ bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintpt
             below = (below + bits - 1) / bits;
         uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 3 * w * words
                              + (debug ? n * MODEL_SIDE_BYTES : 0) + index
-                             + (8 + classes * (MODEL_CACHE_DEPTH + 1)) * w    /* one set */
+                             + sets * (8 + classes * (MODEL_CACHE_DEPTH + 1)) * w
                              + 2 * summary * w;
         uint64_t first = (bitmaps_end + block - 1) / block * block;
         if (first + n * block <= end) {
@@ -128,7 +134,7 @@ void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, b
                 unsigned char *state, size_t *asked, uint64_t *stamp)
 {
     *m = (struct model){ .base = base, .block = block, .nblocks = nblocks, .state = state,
-                         .asked = asked, .debug = debug, .stamp = stamp };
+                         .asked = asked, .debug = debug, .stamp = stamp, .sets = 1 };
     m->run_min = debug ? 0 : block >= MODEL_RUN_HEADER ? 1 : MODEL_RUN_HEADER / block;
     m->classes = debug ? 0 : nblocks >> KHEAP_QCLASS_SHIFT;
     if (m->classes > MODEL_CACHE_CLASSES)
@@ -136,6 +142,28 @@ void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, b
     for (size_t i = 0; i < nblocks; i++)
         state[i] = M_FREE;
     index_put(m, 0, nblocks);
+}
+
+/* Windows begin where a cache line of the cached bitmap does: the bitmaps follow the control
+ * block, word aligned, each a word per machine word's bits of blocks. */
+void model_cpus(struct model *m, uintptr_t mem, size_t sets)
+{
+    const size_t w = sizeof(uintptr_t), bits = 8 * w;
+    uintptr_t control = (mem + w - 1) / w * w;
+    uintptr_t cached = control + MODEL_CONTROL_BYTES + 2 * w * ((m->nblocks + bits - 1) / bits);
+    m->sets = sets;
+    m->window_offset = cached % 64 / w * bits;
+}
+
+void model_cpu(struct model *m, size_t cpu)
+{
+    m->cpu = cpu;
+}
+
+/* The calling CPU's set. */
+static size_t own(const struct model *m)
+{
+    return m->cpu % m->sets;
 }
 
 /* Blocks in live allocations: not free, and not held in a quick cache. */
@@ -188,20 +216,22 @@ static void free_blocks(struct model *m, size_t i, size_t n)
         index_give(m, i, n);
 }
 
+/* Every set in turn, each class from the shortest, each newest first. */
 void model_flush(struct model *m)
 {
-    for (size_t c = 0; c < m->classes; c++)
-        while (m->cache_count[c])
-            free_blocks(m, m->cache[c][--m->cache_count[c]], c + 1);
+    for (size_t set = 0; set < m->sets; set++)
+        for (size_t c = 0; c < m->classes; c++)
+            while (m->cache_count[set][c])
+                free_blocks(m, m->cache[set][c][--m->cache_count[set][c]], c + 1);
     m->cached_blocks = 0;
 }
 
-/* The newest allocation of n blocks in the quick caches, live again, or -1. */
+/* The newest allocation of n blocks in the calling CPU's quick caches, live again, or -1. */
 static long cache_take(struct model *m, size_t n)
 {
-    if (n == 0 || n > m->classes || m->cache_count[n - 1] == 0)
+    if (n == 0 || n > m->classes || m->cache_count[own(m)][n - 1] == 0)
         return -1;
-    size_t i = m->cache[n - 1][--m->cache_count[n - 1]];
+    size_t i = m->cache[own(m)][n - 1][--m->cache_count[own(m)][n - 1]];
     m->state[i] = M_START;
     m->cached_blocks -= n;
     note_peak(m);
@@ -271,8 +301,42 @@ static long place(const struct model *m, size_t n, size_t align)
     return n < m->run_min ? first_fit(m, n, align) : -1;
 }
 
-/* The quick caches first (at the block alignment), then place, then, when nothing fits and
- * the caches hold anything, place again after they are flushed. */
+static size_t window_at(const struct model *m, size_t b)
+{
+    return (b + m->window_offset) / MODEL_WINDOW;
+}
+
+static size_t window_first(const struct model *m, size_t w)
+{
+    return w ? w * MODEL_WINDOW - m->window_offset : 0;
+}
+
+/* With a set per CPU, a quick cache's size that the CPU's set could not serve: the lowest
+ * fit in the CPU's window; else place at a multiple of a window's blocks of address; else
+ * place; the window of what it found becomes the CPU's. -1 when none. */
+static long window_place(struct model *m, size_t n)
+{
+    size_t *w = &m->window[own(m)];
+    if (*w && *w <= window_at(m, m->nblocks - 1) + 1) {
+        size_t end = window_first(m, *w) < m->nblocks ? window_first(m, *w) : m->nblocks;
+        for (size_t i = window_first(m, *w - 1); i + n <= end;) {
+            size_t k = first_taken(m, i, n);
+            if (k == i + n)
+                return (long)i;
+            i = k + 1;
+        }
+    }
+    long i = place(m, n, MODEL_WINDOW * m->block);
+    if (i < 0)
+        i = place(m, n, m->block);
+    if (i >= 0)
+        *w = window_at(m, (size_t)i) + 1;
+    return i;
+}
+
+/* The CPU's quick caches first (at the block alignment), then its window (with a set per
+ * CPU) or place, then, when nothing fits and the caches may hold anything, place again
+ * after they are flushed. */
 static uintptr_t alloc_blocks(struct model *m, size_t size, size_t align)
 {
     size_t n = blocks_for(m, size);
@@ -282,8 +346,9 @@ static uintptr_t alloc_blocks(struct model *m, size_t size, size_t align)
         align = m->block;
     long i = align == m->block ? cache_take(m, n) : -1;
     if (i < 0) {
-        i = place(m, n, align);
-        if (i < 0 && m->cached_blocks) {
+        bool windowed = m->sets > 1 && align == m->block && n <= m->classes;
+        i = windowed ? window_place(m, n) : place(m, n, align);
+        if (i < 0 && (m->cached_blocks || m->sets > 1)) {
             model_flush(m);
             i = place(m, n, align);
         }
@@ -335,12 +400,13 @@ static long classify(const struct model *m, uintptr_t p)
     return (long)i;
 }
 
-/* Frees allocation i: into its quick cache when that has room, else to the index. */
+/* Frees allocation i: into the calling CPU's quick cache when that has room, else to the
+ * index. */
 static void release(struct model *m, size_t i)
 {
-    size_t n = length(m, i);
-    if (n <= m->classes && m->cache_count[n - 1] < MODEL_CACHE_DEPTH) {
-        m->cache[n - 1][m->cache_count[n - 1]++] = i;
+    size_t n = length(m, i), set = own(m);
+    if (n <= m->classes && m->cache_count[set][n - 1] < MODEL_CACHE_DEPTH) {
+        m->cache[set][n - 1][m->cache_count[set][n - 1]++] = i;
         m->state[i] = M_CACHED;
         m->cached_blocks += n;
     } else {
@@ -362,19 +428,23 @@ int model_free(struct model *m, uintptr_t p)
     return 0;
 }
 
-/* Takes the held allocation at block i out of its class, back to the index. */
+/* Takes the held allocation at block i out of its class, in whichever set holds it, back
+ * to the index. */
 static void cache_drop(struct model *m, size_t i)
 {
-    size_t n = length(m, i), *cls = m->cache[n - 1], count = m->cache_count[n - 1];
-    for (size_t k = 0; k < count; k++)
-        if (cls[k] == i) {
-            for (; k + 1 < count; k++)
-                cls[k] = cls[k + 1];
-            m->cache_count[n - 1]--;
-            m->cached_blocks -= n;
-            free_blocks(m, i, n);
-            return;
-        }
+    size_t n = length(m, i);
+    for (size_t set = 0; set < m->sets; set++) {
+        size_t *cls = m->cache[set][n - 1], count = m->cache_count[set][n - 1];
+        for (size_t k = 0; k < count; k++)
+            if (cls[k] == i) {
+                for (; k + 1 < count; k++)
+                    cls[k] = cls[k + 1];
+                m->cache_count[set][n - 1]--;
+                m->cached_blocks -= n;
+                free_blocks(m, i, n);
+                return;
+            }
+    }
 }
 
 /* Blocks [i, i+n) free once the held allocations among them are taken out of their

@@ -21,6 +21,8 @@
 #define MODEL_CACHE_DEPTH ((KHEAP_CPU_SET_BYTES / sizeof(void *) - 8) / 64 - 1)
                                             /* entries a class holds (as kheap.h counts a
                                                set), newest taken first */
+#define MODEL_SETS 4                        /* CPUs' sets of quick caches, at most */
+#define MODEL_WINDOW 512                    /* blocks of a placement window */
 
 /* M_CACHED: the first block of a freed allocation held in a quick cache (its other blocks
  * stay M_CONT): free to the caller, but not to a search until the caches are flushed. */
@@ -35,23 +37,36 @@ struct model {
     bool debug;                         /* KHEAP_F_DEBUG: guard bytes, usable = asked */
     size_t peak_blocks, total_allocs, total_frees, failed, faults;
     size_t classes;                     /* quick-cache classes in use (0 in debug pools) */
-    size_t cache_count[MODEL_CACHE_CLASSES];
-    size_t cache[MODEL_CACHE_CLASSES][MODEL_CACHE_DEPTH];
+    size_t sets, cpu;                   /* the pool's sets (1 but with model_cpus), the
+                                           calling CPU (model_cpu): its set is cpu % sets */
+    size_t cache_count[MODEL_SETS][MODEL_CACHE_CLASSES];
+    size_t cache[MODEL_SETS][MODEL_CACHE_CLASSES][MODEL_CACHE_DEPTH];
     size_t cached_blocks;
+    size_t window_offset;               /* blocks of window 0 cut off (model_cpus) */
+    size_t window[MODEL_SETS];          /* each set's: 1 + its window, 0: none */
     size_t run_min;                     /* blocks of the shortest indexed run; 0: no index */
     uint64_t *stamp;                    /* at an indexed run's start: when it was put in */
     uint64_t stamps;
 };
 
 /* The layout include/kheap.h and the README promise, found by trying every block count from
- * the most that could fit down: block 0 address and block count, or false if none fits. */
+ * the most that could fit down: block 0 address and block count, or false if none fits.
+ * model_geometry_sets: the same with `sets` sets of quick caches (kheap_set_cpu). */
 bool model_geometry(uintptr_t mem, size_t size, size_t block, bool debug, uintptr_t *base,
                     size_t *nblocks);
+bool model_geometry_sets(uintptr_t mem, size_t size, size_t block, bool debug, size_t sets,
+                         uintptr_t *base, size_t *nblocks);
 
 /* state must hold nblocks bytes; asked nblocks sizes when debug (else it may be NULL);
  * stamp nblocks stamps. */
 void model_init(struct model *m, uintptr_t base, size_t block, size_t nblocks, bool debug,
                 unsigned char *state, size_t *asked, uint64_t *stamp);
+/* After model_init, a pool made at mem with `sets` sets (2 .. MODEL_SETS): each CPU allocates
+ * from and frees into its own, and what its set cannot serve goes to its window, as
+ * kheap_set_cpu says. */
+void model_cpus(struct model *m, uintptr_t mem, size_t sets);
+/* The CPU the next calls run on. */
+void model_cpu(struct model *m, size_t cpu);
 
 uintptr_t model_alloc(struct model *m, size_t size, size_t align);  /* 0 when it cannot */
 uintptr_t model_calloc(struct model *m, size_t n, size_t size);

@@ -1,5 +1,6 @@
 /* replay.c - runs the fuzz target over saved inputs (files, or every file of a directory,
- * in name order) and reports one KTAP test per input. A mismatch aborts with its trace. */
+ * in name order) and reports one KTAP test per input. A mismatch aborts with its trace.
+ * Usage: replay [--cpus N] CORPUS... (--cpus: the pools shared by N CPUs, fuzz_kheap.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+void fuzz_cpus(unsigned n);
 
 #define MAX_INPUTS 4096
 
@@ -46,9 +48,14 @@ static void add(const char *path)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
+    int first = 1;
+    if (argc > 2 && strcmp(argv[1], "--cpus") == 0) {
+        fuzz_cpus((unsigned)atoi(argv[2]));
+        first = 3;
+    }
+    for (int i = first; i < argc; i++)
         add(argv[i]);
-    if (argc > 1 && ninputs == 0) {     /* corpora named but nothing in them: nothing tested */
+    if (argc > first && ninputs == 0) {     /* corpora named but nothing in them: nothing tested */
         fprintf(stderr, "replay: no inputs found in the corpora named\n");
         return 2;
     }
