@@ -19,7 +19,7 @@
 ;                                              `extra` side-table bytes per block, `sets`
 ;                                              quick-cache sets (1-255, one per CPU) and one
 ;                                              block (or wraps past the top of memory)
-; kh_take            h, count, align           first block of an allocation of `count` blocks
+; kh_take            h, count, align, heads    first block of an allocation of `count` blocks
 ;                                              at a multiple of `align` blocks by address
 ;                                              (a power of two), placed by the index (I3),
 ;                                              checked against the used bitmap and claimed;
@@ -27,7 +27,8 @@
 ;                                              INDEX_DAMAGED / SUMMARY_DAMAGED added for
 ;                                              what failed a check (then made anew). O(1)
 ;                                              when a class at or above count + align - 1
-;                                              holds a run
+;                                              holds a run; with heads not 0 only classes'
+;                                              heads are tried (no walk), NO_BLOCK else
 ; kh_claim           h, first, count           -  marks [first, first+count) used, first a start
 ; kh_mark            h, first, count           -  marks used only (grow in place)
 ; kh_release         h, first, count           -  clears them and the start bit, coalescing
@@ -149,7 +150,7 @@
 ; index_build     -> the index made anew from the used bitmap
 ; aligned_from    xAX block, xDX align -> xAX the first aligned block from it; CF wrap
 ; bitmap_fit      xAX count, xDX align -> xAX the lowest aligned fit on the bitmap, or ALL_ONES
-; index_find      xAX count, xDX align -> xAX a placement (a hint), or ALL_ONES; CF damage
+; index_find      xAX count, xDX align, xSI heads -> xAX a placement (a hint), or ALL_ONES; CF damage
 ; aligned_fit     xAX run, xDX length -> xAX its first aligned block if the request fits; CF
 ; largest_run     -> xAX blocks of the longest free run
 ;
@@ -1348,6 +1349,7 @@ bitmap_fit:
 ;   2. else the runs of every non-empty class from run_class(n) up, in class order and list
 ;      order: the first holding an aligned fit, at its first aligned block;
 ;   3. else, when n < run_min (a run too short to be indexed may hold it), bitmap_fit.
+; With xSI (heads) not zero, steps 0 and 1 only: ALL_ONES where step 2 would begin.
 ; out: xAX = the block, or ALL_ONES when none; CF when a class word or a run fails its check
 ; (then the index is to be made anew). A placement is a hint: the caller checks it against
 ; the used bitmap. Each run visited is counted: more than nblocks of them is a loop, damage.
@@ -1358,13 +1360,13 @@ bitmap_fit:
 %define IF_ALIGN [xSP + 3 * WORD_BYTES]
 %define IF_LIMIT [xSP + 2 * WORD_BYTES]         ; fit_class(n + a - 1)
 %define IF_CLASS [xSP + WORD_BYTES]
-%define IF_STEPS [xSP]
+%define IF_STEPS [xSP]                          ; runs visited; heads only: not 0
 index_find:
         push    xAX
         push    xDX
         push    0
         push    0
-        push    0
+        push    xSI
         lea     xAX, [xAX + xDX - 1]
         call    fit_class
         mov     IF_LIMIT, xCX
@@ -1399,7 +1401,9 @@ index_find:
         call    aligned_from                    ; (cannot pass the run's end: it is long enough)
         jnc     .out
         jmp     .damaged
-.walk:  mov     xAX, IF_COUNT
+.walk:  cmp     WORD_PTR IF_STEPS, 0
+        jne     .none                           ; heads only: no walk
+        mov     xAX, IF_COUNT
         call    run_class
 .class: call    index_search                    ; step 2: the next non-empty class from xCX
         jc      .out
@@ -1704,9 +1708,10 @@ kh_init:
         LEAVE_SAVED
 
 ; =====================================================================================
-; kh_take(h, count, align) -> first block (+ flags), or NO_BLOCK (+ flags)
+; kh_take(h, count, align, heads) -> first block (+ flags), or NO_BLOCK (+ flags)
 ; An allocation of `count` blocks at a multiple of `align` blocks (a power of two, by
-; address) placed and claimed: where index_find says (I3), its hint checked against the
+; address) placed and claimed: where index_find says (I3; with heads not 0, its steps 0 and
+; 1 alone: a head per class, however many runs the pool holds), its hint checked against the
 ; used bitmap ([q, q + count) all free), or in a pool without an index the lowest aligned fit
 ; (bitmap_fit). Then used and start bits as kh_mark and kh_claim set them, the index and
 ; the summary kept (change_range). When the index fails a check it is made anew from the
@@ -1724,6 +1729,7 @@ kh_take:
         je      .bitmaps
 .index: mov     xAX, ARG(1)
         mov     xDX, ARG(2)
+        mov     xSI, ARG(3)
         call    index_find
         jc      .damaged
         cmp     xAX, ALL_ONES

@@ -169,7 +169,7 @@ static void vg_run(const kheap_t *h, uintptr_t b);
  * the module (direct calls, never through a PLT, and not exported from a shared library). */
 #pragma GCC visibility push(hidden)
 kheap_t *kh_init(void *mem, size_t size, uintptr_t shift, uintptr_t extra, uintptr_t sets);
-uintptr_t kh_take(kheap_t *h, uintptr_t count, uintptr_t align);
+uintptr_t kh_take(kheap_t *h, uintptr_t count, uintptr_t align, uintptr_t heads);
 uintptr_t kh_claim(kheap_t *h, uintptr_t first, uintptr_t count);
 uintptr_t kh_release(kheap_t *h, uintptr_t first, uintptr_t count);
 uintptr_t kh_mark(kheap_t *h, uintptr_t first, uintptr_t count);
@@ -662,14 +662,21 @@ static intptr_t own_take(kheap_t *h, uintptr_t n, struct call *c)
     return i;
 }
 
-/* kh_take's placement of n blocks at a multiple of a blocks (I3 in asm/kheap_core.asm),
- * claimed, with any damage it met reported: the first block, or -1 (nothing changed). */
-static intptr_t take(kheap_t *h, uintptr_t n, uintptr_t a, struct call *c, const void *caller)
+/* kh_take's placement of n blocks at a multiple of a blocks (I3 in asm/kheap_core.asm; with
+ * heads, the classes' heads alone), claimed, with any damage it met reported: the first
+ * block, or -1 (nothing changed). */
+static intptr_t take_by(kheap_t *h, uintptr_t n, uintptr_t a, bool heads, struct call *c,
+                        const void *caller)
 {
-    uintptr_t r = kh_take(h, n, a ? a : 1);
+    uintptr_t r = kh_take(h, n, a ? a : 1, heads);
     summary_report(h, r, c, caller);
     r &= ~(KH_SUMMARY_DAMAGED | KH_INDEX_DAMAGED);
     return r == KH_NO_BLOCK ? -1 : (intptr_t)r;
+}
+
+static intptr_t take(kheap_t *h, uintptr_t n, uintptr_t a, struct call *c, const void *caller)
+{
+    return take_by(h, n, a, false, c, caller);
 }
 
 #define KH_LINE_BYTES    64                 /* a cache line */
@@ -705,10 +712,11 @@ static uintptr_t windows(const kheap_t *h)
  * set's window word, a hint: out of range it names none), read on the used bitmap; when
  * none fits, where kh_take puts it at a multiple of KH_WINDOW_BLOCKS blocks of address (one
  * such block lies in each window, and a CPU's first allocation in a window is there, so
- * another CPU's window rarely holds it free), or else where kh_take puts it; its window
- * becomes the CPU's. So each CPU's allocations, and the bitmap
- * words its frees and hits write, lie apart from other CPUs'. The first block, or -1
- * (nothing changed). */
+ * another CPU's window rarely holds it free), trying the index's class heads alone (a walk
+ * of every free run, in a pool of small holes, would be paid at each window filled), or
+ * else where kh_take puts it; its window becomes the CPU's. So each CPU's allocations, and
+ * the bitmap lines its frees and hits write, lie apart from other CPUs'. The first block,
+ * or -1 (nothing changed). */
 static intptr_t window_take(kheap_t *h, uintptr_t n, struct call *c)
 {
     struct kh_set *s = set_of(h, this_cpu() % cache_sets(h));
@@ -725,7 +733,7 @@ static intptr_t window_take(kheap_t *h, uintptr_t n, struct call *c)
             from = past;
         }
     }
-    intptr_t first = take(h, n, KH_WINDOW_BLOCKS, c, 0);
+    intptr_t first = take_by(h, n, KH_WINDOW_BLOCKS, true, c, 0);
     if (first < 0)
         first = take(h, n, 1, c, 0);
     if (first >= 0)

@@ -282,6 +282,21 @@ static bool freed_without_lock(kheap_t *h, void *p)
     return err == 0 && cpu_locks == 0;
 }
 
+/* A hole of 3 blocks at block `first` of a full pool: one allocation from block 0 to it, one
+ * from past it to the end (longer than any class: placed by kh_take, never cached). */
+static void *three_at(kheap_t *h, uintptr_t first, void **low, void **high)
+{
+    uintptr_t *cb = (uintptr_t *)h, shift = cb[CB_SHIFT], all = cb[CB_NBLOCKS];
+    *low = kheap_alloc(h, all << shift);                /* block 0: the only place */
+    *high = 0;
+    if (!*low || !kheap_realloc(h, *low, (first + 3) << shift))
+        return 0;
+    *high = kheap_alloc(h, (all - first - 3) << shift); /* the rest, to the end */
+    if (!*high || !kheap_realloc(h, *low, first << shift))
+        return 0;
+    return kheap_alloc(h, 3u << shift);                 /* the only fit */
+}
+
 /* The length a free without the lock reads (lf_length) steps from one bitmap word to the
  * next: an allocation starting at a word's last block, and one ending at a word's end, are
  * freed into the set like any other. */
@@ -290,26 +305,18 @@ KTEST(cpu_a_free_whose_length_meets_a_bitmap_word_edge_needs_no_lock)
     kheap_t *h = cpu_pool(POOL);
     KT_ASSERT(h);
     uintptr_t *cb = (uintptr_t *)h, bits = 8 * sizeof(uintptr_t);
-    unsigned char *base = (unsigned char *)cb[CB_BASE];
-    void *p[8 * sizeof(uintptr_t) + 2];
-    unsigned n = 0, ends = 0, starts = 0;
-    while (n < bits + 2 && (p[n] = kheap_alloc(h, 3u << cb[CB_SHIFT])))
-        n++;                                            /* 3 blocks each, from block 0 on */
-    KT_ASSERT(n == bits + 2);                           /* (over three bitmap words) */
-    for (unsigned k = 0; k < n; k++) {
-        uintptr_t first = (uintptr_t)((unsigned char *)p[k] - base) >> cb[CB_SHIFT];
-        if ((first + 1) % bits != 0 && (first + 3) % bits != 0)
-            continue;                                   /* not at a word's last block or end */
-        starts += (first + 1) % bits == 0;
-        ends += (first + 3) % bits == 0;
-        KT_EXPECT(freed_without_lock(h, p[k]));
-        KT_EXPECT_EQ(class_of(h, 0, 3)[0], starts + ends);
-        p[k] = 0;
-    }
-    KT_EXPECT(starts >= 1 && ends >= 1);                /* both edges met */
-    for (unsigned k = 0; k < n; k++)
-        KT_EXPECT_EQ(kheap_free(h, p[k]), 0);
-    KT_EXPECT_EQ(kheap_check(h), 0);
+    KT_ASSERT(cb[CB_NBLOCKS] > 2 * bits + 3 + cb[CB_CLASSES]);
+    uintptr_t edge[2] = { bits - 1, 2 * bits - 3 };     /* a word's last block; its end */
+    for (unsigned k = 0; k < 2; k++) {
+        void *low, *high, *p = three_at(h, edge[k], &low, &high);
+        KT_ASSERT(p);
+        KT_EXPECT_PTR_EQ(p, (unsigned char *)cb[CB_BASE] + (edge[k] << cb[CB_SHIFT]));
+        KT_EXPECT(freed_without_lock(h, p));
+        KT_EXPECT_EQ(class_of(h, 0, 3)[0], 1);
+        KT_EXPECT_EQ(kheap_free(h, low), 0);
+        KT_EXPECT_EQ(kheap_free(h, high), 0);
+        KT_EXPECT_EQ(kheap_check(h), 0);                /* (the next pass's first call */
+    }                                                   /* empties the set: it needs all) */
 }
 
 /* What a CPU's set cannot serve goes to that CPU's window: the blocks of one cache line of
@@ -350,5 +357,47 @@ KTEST(cpu_allocations_of_two_cpus_lie_in_windows_of_their_own)
             current = 1 - cpu;                                  /* freed on the other CPU */
             KT_EXPECT_EQ(kheap_free(h, p[cpu][k]), 0);
         }
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+/* A CPU without a window starts one where kh_take puts its allocation at a window's
+ * multiple of address, by the index's class heads alone: here the only such free block
+ * lies in an older hole of the class whose head (a newer hole) holds none, so the
+ * allocation goes where kh_take puts it unaligned, the head, and no run is walked. */
+#define CHUNK 100                           /* blocks: above the classes, never cached */
+
+KTEST(cpu_a_new_window_is_sought_by_the_class_heads_alone)
+{
+    kheap_t *h = cpu_pool(256 * 1024);
+    KT_ASSERT(h);
+    uintptr_t *cb = (uintptr_t *)h, window = (uintptr_t)512 << cb[CB_SHIFT];
+    static unsigned char *chunk[256];
+    unsigned n = 0;
+    while (n < 256 && (chunk[n] = kheap_alloc(h, CHUNK * 16)))
+        n++;
+    struct kheap_stats st = kt_stats(h);
+    void *rest = st.capacity > st.used ? kheap_alloc(h, st.capacity - st.used) : 0;
+    KT_ASSERT(kt_stats(h).used == st.capacity);             /* full */
+    int aligned = -1, plain = -1;       /* a chunk with such a block, and one without */
+    for (unsigned k = 0; k < n; k++) {  /* not next to it (the holes would be one run) */
+        uintptr_t a = (uintptr_t)chunk[k], next = (a + window - 1) / window * window;
+        if (next < a + CHUNK * 16)
+            aligned = aligned < 0 ? (int)k : aligned;
+        else if (aligned >= 0 && (int)k > aligned + 1 && plain < 0)
+            plain = (int)k;
+    }
+    KT_ASSERT(aligned >= 0 && plain >= 0);
+    KT_EXPECT_EQ(kheap_free(h, chunk[aligned]), 0);         /* the older hole */
+    KT_EXPECT_EQ(kheap_free(h, chunk[plain]), 0);           /* the newer: its class's head */
+    current = 1;
+    void *p = kheap_alloc(h, 16);
+    KT_EXPECT_PTR_EQ(p, chunk[plain]);
+    KT_EXPECT_EQ(kheap_check(h), 0);
+    current = 0;
+    KT_EXPECT_EQ(kheap_free(h, p), 0);
+    for (unsigned k = 0; k < n; k++)
+        if ((int)k != aligned && (int)k != plain)
+            KT_EXPECT_EQ(kheap_free(h, chunk[k]), 0);
+    KT_EXPECT_EQ(kheap_free(h, rest), 0);
     KT_EXPECT_EQ(kheap_check(h), 0);
 }

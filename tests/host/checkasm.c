@@ -111,6 +111,11 @@ KTEST(kh_take_keeps_the_registers)
     CALL(kh_release, h, 1, 1);
     CALL(kh_release, h, b, 4);
     KT_EXPECT_EQ(kheap_check(h), 0);
+    uintptr_t all = ((uintptr_t *)h)[CB_NBLOCKS];                   /* one run of them all */
+    KT_EXPECT_EQ(CALL(kh_take, h, all, 1, 1), none);    /* heads alone: its class is below */
+    KT_EXPECT_EQ(CALL(kh_take, h, 1, 1, 1), 0);         /* .. the class that surely fits */
+    CALL(kh_release, h, 0, 1);
+    KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
 KTEST(kh_index_build_kh_largest_run_kh_run_start_and_kh_run_end_keep_the_registers)

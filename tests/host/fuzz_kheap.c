@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sanitizer/asan_interface.h>      /* (its macros do nothing without ASan) */
 #include "kheap.h"
 #include "model.h"
 
@@ -18,6 +19,11 @@
 #define FREED 8
 #define TRACE_MAX (256 * 1024)
 #define FULL_CHECK_EVERY 16
+#define RAW_ALIGN ((size_t)1 << 24)     /* each pool's region at a multiple of it, past every
+                                           alignment a call asks (2^23): so where an input's
+                                           pools lie, to that, and every placement, is the
+                                           same on every run */
+#define RAW_BYTES ((9000 + 15 * 8) * 16 + 16)   /* the largest pool make_pool makes */
 
 struct slot {
     unsigned char *p;                   /* live allocation, or NULL */
@@ -26,7 +32,7 @@ struct slot {
 };
 
 struct pool {
-    unsigned char *raw;                 /* malloc'd exactly: ASan sees the pool's bounds */
+    unsigned char *raw;                 /* its region; ASan sees the pool's bounds alone */
     unsigned char *mem;
     size_t size, block;
     kheap_t *h;
@@ -435,7 +441,13 @@ static bool make_pool(struct pool *pl, struct input *in)
     pl->size = (sizes[a % 5] + (b >> 4) * 8) * (cpus > 1 ? 16 : 1);
     pl->block = blocks[(a / 5) % 6];
     size_t offset = b & 15;
-    pl->raw = malloc(pl->size + offset);
+    static void *region[POOLS];         /* made once, each pool's at the same place */
+    void **raw = &region[pl - pools];
+    if (!*raw && posix_memalign(raw, RAW_ALIGN, RAW_BYTES) != 0)
+        abort();
+    pl->raw = *raw;
+    ASAN_POISON_MEMORY_REGION(pl->raw, RAW_BYTES);
+    ASAN_UNPOISON_MEMORY_REGION(pl->raw + offset, pl->size);
     pl->state = malloc(pl->size);
     pl->asked = malloc(pl->size * sizeof(size_t));
     pl->stamp = malloc(pl->size * sizeof(uint64_t));
@@ -485,7 +497,8 @@ static void finish(struct pool *pl)
         void *all = want ? kheap_alloc(pl->h, want) : 0;
         EXPECT((all != 0 || want == 0) && kheap_check(pl->h) == 0, "no full recovery");
     }
-    free(pl->raw);
+    if (pl->raw)
+        ASAN_POISON_MEMORY_REGION(pl->raw, RAW_BYTES);
     free(pl->state);
     free(pl->asked);
     free(pl->stamp);

@@ -269,11 +269,12 @@ static long first_fit(const struct model *m, size_t n, size_t align)
 /* The placement of n blocks at an align-byte boundary, as kh_take in asm/kheap_core.asm:
  * with an index and a (the alignment in blocks) above 1, the head of each class from
  * fit_class(n) below fit_class(n + a - 1) that holds an aligned fit; then the head of the
- * first non-empty class at or above fit_class(n + a - 1) at its first aligned block; else the runs of every class from
- * run_class(n) up, in list order, the first that holds an aligned fit; else, when n is
- * shorter than an indexed run, the lowest aligned fit. Without an index (a debug pool), the
- * lowest aligned fit. -1 when none. */
-static long place(const struct model *m, size_t n, size_t align)
+ * first non-empty class at or above fit_class(n + a - 1) at its first aligned block; with
+ * heads, nothing else; else the runs of every class from run_class(n) up, in list order,
+ * the first that holds an aligned fit; else, when n is shorter than an indexed run, the
+ * lowest aligned fit. Without an index (a debug pool), the lowest aligned fit. -1 when
+ * none. */
+static long place_by(const struct model *m, size_t n, size_t align, bool heads)
 {
     size_t a = align / m->block, classes = run_class(m->nblocks) / MODEL_SL_COUNT + 1;
     classes *= MODEL_SL_COUNT;
@@ -291,6 +292,8 @@ static long place(const struct model *m, size_t n, size_t align)
         if (r != SIZE_MAX)
             return (long)aligned_from(m, r, align);
     }
+    if (heads)
+        return -1;
     for (size_t c = run_class(n); c < classes; c++)
         for (size_t r = class_next(m, c, UINT64_MAX); r != SIZE_MAX;
              r = class_next(m, c, m->stamp[r])) {
@@ -299,6 +302,11 @@ static long place(const struct model *m, size_t n, size_t align)
                 return (long)q;
         }
     return n < m->run_min ? first_fit(m, n, align) : -1;
+}
+
+static long place(const struct model *m, size_t n, size_t align)
+{
+    return place_by(m, n, align, false);
 }
 
 static size_t window_at(const struct model *m, size_t b)
@@ -312,8 +320,8 @@ static size_t window_first(const struct model *m, size_t w)
 }
 
 /* With a set per CPU, a quick cache's size that the CPU's set could not serve: the lowest
- * fit in the CPU's window; else place at a multiple of a window's blocks of address; else
- * place; the window of what it found becomes the CPU's. -1 when none. */
+ * fit in the CPU's window; else place at a multiple of a window's blocks of address, by the
+ * classes' heads alone; else place; the window of what it found becomes the CPU's. -1 when none. */
 static long window_place(struct model *m, size_t n)
 {
     size_t *w = &m->window[own(m)];
@@ -326,7 +334,7 @@ static long window_place(struct model *m, size_t n)
             i = k + 1;
         }
     }
-    long i = place(m, n, MODEL_WINDOW * m->block);
+    long i = place_by(m, n, MODEL_WINDOW * m->block, true);
     if (i < 0)
         i = place(m, n, m->block);
     if (i >= 0)
