@@ -11,7 +11,7 @@ mkdir -p "$out"
 
 # per_op PROGRAM W POOL ALLOCATOR: "Ir/alloc Ir/free" of one replay.
 per_op() {
-    local file=$out/callgrind.$(basename "$(dirname "$1")").W$2.$3.$4 counts allocs frees fa ff
+    local file=$out/callgrind.$(dirname "$1" | tr / _).W$2.$3.$4 counts allocs frees fa ff
     counts=$(valgrind --tool=callgrind --callgrind-out-file="$file" "$1" --one "$2" "$3" "$4" 2>/dev/null)
     allocs=$(echo "$counts" | awk '{ print $2 }')
     frees=$(echo "$counts" | awk '{ print $4 }')
