@@ -462,8 +462,10 @@ static bool make_pool(struct pool *pl, struct input *in)
     size_t sets = cpus > 1 && !debug && pl->size / pl->block >> KHEAP_QCLASS_SHIFT ? cpus : 1;
     bool fits = model_geometry_sets((uintptr_t)pl->mem, pl->size, pl->block, debug, sets,
                                     &base, &n);
-    if (!fits && sets > 1)
-        fits = model_geometry((uintptr_t)pl->mem, pl->size, pl->block, debug, &base, &n), sets = 1;
+    if (!fits && sets > 1) {
+        sets = 1;
+        fits = model_geometry((uintptr_t)pl->mem, pl->size, pl->block, debug, &base, &n);
+    }
     note("create(%p, %zu, %zu%s) = %p\n", (void *)pl->mem, pl->size, pl->block,
          debug ? ", debug" : "", (void *)pl->h);
     EXPECT((pl->h != 0) == fits, "create: kheap %p, the model %s", (void *)pl->h,
