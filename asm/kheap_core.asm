@@ -10,7 +10,8 @@
 ; Block indices and counts are unsigned words. No routine uses more stack than its saved
 ; registers and a few words of locals (at most 5, in index_find's walk and kh_init; the
 ; summary's search two a level it climbs: at most 10 on i386, 18 on x86-64),
-; and none calls out of this file.
+; and none calls out of this file: kh_alloc, kh_kmalloc, kh_free and kh_kfree end, off
+; their fast path, in a tail call (a jump) to their slow path in kernel/kheap.c.
 ;
 ; Routine            arguments                 result
 ; -----------------  ------------------------  ---------------------------------------------
@@ -83,6 +84,14 @@
 ;                                              when h is not usable, a debug pool or has a
 ;                                              set per CPU, or ptr not a live start (nothing
 ;                                              changed: the C layer's full path)
+; kh_alloc           h, size, caller           kheap_alloc with no hook set: kh_fast_alloc's
+; kh_kmalloc         h, size, caller           hit on CPU 0, else the result of a tail call
+;                                              of kernel/kheap.c's slow path (kh_alloc_fill
+;                                              or kh_alloc_full; kh_kmalloc_*). O(1) on a hit
+; kh_free            h, ptr, caller            kheap_free with no hook set: kh_fast_free's
+; kh_kfree           h, ptr, caller            free on CPU 0 (0), else a tail call of
+;                                              kh_free_report (damage met) or kh_free_full
+;                                              / kh_kfree_full (declined)
 ; kh_cpu_alloc       h, size, cpu              without the heap's lock, in a pool with a set
 ;                                              per CPU: as kh_fast_alloc's hit, from CPU
 ;                                              cpu's set, its busy word held and its header
@@ -116,7 +125,9 @@
 ; lf_length       xAX first, xDX most -> as bounded_length, read without the lock
 ; cache_top       xAX count, xDX set base -> xAX its class's newest entry, checked (or
 ;                 CACHE_EMPTY, CACHE_DAMAGED), xDX the class; not popped (I5)
-; handle_ok       -> ZF when xBX is a usable handle (magic, geometry)
+; handle_ok       -> ZF when xBX is a usable handle (magic, geometry); clobbers xAX
+; alloc_hit       xSI size, xDX cpu -> xAX as kh_fast_alloc (its work, shared by kh_alloc)
+; free_hit        xSI ptr, xDX cpu -> xAX as kh_fast_free (its work, shared by kh_free)
 ; geometry        -> xAX the geometry sum of xBX
 ; change_range    xAX first, xDX count, xSI pattern, xDI first a start -> used bits, index and
 ;                 summary (I3, I6); xAX 0, SUMMARY_DAMAGED, INDEX_DAMAGED
@@ -178,8 +189,9 @@
 ;       (run_min 0): their free blocks hold the poison.
 ;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer, with two
 ;       exceptions here: kh_init sets them for an empty pool, and the fast paths
-;       (kh_fast_alloc, kh_fast_free) keep them for the cache hit and the free into a cache
-;       they perform, exactly as the C layer would; kh_cpu_alloc and kh_cpu_free, which run
+;       (kh_fast_alloc, kh_fast_free, and kh_alloc, kh_kmalloc, kh_free, kh_kfree through
+;       them) keep them for the cache hit and the free they perform, exactly as the C layer
+;       would; kh_cpu_alloc and kh_cpu_free, which run
 ;       without the lock, count in their set's header instead (net, hits, puts), which the
 ;       C layer folds into the counters whenever it holds the set. No other routine touches
 ;       them.
@@ -375,7 +387,11 @@ EXPORT(kh_block_of, kh_cache_take)
 EXPORT(kh_cache_take, kh_cache_put)
 EXPORT(kh_cache_put, kh_fast_alloc)
 EXPORT(kh_fast_alloc, kh_fast_free)
-EXPORT(kh_fast_free, kh_cpu_alloc)
+EXPORT(kh_fast_free, kh_alloc)
+EXPORT(kh_alloc, kh_kmalloc)
+EXPORT(kh_kmalloc, kh_free)
+EXPORT(kh_free, kh_kfree)
+EXPORT(kh_kfree, kh_cpu_alloc)
 EXPORT(kh_cpu_alloc, kh_cpu_free)
 EXPORT(kh_cpu_free, kh_geometry)
 EXPORT(kh_geometry, kh_fill)
@@ -2594,11 +2610,20 @@ cache_push:
 kh_fast_alloc:
         ENTER_SAVED
         mov     xBX, ARG(0)
+        mov     xSI, ARG(1)
+        mov     xDX, ARG(2)
+        call    alloc_hit
+        LEAVE_SAVED
+
+; alloc_hit - kh_fast_alloc's work, shared with kh_alloc and kh_kmalloc. in: xBX = h (not
+; yet checked), xSI = size, xDX = cpu. out: xAX = the address, FAST_MISS or 0, as
+; kh_fast_alloc. clobbers: xCX, xDX, xSI, xDI, xBP
+alloc_hit:
         call    handle_ok
         jne     .none
         cmp     byte [xBX + CACHE_SETS], 1
         ja      .none                           ; a set per CPU: kh_cpu_alloc, or the C layer
-        mov     xAX, ARG(1)
+        mov     xAX, xSI
         test    xAX, xAX
         jz      .none                           ; size 0: the C layer's rule
         mov     xCX, [xBX + KH_SHIFT]
@@ -2607,21 +2632,22 @@ kh_fast_alloc:
         inc     xAX                             ; xAX = n, without overflow
         cmp     xAX, [xBX + KH_FREE_BLOCKS]
         ja      .none
-        mov     ARG(1), xAX                     ; (size is not needed again: its slot holds n)
-        CPU_SET xDX, ARG(2), .none              ; no set (a damaged count): the C layer's
+        push    xAX                             ; n
+        CPU_SET xDX, xDX, .drop                 ; no set (a damaged count): the C layer's
         call    cache_top
         test    xAX, xAX
         jns     .hit
+        pop     xDX
         cmp     xAX, CACHE_EMPTY
         jne     .none                           ; damaged: the full path drops and reports it
         test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
         jnz     .none
         mov     xAX, FAST_MISS                  ; a plain pool with nothing cached for n
-        LEAVE_SAVED
+        ret
 .hit:   CACHE_POP
         CACHED_CLEAR
         ; I4: the counters of a cache hit (count_used and pool_alloc in kernel/kheap.c).
-        mov     xDX, ARG(1)
+        pop     xDX                             ; n
         sub     [xBX + KH_CACHED_BLOCKS], xDX
         sub     [xBX + KH_FREE_BLOCKS], xDX
         inc     WORD_PTR [xBX + KH_LIVE_ALLOCS]
@@ -2635,75 +2661,150 @@ kh_fast_alloc:
         mov     xCX, [xBX + KH_SHIFT]
         shl     xAX, cl
         add     xAX, [xBX + KH_BASE]
-        LEAVE_SAVED
+        ret
+.drop:  pop     xDX
 .none:  xor     xAX, xAX
-        LEAVE_SAVED
+        ret
 
 ; =====================================================================================
 ; kh_fast_free(h, ptr, cpu) -> blocks freed (+ SUMMARY_DAMAGED), or 0 (nothing changed)
 ; The whole of a free of a plain pool, in one call: h a usable handle, not a debug pool, ptr
 ; a live allocation start (in the block area, block aligned, used, a start, not cached).
 ; Into its class in CPU `cpu`'s quick-cache set (its cached bit set, I5, as kh_cache_put)
-; when its length is at most `classes` and its class has room; else into the bitmaps, as kh_release (its length
-; through the summary, I6). The counters are kept as the C layer keeps them for a free (I4).
-; Anything else (a bad handle or pointer, a debug pool, a pool with a set per CPU, whose
-; frees claim their cached bit first: kh_cpu_free, the C layer) returns 0 for the C layer's
-; full path, which validates and reports. O(1) into a cache, else kh_release's cost.
+; when its length is at most `classes` and its class has room; else into the bitmaps, as
+; kh_release (its length through the summary, I6), + SUMMARY_DAMAGED / INDEX_DAMAGED for
+; what it met there (made anew). The counters are kept as the C layer keeps them for a free
+; (I4). Anything else (a bad handle or pointer, a debug pool, a pool with a set per CPU,
+; whose frees claim their cached bit first: kh_cpu_free, the C layer) returns 0 for the C
+; layer's full path, which validates and reports. O(1) into a cache, else kh_release's cost.
 ; =====================================================================================
 kh_fast_free:
         ENTER_SAVED
         mov     xBX, ARG(0)
+        mov     xSI, ARG(1)
+        mov     xDX, ARG(2)
+        call    free_hit
+        LEAVE_SAVED
+
+; free_hit - kh_fast_free's work, shared with kh_free and kh_kfree. in: xBX = h (not yet
+; checked), xSI = ptr, xDX = cpu. out: xAX as kh_fast_free. clobbers: xCX, xDX, xSI, xDI, xBP
+%define FH_CPU    [xSP + 2 * WORD_BYTES]
+%define FH_BLOCK  [xSP + WORD_BYTES]
+%define FH_RESULT [xSP]                         ; its length, with the flags of what was met
+free_hit:
         call    handle_ok
         jne     .none
         cmp     byte [xBX + CACHE_SETS], 1
         ja      .none                           ; a set per CPU: kh_cpu_free, or the C layer
         test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
         jnz     .none                           ; guards and poison: the C layer's
+        push    xDX
         ; A live start: as kh_block_of, any failure is the full path's to report.
-        mov     xAX, ARG(1)
+        mov     xAX, xSI
         call    live_start
         test    xAX, xAX
-        js      .none
-        mov     ARG(1), xAX                     ; (ptr is not needed again: its slot holds
-                                                ; the block from here on)
+        js      .drop
+        push    xAX
         ; Its length (I1), when it is at most `classes` (a longer one is not cached).
         mov     xDX, [xBX + KH_CLASSES]
         call    bounded_length
+        push    xAX
         ; Pushed when its class exists (length <= classes) and has room (as kh_cache_put).
-        mov     ARG(0), xAX                     ; (h is in xBX: its slot holds the result)
-        CPU_SET xSI, ARG(2), .release           ; no set (a damaged count): the bitmaps
-        mov     xDX, ARG(1)
+        CPU_SET xSI, FH_CPU, .release           ; no set (a damaged count): the bitmaps
+        mov     xDX, FH_BLOCK
         call    cache_push
         test    xAX, xAX
         jz      .release
-        mov     xAX, ARG(0)                     ; the length
+        mov     xAX, FH_RESULT                  ; the length
         add     [xBX + KH_CACHED_BLOCKS], xAX
         jmp     .count
 .release:
         ; Into the bitmaps, as kh_release: its whole length, its start bit, its blocks.
-        mov     xAX, ARG(1)
+        mov     xAX, FH_BLOCK
         call    alloc_length
-        mov     ARG(0), xAX                     ; (with SUMMARY_DAMAGED, if so)
+        mov     FH_RESULT, xAX                  ; (with SUMMARY_DAMAGED, if so)
         btr     xAX, WORD_BITS - 1
-        SPUSH   xAX                             ; the length
+        push    xAX                             ; the length (the locals a word further up)
         mov     xDX, xAX
-        mov     xAX, ARG(1)
+        mov     xAX, [xSP + 2 * WORD_BYTES]     ; FH_BLOCK
         xor     xSI, xSI
         mov     xDI, 1                          ; (as kh_release: used, then the start bit)
         call    change_range
-        or      ARG(0), xAX                     ; (SUMMARY_DAMAGED, if met there)
-        mov     xAX, ARG(1)
+        or      [xSP + WORD_BYTES], xAX         ; FH_RESULT: SUMMARY_DAMAGED, if met there
+        mov     xAX, [xSP + 2 * WORD_BYTES]
         call    start_bit
         btr     [xDI], xCX
-        SPOP    xAX
+        pop     xAX
 .count: ; I4: the counters of a free (count_freed in kernel/kheap.c).
         add     [xBX + KH_FREE_BLOCKS], xAX
         dec     WORD_PTR [xBX + KH_LIVE_ALLOCS]
         inc     WORD_PTR [xBX + KH_TOTAL_FREES]
-        mov     xAX, ARG(0)
-        LEAVE_SAVED
+        pop     xAX                             ; FH_RESULT
+        add     xSP, 2 * WORD_BYTES
+        ret
+.drop:  pop     xDX
 .none:  xor     xAX, xAX
+        ret
+%undef FH_CPU
+%undef FH_BLOCK
+%undef FH_RESULT
+
+; =====================================================================================
+; kh_alloc(h, size, caller), kh_kmalloc(h, size, caller) -> an address
+; kheap_alloc and kmalloc when no hook is set (no CPU, lock or failure countdown): the cache
+; hit of kh_fast_alloc on CPU 0 (h is kmalloc's first region for kh_kmalloc), returned
+; here; on FAST_MISS a tail call of kh_alloc_fill / kh_kmalloc_fill, on 0 one of
+; kh_alloc_full / kh_kmalloc_full (kernel/kheap.c), with the same arguments: those return to
+; our caller. So the common call crosses the C layer once, on the way in.
+; kh_free(h, ptr, caller), kh_kfree(h, ptr, caller) -> 0
+; kheap_free and kfree likewise (no CPU or lock hook; ptr not NULL): kh_fast_free's free on
+; CPU 0, returning 0, or a tail call of kh_free_report(h, r, caller) when it met damage
+; (r: its result, with the flags), or of kh_free_full / kh_kfree_full when it declined.
+; =====================================================================================
+%macro ALLOC_ENTRY 2                            ; the FAST_MISS target, the 0 target
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        mov     xSI, ARG(1)
+        xor     xDX, xDX                        ; CPU 0: no CPU hook is set
+        call    alloc_hit
+        cmp     xAX, FAST_MISS
+        jb      %%full
+        je      %%fill
         LEAVE_SAVED
+%%fill: LEAVE_TO %1
+%%full: LEAVE_TO %2
+%endmacro
+
+%macro FREE_ENTRY 1                             ; the target when it declines
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        mov     xSI, ARG(1)
+        xor     xDX, xDX
+        call    free_hit
+        test    xAX, xAX
+        jz      %%full
+        mov     xCX, xAX
+        shr     xCX, WORD_BITS - 2              ; SUMMARY_DAMAGED or INDEX_DAMAGED
+        jnz     %%report
+        xor     xAX, xAX
+        LEAVE_SAVED
+%%report:
+        mov     ARG(1), xAX
+        LEAVE_TO kh_free_report
+%%full: LEAVE_TO %1
+%endmacro
+
+extern kh_alloc_fill, kh_alloc_full, kh_kmalloc_fill, kh_kmalloc_full
+extern kh_free_full, kh_kfree_full, kh_free_report
+
+kh_alloc:
+        ALLOC_ENTRY kh_alloc_fill, kh_alloc_full
+kh_kmalloc:
+        ALLOC_ENTRY kh_kmalloc_fill, kh_kmalloc_full
+kh_free:
+        FREE_ENTRY kh_free_full
+kh_kfree:
+        FREE_ENTRY kh_kfree_full
 
 ; =====================================================================================
 ; kh_cpu_alloc(h, size, cpu) -> the address of size bytes from CPU cpu's quick-cache set, or 0

@@ -187,6 +187,18 @@ intptr_t kh_cache_take(kheap_t *h, uintptr_t count, uintptr_t cpu);
 uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count, uintptr_t cpu);
 void *kh_fast_alloc(kheap_t *h, size_t size, uintptr_t cpu);
 uintptr_t kh_fast_free(kheap_t *h, const void *p, uintptr_t cpu);
+void *kh_alloc(kheap_t *h, size_t size, const void *caller);
+void *kh_kmalloc(kheap_t *h, size_t size, const void *caller);
+int kh_free(kheap_t *h, void *p, const void *caller);
+void kh_kfree(kheap_t *h, void *p, const void *caller);
+/* kernel/kheap.c's slow paths of those four, their tail calls (below) */
+void *kh_alloc_fill(kheap_t *h, size_t size, const void *caller);
+void *kh_alloc_full(kheap_t *h, size_t size, const void *caller);
+void *kh_kmalloc_fill(kheap_t *h, size_t size, const void *caller);
+void *kh_kmalloc_full(kheap_t *h, size_t size, const void *caller);
+int kh_free_report(kheap_t *h, uintptr_t r, const void *caller);
+int kh_free_full(kheap_t *h, void *p, const void *caller);
+void kh_kfree_full(kheap_t *h, void *p, const void *caller);
 void *kh_cpu_alloc(kheap_t *h, size_t size, uintptr_t cpu);
 uintptr_t kh_cpu_free(kheap_t *h, const void *p, uintptr_t cpu);
 uintptr_t kh_geometry(const kheap_t *h);
@@ -1050,17 +1062,49 @@ static inline bool cpu_free(kheap_t *h, void *p)
     return true;
 }
 
-/* kheap_alloc and kmalloc: with kheap_set_cpu, the CPU's own set first, without the lock;
- * with no lock set, the fast path is tried before any call frame is built; with one,
- * alloc_call tries it under the lock. */
-void *kheap_alloc(kheap_t *h, size_t size)
+/* kheap_alloc and kmalloc with a hook set: with kheap_set_cpu, the CPU's own set first,
+ * without the lock; with no lock set, the fast path is tried before any call frame is
+ * built; with one, alloc_call tries it under the lock. */
+static __attribute__((noinline)) void *alloc_hooked(kheap_t *h, size_t size,
+                                                    const void *caller)
 {
     void *p = cpu_alloc(h, size);
     if (p)
         return p;
-    p = lock_hook ? 0 : fast_alloc(h, size, 0, __builtin_return_address(0));
-    return p ? p : alloc_call(h, size, 1, false, false, lock_hook != 0,
-                          __builtin_return_address(0));
+    p = lock_hook ? 0 : fast_alloc(h, size, 0, caller);
+    return p ? p : alloc_call(h, size, 1, false, false, lock_hook != 0, caller);
+}
+
+/* Whether kheap_alloc and kmalloc may go straight to the asm entry (kh_alloc, kh_kmalloc):
+ * no CPU or lock hook, no failure countdown; never in the build for Valgrind, whose client
+ * requests follow each allocation in C. kheap_free and kfree: direct_free. */
+#ifdef KHEAP_VALGRIND
+#define direct_alloc() false
+#define direct_free()  false
+#else
+#define direct_alloc() (!cpu_hook && !lock_hook && !fail_countdown)
+#define direct_free()  (!cpu_hook && !lock_hook)
+#endif
+
+/* The slow paths kh_alloc and kh_kmalloc end in (a tail call from asm/kheap_core.asm: they
+ * return to the caller of kheap_alloc or kmalloc): after FAST_MISS, the fill, else the full
+ * path; after 0, the full path, as alloc_hooked has them with no hook set. */
+void *kh_alloc_fill(kheap_t *h, size_t size, const void *caller)
+{
+    void *p = fill_alloc(h, size, 0, caller);
+    return p ? p : alloc_call(h, size, 1, false, false, false, caller);
+}
+
+void *kh_alloc_full(kheap_t *h, size_t size, const void *caller)
+{
+    return alloc_call(h, size, 1, false, false, false, caller);
+}
+
+void *kheap_alloc(kheap_t *h, size_t size)
+{
+    if (direct_alloc())
+        return kh_alloc(h, size, __builtin_return_address(0));
+    return alloc_hooked(h, size, __builtin_return_address(0));
 }
 
 void *kheap_alloc_aligned(kheap_t *h, size_t size, size_t align)
@@ -1086,17 +1130,45 @@ static int free_in(kheap_t *h, void *p, struct call *c)
     return free_checked(h, p, c);
 }
 
-int kheap_free(kheap_t *h, void *p)
+/* kheap_free with a hook set (as alloc_hooked). */
+static __attribute__((noinline)) int free_hooked(kheap_t *h, void *p, const void *caller)
 {
-    if (!p || cpu_free(h, p))
+    if (cpu_free(h, p))
         return 0;
-    if (!lock_hook && fast_free(h, p, 0, __builtin_return_address(0)))  /* as kheap_alloc */
+    if (!lock_hook && fast_free(h, p, 0, caller))
         return 0;
     struct call c;
-    call_begin(&c, __builtin_return_address(0));
+    call_begin(&c, caller);
     int err = lock_hook && fast_free(h, p, &c, 0) ? 0 : free_in(h, p, &c);
     call_end(&c);
     return err;
+}
+
+/* The slow paths kh_free and kh_kfree end in (tail calls, as kh_alloc_fill's): the report
+ * of the damage a free met (r: kh_fast_free's result; the free is done), and the full path
+ * of a free kh_fast_free declined. */
+int kh_free_report(kheap_t *h, uintptr_t r, const void *caller)
+{
+    summary_report(h, r, 0, caller);
+    return 0;
+}
+
+int kh_free_full(kheap_t *h, void *p, const void *caller)
+{
+    struct call c;
+    call_begin(&c, caller);
+    int err = free_in(h, p, &c);
+    call_end(&c);
+    return err;
+}
+
+int kheap_free(kheap_t *h, void *p)
+{
+    if (!p)
+        return 0;
+    if (direct_free())
+        return kh_free(h, p, __builtin_return_address(0));
+    return free_hooked(h, p, __builtin_return_address(0));
 }
 
 /* realloc of a non-NULL p: on pool h alone, or (chain) on the kmalloc region owning p,
@@ -2077,13 +2149,34 @@ static void *kmalloc_call(size_t size, size_t align, bool zero, bool fast, const
     return alloc_call(kmalloc_first, size, align, true, zero, fast, caller);
 }
 
-void *KHEAP_KNAME(kmalloc)(size_t size)
+/* kmalloc with a hook set (as alloc_hooked). */
+static __attribute__((noinline)) void *kmalloc_hooked(size_t size, const void *caller)
 {
     void *p = kmalloc_first ? cpu_alloc(kmalloc_first, size) : 0;
     if (p)
         return p;
-    p = lock_hook ? 0 : fast_alloc(kmalloc_first, size, 0, __builtin_return_address(0));
-    return p ? p : kmalloc_call(size, 1, false, lock_hook != 0, __builtin_return_address(0));
+    p = lock_hook ? 0 : fast_alloc(kmalloc_first, size, 0, caller);
+    return p ? p : kmalloc_call(size, 1, false, lock_hook != 0, caller);
+}
+
+/* kh_kmalloc's slow paths (as kh_alloc_fill's); h is kmalloc's first region. */
+void *kh_kmalloc_fill(kheap_t *h, size_t size, const void *caller)
+{
+    void *p = fill_alloc(h, size, 0, caller);
+    return p ? p : kmalloc_call(size, 1, false, false, caller);
+}
+
+void *kh_kmalloc_full(kheap_t *h, size_t size, const void *caller)
+{
+    (void)h;
+    return kmalloc_call(size, 1, false, false, caller);
+}
+
+void *KHEAP_KNAME(kmalloc)(size_t size)
+{
+    if (direct_alloc())
+        return kh_kmalloc(kmalloc_first, size, __builtin_return_address(0));
+    return kmalloc_hooked(size, __builtin_return_address(0));
 }
 
 void *KHEAP_KNAME(kzalloc)(size_t size)
@@ -2101,15 +2194,13 @@ void *KHEAP_KNAME(kmalloc_aligned)(size_t size, size_t align)
     return kmalloc_call(size, align, false, align == 1, __builtin_return_address(0));
 }
 
-void KHEAP_KNAME(kfree)(void *p)
+/* kfree past its fast paths: the region that holds p, under the lock. */
+static void kfree_slow(void *p, const void *caller)
 {
-    if (!p || (kmalloc_first && cpu_free(kmalloc_first, p))
-        || (!lock_hook && fast_free(kmalloc_first, p, 0, __builtin_return_address(0))))
-        return;
-    if (!kmalloc_ready(p, __builtin_return_address(0)))
+    if (!kmalloc_ready(p, caller))
         return;
     struct call c;
-    call_begin(&c, __builtin_return_address(0));
+    call_begin(&c, caller);
     if (!lock_hook || !fast_free(kmalloc_first, p, &c, 0)) {    /* (most: the first region) */
         kheap_t *h = region_of(p, &c);
         if (h) {
@@ -2120,6 +2211,32 @@ void KHEAP_KNAME(kfree)(void *p)
         }
     }
     call_end(&c);
+}
+
+/* kfree with a hook set (as alloc_hooked). */
+static __attribute__((noinline)) void kfree_hooked(void *p, const void *caller)
+{
+    if ((kmalloc_first && cpu_free(kmalloc_first, p))
+        || (!lock_hook && fast_free(kmalloc_first, p, 0, caller)))
+        return;
+    kfree_slow(p, caller);
+}
+
+/* kh_kfree's slow path when kh_fast_free declined (as kh_free_full's). */
+void kh_kfree_full(kheap_t *h, void *p, const void *caller)
+{
+    (void)h;
+    kfree_slow(p, caller);
+}
+
+void KHEAP_KNAME(kfree)(void *p)
+{
+    if (!p)
+        return;
+    if (direct_free())
+        kh_kfree(kmalloc_first, p, __builtin_return_address(0));
+    else
+        kfree_hooked(p, __builtin_return_address(0));
 }
 
 void *KHEAP_KNAME(krealloc)(void *p, size_t size)
