@@ -10,8 +10,8 @@
 ; Block indices and counts are unsigned words. No routine uses more stack than its saved
 ; registers and a few words of locals (at most 5, in index_find's walk and kh_init; the
 ; summary's search two a level it climbs: at most 10 on i386, 18 on x86-64),
-; and none calls out of this file: kh_alloc, kh_kmalloc, kh_free and kh_kfree end, off
-; their fast path, in a tail call (a jump) to their slow path in kernel/kheap.c.
+; and none calls out of this file: kh_alloc, kh_heap_alloc, kh_free and kh_heap_free end,
+; off their fast path, in a tail call (a jump) to their slow path in kernel/kheap.c.
 ;
 ; Routine            arguments                 result
 ; -----------------  ------------------------  ---------------------------------------------
@@ -84,14 +84,15 @@
 ;                                              when h is not usable, a debug pool or has a
 ;                                              set per CPU, or ptr not a live start (nothing
 ;                                              changed: the C layer's full path)
-; kh_alloc           h, size, caller           kheap_alloc with no hook set: kh_fast_alloc's
-; kh_kmalloc         h, size, caller           hit on CPU 0, else the result of a tail call
-;                                              of kernel/kheap.c's slow path (kh_alloc_fill
-;                                              or kh_alloc_full; kh_kmalloc_*). O(1) on a hit
-; kh_free            h, ptr, caller            kheap_free with no hook set: kh_fast_free's
-; kh_kfree           h, ptr, caller            free on CPU 0 (0), else a tail call of
-;                                              kh_free_report (damage met) or kh_free_full
-;                                              / kh_kfree_full (declined)
+; kh_alloc           h, size, caller           kheap_alloc (kh_heap_alloc: kmalloc) with no
+; kh_heap_alloc      h, size, caller           hook set: kh_fast_alloc's hit on CPU 0, else
+;                                              the result of a tail call of kernel/kheap.c's
+;                                              slow path (kh_alloc_fill or kh_alloc_full;
+;                                              kh_heap_alloc_*). O(1) on a hit
+; kh_free            h, ptr, caller            kheap_free (kh_heap_free: kfree) with no hook
+; kh_heap_free       h, ptr, caller            set: kh_fast_free's free on CPU 0 (0), else a
+;                                              tail call of kh_free_report (damage met) or
+;                                              kh_free_full / kh_heap_free_full (declined)
 ; kh_cpu_alloc       h, size, cpu              without the heap's lock, in a pool with a set
 ;                                              per CPU: as kh_fast_alloc's hit, from CPU
 ;                                              cpu's set, its busy word held and its header
@@ -101,8 +102,9 @@
 ;                                              allocation at ptr, claimed (its cached bit,
 ;                                              locked bts) and pushed on its class of CPU
 ;                                              cpu's set; 0 for anything else. O(1)
-; kh_geometry        h                         what h's geometry word must hold (the XOR of
-;                                              the fields that never change). O(1)
+; kh_geometry        h, quick                  what h's geometry word must hold (the XOR of
+;                                              the fields that never change); with quick
+;                                              not 0, its quick geometry word. O(1)
 ; kh_fill            dst, n, byte              -  n bytes at dst set to byte
 ; kh_unlike          p, n, byte                address of the first of n bytes at p that is
 ;                                              not `byte`, or 0 when all are
@@ -125,7 +127,8 @@
 ; lf_length       xAX first, xDX most -> as bounded_length, read without the lock
 ; cache_top       xAX count, xDX set base -> xAX its class's newest entry, checked (or
 ;                 CACHE_EMPTY, CACHE_DAMAGED), xDX the class; not popped (I5)
-; handle_ok       -> ZF when xBX is a usable handle (magic, geometry); clobbers xAX
+; handle_ok       -> ZF when xBX is a usable handle for the quick paths (magic, quick
+;                 geometry); clobbers xAX. A path that reads more checks `geometry` too
 ; alloc_hit       xSI size, xDX cpu -> xAX as kh_fast_alloc (its work, shared by kh_alloc)
 ; free_hit        xSI ptr, xDX cpu -> xAX as kh_fast_free (its work, shared by kh_free)
 ; geometry        -> xAX the geometry sum of xBX
@@ -189,8 +192,8 @@
 ;       (run_min 0): their free blocks hold the poison.
 ;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer, with two
 ;       exceptions here: kh_init sets them for an empty pool, and the fast paths
-;       (kh_fast_alloc, kh_fast_free, and kh_alloc, kh_kmalloc, kh_free, kh_kfree through
-;       them) keep them for the cache hit and the free they perform, exactly as the C layer
+;       (kh_fast_alloc, kh_fast_free, and kh_alloc, kh_heap_alloc, kh_free, kh_heap_free
+;       through them) keep them for the cache hit and the free they perform, exactly as the C layer
 ;       would; kh_cpu_alloc and kh_cpu_free, which run
 ;       without the lock, count in their set's header instead (net, hits, puts), which the
 ;       C layer folds into the counters whenever it holds the set. No other routine touches
@@ -287,6 +290,7 @@ field KH_CACHED                 ; -> cached bitmap (I5), after the start bitmap
 field KH_CACHE                  ; -> the quick caches (I5), after the index
 field KH_CLASSES                ; quick-cache classes: allocations of 1 .. classes blocks
 field KH_SUMMARY                ; -> the boundary summary (I6), after the quick caches
+field KH_QUICK_GEOMETRY         ; QUICK_SEED XOR the words of QUICK_WORDS
 
 ; The geometry word (the handle check of every call, C layer and fast paths alike): the fields
 ; that never change after creation, and `next` (re-summed when a region is linked), XORed
@@ -294,6 +298,25 @@ field KH_SUMMARY                ; -> the boundary summary (I6), after the quick 
 GEOMETRY_SEED   equ 0x9E3779B9
 GEOMETRY_FIRST  equ KH_SHIFT
 GEOMETRY_END    equ KH_SUMMARY + WORD_BYTES     ; one past the last word summed
+; The quick geometry word: the same over the eleven of those words that the quick paths (a
+; cache hit, a free into a cache, with the lock or without) read, so their handle check
+; (handle_ok) reads 12 words, not 19. Every other path checks both words (the C layer's
+; heap_ok), and a free that goes to the bitmaps checks the whole geometry (free_hit).
+QUICK_SEED      equ 0x7F4A7C15
+%define QUICK_WORDS KH_SHIFT, KH_NBLOCKS, KH_USED, KH_START, KH_BASE, KH_LIMIT, KH_FLAGS, \
+                    KH_SHAPE, KH_CACHED, KH_CACHE, KH_CLASSES
+; XOR_WORDS f, ...: xAX XORed with each field f of xBX's control block.
+%macro XOR_WORDS 1-*
+  %rep %0
+        xor     xAX, [xBX + %1]
+    %rotate 1
+  %endrep
+%endmacro
+; QUICK_SUM - xAX = the quick geometry sum of xBX.
+%macro QUICK_SUM 0
+        mov     xAX, QUICK_SEED
+        XOR_WORDS QUICK_WORDS
+%endmacro
 
 ; The index's shape, two bytes of one word: the blocks of the shortest run it holds (those
 ; of RUN_HEADER_BYTES, at least one block; 0 in a pool without an index, a debug pool), and
@@ -388,10 +411,10 @@ EXPORT(kh_cache_take, kh_cache_put)
 EXPORT(kh_cache_put, kh_fast_alloc)
 EXPORT(kh_fast_alloc, kh_fast_free)
 EXPORT(kh_fast_free, kh_alloc)
-EXPORT(kh_alloc, kh_kmalloc)
-EXPORT(kh_kmalloc, kh_free)
-EXPORT(kh_free, kh_kfree)
-EXPORT(kh_kfree, kh_cpu_alloc)
+EXPORT(kh_alloc, kh_heap_alloc)
+EXPORT(kh_heap_alloc, kh_free)
+EXPORT(kh_free, kh_heap_free)
+EXPORT(kh_heap_free, kh_cpu_alloc)
 EXPORT(kh_cpu_alloc, kh_cpu_free)
 EXPORT(kh_cpu_free, kh_geometry)
 EXPORT(kh_geometry, kh_fill)
@@ -2615,8 +2638,8 @@ kh_fast_alloc:
         call    alloc_hit
         LEAVE_SAVED
 
-; alloc_hit - kh_fast_alloc's work, shared with kh_alloc and kh_kmalloc. in: xBX = h (not
-; yet checked), xSI = size, xDX = cpu. out: xAX = the address, FAST_MISS or 0, as
+; alloc_hit - kh_fast_alloc's work, shared with kh_alloc and kh_heap_alloc. in: xBX = h
+; (not yet checked), xSI = size, xDX = cpu. out: xAX = the address, FAST_MISS or 0, as
 ; kh_fast_alloc. clobbers: xCX, xDX, xSI, xDI, xBP
 alloc_hit:
         call    handle_ok
@@ -2642,6 +2665,9 @@ alloc_hit:
         jne     .none                           ; damaged: the full path drops and reports it
         test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
         jnz     .none
+        call    geometry                        ; the fill reads the rest of the control
+        cmp     xAX, [xBX + KH_GEOMETRY]        ; block: checked whole first
+        jne     .none
         mov     xAX, FAST_MISS                  ; a plain pool with nothing cached for n
         ret
 .hit:   CACHE_POP
@@ -2686,8 +2712,8 @@ kh_fast_free:
         call    free_hit
         LEAVE_SAVED
 
-; free_hit - kh_fast_free's work, shared with kh_free and kh_kfree. in: xBX = h (not yet
-; checked), xSI = ptr, xDX = cpu. out: xAX as kh_fast_free. clobbers: xCX, xDX, xSI, xDI, xBP
+; free_hit - kh_fast_free's work, shared with kh_free and kh_heap_free. in: xBX = h (not
+; yet checked), xSI = ptr, xDX = cpu. out: xAX as kh_fast_free. clobbers: xCX, xDX, xSI, xDI, xBP
 %define FH_CPU    [xSP + 2 * WORD_BYTES]
 %define FH_BLOCK  [xSP + WORD_BYTES]
 %define FH_RESULT [xSP]                         ; its length, with the flags of what was met
@@ -2719,7 +2745,11 @@ free_hit:
         add     [xBX + KH_CACHED_BLOCKS], xAX
         jmp     .count
 .release:
-        ; Into the bitmaps, as kh_release: its whole length, its start bit, its blocks.
+        ; Into the bitmaps, as kh_release: its whole length, its start bit, its blocks; the
+        ; whole geometry checked first (the summary and the index are read from here on).
+        call    geometry
+        cmp     xAX, [xBX + KH_GEOMETRY]
+        jne     .decline
         mov     xAX, FH_BLOCK
         call    alloc_length
         mov     FH_RESULT, xAX                  ; (with SUMMARY_DAMAGED, if so)
@@ -2742,6 +2772,8 @@ free_hit:
         pop     xAX                             ; FH_RESULT
         add     xSP, 2 * WORD_BYTES
         ret
+.decline:
+        add     xSP, 2 * WORD_BYTES             ; (nothing changed yet)
 .drop:  pop     xDX
 .none:  xor     xAX, xAX
         ret
@@ -2750,16 +2782,16 @@ free_hit:
 %undef FH_RESULT
 
 ; =====================================================================================
-; kh_alloc(h, size, caller), kh_kmalloc(h, size, caller) -> an address
+; kh_alloc(h, size, caller), kh_heap_alloc(h, size, caller) -> an address
 ; kheap_alloc and kmalloc when no hook is set (no CPU, lock or failure countdown): the cache
-; hit of kh_fast_alloc on CPU 0 (h is kmalloc's first region for kh_kmalloc), returned
-; here; on FAST_MISS a tail call of kh_alloc_fill / kh_kmalloc_fill, on 0 one of
-; kh_alloc_full / kh_kmalloc_full (kernel/kheap.c), with the same arguments: those return to
-; our caller. So the common call crosses the C layer once, on the way in.
-; kh_free(h, ptr, caller), kh_kfree(h, ptr, caller) -> 0
+; hit of kh_fast_alloc on CPU 0 (h is kmalloc's first region for kh_heap_alloc), returned
+; here; on FAST_MISS a tail call of kh_alloc_fill / kh_heap_alloc_fill, on 0 one of
+; kh_alloc_full / kh_heap_alloc_full (kernel/kheap.c), with the same arguments: those
+; return to our caller. So the common call crosses the C layer once, on the way in.
+; kh_free(h, ptr, caller), kh_heap_free(h, ptr, caller) -> 0
 ; kheap_free and kfree likewise (no CPU or lock hook; ptr not NULL): kh_fast_free's free on
 ; CPU 0, returning 0, or a tail call of kh_free_report(h, r, caller) when it met damage
-; (r: its result, with the flags), or of kh_free_full / kh_kfree_full when it declined.
+; (r: its result, with the flags), or of kh_free_full / kh_heap_free_full when it declined.
 ; =====================================================================================
 %macro ALLOC_ENTRY 2                            ; the FAST_MISS target, the 0 target
         ENTER_SAVED
@@ -2794,17 +2826,17 @@ free_hit:
 %%full: LEAVE_TO %1
 %endmacro
 
-extern kh_alloc_fill, kh_alloc_full, kh_kmalloc_fill, kh_kmalloc_full
-extern kh_free_full, kh_kfree_full, kh_free_report
+extern kh_alloc_fill, kh_alloc_full, kh_heap_alloc_fill, kh_heap_alloc_full
+extern kh_free_full, kh_heap_free_full, kh_free_report
 
 kh_alloc:
         ALLOC_ENTRY kh_alloc_fill, kh_alloc_full
-kh_kmalloc:
-        ALLOC_ENTRY kh_kmalloc_fill, kh_kmalloc_full
+kh_heap_alloc:
+        ALLOC_ENTRY kh_heap_alloc_fill, kh_heap_alloc_full
 kh_free:
         FREE_ENTRY kh_free_full
-kh_kfree:
-        FREE_ENTRY kh_kfree_full
+kh_heap_free:
+        FREE_ENTRY kh_heap_free_full
 
 ; =====================================================================================
 ; kh_cpu_alloc(h, size, cpu) -> the address of size bytes from CPU cpu's quick-cache set, or 0
@@ -2976,20 +3008,25 @@ handle_ok:
         jz      .null
         cmp     WORD_PTR [xBX + KH_MAGIC], KH_MAGIC_VALUE
         jne     .done                           ; (ZF clear)
-        call    geometry
-        cmp     xAX, [xBX + KH_GEOMETRY]
+        QUICK_SUM
+        cmp     xAX, [xBX + KH_QUICK_GEOMETRY]
 .done:  ret
 .null:  cmp     xBX, 1                          ; 0 - 1: ZF clear
         ret
 
 ; =====================================================================================
-; kh_geometry(h) -> what h's geometry word must hold: GEOMETRY_SEED XOR each word from
-; KH_SHIFT to KH_SUMMARY. Reads only. O(1): 18 words.
+; kh_geometry(h, quick) -> what h's geometry word must hold: GEOMETRY_SEED XOR each word
+; from KH_SHIFT to KH_SUMMARY (18 words); with quick not 0, what its quick geometry word
+; must hold: QUICK_SEED XOR each of QUICK_WORDS (11). Reads only. O(1).
 ; =====================================================================================
 kh_geometry:
         ENTER_SAVED
         mov     xBX, ARG(0)
+        cmp     WORD_PTR ARG(1), 0
+        jne     .quick
         call    geometry
+        LEAVE_SAVED
+.quick: QUICK_SUM
         LEAVE_SAVED
 
 ; geometry - kh_geometry's work. in: xBX = h. out: xAX = the sum. clobbers: nothing else

@@ -61,7 +61,7 @@ typedef struct kheap kheap_t;        /* opaque; lives inside the memory given to
 
 /* Bytes of a pool's control block, the first part of the pool's memory (the README's
  * design section has the whole layout and its overhead). */
-#define KHEAP_CONTROL_BYTES (28u * sizeof(kheap_uintptr_t))
+#define KHEAP_CONTROL_BYTES (29u * sizeof(kheap_uintptr_t))
 
 /* Pool options for kheap_create_flags and kmalloc_init_flags. */
 #define KHEAP_F_DEBUG   0x1u         /* guards, poison, scrub and callers: see kheap_create_flags */

@@ -79,6 +79,8 @@ struct kheap {
     uintptr_t classes;                      /* class c holds allocations of c+1 blocks */
     kh_word *summary;                       /* the boundary summary (I6), after the caches:
                                                each level word followed by its mirror */
+    uintptr_t quick_geometry;               /* kh_geometry(h, true): the XOR of the words
+                                               the quick paths read */
 };
 
 _Static_assert(sizeof(struct kheap) == KHEAP_CONTROL_BYTES, "kheap.h: KHEAP_CONTROL_BYTES");
@@ -188,20 +190,20 @@ uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count, uintptr_t c
 void *kh_fast_alloc(kheap_t *h, size_t size, uintptr_t cpu);
 uintptr_t kh_fast_free(kheap_t *h, const void *p, uintptr_t cpu);
 void *kh_alloc(kheap_t *h, size_t size, const void *caller);
-void *kh_kmalloc(kheap_t *h, size_t size, const void *caller);
+void *kh_heap_alloc(kheap_t *h, size_t size, const void *caller);
 int kh_free(kheap_t *h, void *p, const void *caller);
-void kh_kfree(kheap_t *h, void *p, const void *caller);
+void kh_heap_free(kheap_t *h, void *p, const void *caller);
 /* kernel/kheap.c's slow paths of those four, their tail calls (below) */
 void *kh_alloc_fill(kheap_t *h, size_t size, const void *caller);
 void *kh_alloc_full(kheap_t *h, size_t size, const void *caller);
-void *kh_kmalloc_fill(kheap_t *h, size_t size, const void *caller);
-void *kh_kmalloc_full(kheap_t *h, size_t size, const void *caller);
+void *kh_heap_alloc_fill(kheap_t *h, size_t size, const void *caller);
+void *kh_heap_alloc_full(kheap_t *h, size_t size, const void *caller);
 int kh_free_report(kheap_t *h, uintptr_t r, const void *caller);
 int kh_free_full(kheap_t *h, void *p, const void *caller);
-void kh_kfree_full(kheap_t *h, void *p, const void *caller);
+void kh_heap_free_full(kheap_t *h, void *p, const void *caller);
 void *kh_cpu_alloc(kheap_t *h, size_t size, uintptr_t cpu);
 uintptr_t kh_cpu_free(kheap_t *h, const void *p, uintptr_t cpu);
-uintptr_t kh_geometry(const kheap_t *h);
+uintptr_t kh_geometry(const kheap_t *h, uintptr_t quick);
 void kh_fill(void *dst, size_t n, unsigned byte);
 const void *kh_unlike(const void *p, size_t n, unsigned byte);
 void kh_copy(void *dst, const void *src, size_t n);
@@ -228,7 +230,7 @@ void kheap_emit_offsets(void)
     KH_EMIT(KH_FAULTS, faults);         KH_EMIT(KH_NEXT, next);
     KH_EMIT(KH_SHAPE, shape);         KH_EMIT(KH_CACHED, cached);
     KH_EMIT(KH_CACHE, cache);           KH_EMIT(KH_CLASSES, classes);
-    KH_EMIT(KH_SUMMARY, summary);
+    KH_EMIT(KH_SUMMARY, summary);       KH_EMIT(KH_QUICK_GEOMETRY, quick_geometry);
     KH_EMIT(KH_CACHED_BLOCKS, cached_blocks);
     __asm__ volatile("\n->CACHE_CLASSES %c0" : : "i"(KH_CACHE_CLASSES));
     __asm__ volatile("\n->CACHE_DEPTH %c0" : : "i"(KH_CACHE_DEPTH));
@@ -324,19 +326,23 @@ static bool injected_failure(void)
 
 /* ---------------------------------------------------------------- pool geometry */
 
-/* The geometry word: kh_geometry (asm/kheap_core.asm) XORs the fields from shift to summary,
- * the ones that never change after creation but `next` (re-summed when kmalloc_add_region
- * links a region), so a wild write to any one of them changes the sum and makes the handle
- * fail heap_ok(). One source for C and asm: the fast paths check it the same way. */
-static uintptr_t geometry_sum(const kheap_t *h)
+/* The geometry words: kh_geometry (asm/kheap_core.asm) XORs the fields from shift to
+ * summary, the ones that never change after creation but `next` (re-summed when
+ * kmalloc_add_region links a region) and `flags`, so a wild write to any one of them changes
+ * the sum and makes the handle fail heap_ok(); with quick set, the same over the eleven of
+ * them the quick paths read (the cache hit, the free into a cache), which check that word
+ * alone. One source for C and asm. seal_geometry writes both after a change. */
+static void seal_geometry(kheap_t *h)
 {
-    return kh_geometry(h);
+    h->geometry = kh_geometry(h, false);
+    h->quick_geometry = kh_geometry(h, true);
 }
 
-/* A usable handle: not NULL, magic intact, geometry unchanged. O(1). */
+/* A usable handle: not NULL, magic intact, both geometry words unchanged. O(1). */
 static bool heap_ok(const kheap_t *h)
 {
-    return h && h->magic == KH_MAGIC_VALUE && h->geometry == geometry_sum(h);
+    return h && h->magic == KH_MAGIC_VALUE && h->geometry == kh_geometry(h, false)
+        && h->quick_geometry == kh_geometry(h, true);
 }
 
 /* Checks the handle of a call; a damaged one is reported as corruption of h itself. */
@@ -447,7 +453,7 @@ kheap_t *kheap_create_flags(void *mem, size_t size, size_t block, unsigned flags
     h->flags = flags;
     if (!cached)
         h->classes = 0;                     /* (debug pools check every free: no caching) */
-    h->geometry = geometry_sum(h);
+    seal_geometry(h);
     if (debug) {                            /* every free block holds the poison */
         kh_fill((void *)h->side, h->nblocks * sizeof(struct kh_side), 0);
         kh_fill((void *)h->base, h->nblocks << h->shift, KHEAP_POISON_BYTE);
@@ -1075,7 +1081,7 @@ static __attribute__((noinline)) void *alloc_hooked(kheap_t *h, size_t size,
     return p ? p : alloc_call(h, size, 1, false, false, lock_hook != 0, caller);
 }
 
-/* Whether kheap_alloc and kmalloc may go straight to the asm entry (kh_alloc, kh_kmalloc):
+/* Whether kheap_alloc and kmalloc may go straight to the asm entry (kh_alloc, kh_heap_alloc):
  * no CPU or lock hook, no failure countdown; never in the build for Valgrind, whose client
  * requests follow each allocation in C. kheap_free and kfree: direct_free. */
 #ifdef KHEAP_VALGRIND
@@ -1086,7 +1092,7 @@ static __attribute__((noinline)) void *alloc_hooked(kheap_t *h, size_t size,
 #define direct_free()  (!cpu_hook && !lock_hook)
 #endif
 
-/* The slow paths kh_alloc and kh_kmalloc end in (a tail call from asm/kheap_core.asm: they
+/* The slow paths kh_alloc and kh_heap_alloc end in (a tail call from asm/kheap_core.asm: they
  * return to the caller of kheap_alloc or kmalloc): after FAST_MISS, the fill, else the full
  * path; after 0, the full path, as alloc_hooked has them with no hook set. */
 void *kh_alloc_fill(kheap_t *h, size_t size, const void *caller)
@@ -1144,7 +1150,7 @@ static __attribute__((noinline)) int free_hooked(kheap_t *h, void *p, const void
     return err;
 }
 
-/* The slow paths kh_free and kh_kfree end in (tail calls, as kh_alloc_fill's): the report
+/* The slow paths kh_free and kh_heap_free end in (tail calls, as kh_alloc_fill's): the report
  * of the damage a free met (r: kh_fast_free's result; the free is done), and the full path
  * of a free kh_fast_free declined. */
 int kh_free_report(kheap_t *h, uintptr_t r, const void *caller)
@@ -1961,10 +1967,10 @@ static int add_region(void *mem, size_t size, bool grown, struct call *c)
         return KHEAP_EINVAL;
     if (grown) {
         h->flags |= KH_F_GROWN;
-        h->geometry = geometry_sum(h);      /* flags are in the sum */
+        seal_geometry(h);                   /* flags are in the sums */
     }
     last->next = h;
-    last->geometry = geometry_sum(last);    /* next is in the sum */
+    seal_geometry(last);                    /* next is in the sum */
     return 0;
 }
 
@@ -2085,7 +2091,7 @@ static size_t unlink_free_grown(void **mem, struct call *c)
         if (!(r->flags & KH_F_GROWN) || r->free_blocks != r->nblocks)
             continue;
         prev->next = r->next;
-        prev->geometry = geometry_sum(prev);    /* next is in the sum */
+        seal_geometry(prev);                /* next is in the sum */
         *mem = (void *)r->mem_start;
         size_t bytes = r->mem_end - r->mem_start;
         r->magic = 0;                       /* a stale handle is refused from now on */
@@ -2159,14 +2165,14 @@ static __attribute__((noinline)) void *kmalloc_hooked(size_t size, const void *c
     return p ? p : kmalloc_call(size, 1, false, lock_hook != 0, caller);
 }
 
-/* kh_kmalloc's slow paths (as kh_alloc_fill's); h is kmalloc's first region. */
-void *kh_kmalloc_fill(kheap_t *h, size_t size, const void *caller)
+/* kh_heap_alloc's slow paths (as kh_alloc_fill's); h is kmalloc's first region. */
+void *kh_heap_alloc_fill(kheap_t *h, size_t size, const void *caller)
 {
     void *p = fill_alloc(h, size, 0, caller);
     return p ? p : kmalloc_call(size, 1, false, false, caller);
 }
 
-void *kh_kmalloc_full(kheap_t *h, size_t size, const void *caller)
+void *kh_heap_alloc_full(kheap_t *h, size_t size, const void *caller)
 {
     (void)h;
     return kmalloc_call(size, 1, false, false, caller);
@@ -2175,7 +2181,7 @@ void *kh_kmalloc_full(kheap_t *h, size_t size, const void *caller)
 void *KHEAP_KNAME(kmalloc)(size_t size)
 {
     if (direct_alloc())
-        return kh_kmalloc(kmalloc_first, size, __builtin_return_address(0));
+        return kh_heap_alloc(kmalloc_first, size, __builtin_return_address(0));
     return kmalloc_hooked(size, __builtin_return_address(0));
 }
 
@@ -2222,8 +2228,8 @@ static __attribute__((noinline)) void kfree_hooked(void *p, const void *caller)
     kfree_slow(p, caller);
 }
 
-/* kh_kfree's slow path when kh_fast_free declined (as kh_free_full's). */
-void kh_kfree_full(kheap_t *h, void *p, const void *caller)
+/* kh_heap_free's slow path when kh_fast_free declined (as kh_free_full's). */
+void kh_heap_free_full(kheap_t *h, void *p, const void *caller)
 {
     (void)h;
     kfree_slow(p, caller);
@@ -2234,7 +2240,7 @@ void KHEAP_KNAME(kfree)(void *p)
     if (!p)
         return;
     if (direct_free())
-        kh_kfree(kmalloc_first, p, __builtin_return_address(0));
+        kh_heap_free(kmalloc_first, p, __builtin_return_address(0));
     else
         kfree_hooked(p, __builtin_return_address(0));
 }

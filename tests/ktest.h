@@ -36,7 +36,8 @@ struct ktest {
 enum { CB_FREE_BLOCKS = 0, CB_LIVE_ALLOCS = 1, CB_PEAK = 2, CB_MAGIC = 8, CB_GEOMETRY = 9,
        CB_SHIFT = 10, CB_NBLOCKS = 11, CB_NWORDS = 12, CB_USED = 13, CB_START = 14,
        CB_BASE = 15, CB_LIMIT = 16, CB_SIDE = 19, CB_INDEX = 21, CB_NEXT = 22, CB_SHAPE = 23,
-       CB_CACHED = 24, CB_CACHE = 25, CB_CLASSES = 26, CB_SUMMARY = 27 };
+       CB_CACHED = 24, CB_CACHE = 25, CB_CLASSES = 26, CB_SUMMARY = 27,
+       CB_QUICK_GEOMETRY = 28 };
 
 /* Records a failure (file:line: expression) and goes on; evaluates to the condition. */
 #define KT_EXPECT(cond) kt_expect(!!(cond), __FILE__, __LINE__, #cond)

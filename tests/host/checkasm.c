@@ -8,8 +8,8 @@
  * with the arguments the routine table at the top of that file gives. */
 extern const char kh_init[], kh_take[], kh_claim[], kh_release[], kh_mark[], kh_unmark[],
     kh_index_build[], kh_largest_run[], kh_run_start[], kh_run_end[], kh_next_used[], kh_next_free[], kh_alloc_blocks[], kh_summary_build[], kh_block_of[], kh_cache_take[],
-    kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_alloc[], kh_kmalloc[], kh_free[],
-    kh_kfree[], kh_cpu_alloc[], kh_cpu_free[], kh_geometry[], kh_fill[], kh_unlike[], kh_copy[];
+    kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_alloc[], kh_heap_alloc[], kh_free[],
+    kh_heap_free[], kh_cpu_alloc[], kh_cpu_free[], kh_geometry[], kh_fill[], kh_unlike[], kh_copy[];
 
 /* tests/host/checkasm.asm */
 uintptr_t checkasm_call(void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3,
@@ -234,7 +234,8 @@ KTEST(kh_fast_routines_keep_the_registers)
     KT_EXPECT_EQ(CALL(kh_fast_free, h, p + 16, 0), 0);              /* not a start */
     KT_EXPECT_EQ(CALL(kh_fast_free, 0, p, 0), 0);                   /* no handle */
     KT_EXPECT_EQ(CALL(kh_fast_alloc, 0, 48, 0), 0);
-    KT_EXPECT_EQ(CALL(kh_geometry, h), ((uintptr_t *)h)[CB_GEOMETRY]);
+    KT_EXPECT_EQ(CALL(kh_geometry, h, 0), ((uintptr_t *)h)[CB_GEOMETRY]);
+    KT_EXPECT_EQ(CALL(kh_geometry, h, 1), ((uintptr_t *)h)[CB_QUICK_GEOMETRY]);
     char *q = kheap_alloc(h, 100 * 16);                             /* past every class */
     KT_ASSERT(q != NULL);
     KT_EXPECT_EQ(CALL(kh_fast_free, h, q, 0), 100);                 /* into the bitmaps */
@@ -263,12 +264,12 @@ KTEST(kh_entry_routines_keep_the_registers)
     KT_EXPECT_EQ((int)CALL(kh_free, h, p + 16, 0), KHEAP_EINTERIOR);  /* the full path (an int) */
     KT_EXPECT_EQ(CALL(kh_free, h, p, 0), 0);
     KT_EXPECT_EQ((int)CALL(kh_free, h, p, 0), KHEAP_EDOUBLE);       /* held: the full path */
-    char *q = (char *)CALL(kh_kmalloc, h, 48, 0);                   /* (h as a first region) */
+    char *q = (char *)CALL(kh_heap_alloc, h, 48, 0);                   /* (h as a first region) */
     KT_EXPECT_PTR_EQ(q, p);
-    char *r = (char *)CALL(kh_kmalloc, h, 48, 0);                   /* the fill */
+    char *r = (char *)CALL(kh_heap_alloc, h, 48, 0);                   /* the fill */
     KT_ASSERT(r != NULL && r != q);
-    CALL(kh_kfree, h, r, 0);
-    KT_EXPECT_PTR_EQ(CALL(kh_alloc, h, 48, 0), r);                  /* kh_kfree cached it */
+    CALL(kh_heap_free, h, r, 0);
+    KT_EXPECT_PTR_EQ(CALL(kh_alloc, h, 48, 0), r);                  /* kh_heap_free cached it */
     KT_EXPECT_EQ(kheap_free(h, q), 0);
     KT_EXPECT_EQ(kheap_free(h, r), 0);
     KT_EXPECT_EQ(kheap_check(h), 0);
