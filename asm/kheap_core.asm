@@ -118,19 +118,17 @@
 ; fill            xDI bitmap, [xAX, xDX), xSI pattern -> bits set or cleared
 ; layout          xAX blocks -> xDI words, xBP block 0, xDX limit (kh_init's helper)
 ; start_bit       xAX block -> xDI its start-bitmap word, xCX its bit
-; live_start      xAX ptr -> xAX its block if a live allocation start, else a KHEAP_E code
+; live_start      xAX ptr -> xAX its block if a live allocation start, else a KHEAP_E code;
+;                 xBP the boundary bits after it (as BOUNDARY_AFTER)
 ; cache_classes   xAX blocks -> xCX the quick-cache classes of such a pool (I5)
 ; cache_set       xCX cpu -> xCX the base of its quick-cache set (cpu modulo sets), 0: none
 ; cache_push      xAX count, xDX first, xSI set base -> pushed on its class (xAX 1) or not
 ;                 (0) (I5)
 ; bounded_length  xAX first, xDX most -> xAX its length if at most xDX, else more
+; bounded_after   as bounded_length, with xBP first's boundary bits (BOUNDARY_AFTER) read
 ; lf_length       xAX first, xDX most -> as bounded_length, read without the lock
 ; cache_top       xAX count, xDX set base -> xAX its class's newest entry, checked (or
-;                 CACHE_EMPTY, CACHE_DAMAGED), xDX the class; not popped (I5)
-; handle_ok       -> ZF when xBX is a usable handle for the quick paths (magic, quick
-;                 geometry); clobbers xAX. A path that reads more checks `geometry` too
-; alloc_hit       xSI size, xDX cpu -> xAX as kh_fast_alloc (its work, shared by kh_alloc)
-; free_hit        xSI ptr, xDX cpu -> xAX as kh_fast_free (its work, shared by kh_free)
+;                 CACHE_EMPTY, CACHE_DAMAGED), xDX the class, xDI count; not popped (I5)
 ; geometry        -> xAX the geometry sum of xBX
 ; change_range    xAX first, xDX count, xSI pattern, xDI first a start -> used bits, index and
 ;                 summary (I3, I6); xAX 0, SUMMARY_DAMAGED, INDEX_DAMAGED
@@ -298,13 +296,16 @@ field KH_QUICK_GEOMETRY         ; QUICK_SEED XOR the words of QUICK_WORDS
 GEOMETRY_SEED   equ 0x9E3779B9
 GEOMETRY_FIRST  equ KH_SHIFT
 GEOMETRY_END    equ KH_SUMMARY + WORD_BYTES     ; one past the last word summed
-; The quick geometry word: the same over the eleven of those words that the quick paths (a
+; The quick geometry word: the same over the nine of those words that the quick paths (a
 ; cache hit, a free into a cache, with the lock or without) read, so their handle check
-; (handle_ok) reads 12 words, not 19. Every other path checks both words (the C layer's
-; heap_ok), and a free that goes to the bitmaps checks the whole geometry (free_hit).
+; (HANDLE_OK) reads 10 words, not 19. Every other path checks both words (the C layer's
+; heap_ok), and a free that goes to the bitmaps checks the whole geometry (FREE_HIT). The
+; flags are not among them: a debug or no-cache pool has no classes (`classes` 0), so a
+; quick path finds no class there and goes on to a path that checks the whole geometry
+; before it reads the flags.
 QUICK_SEED      equ 0x7F4A7C15
-%define QUICK_WORDS KH_SHIFT, KH_NBLOCKS, KH_USED, KH_START, KH_BASE, KH_LIMIT, KH_FLAGS, \
-                    KH_SHAPE, KH_CACHED, KH_CACHE, KH_CLASSES
+%define QUICK_WORDS KH_SHIFT, KH_NBLOCKS, KH_USED, KH_START, KH_BASE, KH_SHAPE, KH_CACHED, \
+                    KH_CACHE, KH_CLASSES
 ; XOR_WORDS f, ...: xAX XORed with each field f of xBX's control block.
 %macro XOR_WORDS 1-*
   %rep %0
@@ -316,6 +317,19 @@ QUICK_SEED      equ 0x7F4A7C15
 %macro QUICK_SUM 0
         mov     xAX, QUICK_SEED
         XOR_WORDS QUICK_WORDS
+%endmacro
+
+; HANDLE_OK none - a jump to none unless xBX is a usable handle for the quick paths: not 0,
+; its magic intact and its quick geometry word what QUICK_SUM computes. A path that reads
+; more of the control block checks `geometry` too. Clobbers xAX.
+%macro HANDLE_OK 1
+        test    xBX, xBX
+        jz      %1
+        cmp     WORD_PTR [xBX + KH_MAGIC], KH_MAGIC_VALUE
+        jne     %1
+        QUICK_SUM
+        cmp     xAX, [xBX + KH_QUICK_GEOMETRY]
+        jne     %1
 %endmacro
 
 ; The index's shape, two bytes of one word: the blocks of the shortest run it holds (those
@@ -600,11 +614,11 @@ fill:
 %endmacro
 
 ; CACHED_CLEAR - the cached bit of block xAX cleared: the allocation there is live (I5).
-; Clobbers xCX, xDX, xSI.
+; The block is the bit offset from the bitmap's start (a bit string: blocks are below
+; 2^(WORD_BITS - 1)). Clobbers xSI.
 %macro CACHED_CLEAR 0
-        BLOCK_BIT
         mov     xSI, [xBX + KH_CACHED]
-        lock btr [xSI + xDX * WORD_SCALE], xCX  ; (locked: other CPUs set bits of the word)
+        lock btr [xSI], xAX                     ; (locked: other CPUs set bits of the word)
 %endmacro
 
 ; start_bit - xDI = address of the start word holding block xAX, xCX = its bit.
@@ -2434,34 +2448,42 @@ kh_block_of:
         call    live_start
         LEAVE_SAVED
 
-; live_start - kh_block_of's work, shared with kh_fast_free.
+; live_start - kh_block_of's work, shared with kh_fast_free and kh_cpu_free.
 ; in: xBX = h, xAX = ptr. out: xAX = its block, or KHEAP_EINVAL (outside the block area
 ; or off a block boundary), KHEAP_EDOUBLE (a free block, or a start whose cached bit is
-; set: freed already, held in a quick cache, I5), KHEAP_EINTERIOR (used, not a start).
-; clobbers: xCX, xDX, xSI
+; set: freed already, held in a quick cache, I5), KHEAP_EINTERIOR (used, not a start);
+; with a block, xBP = the blocks after it in its word that are free or start an allocation
+; (I1, as BOUNDARY_AFTER: bit 0 is block + 1; 0 when none). clobbers: xCX, xDX, xSI, xDI
 live_start:
-        cmp     xAX, [xBX + KH_BASE]
-        jb      .invalid
-        cmp     xAX, [xBX + KH_LIMIT]
-        jae     .invalid
-        sub     xAX, [xBX + KH_BASE]            ; offset into the block area
+        ; In the block area and block aligned, in one test: the offset rotated right by
+        ; shift is the block when its low bits are 0, and a number of at least
+        ; 2^(WORD_BITS - shift) (more than any pool's blocks) when one is not; below the
+        ; base, the offset wraps to at least nblocks blocks (the pool ends in memory).
+        sub     xAX, [xBX + KH_BASE]
         mov     xCX, [xBX + KH_SHIFT]
-        mov     xDX, 1
-        shl     xDX, cl
-        dec     xDX
-        test    xAX, xDX
-        jnz     .invalid                        ; not at a block boundary
-        shr     xAX, cl                         ; xAX = block
-        BLOCK_BIT
+        ror     xAX, cl
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .invalid
+        ; Used, a start and not cached (I1, I5), read from its words.
+        mov     xDX, xAX
+        shr     xDX, WORD_SHIFT
+        mov     xCX, xAX
+        and     xCX, WORD_BITS - 1
         mov     xSI, [xBX + KH_USED]
-        bt      [xSI + xDX * WORD_SCALE], xCX
+        mov     xBP, [xSI + xDX * WORD_SCALE]
+        bt      xBP, xCX
         jnc     .double
         mov     xSI, [xBX + KH_START]
-        bt      [xSI + xDX * WORD_SCALE], xCX
+        mov     xDI, [xSI + xDX * WORD_SCALE]
+        bt      xDI, xCX
         jnc     .interior
         mov     xSI, [xBX + KH_CACHED]
         bt      [xSI + xDX * WORD_SCALE], xCX
         jc      .double
+        not     xBP                             ; where an allocation here ends: ~used | start
+        or      xBP, xDI
+        shr     xBP, cl
+        shr     xBP, 1                          ; (two steps: cl + 1 may be WORD_BITS)
         ret
 .invalid:
         mov     xAX, KHEAP_EINVAL
@@ -2502,7 +2524,7 @@ kh_cache_take:
 ; of exactly xAX blocks (I1: the next block that is free or a start is first + count).
 ; in: xBX = h, xAX = count. out: xAX = the entry's block when it passed, CACHE_DAMAGED when
 ; it failed, CACHE_EMPTY when the class is empty, out of range or its count damaged (no
-; entry trusted); xDX = the class but for CACHE_EMPTY. clobbers: xCX, xSI, xDI, xBP
+; entry trusted); xDX = the class but for CACHE_EMPTY; xDI = count. clobbers: xCX, xSI, xBP
 cache_top:
         mov     xDI, xAX                        ; xDI = count
         CLASS_OF .empty, xDX                    ; xAX -> the class: count, entries
@@ -2572,9 +2594,13 @@ kh_cache_put:
 ; number. in: xBX = h, xAX = first (< nblocks), xDX = most (< nblocks - first when not
 ; capped below). clobbers: xCX, xDX, xSI, xDI, xBP
 bounded_length:
-        ; The common case: the boundary lies in first's own word, past first.
         WORD_OF_BLOCK
         BOUNDARY_AFTER
+; bounded_after - bounded_length with first's boundary bits read already: in: xBP as
+; BOUNDARY_AFTER leaves it (live_start's), the rest as bounded_length.
+bounded_after:
+        ; The common case: the boundary lies in first's own word, past first.
+        test    xBP, xBP
         jz      .scan                           ; none in this word: look further
         bsf     xBP, xBP
         lea     xBP, [xAX + xBP + 1]            ; the boundary
@@ -2599,7 +2625,7 @@ bounded_length:
 ; cache_push - kh_cache_put's work, shared with kh_fast_free.
 ; in: xBX = h, xAX = count, xDX = first (a live start of count blocks), xSI = a set's base
 ; (cache_set). out: xAX = 1 when it was pushed on class count-1 of that set and its cached
-; bit set, 0 when that class is out of range or full (nothing changed). clobbers: xCX, xDX,
+; bit set, 0 when that class is out of range or full (nothing changed). clobbers: xCX,
 ; xSI
 cache_push:
         CLASS_OF .full, xSI                     ; xAX -> the class
@@ -2609,10 +2635,8 @@ cache_push:
         mov     [xAX + WORD_BYTES + xCX * WORD_SCALE], xDX
         inc     xCX
         mov     [xAX], xCX
-        mov     xAX, xDX
-        BLOCK_BIT
         mov     xSI, [xBX + KH_CACHED]
-        lock bts [xSI + xDX * WORD_SCALE], xCX  ; (locked, as CACHED_CLEAR)
+        lock bts [xSI], xDX                     ; (locked, and a bit string, as CACHED_CLEAR)
         mov     xAX, 1
         ret
 .full:  xor     xAX, xAX
@@ -2620,7 +2644,7 @@ cache_push:
 
 ; =====================================================================================
 ; kh_fast_alloc(h, size, cpu) -> the address of size bytes from a quick cache, FAST_MISS or 0
-; The whole of the common allocation, in one call: h a usable handle (handle_ok), the
+; The whole of the common allocation, in one call: h a usable handle (HANDLE_OK), the
 ; allocation of n = ceil(size / block) blocks (at most free_blocks, as the C layer asks)
 ; popped from its class in CPU `cpu`'s quick-cache set after cache_top's check, its cached bit cleared, and the
 ; counters kept as the C layer keeps them for a cache hit (I4). FAST_MISS (1, never an
@@ -2630,67 +2654,64 @@ cache_push:
 ; (kh_cpu_alloc's), or the entry fails its check: the C layer's full path decides (and
 ; reports). Nothing changed but on a hit. O(1).
 ; =====================================================================================
-kh_fast_alloc:
-        ENTER_SAVED
-        mov     xBX, ARG(0)
-        mov     xSI, ARG(1)
-        mov     xDX, ARG(2)
-        call    alloc_hit
-        LEAVE_SAVED
-
-; alloc_hit - kh_fast_alloc's work, shared with kh_alloc and kh_heap_alloc. in: xBX = h
-; (not yet checked), xSI = size, xDX = cpu. out: xAX = the address, FAST_MISS or 0, as
-; kh_fast_alloc. clobbers: xCX, xDX, xSI, xDI, xBP
-alloc_hit:
-        call    handle_ok
-        jne     .none
+; ALLOC_HIT miss, none - kh_fast_alloc's work, expanded in it and in kh_alloc and
+; kh_heap_alloc. in: xBX = h (not yet checked), xSI = size, xDX = cpu. out: on a hit, falls
+; through with xAX = the address; a jump to miss where kh_fast_alloc returns FAST_MISS, to
+; none where it returns 0 (nothing changed). clobbers: xCX, xDX, xSI, xDI, xBP
+%macro ALLOC_HIT 2
+        HANDLE_OK %2
         cmp     byte [xBX + CACHE_SETS], 1
-        ja      .none                           ; a set per CPU: kh_cpu_alloc, or the C layer
+        ja      %2                              ; a set per CPU: kh_cpu_alloc, or the C layer
         mov     xAX, xSI
         test    xAX, xAX
-        jz      .none                           ; size 0: the C layer's rule
+        jz      %2                              ; size 0: the C layer's rule
         mov     xCX, [xBX + KH_SHIFT]
         dec     xAX
         shr     xAX, cl
         inc     xAX                             ; xAX = n, without overflow
         cmp     xAX, [xBX + KH_FREE_BLOCKS]
-        ja      .none
-        push    xAX                             ; n
-        CPU_SET xDX, xDX, .drop                 ; no set (a damaged count): the C layer's
-        call    cache_top
+        ja      %2
+        CPU_SET xDX, xDX, %2                    ; no set (a damaged count): the C layer's
+        call    cache_top                       ; (xDI = n from here on)
         test    xAX, xAX
-        jns     .hit
-        pop     xDX
+        jns     %%hit
         cmp     xAX, CACHE_EMPTY
-        jne     .none                           ; damaged: the full path drops and reports it
-        test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
-        jnz     .none
+        jne     %2                              ; damaged: the full path drops and reports it
         call    geometry                        ; the fill reads the rest of the control
         cmp     xAX, [xBX + KH_GEOMETRY]        ; block: checked whole first
-        jne     .none
-        mov     xAX, FAST_MISS                  ; a plain pool with nothing cached for n
-        ret
-.hit:   CACHE_POP
+        jne     %2
+        test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
+        jnz     %2                              ; (a debug pool caches nothing: classes 0)
+        jmp     %1                              ; a plain pool with nothing cached for n
+%%hit:  CACHE_POP
         CACHED_CLEAR
         ; I4: the counters of a cache hit (count_used and pool_alloc in kernel/kheap.c).
-        pop     xDX                             ; n
-        sub     [xBX + KH_CACHED_BLOCKS], xDX
-        sub     [xBX + KH_FREE_BLOCKS], xDX
+        sub     [xBX + KH_CACHED_BLOCKS], xDI
+        sub     [xBX + KH_FREE_BLOCKS], xDI
         inc     WORD_PTR [xBX + KH_LIVE_ALLOCS]
         inc     WORD_PTR [xBX + KH_TOTAL_ALLOCS]
         mov     xDX, [xBX + KH_NBLOCKS]
         sub     xDX, [xBX + KH_FREE_BLOCKS]     ; blocks in use now
         cmp     xDX, [xBX + KH_PEAK_BLOCKS]
-        jbe     .address
+        jbe     %%address
         mov     [xBX + KH_PEAK_BLOCKS], xDX
-.address:
+%%address:
         mov     xCX, [xBX + KH_SHIFT]
         shl     xAX, cl
         add     xAX, [xBX + KH_BASE]
-        ret
-.drop:  pop     xDX
+%endmacro
+
+kh_fast_alloc:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        mov     xSI, ARG(1)
+        mov     xDX, ARG(2)
+        ALLOC_HIT .miss, .none
+        LEAVE_SAVED
+.miss:  mov     xAX, FAST_MISS
+        LEAVE_SAVED
 .none:  xor     xAX, xAX
-        ret
+        LEAVE_SAVED
 
 ; =====================================================================================
 ; kh_fast_free(h, ptr, cpu) -> blocks freed (+ SUMMARY_DAMAGED), or 0 (nothing changed)
@@ -2704,52 +2725,44 @@ alloc_hit:
 ; whose frees claim their cached bit first: kh_cpu_free, the C layer) returns 0 for the C
 ; layer's full path, which validates and reports. O(1) into a cache, else kh_release's cost.
 ; =====================================================================================
-kh_fast_free:
-        ENTER_SAVED
-        mov     xBX, ARG(0)
-        mov     xSI, ARG(1)
-        mov     xDX, ARG(2)
-        call    free_hit
-        LEAVE_SAVED
-
-; free_hit - kh_fast_free's work, shared with kh_free and kh_heap_free. in: xBX = h (not
-; yet checked), xSI = ptr, xDX = cpu. out: xAX as kh_fast_free. clobbers: xCX, xDX, xSI, xDI, xBP
+; FREE_HIT released, declined - kh_fast_free's work, expanded in it and in kh_free and
+; kh_heap_free. in: xBX = h (not yet checked), xSI = ptr, xDX = cpu. out: pushed on a
+; cache, falls through with xAX = its length; freed into the bitmaps, a jump to released
+; with xAX = kh_fast_free's result (the length, with the flags of what was met); a jump to
+; declined where kh_fast_free returns 0 (nothing changed). clobbers: xCX, xDX, xSI, xDI, xBP
 %define FH_CPU    [xSP + 2 * WORD_BYTES]
 %define FH_BLOCK  [xSP + WORD_BYTES]
 %define FH_RESULT [xSP]                         ; its length, with the flags of what was met
-free_hit:
-        call    handle_ok
-        jne     .none
+%macro FREE_HIT 2
+        HANDLE_OK %2
         cmp     byte [xBX + CACHE_SETS], 1
-        ja      .none                           ; a set per CPU: kh_cpu_free, or the C layer
-        test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
-        jnz     .none                           ; guards and poison: the C layer's
+        ja      %2                              ; a set per CPU: kh_cpu_free, or the C layer
         push    xDX
         ; A live start: as kh_block_of, any failure is the full path's to report.
         mov     xAX, xSI
         call    live_start
         test    xAX, xAX
-        js      .drop
+        js      %%drop
         push    xAX
-        ; Its length (I1), when it is at most `classes` (a longer one is not cached).
+        ; Its length (I1), when it is at most `classes` (a longer one is not cached; a debug
+        ; pool has none: its frees all go on to the release's flag test).
         mov     xDX, [xBX + KH_CLASSES]
-        call    bounded_length
+        call    bounded_after                   ; (live_start's boundary bits in xBP)
         push    xAX
         ; Pushed when its class exists (length <= classes) and has room (as kh_cache_put).
-        CPU_SET xSI, FH_CPU, .release           ; no set (a damaged count): the bitmaps
+        CPU_SET xSI, FH_CPU, %%release          ; no set (a damaged count): the bitmaps
         mov     xDX, FH_BLOCK
         call    cache_push
         test    xAX, xAX
-        jz      .release
-        mov     xAX, FH_RESULT                  ; the length
-        add     [xBX + KH_CACHED_BLOCKS], xAX
-        jmp     .count
-.release:
+        jnz     %%cached
+%%release:
         ; Into the bitmaps, as kh_release: its whole length, its start bit, its blocks; the
         ; whole geometry checked first (the summary and the index are read from here on).
         call    geometry
         cmp     xAX, [xBX + KH_GEOMETRY]
-        jne     .decline
+        jne     %%decline
+        test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
+        jnz     %%decline                       ; guards and poison: the C layer's
         mov     xAX, FH_BLOCK
         call    alloc_length
         mov     FH_RESULT, xAX                  ; (with SUMMARY_DAMAGED, if so)
@@ -2765,21 +2778,37 @@ free_hit:
         call    start_bit
         btr     [xDI], xCX
         pop     xAX
-.count: ; I4: the counters of a free (count_freed in kernel/kheap.c).
+        COUNT_FREED
+        pop     xAX                             ; FH_RESULT
+        add     xSP, 2 * WORD_BYTES
+        jmp     %1
+%%decline:
+        add     xSP, 2 * WORD_BYTES             ; (nothing changed yet)
+%%drop: pop     xDX
+        jmp     %2
+%%cached:
+        pop     xAX                             ; FH_RESULT: the length
+        add     xSP, 2 * WORD_BYTES
+        add     [xBX + KH_CACHED_BLOCKS], xAX
+        COUNT_FREED
+%endmacro
+
+; COUNT_FREED - I4: the counters of a free of xAX blocks (count_freed in kernel/kheap.c).
+%macro COUNT_FREED 0
         add     [xBX + KH_FREE_BLOCKS], xAX
         dec     WORD_PTR [xBX + KH_LIVE_ALLOCS]
         inc     WORD_PTR [xBX + KH_TOTAL_FREES]
-        pop     xAX                             ; FH_RESULT
-        add     xSP, 2 * WORD_BYTES
-        ret
-.decline:
-        add     xSP, 2 * WORD_BYTES             ; (nothing changed yet)
-.drop:  pop     xDX
+%endmacro
+
+kh_fast_free:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        mov     xSI, ARG(1)
+        mov     xDX, ARG(2)
+        FREE_HIT .done, .none
+.done:  LEAVE_SAVED
 .none:  xor     xAX, xAX
-        ret
-%undef FH_CPU
-%undef FH_BLOCK
-%undef FH_RESULT
+        LEAVE_SAVED
 
 ; =====================================================================================
 ; kh_alloc(h, size, caller), kh_heap_alloc(h, size, caller) -> an address
@@ -2794,36 +2823,34 @@ free_hit:
 ; (r: its result, with the flags), or of kh_free_full / kh_heap_free_full when it declined.
 ; =====================================================================================
 %macro ALLOC_ENTRY 2                            ; the FAST_MISS target, the 0 target
-        ENTER_SAVED
-        mov     xBX, ARG(0)
-        mov     xSI, ARG(1)
+        ENTRY_ENTER
+        mov     xBX, ENTRY_ARG0
+        mov     xSI, ENTRY_ARG1
         xor     xDX, xDX                        ; CPU 0: no CPU hook is set
-        call    alloc_hit
-        cmp     xAX, FAST_MISS
-        jb      %%full
-        je      %%fill
-        LEAVE_SAVED
-%%fill: LEAVE_TO %1
-%%full: LEAVE_TO %2
+        ALLOC_HIT %%fill, %%full
+        ENTRY_LEAVE
+%%fill: ENTRY_LEAVE_TO %1
+%%full: ENTRY_LEAVE_TO %2
 %endmacro
 
 %macro FREE_ENTRY 1                             ; the target when it declines
-        ENTER_SAVED
-        mov     xBX, ARG(0)
-        mov     xSI, ARG(1)
+        ENTRY_ENTER
+        mov     xBX, ENTRY_ARG0
+        mov     xSI, ENTRY_ARG1
         xor     xDX, xDX
-        call    free_hit
-        test    xAX, xAX
-        jz      %%full
+        FREE_HIT %%released, %%full
+        xor     xAX, xAX                        ; into a cache: nothing met
+        ENTRY_LEAVE
+%%released:
         mov     xCX, xAX
         shr     xCX, WORD_BITS - 2              ; SUMMARY_DAMAGED or INDEX_DAMAGED
         jnz     %%report
         xor     xAX, xAX
-        LEAVE_SAVED
+        ENTRY_LEAVE
 %%report:
-        mov     ARG(1), xAX
-        LEAVE_TO kh_free_report
-%%full: LEAVE_TO %1
+        mov     ENTRY_ARG1, xAX
+        ENTRY_LEAVE_TO kh_free_report
+%%full: ENTRY_LEAVE_TO %1
 %endmacro
 
 extern kh_alloc_fill, kh_alloc_full, kh_heap_alloc_fill, kh_heap_alloc_full
@@ -2837,6 +2864,9 @@ kh_free:
         FREE_ENTRY kh_free_full
 kh_heap_free:
         FREE_ENTRY kh_heap_free_full
+%undef FH_CPU
+%undef FH_BLOCK
+%undef FH_RESULT
 
 ; =====================================================================================
 ; kh_cpu_alloc(h, size, cpu) -> the address of size bytes from CPU cpu's quick-cache set, or 0
@@ -2851,8 +2881,7 @@ kh_heap_free:
 kh_cpu_alloc:
         ENTER_SAVED
         mov     xBX, ARG(0)
-        call    handle_ok
-        jne     .none
+        HANDLE_OK .none
         cmp     byte [xBX + CACHE_SETS], 1
         jbe     .none                           ; one set: the locked paths'
         mov     xAX, ARG(1)
@@ -2904,8 +2933,7 @@ kh_cpu_alloc:
 kh_cpu_free:
         ENTER_SAVED
         mov     xBX, ARG(0)
-        call    handle_ok
-        jne     .none
+        HANDLE_OK .none
         cmp     byte [xBX + CACHE_SETS], 1
         jbe     .none
         mov     xAX, ARG(1)
@@ -2999,19 +3027,6 @@ lf_length:
 .limit: mov     xAX, xDI
 .end:   pop     xCX
         sub     xAX, xCX
-        ret
-
-; handle_ok - ZF set when xBX is a usable handle: not 0, its magic intact, and its geometry
-; word what kh_geometry computes. in: xBX = h. clobbers: xAX
-handle_ok:
-        test    xBX, xBX
-        jz      .null
-        cmp     WORD_PTR [xBX + KH_MAGIC], KH_MAGIC_VALUE
-        jne     .done                           ; (ZF clear)
-        QUICK_SUM
-        cmp     xAX, [xBX + KH_QUICK_GEOMETRY]
-.done:  ret
-.null:  cmp     xBX, 1                          ; 0 - 1: ZF clear
         ret
 
 ; =====================================================================================

@@ -253,6 +253,18 @@ static unsigned long fail_countdown;        /* kheap_fail_nth: calls left, 0 = o
 static unsigned (*cpu_hook)(void);          /* kheap_set_cpu: this CPU's index */
 static unsigned cpu_count = 1;              /* .. and how many there are (the sets laid out) */
 
+/* Which of the hooks a fast entry must honour are set: kheap_alloc, kheap_free, kmalloc and
+ * kfree test this one word (direct_alloc, direct_free). note_hooks makes it anew wherever
+ * one of them changes. */
+enum { HOOK_CPU = 1, HOOK_LOCK = 2, HOOK_COUNTDOWN = 4 };
+static unsigned hooks;
+
+static void note_hooks(void)
+{
+    hooks = (cpu_hook ? HOOK_CPU : 0) | (lock_hook ? HOOK_LOCK : 0)
+          | (fail_countdown ? HOOK_COUNTDOWN : 0);
+}
+
 void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f))
 {
     fault_hook = fn;
@@ -264,6 +276,7 @@ void kheap_set_lock(uintptr_t (*lock)(void), void (*unlock)(uintptr_t state))
         lock = 0, unlock = 0;
     lock_hook = lock;
     unlock_hook = unlock;
+    note_hooks();
 }
 
 void kheap_set_cpu(unsigned (*cpu_index)(void), unsigned ncpus)
@@ -272,11 +285,13 @@ void kheap_set_cpu(unsigned (*cpu_index)(void), unsigned ncpus)
         cpu_index = 0, ncpus = 1;
     cpu_hook = cpu_index;
     cpu_count = ncpus < KHEAP_MAX_CPUS ? ncpus : KHEAP_MAX_CPUS;
+    note_hooks();
 }
 
 void kheap_fail_nth(unsigned long n)
 {
     fail_countdown = n;
+    note_hooks();
 }
 
 /* One public call in progress: who made it, and the first fault it found. */
@@ -321,7 +336,10 @@ static void fault(struct call *c, enum kheap_fault_kind kind, kheap_t *h, const 
 /* True when this allocating call is the one kheap_fail_nth asked to fail. */
 static bool injected_failure(void)
 {
-    return fail_countdown && --fail_countdown == 0;
+    if (!fail_countdown || --fail_countdown)
+        return false;
+    note_hooks();
+    return true;
 }
 
 /* ---------------------------------------------------------------- pool geometry */
@@ -329,7 +347,7 @@ static bool injected_failure(void)
 /* The geometry words: kh_geometry (asm/kheap_core.asm) XORs the fields from shift to
  * summary, the ones that never change after creation but `next` (re-summed when
  * kmalloc_add_region links a region) and `flags`, so a wild write to any one of them changes
- * the sum and makes the handle fail heap_ok(); with quick set, the same over the eleven of
+ * the sum and makes the handle fail heap_ok(); with quick set, the same over the nine of
  * them the quick paths read (the cache hit, the free into a cache), which check that word
  * alone. One source for C and asm. seal_geometry writes both after a change. */
 static void seal_geometry(kheap_t *h)
@@ -1088,8 +1106,8 @@ static __attribute__((noinline)) void *alloc_hooked(kheap_t *h, size_t size,
 #define direct_alloc() false
 #define direct_free()  false
 #else
-#define direct_alloc() (!cpu_hook && !lock_hook && !fail_countdown)
-#define direct_free()  (!cpu_hook && !lock_hook)
+#define direct_alloc() (!hooks)
+#define direct_free()  (!(hooks & (HOOK_CPU | HOOK_LOCK)))
 #endif
 
 /* The slow paths kh_alloc and kh_heap_alloc end in (a tail call from asm/kheap_core.asm: they
