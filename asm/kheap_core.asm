@@ -593,6 +593,9 @@ fill:
 ; geometry covers the count of sets); any other through cache_set, or a jump to none when
 ; there is no set (a damaged count). xBX = h. Clobbers xCX.
 %macro CPU_SET 3
+  %ifidn %2, 0                                  ; (CPU 0 named as such: its set, no test)
+        mov     %1, [xBX + KH_CACHE]
+  %else
         mov     xCX, %2
         mov     %1, [xBX + KH_CACHE]
         test    xCX, xCX
@@ -602,6 +605,7 @@ fill:
         jz      %3
         mov     %1, xCX
 %%done:
+  %endif
 %endmacro
 
 ; CACHE_POP - xDX = a class whose count cache_top found in range: its newest slot dropped,
@@ -2448,13 +2452,13 @@ kh_block_of:
         call    live_start
         LEAVE_SAVED
 
-; live_start - kh_block_of's work, shared with kh_fast_free and kh_cpu_free.
-; in: xBX = h, xAX = ptr. out: xAX = its block, or KHEAP_EINVAL (outside the block area
-; or off a block boundary), KHEAP_EDOUBLE (a free block, or a start whose cached bit is
-; set: freed already, held in a quick cache, I5), KHEAP_EINTERIOR (used, not a start);
-; with a block, xBP = the blocks after it in its word that are free or start an allocation
-; (I1, as BOUNDARY_AFTER: bit 0 is block + 1; 0 when none). clobbers: xCX, xDX, xSI, xDI
-live_start:
+; LIVE_START invalid, double, interior - live_start's work, expanded in it and in
+; FREE_HIT. in: xBX = h, xAX = ptr. out: falls through with xAX = its block and xBP = the
+; blocks after it in its word that are free or start an allocation (I1, as BOUNDARY_AFTER:
+; bit 0 is block + 1; 0 when none); a jump to invalid (outside the block area or off a
+; block boundary), double (a free block, or a start whose cached bit is set: freed already,
+; held in a quick cache, I5) or interior (used, not a start). clobbers: xCX, xDX, xSI, xDI
+%macro LIVE_START 3
         ; In the block area and block aligned, in one test: the offset rotated right by
         ; shift is the block when its low bits are 0, and a number of at least
         ; 2^(WORD_BITS - shift) (more than any pool's blocks) when one is not; below the
@@ -2463,7 +2467,7 @@ live_start:
         mov     xCX, [xBX + KH_SHIFT]
         ror     xAX, cl
         cmp     xAX, [xBX + KH_NBLOCKS]
-        jae     .invalid
+        jae     %1
         ; Used, a start and not cached (I1, I5), read from its words.
         mov     xDX, xAX
         shr     xDX, WORD_SHIFT
@@ -2472,18 +2476,24 @@ live_start:
         mov     xSI, [xBX + KH_USED]
         mov     xBP, [xSI + xDX * WORD_SCALE]
         bt      xBP, xCX
-        jnc     .double
+        jnc     %2
         mov     xSI, [xBX + KH_START]
         mov     xDI, [xSI + xDX * WORD_SCALE]
         bt      xDI, xCX
-        jnc     .interior
+        jnc     %3
         mov     xSI, [xBX + KH_CACHED]
         bt      [xSI + xDX * WORD_SCALE], xCX
-        jc      .double
+        jc      %2
         not     xBP                             ; where an allocation here ends: ~used | start
         or      xBP, xDI
         shr     xBP, cl
         shr     xBP, 1                          ; (two steps: cl + 1 may be WORD_BITS)
+%endmacro
+
+; live_start - kh_block_of's work, shared with kh_cpu_free: LIVE_START, with xAX = its
+; block, or KHEAP_EINVAL, KHEAP_EDOUBLE, KHEAP_EINTERIOR for its three ways out.
+live_start:
+        LIVE_START .invalid, .double, .interior
         ret
 .invalid:
         mov     xAX, KHEAP_EINVAL
@@ -2519,42 +2529,65 @@ kh_cache_take:
         CACHED_CLEAR                            ; the entry: live again
 .done:  LEAVE_SAVED
 
-; cache_top - the newest entry of the quick cache of xAX blocks (I5), checked, not popped:
-; inside the pool with all its blocks, its cached bit set, and by the bitmaps an allocation
-; of exactly xAX blocks (I1: the next block that is free or a start is first + count).
-; in: xBX = h, xAX = count. out: xAX = the entry's block when it passed, CACHE_DAMAGED when
-; it failed, CACHE_EMPTY when the class is empty, out of range or its count damaged (no
-; entry trusted); xDX = the class but for CACHE_EMPTY; xDI = count. clobbers: xCX, xSI, xBP
-cache_top:
+; CACHE_TOP empty, damaged - cache_top's work, expanded in it and in ALLOC_HIT: the newest
+; entry of the quick cache of xAX blocks (I5), checked, not popped: inside the pool with
+; all its blocks, its cached bit set, and by the bitmaps an allocation of exactly xAX blocks
+; (I1: the next block that is free or a start is first + count). in: xBX = h, xAX = count,
+; xDX = a set's base. out: falls through with xAX = the entry's block, xDX = the class and
+; xDI = count when it passed; a jump to damaged (xDX the class, xDI count) when it failed,
+; to empty when the class is empty, out of range or its count damaged (no entry trusted).
+; clobbers: xCX, xSI, xBP
+%macro CACHE_TOP 2
         mov     xDI, xAX                        ; xDI = count
-        CLASS_OF .empty, xDX                    ; xAX -> the class: count, entries
+        CLASS_OF %1, xDX                        ; xAX -> the class: count, entries
         mov     xDX, xAX                        ; xDX = the class
         mov     xCX, [xDX]
         dec     xCX
         cmp     xCX, CACHE_DEPTH
-        jae     .empty                          ; empty (or a damaged count: none trusted)
+        jae     %1                              ; empty (or a damaged count: none trusted)
         mov     xAX, [xDX + WORD_BYTES + xCX * WORD_SCALE]
         ; It lies in the pool with all its blocks: first < nblocks, count <= nblocks - first.
         mov     xCX, [xBX + KH_NBLOCKS]
         cmp     xAX, xCX
-        jae     .damaged
+        jae     %2
         sub     xCX, xAX
         cmp     xDI, xCX
-        ja      .damaged
+        ja      %2
         ; It is cached (I5): its cached bit is set.
         WORD_OF_BLOCK
         mov     xBP, [xBX + KH_CACHED]
         bt      [xBP + xSI], xCX
-        jnc     .damaged
+        jnc     %2
         ; Its length by the bitmaps (I1) is `count`: in its own word, or measured further.
         BOUNDARY_AFTER
-        jz      .long
-        bsf     xBP, xBP
+        jnz     %%word
+        call    length_is
+        jne     %2
+        jmp     %%done
+%%word: bsf     xBP, xBP
         inc     xBP                             ; the length
         cmp     xBP, xDI
-        jne     .damaged                        ; it ends early, or runs on
+        jne     %2                              ; it ends early, or runs on
+%%done:
+%endmacro
+
+; cache_top - CACHE_TOP as a routine, for kh_cache_take and kh_cpu_alloc. out: xAX = the
+; entry's block when it passed, CACHE_DAMAGED when it failed, CACHE_EMPTY for CACHE_TOP's
+; empty; xDX = the class but for CACHE_EMPTY; xDI = count. clobbers: xCX, xSI, xBP
+cache_top:
+        CACHE_TOP .empty, .damaged
         ret
-.long:  push    xAX
+.damaged:
+        mov     xAX, CACHE_DAMAGED
+        ret
+.empty: mov     xAX, CACHE_EMPTY
+        ret
+
+; length_is - ZF when the allocation at block xAX is exactly xDI blocks long (I1), measured
+; past its first word (bounded_length). in: xBX = h, xAX = first, xDI = count (first +
+; count <= nblocks). clobbers: xCX, xSI, xBP; keeps xAX, xDX, xDI
+length_is:
+        push    xAX
         push    xDX
         push    xDI
         mov     xDX, xDI
@@ -2564,12 +2597,6 @@ cache_top:
         pop     xDX
         pop     xAX
         cmp     xCX, xDI
-        jne     .damaged
-        ret
-.damaged:
-        mov     xAX, CACHE_DAMAGED
-        ret
-.empty: mov     xAX, CACHE_EMPTY
         ret
 
 ; =====================================================================================
@@ -2622,21 +2649,26 @@ bounded_after:
         sub     xAX, xCX
         ret
 
-; cache_push - kh_cache_put's work, shared with kh_fast_free.
-; in: xBX = h, xAX = count, xDX = first (a live start of count blocks), xSI = a set's base
-; (cache_set). out: xAX = 1 when it was pushed on class count-1 of that set and its cached
-; bit set, 0 when that class is out of range or full (nothing changed). clobbers: xCX,
-; xSI
-cache_push:
-        CLASS_OF .full, xSI                     ; xAX -> the class
+; CACHE_PUSH full - cache_push's work, expanded in it and in FREE_HIT. in: xBX = h, xAX =
+; count, xDX = first (a live start of count blocks), xSI = a set's base (cache_set). out:
+; falls through when it was pushed on class count-1 of that set and its cached bit set (I5);
+; a jump to full, nothing changed, when that class is out of range or full. clobbers: xAX,
+; xCX, xSI
+%macro CACHE_PUSH 1
+        CLASS_OF %1, xSI                        ; xAX -> the class
         mov     xCX, [xAX]
         cmp     xCX, CACHE_DEPTH
-        jae     .full                           ; full (or a damaged count: left alone)
+        jae     %1                              ; full (or a damaged count: left alone)
         mov     [xAX + WORD_BYTES + xCX * WORD_SCALE], xDX
         inc     xCX
         mov     [xAX], xCX
         mov     xSI, [xBX + KH_CACHED]
         lock bts [xSI], xDX                     ; (locked, and a bit string, as CACHED_CLEAR)
+%endmacro
+
+; cache_push - CACHE_PUSH as a routine, for kh_cache_put: xAX = 1 when pushed, 0 when not.
+cache_push:
+        CACHE_PUSH .full
         mov     xAX, 1
         ret
 .full:  xor     xAX, xAX
@@ -2654,11 +2686,13 @@ cache_push:
 ; (kh_cpu_alloc's), or the entry fails its check: the C layer's full path decides (and
 ; reports). Nothing changed but on a hit. O(1).
 ; =====================================================================================
-; ALLOC_HIT miss, none - kh_fast_alloc's work, expanded in it and in kh_alloc and
-; kh_heap_alloc. in: xBX = h (not yet checked), xSI = size, xDX = cpu. out: on a hit, falls
-; through with xAX = the address; a jump to miss where kh_fast_alloc returns FAST_MISS, to
-; none where it returns 0 (nothing changed). clobbers: xCX, xDX, xSI, xDI, xBP
-%macro ALLOC_HIT 2
+; ALLOC_HIT empty, none, cpu - kh_fast_alloc's work, expanded in it and in kh_alloc and
+; kh_heap_alloc. in: xBX = h (not yet checked), xSI = size; cpu names the CPU: xDX, or 0
+; for the entries (CPU 0's set then costs no test). out: on a hit, falls through with xAX =
+; the address; a jump to empty when h is usable and n within free_blocks but its class
+; holds nothing (or there is none: MISS_OK then says whether the fill may follow), to none
+; where kh_fast_alloc returns 0 (nothing changed). clobbers: xCX, xDX, xSI, xDI, xBP
+%macro ALLOC_HIT 3
         HANDLE_OK %2
         cmp     byte [xBX + CACHE_SETS], 1
         ja      %2                              ; a set per CPU: kh_cpu_alloc, or the C layer
@@ -2671,19 +2705,9 @@ cache_push:
         inc     xAX                             ; xAX = n, without overflow
         cmp     xAX, [xBX + KH_FREE_BLOCKS]
         ja      %2
-        CPU_SET xDX, xDX, %2                    ; no set (a damaged count): the C layer's
-        call    cache_top                       ; (xDI = n from here on)
-        test    xAX, xAX
-        jns     %%hit
-        cmp     xAX, CACHE_EMPTY
-        jne     %2                              ; damaged: the full path drops and reports it
-        call    geometry                        ; the fill reads the rest of the control
-        cmp     xAX, [xBX + KH_GEOMETRY]        ; block: checked whole first
-        jne     %2
-        test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
-        jnz     %2                              ; (a debug pool caches nothing: classes 0)
-        jmp     %1                              ; a plain pool with nothing cached for n
-%%hit:  CACHE_POP
+        CPU_SET xDX, %3, %2                     ; no set (a damaged count): the C layer's
+        CACHE_TOP %1, %2                        ; damaged: the full path drops and reports it
+        CACHE_POP                               ; (xDI = n from here on)
         CACHED_CLEAR
         ; I4: the counters of a cache hit (count_used and pool_alloc in kernel/kheap.c).
         sub     [xBX + KH_CACHED_BLOCKS], xDI
@@ -2701,14 +2725,27 @@ cache_push:
         add     xAX, [xBX + KH_BASE]
 %endmacro
 
+; MISS_OK none - after ALLOC_HIT's empty: a jump to none unless the fill may follow, that
+; is unless the whole geometry holds (the fill reads the rest of the control block) and
+; the pool is plain (a debug pool caches nothing, classes 0, and is the C layer's).
+; clobbers: xAX
+%macro MISS_OK 1
+        call    geometry
+        cmp     xAX, [xBX + KH_GEOMETRY]
+        jne     %1
+        test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
+        jnz     %1
+%endmacro
+
 kh_fast_alloc:
         ENTER_SAVED
         mov     xBX, ARG(0)
         mov     xSI, ARG(1)
         mov     xDX, ARG(2)
-        ALLOC_HIT .miss, .none
+        ALLOC_HIT .empty, .none, xDX
         LEAVE_SAVED
-.miss:  mov     xAX, FAST_MISS
+.empty: MISS_OK .none
+        mov     xAX, FAST_MISS                  ; a plain pool with nothing cached for n
         LEAVE_SAVED
 .none:  xor     xAX, xAX
         LEAVE_SAVED
@@ -2725,72 +2762,80 @@ kh_fast_alloc:
 ; whose frees claim their cached bit first: kh_cpu_free, the C layer) returns 0 for the C
 ; layer's full path, which validates and reports. O(1) into a cache, else kh_release's cost.
 ; =====================================================================================
-; FREE_HIT released, declined - kh_fast_free's work, expanded in it and in kh_free and
-; kh_heap_free. in: xBX = h (not yet checked), xSI = ptr, xDX = cpu. out: pushed on a
-; cache, falls through with xAX = its length; freed into the bitmaps, a jump to released
-; with xAX = kh_fast_free's result (the length, with the flags of what was met); a jump to
-; declined where kh_fast_free returns 0 (nothing changed). clobbers: xCX, xDX, xSI, xDI, xBP
-%define FH_CPU    [xSP + 2 * WORD_BYTES]
-%define FH_BLOCK  [xSP + WORD_BYTES]
-%define FH_RESULT [xSP]                         ; its length, with the flags of what was met
-%macro FREE_HIT 2
-        HANDLE_OK %2
+; FREE_HIT release, declined, set - kh_fast_free's work into a cache, expanded in it and in
+; kh_free and kh_heap_free. in: xBX = h, a usable handle (HANDLE_OK), xSI = ptr; set: 0 for
+; CPU 0's quick-cache set, else an operand holding the base of the set to use. out: pushed
+; on its class, falls through with xAX = its length; a jump to release with xDX = its
+; block when it is a live start that no class takes (FREE_RELEASE's work), to declined
+; where kh_fast_free returns 0 (nothing changed). clobbers: xCX, xDX, xSI, xDI, xBP
+%macro FREE_HIT 3
         cmp     byte [xBX + CACHE_SETS], 1
         ja      %2                              ; a set per CPU: kh_cpu_free, or the C layer
-        push    xDX
         ; A live start: as kh_block_of, any failure is the full path's to report.
         mov     xAX, xSI
-        call    live_start
-        test    xAX, xAX
-        js      %%drop
-        push    xAX
+        LIVE_START %2, %2, %2
         ; Its length (I1), when it is at most `classes` (a longer one is not cached; a debug
-        ; pool has none: its frees all go on to the release's flag test).
+        ; pool has none: its frees all go on to the release's flag test): in its own word
+        ; from live_start's boundary bits, else measured further.
+        test    xBP, xBP
+        jz      %%long
+        bsf     xBP, xBP
+        lea     xCX, [xAX + xBP + 1]            ; the boundary ..
+        cmp     xCX, [xBX + KH_NBLOCKS]
+        jbe     %%word                          ; .. in the pool (past it: a damaged pad bit)
+%%long: push    xAX
         mov     xDX, [xBX + KH_CLASSES]
-        call    bounded_after                   ; (live_start's boundary bits in xBP)
-        push    xAX
-        ; Pushed when its class exists (length <= classes) and has room (as kh_cache_put).
-        CPU_SET xSI, FH_CPU, %%release          ; no set (a damaged count): the bitmaps
-        mov     xDX, FH_BLOCK
-        call    cache_push
-        test    xAX, xAX
-        jnz     %%cached
-%%release:
-        ; Into the bitmaps, as kh_release: its whole length, its start bit, its blocks; the
-        ; whole geometry checked first (the summary and the index are read from here on).
+        call    bounded_length
+        mov     xBP, xAX
+        pop     xAX
+        jmp     %%length
+%%word: inc     xBP
+%%length:                                       ; xBP = the length, or more than classes
+        mov     xDX, xAX                        ; xDX = the block
+        mov     xAX, xBP
+  %ifidn %3, 0
+        mov     xSI, [xBX + KH_CACHE]
+  %else
+        mov     xSI, %3
+  %endif
+        CACHE_PUSH %1                           ; as kh_cache_put
+        mov     xAX, xBP
+        add     [xBX + KH_CACHED_BLOCKS], xAX
+        COUNT_FREED
+%endmacro
+
+; FREE_RELEASE released, declined - after FREE_HIT's release (xDX = the block): into the
+; bitmaps, as kh_release (its whole length through the summary, I6, its used bits, index
+; and summary, then its start bit), the whole geometry checked first (the summary and the
+; index are read from here on) and a debug pool left to the C layer. out: a jump to
+; released with xAX = kh_fast_free's result (the length, with the flags of what was met),
+; to declined with nothing changed. clobbers: xCX, xDX, xSI, xDI, xBP
+%macro FREE_RELEASE 2
         call    geometry
         cmp     xAX, [xBX + KH_GEOMETRY]
-        jne     %%decline
+        jne     %2
         test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
-        jnz     %%decline                       ; guards and poison: the C layer's
-        mov     xAX, FH_BLOCK
+        jnz     %2                              ; guards and poison: the C layer's
+        push    xDX                             ; [xSP + 2 words]: the block
+        mov     xAX, xDX
         call    alloc_length
-        mov     FH_RESULT, xAX                  ; (with SUMMARY_DAMAGED, if so)
-        btr     xAX, WORD_BITS - 1
-        push    xAX                             ; the length (the locals a word further up)
+        push    xAX                             ; [xSP + 1 word]: the result (with
+        btr     xAX, WORD_BITS - 1              ; SUMMARY_DAMAGED, if so)
+        push    xAX                             ; [xSP]: the length
         mov     xDX, xAX
-        mov     xAX, [xSP + 2 * WORD_BYTES]     ; FH_BLOCK
+        mov     xAX, [xSP + 2 * WORD_BYTES]
         xor     xSI, xSI
         mov     xDI, 1                          ; (as kh_release: used, then the start bit)
         call    change_range
-        or      [xSP + WORD_BYTES], xAX         ; FH_RESULT: SUMMARY_DAMAGED, if met there
+        or      [xSP + WORD_BYTES], xAX         ; the result: SUMMARY_DAMAGED, if met there
         mov     xAX, [xSP + 2 * WORD_BYTES]
         call    start_bit
         btr     [xDI], xCX
         pop     xAX
         COUNT_FREED
-        pop     xAX                             ; FH_RESULT
-        add     xSP, 2 * WORD_BYTES
+        pop     xAX                             ; the result
+        pop     xDX
         jmp     %1
-%%decline:
-        add     xSP, 2 * WORD_BYTES             ; (nothing changed yet)
-%%drop: pop     xDX
-        jmp     %2
-%%cached:
-        pop     xAX                             ; FH_RESULT: the length
-        add     xSP, 2 * WORD_BYTES
-        add     [xBX + KH_CACHED_BLOCKS], xAX
-        COUNT_FREED
 %endmacro
 
 ; COUNT_FREED - I4: the counters of a free of xAX blocks (count_freed in kernel/kheap.c).
@@ -2803,9 +2848,14 @@ kh_fast_alloc:
 kh_fast_free:
         ENTER_SAVED
         mov     xBX, ARG(0)
+        HANDLE_OK .none
+        CPU_SET xSI, ARG(2), .none              ; (the CPU's slot holds its set from here on)
+        mov     ARG(2), xSI
         mov     xSI, ARG(1)
-        mov     xDX, ARG(2)
-        FREE_HIT .done, .none
+        FREE_HIT .release, .none, ARG(2)
+        LEAVE_SAVED
+.release:
+        FREE_RELEASE .done, .none
 .done:  LEAVE_SAVED
 .none:  xor     xAX, xAX
         LEAVE_SAVED
@@ -2824,23 +2874,22 @@ kh_fast_free:
 ; =====================================================================================
 %macro ALLOC_ENTRY 2                            ; the FAST_MISS target, the 0 target
         ENTRY_ENTER
-        mov     xBX, ENTRY_ARG0
-        mov     xSI, ENTRY_ARG1
-        xor     xDX, xDX                        ; CPU 0: no CPU hook is set
-        ALLOC_HIT %%fill, %%full
+        ALLOC_HIT %%empty, %%full, 0            ; CPU 0: no CPU hook is set
         ENTRY_LEAVE
-%%fill: ENTRY_LEAVE_TO %1
+%%empty:
+        MISS_OK %%full
+        ENTRY_LEAVE_TO %1
 %%full: ENTRY_LEAVE_TO %2
 %endmacro
 
 %macro FREE_ENTRY 1                             ; the target when it declines
         ENTRY_ENTER
-        mov     xBX, ENTRY_ARG0
-        mov     xSI, ENTRY_ARG1
-        xor     xDX, xDX
-        FREE_HIT %%released, %%full
+        HANDLE_OK %%full
+        FREE_HIT %%release, %%full, 0
         xor     xAX, xAX                        ; into a cache: nothing met
         ENTRY_LEAVE
+%%release:
+        FREE_RELEASE %%released, %%full
 %%released:
         mov     xCX, xAX
         shr     xCX, WORD_BITS - 2              ; SUMMARY_DAMAGED or INDEX_DAMAGED
@@ -2864,9 +2913,6 @@ kh_free:
         FREE_ENTRY kh_free_full
 kh_heap_free:
         FREE_ENTRY kh_heap_free_full
-%undef FH_CPU
-%undef FH_BLOCK
-%undef FH_RESULT
 
 ; =====================================================================================
 ; kh_cpu_alloc(h, size, cpu) -> the address of size bytes from CPU cpu's quick-cache set, or 0
