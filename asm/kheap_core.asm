@@ -2641,13 +2641,32 @@ bounded_after:
         cmp     xDX, [xBX + KH_NBLOCKS]
         jbe     .limit
         mov     xDX, [xBX + KH_NBLOCKS]         ; .. or the pool end
-.limit: inc     xAX
+.limit: ; The next common case: the boundary lies in the next word (an allocation that
+        ; crosses one word's end), read here as scan would; past it, scan.
+        shr     xAX, WORD_SHIFT
+        inc     xAX                             ; the next word ..
+        mov     xSI, xAX
+        shl     xAX, WORD_SHIFT                 ; .. and its first block
+        cmp     xAX, xDX
+        jae     .end                            ; at or past the limit: none before it
+        shl     xSI, WORD_BYTES_LOG2
+        BOUNDARY_WORD
+        bsf     xBP, xBP
+        jz      .far
+        add     xAX, xBP                        ; the boundary
+        cmp     xAX, xDX
+        jbe     .found
+.end:   mov     xAX, xDX                        ; none before the limit: the limit
+.found: pop     xCX
+        sub     xAX, xCX
+        ret
+.far:   add     xAX, WORD_BITS                  ; none in the next word either: the words on
+        cmp     xAX, xDX
+        jae     .end
         mov     xSI, ALL_ONES
         mov     xDI, ALL_ONES
         call    scan
-        pop     xCX
-        sub     xAX, xCX
-        ret
+        jmp     .found
 
 ; CACHE_PUSH full - cache_push's work, expanded in it and in FREE_HIT. in: xBX = h, xAX =
 ; count, xDX = first (a live start of count blocks), xSI = a set's base (cache_set). out:
