@@ -149,15 +149,21 @@
 ;                 class (NIL: none); CF damage
 ; run_header      xAX block -> xSI its header, xDX its length, checked; CF when not a run
 ; run_seal        xSI header, xAX its block -> its check word
+; run_close       xSI header, xAX first, xDX length -> its length, check word and footer
 ; run_insert      xAX first, xDX length -> put at its class's head; CF damage
 ; run_unlink      xAX first, xSI header, xDX length -> out of its class; CF damage
 ; free_start      xAX b, xDX floor -> xAX the lowest s >= floor with [s, b) free
 ; run_after       xAX first of a run -> xDX its length (bitmap or header); CF damage
 ; run_before      xAX b -> xAX the first block of the run ending at b - 1, xDX its length
 ;                 (bitmap or footer); CF damage
-; index_take      [xAX, xDX) about to be used -> its run out, what is left back in; CF
-; index_give      [xAX, xDX) just freed -> the runs either side out, their union in; CF
+; index_take      [xAX, xDX) about to be used -> its run out, what is left back in (or
+;                 reshaped, a class head cut at its front); CF
+; index_give      [xAX, xDX) just freed -> the runs either side out, their union in (or a
+;                 class head beside it reshaped over it); CF
 ; run_put         xAX first, xDX length -> run_insert when run_min or more; CF damage
+; same_class      xDX, xDI lengths -> ZF when their runs share a class
+; run_reshape     xAX first, xSI header, xDX new first, xDI new length -> its class's head
+;                 made the new run where it stands (as unlink, then insert); CF damage
 ; next_run        xAX from -> xAX the next free run's first block, xDX its end
 ; index_build     -> the index made anew from the used bitmap
 ; aligned_from    xAX block, xDX align -> xAX the first aligned block from it; CF wrap
@@ -911,6 +917,21 @@ run_seal:
         mov     [xSI + RUN_CHECK], ecx
         ret
 
+; run_close - the header at xSI of the run [xAX, xAX + xDX), its links written: its length
+; and check word, and its footer (its first block, in its last dword) when it is longer
+; than run_min. xAX is kept. clobbers: xCX, xDX
+run_close:
+        mov     [xSI + RUN_LEN], edx
+        call    run_seal
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xDX, xCX
+        jbe     .done                           ; run_min blocks or fewer: no footer
+        mov     xCX, [xBX + KH_SHIFT]
+        shl     xDX, cl
+        VG_EXPOSE xSI + xDX - 4, 4
+        mov     [xSI + xDX - 4], eax            ; the footer: the run's last dword
+.done:  ret
+
 ; run_insert - the free run [xAX, xAX + xDX) (xDX >= run_min) put at the head of its class:
 ; the class's old head checked (a run whose header passes, with no run before it) and linked
 ; after it, its header sealed, its footer (when longer than run_min) written, the class's
@@ -949,16 +970,8 @@ run_insert:
         mov     [xSI + RUN_NEXT], edx
         mov     dword [xSI + RUN_PREV], NIL
         mov     xDX, RI_LEN
-        mov     [xSI + RUN_LEN], edx
-        call    run_seal
-        movzx   ecx, byte [xBX + IX_RUN_MIN]
-        cmp     xDX, xCX
-        jbe     .head                           ; run_min blocks or fewer: no footer
-        mov     xCX, [xBX + KH_SHIFT]
-        shl     xDX, cl
-        VG_EXPOSE xSI + xDX - 4, 4
-        mov     [xSI + xDX - 4], eax            ; the footer: the run's last dword
-.head:  pop     xCX
+        call    run_close
+        pop     xCX
         mov     xDI, [xBX + KH_INDEX]
         mov     [xDI + IX_HEADS + xCX * 4], eax
         mov     xDX, xCX
@@ -988,6 +1001,90 @@ run_put:
         cmp     xDX, xCX
         jae     run_insert                      ; (its ret is ours)
         clc
+        ret
+
+; same_class - ZF when runs of xDX and of xDI blocks (both >= 1) share a class (run_class):
+; when they agree on every bit from bit bsr(xDX | xDI) - SL_LOG up (every bit, below
+; SL_COUNT). clobbers: xCX, xBP
+same_class:
+        mov     xBP, xDX
+        or      xBP, xDI
+        bsr     xCX, xBP                        ; the higher length's top bit
+        sub     xCX, SL_LOG
+        jae     .apart
+        xor     xCX, xCX                        ; below SL_COUNT: a class per length
+.apart: mov     xBP, xDX
+        xor     xBP, xDI
+        shr     xBP, cl
+        test    xBP, xBP                        ; (shr by 0 leaves the flags)
+        ret
+
+; run_reshape - the indexed run at block xAX (whose header run_header passed: xSI), the head
+; of its class, made the run [xDX, xDX + xDI) of the same class where it stands: what
+; run_unlink and then run_insert of the new run would leave, written in place. The caller
+; has checked that its prev is NIL, that the new length (at least run_min) keeps its class,
+; and that every block of the new run is free. The class's head must name it, and when
+; the run moves, the run after it (a header that passes) must name it back; then that one
+; names the new first, the header is written at the new first (or its length alone, where
+; the run keeps its first block), the footer at the end when longer than run_min, and the
+; head follows. CF, nothing changed, when a check fails. clobbers: xAX, xCX, xDX, xSI, xDI,
+; xBP
+run_reshape:
+        push    xDX                             ; the new first
+        push    xAX
+        mov     xBP, xSI                        ; its header
+        mov     xAX, xDI
+        call    run_class                       ; (keeps xDI; the class, in xCX)
+        mov     xSI, [xBX + KH_INDEX]
+        pop     xAX
+        cmp     eax, [xSI + IX_HEADS + xCX * 4]
+        jne     .damaged                        ; the head, yet the class does not name it
+        lea     xSI, [xSI + IX_HEADS + xCX * 4]
+        push    xSI                             ; [xSP]: the class's head word
+        mov     xDX, [xSP + WORD_BYTES]
+        cmp     xDX, xAX
+        je      .length                         ; it keeps its first block
+        ; It moves: the run after it must name it back, then names the new first.
+        mov     edx, [xBP + RUN_NEXT]
+        push    xDX                             ; its next
+        cmp     edx, NIL
+        je      .write
+        push    xAX
+        mov     xAX, xDX
+        call    run_header
+        pop     xDX                             ; (xDX = the old first)
+        jc      .damaged_next
+        cmp     edx, [xSI + RUN_PREV]
+        jne     .damaged_next
+        mov     xDX, [xSP + 2 * WORD_BYTES]
+        mov     [xSI + RUN_PREV], edx
+        call    run_seal                        ; (xAX = the next's first block)
+.write: mov     xAX, [xSP + 2 * WORD_BYTES]
+        BLOCK_ADDR xSI
+        VG_EXPOSE xSI, RUN_HEADER_BYTES
+        pop     xDX
+        mov     [xSI + RUN_NEXT], edx
+        mov     dword [xSI + RUN_PREV], NIL
+        jmp     .seal
+.length:
+        mov     xSI, xBP
+.seal:  mov     xAX, [xSP + WORD_BYTES]
+        mov     xDX, xDI
+        call    run_close
+        pop     xSI
+        mov     [xSI], eax                      ; the class's head: the new first
+        pop     xDX
+        clc
+        ret
+.damaged_next:
+        pop     xDX
+        pop     xSI
+        pop     xDX
+        stc
+        ret
+.damaged:
+        pop     xDX
+        stc
         ret
 
 ; next_run - the first free run at or after block xAX: xAX = its first block (nblocks when
@@ -1230,8 +1327,11 @@ run_before:
 ; index_take - before [xAX, xDX) is marked used (all free, by the caller's check): the free
 ; run around it (its first block found on the used bitmap, its length by run_after) taken
 ; out of its class when indexed, and what is left of it on either side, when run_min blocks
-; or more, put back (the part before first, then the part after). CF when a header or link
-; fails its check (the index is then to be made anew). clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+; or more, put back (the part before first, then the part after); when the range is the
+; front of its class's head and the rest keeps that class, the rest takes the run's place
+; instead (run_reshape: the same index, fewer headers read and written). CF when a header or
+; link fails its check (the index is then to be made anew). clobbers: xAX, xCX, xDX, xSI,
+; xDI, xBP
 %define IT_FIRST [xSP + 2 * WORD_BYTES]
 %define IT_END   [xSP + WORD_BYTES]
 %define IT_RUN   [xSP]
@@ -1250,7 +1350,23 @@ index_take:
         movzx   ecx, byte [xBX + IX_RUN_MIN]
         cmp     xDX, xCX
         jb      .ok                             ; not indexed, nor are its parts
-        push    xDX
+        ; The range at the front of its class's head, the rest (run_min or more) keeping
+        ; the class: the rest takes the run's place (run_reshape), as the cut would leave it.
+        cmp     xAX, IT_FIRST
+        jne     .cut
+        cmp     dword [xSI + RUN_PREV], NIL
+        jne     .cut
+        mov     xDI, xAX
+        add     xDI, xDX
+        sub     xDI, IT_END                     ; the rest
+        cmp     xDI, SL_COUNT
+        jb      .cut                            ; shorter than SL_COUNT: a class of its own
+        call    same_class
+        jne     .cut
+        mov     xDX, IT_END
+        call    run_reshape
+        jmp     .out
+.cut:   push    xDX
         call    run_unlink
         pop     xDX
         jc      .out
@@ -1276,8 +1392,11 @@ index_take:
 
 ; index_give - after [xAX, xDX) is marked free: the free runs on either side (run_before,
 ; run_after), when indexed, taken out of their classes, and the run they make with it put in
-; its class when run_min blocks or more (coalescing). CF when a header or link fails its
-; check. clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+; its class when run_min blocks or more (coalescing); where the union keeps the class of a
+; run beside it that heads its class (the run before, when a used block follows the range;
+; else the run after, the one before out already), that run is reshaped over the union
+; where it stands instead (run_reshape). CF when a header or link fails its check.
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
 %define IG_FIRST [xSP + WORD_BYTES]             ; the run's first block so far
 %define IG_END   [xSP]                          ; and its end
 index_give:
@@ -1294,6 +1413,24 @@ index_give:
         movzx   ecx, byte [xBX + IX_RUN_MIN]
         cmp     xDX, xCX
         jb      .right
+        ; An indexed head before it and a used block (or the pool's end) after: that run
+        ; grows over the range where it stands when its class stays (run_reshape).
+        cmp     xDX, SL_COUNT
+        jb      .cut_before                     ; a class of its own: it changes
+        cmp     dword [xSI + RUN_PREV], NIL
+        jne     .cut_before
+        mov     xDI, IG_END
+        cmp     xDI, [xBX + KH_NBLOCKS]
+        jae     .grow
+        USED_BIT xDI
+        jnc     .cut_before
+.grow:  sub     xDI, xAX                        ; the new length
+        call    same_class
+        jne     .cut_before
+        mov     xDX, xAX
+        call    run_reshape
+        jmp     .out
+.cut_before:
         call    run_unlink
         jc      .out
 .right: mov     xAX, IG_END
@@ -1308,6 +1445,20 @@ index_give:
         movzx   ecx, byte [xBX + IX_RUN_MIN]
         cmp     xDX, xCX
         jb      .whole
+        ; An indexed head after it: that run grows back over the range (and the run before
+        ; it, already out of the index) where it stands when its class stays.
+        cmp     xDX, SL_COUNT
+        jb      .cut_after
+        cmp     dword [xSI + RUN_PREV], NIL
+        jne     .cut_after
+        mov     xDI, IG_END
+        sub     xDI, IG_FIRST                   ; the new length
+        call    same_class
+        jne     .cut_after
+        mov     xDX, IG_FIRST
+        call    run_reshape
+        jmp     .out
+.cut_after:
         call    run_unlink
         jc      .out
 .whole: mov     xAX, IG_FIRST

@@ -286,3 +286,45 @@ KTEST(forged_run_header_never_hands_out_a_used_block)
         hole = hole || q == p[i];
     KT_EXPECT(hole);
 }
+
+/* A class's head cut at its front, the rest keeping the class (a run of 67 blocks heading
+ * class 48, the run of 66 after it in its list): the rest may take the head's place, but
+ * only after the run after it names the head back. That link forged (the run names no run
+ * before it, its check word right): the allocation reports the index damaged (made anew
+ * from the bitmaps) and still serves from a free block, no live byte changes, and the pool
+ * checks clean. */
+KTEST(class_head_cut_in_place_checks_the_next_run_names_it)
+{
+    kheap_t *h = kt_pool_flags(64 * 1024, 16, KHEAP_F_NOCACHE);    /* frees reach the index */
+    KT_ASSERT(h);
+    unsigned char *a = kheap_alloc(h, 16), *r = kheap_alloc(h, 67 * 16);
+    unsigned char *b = kheap_alloc(h, 16), *n = kheap_alloc(h, 66 * 16);
+    unsigned char *c = kheap_alloc(h, 16);
+    KT_ASSERT(a && r && b && n && c);
+    KT_ASSERT(r == a + 16 && b == r + 67 * 16 && n == b + 16 && c == n + 66 * 16);
+    kt_fill(a, 16, 1), kt_fill(b, 16, 2), kt_fill(c, 16, 3);
+    KT_ASSERT(kheap_free(h, n) == 0);
+    KT_ASSERT(kheap_free(h, r) == 0);       /* the newest: the head of class 48 */
+    uintptr_t base = ((uintptr_t *)h)[CB_BASE];
+    uint32_t rfirst = (uint32_t)(((uintptr_t)r - base) / 16);
+    uint32_t nfirst = (uint32_t)(((uintptr_t)n - base) / 16);
+    uint32_t *rh = (uint32_t *)r, *nh = (uint32_t *)n, *ix = (uint32_t *)((uintptr_t *)h)[CB_INDEX];
+    ktest_expose(rh, 16);
+    ktest_expose(nh, 16);
+    unsigned cls = (6 - 4) * 16 + (67 >> 2);   /* 67: bsr 6 */
+    KT_ASSERT(ix[IX_HEADS + cls] == rfirst);
+    KT_ASSERT(rh[RUN_LEN] == 67 && rh[RUN_PREV] == NIL && rh[RUN_NEXT] == nfirst);
+    KT_ASSERT(nh[RUN_LEN] == 66 && nh[RUN_PREV] == rfirst);
+    KT_ASSERT(kheap_check(h) == 0);
+    nh[RUN_PREV] = NIL;                     /* the write after free */
+    reseal(nh, nfirst);
+    int before = kt_faults.count;
+    unsigned char *q = kheap_alloc(h, 16);
+    KT_EXPECT(q != 0);
+    KT_EXPECT_EQ(kt_faults.count, before + 1);
+    KT_EXPECT(kt_faults.last.kind == KHEAP_FAULT_CORRUPT);
+    KT_EXPECT_PTR_EQ(kt_faults.last.ptr, ix);
+    KT_EXPECT(q != a && q != b && q != c);
+    KT_EXPECT(kt_intact(a, 16, 1) && kt_intact(b, 16, 2) && kt_intact(c, 16, 3));
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
