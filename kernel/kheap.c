@@ -265,6 +265,18 @@ static void note_hooks(void)
           | (fail_countdown ? HOOK_COUNTDOWN : 0);
 }
 
+/* Whether kheap_alloc and kmalloc may go straight to the asm entry (kh_alloc, kh_heap_alloc),
+ * and kheap_alloc_aligned to aligned_fill: no CPU or lock hook, no failure countdown; never
+ * in the build for Valgrind, whose client requests follow each allocation in C. kheap_free
+ * and kfree: direct_free. */
+#ifdef KHEAP_VALGRIND
+#define direct_alloc() false
+#define direct_free()  false
+#else
+#define direct_alloc() (!hooks)
+#define direct_free()  (!(hooks & (HOOK_CPU | HOOK_LOCK)))
+#endif
+
 void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f))
 {
     fault_hook = fn;
@@ -911,13 +923,14 @@ static bool align_ok(size_t align)
 
 #define KH_FAST_MISS ((void *)1)            /* kh_fast_alloc: a usable plain pool, no entry */
 
-/* After kh_fast_alloc's FAST_MISS (a usable plain pool, nothing cached for the size): the
- * placement claimed and counted, or NULL with nothing changed. */
-static __attribute__((noinline)) void *fill_alloc(kheap_t *h, size_t size, struct call *c,
-                                                  const void *caller)
+/* After kh_fast_alloc's FAST_MISS (a usable plain pool, nothing cached for the size), or
+ * for an aligned request on such a pool (aligned_fill): kh_take's placement at a multiple of
+ * a blocks, claimed and counted, or NULL with nothing changed. */
+static __attribute__((noinline)) void *fill_at(kheap_t *h, size_t size, uintptr_t a,
+                                               struct call *c, const void *caller)
 {
     uintptr_t n = blocks_for(h, size);
-    intptr_t first = n == 0 || n > h->free_blocks ? -1 : take(h, n, 1, c, caller);
+    intptr_t first = n == 0 || n > h->free_blocks ? -1 : take(h, n, a, c, caller);
     if (first < 0)                          /* (as pool_alloc) */
         return 0;
     void *p = block_addr(h, (uintptr_t)first);
@@ -926,6 +939,24 @@ static __attribute__((noinline)) void *fill_alloc(kheap_t *h, size_t size, struc
     h->total_allocs++;
     VG_ALLOC(h, p, n << h->shift);
     return p;
+}
+
+static void *fill_alloc(kheap_t *h, size_t size, struct call *c, const void *caller)
+{
+    return fill_at(h, size, 1, c, caller);
+}
+
+/* kheap_alloc_aligned with no hook set, an alignment past the block size, on a usable plain
+ * pool with one quick-cache set: pool_alloc's first placement (kh_take's, at that alignment;
+ * a quick cache serves no such request), without the call's other work. NULL, with nothing
+ * changed, where that one fails or the pool is not such a pool: the full path follows, and
+ * flushes the caches before it fails. */
+static void *aligned_fill(kheap_t *h, size_t size, size_t align, const void *caller)
+{
+    if (!direct_alloc() || !align_ok(align) || !heap_ok(h) || debug_pool(h)
+        || cache_sets(h) > 1 || align >> h->shift < 2)
+        return 0;
+    return fill_at(h, size, align >> h->shift, 0, caller);
 }
 
 /* The fast path of an allocation, called under the call's lock or where no lock is set
@@ -1099,17 +1130,6 @@ static __attribute__((noinline)) void *alloc_hooked(kheap_t *h, size_t size,
     return p ? p : alloc_call(h, size, 1, false, false, lock_hook != 0, caller);
 }
 
-/* Whether kheap_alloc and kmalloc may go straight to the asm entry (kh_alloc, kh_heap_alloc):
- * no CPU or lock hook, no failure countdown; never in the build for Valgrind, whose client
- * requests follow each allocation in C. kheap_free and kfree: direct_free. */
-#ifdef KHEAP_VALGRIND
-#define direct_alloc() false
-#define direct_free()  false
-#else
-#define direct_alloc() (!hooks)
-#define direct_free()  (!(hooks & (HOOK_CPU | HOOK_LOCK)))
-#endif
-
 /* The slow paths kh_alloc and kh_heap_alloc end in (a tail call from asm/kheap_core.asm: they
  * return to the caller of kheap_alloc or kmalloc): after FAST_MISS, the fill, else the full
  * path; after 0, the full path, as alloc_hooked has them with no hook set. */
@@ -1133,7 +1153,9 @@ void *kheap_alloc(kheap_t *h, size_t size)
 
 void *kheap_alloc_aligned(kheap_t *h, size_t size, size_t align)
 {
-    return alloc_call(h, size, align, false, false, align == 1, __builtin_return_address(0));
+    void *p = aligned_fill(h, size, align, __builtin_return_address(0));
+    return p ? p : alloc_call(h, size, align, false, false, align == 1,
+                              __builtin_return_address(0));
 }
 
 void *kheap_calloc(kheap_t *h, size_t n, size_t size)
