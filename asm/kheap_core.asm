@@ -85,10 +85,11 @@
 ;                                              set per CPU, or ptr not a live start (nothing
 ;                                              changed: the C layer's full path)
 ; kh_alloc           h, size, caller           kheap_alloc (kh_heap_alloc: kmalloc) with no
-; kh_heap_alloc      h, size, caller           hook set: kh_fast_alloc's hit on CPU 0, else
-;                                              the result of a tail call of kernel/kheap.c's
-;                                              slow path (kh_alloc_fill or kh_alloc_full;
-;                                              kh_heap_alloc_*). O(1) on a hit
+; kh_heap_alloc      h, size, caller           hook set: kh_fast_alloc's hit on CPU 0, or
+;                                              fill_alloc's fill, else the result of a tail
+;                                              call of kernel/kheap.c's full path
+;                                              (kh_alloc_full, kh_heap_alloc_full). O(1) on
+;                                              a hit
 ; kh_free            h, ptr, caller            kheap_free (kh_heap_free: kfree) with no hook
 ; kh_heap_free       h, ptr, caller            set: kh_fast_free's free on CPU 0 (0), else a
 ;                                              tail call of kh_free_report (damage met) or
@@ -2879,17 +2880,27 @@ cache_push:
         CACHE_TOP %1, %2                        ; damaged: the full path drops and reports it
         CACHE_POP                               ; (xDI = n from here on)
         CACHED_CLEAR
-        ; I4: the counters of a cache hit (count_used and pool_alloc in kernel/kheap.c).
-        sub     [xBX + KH_CACHED_BLOCKS], xDI
+        sub     [xBX + KH_CACHED_BLOCKS], xDI   ; (I4: out of the caches, then as a fill)
+        COUNT_USED
+        BLOCK_ADDRESS
+%endmacro
+
+; COUNT_USED - I4: the counters of an allocation of xDI blocks, as kernel/kheap.c keeps them
+; (count_used, and the live and total counts). Clobbers xDX.
+%macro COUNT_USED 0
         sub     [xBX + KH_FREE_BLOCKS], xDI
         inc     WORD_PTR [xBX + KH_LIVE_ALLOCS]
         inc     WORD_PTR [xBX + KH_TOTAL_ALLOCS]
         mov     xDX, [xBX + KH_NBLOCKS]
         sub     xDX, [xBX + KH_FREE_BLOCKS]     ; blocks in use now
         cmp     xDX, [xBX + KH_PEAK_BLOCKS]
-        jbe     %%address
+        jbe     %%kept
         mov     [xBX + KH_PEAK_BLOCKS], xDX
-%%address:
+%%kept:
+%endmacro
+
+; BLOCK_ADDRESS - xAX = the address of block xAX. Clobbers xCX.
+%macro BLOCK_ADDRESS 0
         mov     xCX, [xBX + KH_SHIFT]
         shl     xAX, cl
         add     xAX, [xBX + KH_BASE]
@@ -3034,22 +3045,41 @@ kh_fast_free:
 ; kh_alloc(h, size, caller), kh_heap_alloc(h, size, caller) -> an address
 ; kheap_alloc and kmalloc when no hook is set (no CPU, lock or failure countdown): the cache
 ; hit of kh_fast_alloc on CPU 0 (h is kmalloc's first region for kh_heap_alloc), returned
-; here; on FAST_MISS a tail call of kh_alloc_fill / kh_heap_alloc_fill, on 0 one of
-; kh_alloc_full / kh_heap_alloc_full (kernel/kheap.c), with the same arguments: those
-; return to our caller. So the common call crosses the C layer once, on the way in.
+; here; where kh_fast_alloc says FAST_MISS, the fill of kernel/kheap.c's fill_alloc, here
+; too (kh_take, the counters; kh_take_report called when it met damage); else a tail call
+; of kh_alloc_full / kh_heap_alloc_full (kernel/kheap.c) with the same arguments, which
+; returns to our caller. So the common call crosses the C layer once, on the way in.
 ; kh_free(h, ptr, caller), kh_heap_free(h, ptr, caller) -> 0
 ; kheap_free and kfree likewise (no CPU or lock hook; ptr not NULL): kh_fast_free's free on
 ; CPU 0, returning 0, or a tail call of kh_free_report(h, r, caller) when it met damage
 ; (r: its result, with the flags), or of kh_free_full / kh_heap_free_full when it declined.
 ; =====================================================================================
-%macro ALLOC_ENTRY 2                            ; the FAST_MISS target, the 0 target
+%macro ALLOC_ENTRY 1                            ; the full path
         ENTRY_ENTER
         ALLOC_HIT %%empty, %%full, 0            ; CPU 0: no CPU hook is set
         ENTRY_LEAVE
 %%empty:
+        ; The fill, as fill_alloc's: kh_take's placement of the n blocks (xDI), claimed and
+        ; counted; any damage it met reported through kh_take_report, a call into the C
+        ; layer; no placement: the full path, which flushes the caches and tries again.
         MISS_OK %%full
-        ENTRY_LEAVE_TO %1
-%%full: ENTRY_LEAVE_TO %2
+        push    xDI                             ; n
+        mov     xSI, xDI
+        CALL4   kh_take, xBX, xSI, 1, 0
+        mov     xCX, xAX
+        shr     xCX, WORD_BITS - 2              ; SUMMARY_DAMAGED or INDEX_DAMAGED
+        jnz     %%report
+%%took: pop     xDI
+        mov     xCX, NO_BLOCK                   ; (at x86-64, past an immediate's reach)
+        cmp     xAX, xCX
+        je      %%full
+        COUNT_USED
+        BLOCK_ADDRESS
+        ENTRY_LEAVE
+%%report:
+        ENTRY_CALL kh_take_report               ; -> the result without its flags
+        jmp     %%took
+%%full: ENTRY_LEAVE_TO %1
 %endmacro
 
 %macro FREE_ENTRY 1                             ; the target when it declines
@@ -3072,13 +3102,13 @@ kh_fast_free:
 %%full: ENTRY_LEAVE_TO %1
 %endmacro
 
-extern kh_alloc_fill, kh_alloc_full, kh_heap_alloc_fill, kh_heap_alloc_full
+extern kh_alloc_full, kh_heap_alloc_full, kh_take_report
 extern kh_free_full, kh_heap_free_full, kh_free_report
 
 kh_alloc:
-        ALLOC_ENTRY kh_alloc_fill, kh_alloc_full
+        ALLOC_ENTRY kh_alloc_full
 kh_heap_alloc:
-        ALLOC_ENTRY kh_heap_alloc_fill, kh_heap_alloc_full
+        ALLOC_ENTRY kh_heap_alloc_full
 kh_free:
         FREE_ENTRY kh_free_full
 kh_heap_free:

@@ -193,11 +193,11 @@ void *kh_alloc(kheap_t *h, size_t size, const void *caller);
 void *kh_heap_alloc(kheap_t *h, size_t size, const void *caller);
 int kh_free(kheap_t *h, void *p, const void *caller);
 void kh_heap_free(kheap_t *h, void *p, const void *caller);
-/* kernel/kheap.c's slow paths of those four, their tail calls (below) */
-void *kh_alloc_fill(kheap_t *h, size_t size, const void *caller);
+/* kernel/kheap.c's slow paths of those four, their tail calls (below), and the report of
+ * what their fill met */
 void *kh_alloc_full(kheap_t *h, size_t size, const void *caller);
-void *kh_heap_alloc_fill(kheap_t *h, size_t size, const void *caller);
 void *kh_heap_alloc_full(kheap_t *h, size_t size, const void *caller);
+uintptr_t kh_take_report(kheap_t *h, uintptr_t r, const void *caller);
 int kh_free_report(kheap_t *h, uintptr_t r, const void *caller);
 int kh_free_full(kheap_t *h, void *p, const void *caller);
 void kh_heap_free_full(kheap_t *h, void *p, const void *caller);
@@ -722,6 +722,14 @@ static intptr_t take_by(kheap_t *h, uintptr_t n, uintptr_t a, bool heads, struct
     return r == KH_NO_BLOCK ? -1 : (intptr_t)r;
 }
 
+/* The fill of kh_alloc and kh_heap_alloc (asm/kheap_core.asm, fill_alloc's work) calls this
+ * when kh_take met damage: reported, as take_by reports it; r without its flags. */
+uintptr_t kh_take_report(kheap_t *h, uintptr_t r, const void *caller)
+{
+    summary_report(h, r, 0, caller);
+    return r & ~(KH_SUMMARY_DAMAGED | KH_INDEX_DAMAGED);
+}
+
 static intptr_t take(kheap_t *h, uintptr_t n, uintptr_t a, struct call *c, const void *caller)
 {
     return take_by(h, n, a, false, c, caller);
@@ -1130,15 +1138,9 @@ static __attribute__((noinline)) void *alloc_hooked(kheap_t *h, size_t size,
     return p ? p : alloc_call(h, size, 1, false, false, lock_hook != 0, caller);
 }
 
-/* The slow paths kh_alloc and kh_heap_alloc end in (a tail call from asm/kheap_core.asm: they
- * return to the caller of kheap_alloc or kmalloc): after FAST_MISS, the fill, else the full
- * path; after 0, the full path, as alloc_hooked has them with no hook set. */
-void *kh_alloc_fill(kheap_t *h, size_t size, const void *caller)
-{
-    void *p = fill_alloc(h, size, 0, caller);
-    return p ? p : alloc_call(h, size, 1, false, false, false, caller);
-}
-
+/* The slow path kh_alloc ends in (a tail call from asm/kheap_core.asm: it returns to the
+ * caller of kheap_alloc) when neither a hit nor its fill served: the full path, as
+ * alloc_hooked has it with no hook set. */
 void *kh_alloc_full(kheap_t *h, size_t size, const void *caller)
 {
     return alloc_call(h, size, 1, false, false, false, caller);
@@ -1190,7 +1192,7 @@ static __attribute__((noinline)) int free_hooked(kheap_t *h, void *p, const void
     return err;
 }
 
-/* The slow paths kh_free and kh_heap_free end in (tail calls, as kh_alloc_fill's): the report
+/* The slow paths kh_free and kh_heap_free end in (tail calls, as kh_alloc_full's): the report
  * of the damage a free met (r: kh_fast_free's result; the free is done), and the full path
  * of a free kh_fast_free declined. */
 int kh_free_report(kheap_t *h, uintptr_t r, const void *caller)
@@ -2205,13 +2207,7 @@ static __attribute__((noinline)) void *kmalloc_hooked(size_t size, const void *c
     return p ? p : kmalloc_call(size, 1, false, lock_hook != 0, caller);
 }
 
-/* kh_heap_alloc's slow paths (as kh_alloc_fill's); h is kmalloc's first region. */
-void *kh_heap_alloc_fill(kheap_t *h, size_t size, const void *caller)
-{
-    void *p = fill_alloc(h, size, 0, caller);
-    return p ? p : kmalloc_call(size, 1, false, false, caller);
-}
-
+/* kh_heap_alloc's slow path (as kh_alloc_full); h is kmalloc's first region. */
 void *kh_heap_alloc_full(kheap_t *h, size_t size, const void *caller)
 {
     (void)h;

@@ -250,7 +250,7 @@ KTEST(kh_fast_routines_keep_the_registers)
 }
 
 /* The four entries of the public calls, each way out: returned from asm (a hit, a free into
- * a cache) and through their tail calls into kernel/kheap.c (kh_alloc_fill, kh_alloc_full,
+ * a cache, the fill) and through their tail calls into kernel/kheap.c (kh_alloc_full,
  * kh_free_full; kh_free_report: the damage tests), whose C keeps the registers too. */
 KTEST(kh_entry_routines_keep_the_registers)
 {
