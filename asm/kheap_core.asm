@@ -198,11 +198,11 @@
 ;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer, with two
 ;       exceptions here: kh_init sets them for an empty pool, and the fast paths
 ;       (kh_fast_alloc, kh_fast_free, and kh_alloc, kh_heap_alloc, kh_free, kh_heap_free
-;       through them) keep them for the cache hit and the free they perform, exactly as the C layer
-;       would; kh_cpu_alloc and kh_cpu_free, which run
-;       without the lock, count in their set's header instead (net, hits, puts), which the
-;       C layer folds into the counters whenever it holds the set. No other routine touches
-;       them.
+;       with their work expanded) keep them for the cache hit, the free and, in the four
+;       entries, the fill they perform, exactly as the C layer would; kh_cpu_alloc and
+;       kh_cpu_free, which run without the lock, count in their set's header instead (net,
+;       hits, puts), which the C layer folds into the counters whenever it holds the set.
+;       No other routine touches them.
 ;   I5  The quick caches hold freed allocations whose blocks stay used in the used bitmap
 ;       (so the index is not touched): cached[i] = 1 iff block i starts an allocation held
 ;       in a cache, and then start[i] = 1 too. Each such block sits in exactly one entry,
