@@ -116,6 +116,7 @@
 ;
 ; Internal helpers take registers (xBX = h throughout) and list what they clobber:
 ; scan            xAX from, xDX limit, xSI/xDI masks -> xAX first block whose bit is set
+; range_free      [xAX, xDX) -> ZF when none of its blocks is used
 ; fill            xDI bitmap, [xAX, xDX), xSI pattern -> bits set or cleared
 ; layout          xAX blocks -> xDI words, xBP block 0, xDX limit (kh_init's helper)
 ; start_bit       xAX block -> xDI its start-bitmap word, xCX its bit
@@ -326,6 +327,25 @@ QUICK_SEED      equ 0x7F4A7C15
         XOR_WORDS QUICK_WORDS
 %endmacro
 
+; The geometry's other words: with QUICK_WORDS, every word from KH_SHIFT to KH_SUMMARY
+; once (the build checks it, below).
+%define REST_WORDS KH_NWORDS, KH_LIMIT, KH_MEM_START, KH_MEM_END, KH_SIDE, KH_FLAGS, \
+                   KH_INDEX, KH_NEXT, KH_SUMMARY
+%macro WORDS_MASK 1-*
+  %rep %0
+    %assign words_mask words_mask | (1 << ((%1 - KH_SHIFT) / WORD_BYTES))
+    %assign words_count words_count + 1
+    %rotate 1
+  %endrep
+%endmacro
+%assign words_mask 0
+%assign words_count 0
+WORDS_MASK QUICK_WORDS, REST_WORDS
+%if words_count != (KH_SUMMARY - KH_SHIFT) / WORD_BYTES + 1 || \
+    words_mask != (1 << words_count) - 1
+  %error the quick words and the rest words must name each geometry word once
+%endif
+
 ; HANDLE_OK none - a jump to none unless xBX is a usable handle for the quick paths: not 0,
 ; its magic intact and its quick geometry word what QUICK_SUM computes. A path that reads
 ; more of the control block checks `geometry` too. Clobbers xAX.
@@ -336,6 +356,18 @@ QUICK_SEED      equ 0x7F4A7C15
         jne     %1
         QUICK_SUM
         cmp     xAX, [xBX + KH_QUICK_GEOMETRY]
+        jne     %1
+%endmacro
+
+; GEOMETRY_OK none - after HANDLE_OK passed in the same call: a jump to none unless the whole
+; geometry word holds too. The quick word, checked, stands for the nine words it sums (XOR:
+; the whole sum is GEOMETRY_SEED ^ QUICK_SEED ^ the quick word ^ the other nine), so only
+; REST_WORDS are read. Clobbers xAX.
+%macro GEOMETRY_OK 1
+        mov     xAX, GEOMETRY_SEED ^ QUICK_SEED
+        xor     xAX, [xBX + KH_QUICK_GEOMETRY]
+        XOR_WORDS REST_WORDS
+        cmp     xAX, [xBX + KH_GEOMETRY]
         jne     %1
 %endmacro
 
@@ -496,6 +528,39 @@ scan:
         ret
 .none:  mov     xAX, xDX
         ret
+
+; range_free - ZF when no block of [xAX, xDX) is used (xAX < xDX <= nblocks): the used
+; bitmap's words over the range tested through masks at its ends, the words between whole.
+; A placement's check before it is handed out (I3); scan's answer, without its generality.
+; clobbers: xAX, xCX, xSI, xBP
+range_free:
+        mov     xSI, [xBX + KH_USED]
+        mov     xCX, xAX
+        shr     xAX, WORD_SHIFT                 ; the first word
+        lea     xSI, [xSI + xAX * WORD_SCALE]
+        and     ecx, WORD_BITS - 1
+        mov     xBP, ALL_ONES
+        shl     xBP, cl                         ; its mask: the first block's bit and up
+        lea     xCX, [xDX - 1]
+        shr     xCX, WORD_SHIFT
+        sub     xCX, xAX                        ; words after the first
+        jz      .last
+        test    [xSI], xBP
+        jnz     .done                           ; used in the first word
+.whole: add     xSI, WORD_BYTES
+        dec     xCX
+        jz      .tail                           ; the last word is next
+        cmp     WORD_PTR [xSI], 0
+        je      .whole
+        ret                                     ; (ZF clear: used in a whole word)
+.tail:  mov     xBP, ALL_ONES
+.last:  mov     ecx, edx
+        neg     ecx
+        and     ecx, WORD_BITS - 1              ; cl = bits of the last word at or past end
+        shl     xBP, cl
+        shr     xBP, cl
+        test    [xSI], xBP
+.done:  ret
 
 ; APPLY_MASK: set (xSI = ALL_ONES) or clear (xSI = 0) the bits of mask xBP in the word at xDI.
 %macro APPLY_MASK 0
@@ -1339,9 +1404,14 @@ run_before:
 index_take:
         push    xAX
         push    xDX
+        test    xAX, xAX
+        jz      .first                          ; block 0 starts its run
+        lea     xDI, [xAX - 1]
+        USED_BIT xDI
+        jc      .first                          ; so does a block after a used one
         xor     xDX, xDX
-        call    free_start                      ; the run's first block
-        push    xAX
+        call    free_start                      ; else the run's first block, further down
+.first: push    xAX
         call    run_after
         jc      .out
         add     xDX, xAX                        ; the run's end
@@ -1943,24 +2013,15 @@ kh_take:
         jc      .damaged
         cmp     xAX, ALL_ONES
         je      .none
-        SPUSH   xAX                             ; the hint, checked: all its blocks free
-        mov     xDX, xAX
+        mov     xDX, xAX                        ; the hint, checked: all its blocks free
         add     xDX, ARG(1)
-        jc      .refuted
+        jc      .damaged
         cmp     xDX, [xBX + KH_NBLOCKS]
-        ja      .refuted
-        xor     xSI, xSI
-        xor     xDI, xDI
-        call    scan                            ; the first used block in [q, q + count)
-        mov     xDX, [xSP]
-        add     xDX, ARG(1)
-        cmp     xAX, xDX
-        SPOP    xAX
+        ja      .damaged
+        mov     xDI, xAX
+        call    range_free
+        mov     xAX, xDI
         je      .claim
-        jmp     .damaged
-.refuted:
-        AT_DEPTH 1
-        SPOP    xAX
 .damaged:
         AT_DEPTH 0
         mov     xCX, INDEX_DAMAGED
@@ -2911,9 +2972,7 @@ cache_push:
 ; the pool is plain (a debug pool caches nothing, classes 0, and is the C layer's).
 ; clobbers: xAX
 %macro MISS_OK 1
-        call    geometry
-        cmp     xAX, [xBX + KH_GEOMETRY]
-        jne     %1
+        GEOMETRY_OK %1
         test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
         jnz     %1
 %endmacro
@@ -2992,9 +3051,7 @@ kh_fast_alloc:
 ; released with xAX = kh_fast_free's result (the length, with the flags of what was met),
 ; to declined with nothing changed. clobbers: xCX, xDX, xSI, xDI, xBP
 %macro FREE_RELEASE 2
-        call    geometry
-        cmp     xAX, [xBX + KH_GEOMETRY]
-        jne     %2
+        GEOMETRY_OK %2
         test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
         jnz     %2                              ; guards and poison: the C layer's
         push    xDX                             ; [xSP + 2 words]: the block
