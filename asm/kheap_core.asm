@@ -3006,7 +3006,8 @@ kh_fast_alloc:
 ; kh_free and kh_heap_free. in: xBX = h, a usable handle (HANDLE_OK), xSI = ptr; set: 0 for
 ; CPU 0's quick-cache set, else an operand holding the base of the set to use. out: pushed
 ; on its class, falls through with xAX = its length; a jump to release with xDX = its
-; block when it is a live start that no class takes (FREE_RELEASE's work), to declined
+; block and xBP its length (or, past `classes`, a larger number) when it is a live start
+; that no class takes (FREE_RELEASE's work), to declined
 ; where kh_fast_free returns 0 (nothing changed). clobbers: xCX, xDX, xSI, xDI, xBP
 %macro FREE_HIT 3
         cmp     byte [xBX + CACHE_SETS], 1
@@ -3044,8 +3045,9 @@ kh_fast_alloc:
         COUNT_FREED
 %endmacro
 
-; FREE_RELEASE released, declined - after FREE_HIT's release (xDX = the block): into the
-; bitmaps, as kh_release (its whole length through the summary, I6, its used bits, index
+; FREE_RELEASE released, declined - after FREE_HIT's release (xDX = the block, xBP its
+; length when at most `classes`): into the bitmaps, as kh_release (its whole length: that
+; one, or through the summary, I6, when longer; its used bits, index
 ; and summary, then its start bit), the whole geometry checked first (the summary and the
 ; index are read from here on) and a debug pool left to the C layer. out: a jump to
 ; released with xAX = kh_fast_free's result (the length, with the flags of what was met),
@@ -3055,8 +3057,12 @@ kh_fast_alloc:
         test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
         jnz     %2                              ; guards and poison: the C layer's
         push    xDX                             ; [xSP + 2 words]: the block
+        mov     xAX, xBP
+        cmp     xBP, [xBX + KH_CLASSES]
+        jbe     %%known                         ; FREE_HIT measured it on the bitmaps
         mov     xAX, xDX
         call    alloc_length
+%%known:
         push    xAX                             ; [xSP + 1 word]: the result (with
         btr     xAX, WORD_BITS - 1              ; SUMMARY_DAMAGED, if so)
         push    xAX                             ; [xSP]: the length
