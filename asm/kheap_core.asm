@@ -10,8 +10,10 @@
 ; Block indices and counts are unsigned words. No routine uses more stack than its saved
 ; registers and a few words of locals (at most 5, in index_find's walk and kh_init; the
 ; summary's search two a level it climbs: at most 10 on i386, 18 on x86-64),
-; and none calls out of this file: kh_alloc, kh_heap_alloc, kh_free and kh_heap_free end,
-; off their fast path, in a tail call (a jump) to their slow path in kernel/kheap.c.
+; and none calls out of this file but the four entries: kheap_alloc, kh_heap_alloc, kheap_free
+; and kh_heap_free end, off their fast path, in their slow path in kernel/kheap.c (a tail
+; call; at i386 a call for kheap_alloc and kheap_free, whose callers pass one argument fewer
+; than the slow path takes), and kheap_alloc and kheap_free read the C layer's kh_hooks.
 ;
 ; Routine            arguments                 result
 ; -----------------  ------------------------  ---------------------------------------------
@@ -84,16 +86,22 @@
 ;                                              when h is not usable, a debug pool or has a
 ;                                              set per CPU, or ptr not a live start (nothing
 ;                                              changed: the C layer's full path)
-; kh_alloc           h, size, caller           kheap_alloc (kh_heap_alloc: kmalloc) with no
-; kh_heap_alloc      h, size, caller           hook set: kh_fast_alloc's hit on CPU 0, or
-;                                              fill_alloc's fill, else the result of a tail
-;                                              call of kernel/kheap.c's full path
-;                                              (kh_alloc_full, kh_heap_alloc_full). O(1) on
+; kheap_alloc        h, size                   the public call (include/kheap.h): with a hook
+;                                              set, kh_alloc_hooked's result (kernel/kheap.c);
+;                                              else kh_fast_alloc's hit on CPU 0, or
+;                                              fill_alloc's fill, else the result of
+;                                              kernel/kheap.c's full path (kh_alloc_full),
+;                                              the caller being our return address. O(1) on
 ;                                              a hit
-; kh_free            h, ptr, caller            kheap_free (kh_heap_free: kfree) with no hook
-; kh_heap_free       h, ptr, caller            set: kh_fast_free's free on CPU 0 (0), else a
-;                                              tail call of kh_free_report (damage met) or
-;                                              kh_free_full / kh_heap_free_full (declined)
+; kh_heap_alloc      h, size, caller           kmalloc with no hook set: the same, h its first
+;                                              region, the full path kh_heap_alloc_full
+; kheap_free         h, ptr                    the public call: 0 for a NULL ptr; with a CPU
+;                                              or lock hook set, kh_free_hooked's result;
+;                                              else kh_fast_free's free on CPU 0 (0), else
+;                                              kh_free_report's (damage met) or kh_free_full's
+;                                              (declined)
+; kh_heap_free       h, ptr, caller            kfree with no hook set (ptr not NULL): the
+;                                              same, the full path kh_heap_free_full
 ; kh_cpu_alloc       h, size, cpu              without the heap's lock, in a pool with a set
 ;                                              per CPU: as kh_fast_alloc's hit, from CPU
 ;                                              cpu's set, its busy word held and its header
@@ -198,7 +206,7 @@
 ;       (run_min 0): their free blocks hold the poison.
 ;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer, with two
 ;       exceptions here: kh_init sets them for an empty pool, and the fast paths
-;       (kh_fast_alloc, kh_fast_free, and kh_alloc, kh_heap_alloc, kh_free, kh_heap_free
+;       (kh_fast_alloc, kh_fast_free, and kheap_alloc, kh_heap_alloc, kheap_free, kh_heap_free
 ;       with their work expanded) keep them for the cache hit, the free and, in the four
 ;       entries, the fill they perform, exactly as the C layer would; kh_cpu_alloc and
 ;       kh_cpu_free, which run without the lock, count in their set's header instead (net,
@@ -440,11 +448,19 @@ CACHE_EMPTY     equ -1                          ; kh_cache_take: the class holds
 CACHE_DAMAGED   equ -2                          ; kh_cache_take: an entry failed its check
 SUMMARY_DAMAGED equ 1 << (WORD_BITS - 1)        ; kh_alloc_blocks: the summary failed its check
 FAST_MISS       equ 1                           ; kh_fast_alloc: a usable plain pool, no entry
+HOOK_CPU        equ 1                           ; kh_hooks: a CPU hook is set ..
+HOOK_LOCK       equ 2                           ; .. a lock hook (kernel/kheap.c's bits)
+%ifdef KHEAP_CHECK_OFFSETS
+  %if C_HOOK_CPU != HOOK_CPU || C_HOOK_LOCK != HOOK_LOCK
+    %error hook bits drift: kernel/kheap.c has others
+  %endif
+%endif
 
 section .text
 
 ; Each exported routine, with the routine after it in this file (its size runs to there, any
-; tail it shares with the next one included).
+; tail it shares with the next one included): EXPORT the module's own, PUBLIC the two of
+; include/kheap.h defined here.
 EXPORT(kh_init, kh_take)
 EXPORT(kh_take, kh_claim)
 EXPORT(kh_claim, kh_mark)
@@ -463,10 +479,10 @@ EXPORT(kh_block_of, kh_cache_take)
 EXPORT(kh_cache_take, kh_cache_put)
 EXPORT(kh_cache_put, kh_fast_alloc)
 EXPORT(kh_fast_alloc, kh_fast_free)
-EXPORT(kh_fast_free, kh_alloc)
-EXPORT(kh_alloc, kh_heap_alloc)
-EXPORT(kh_heap_alloc, kh_free)
-EXPORT(kh_free, kh_heap_free)
+EXPORT(kh_fast_free, kheap_alloc)
+PUBLIC(kheap_alloc, kh_heap_alloc)
+EXPORT(kh_heap_alloc, kheap_free)
+PUBLIC(kheap_free, kh_heap_free)
 EXPORT(kh_heap_free, kh_cpu_alloc)
 EXPORT(kh_cpu_alloc, kh_cpu_free)
 EXPORT(kh_cpu_free, kh_geometry)
@@ -2918,7 +2934,7 @@ cache_push:
 ; (kh_cpu_alloc's), or the entry fails its check: the C layer's full path decides (and
 ; reports). Nothing changed but on a hit. O(1).
 ; =====================================================================================
-; ALLOC_HIT empty, none, cpu - kh_fast_alloc's work, expanded in it and in kh_alloc and
+; ALLOC_HIT empty, none, cpu - kh_fast_alloc's work, expanded in it and in kheap_alloc and
 ; kh_heap_alloc. in: xBX = h (not yet checked), xSI = size; cpu names the CPU: xDX, or 0
 ; for the entries (CPU 0's set then costs no test). out: on a hit, falls through with xAX =
 ; the address; a jump to empty when h is usable and n within free_blocks but its class
@@ -3003,7 +3019,7 @@ kh_fast_alloc:
 ; layer's full path, which validates and reports. O(1) into a cache, else kh_release's cost.
 ; =====================================================================================
 ; FREE_HIT release, declined, set - kh_fast_free's work into a cache, expanded in it and in
-; kh_free and kh_heap_free. in: xBX = h, a usable handle (HANDLE_OK), xSI = ptr; set: 0 for
+; kheap_free and kh_heap_free. in: xBX = h, a usable handle (HANDLE_OK), xSI = ptr; set: 0 for
 ; CPU 0's quick-cache set, else an operand holding the base of the set to use. out: pushed
 ; on its class, falls through with xAX = its length; a jump to release with xDX = its
 ; block and xBP its length (or, past `classes`, a larger number) when it is a live start
@@ -3105,20 +3121,22 @@ kh_fast_free:
         LEAVE_SAVED
 
 ; =====================================================================================
-; kh_alloc(h, size, caller), kh_heap_alloc(h, size, caller) -> an address
-; kheap_alloc and kmalloc when no hook is set (no CPU, lock or failure countdown): the cache
+; kheap_alloc(h, size), kh_heap_alloc(h, size, caller) -> an address
+; kheap_alloc, and kmalloc, when no hook is set (no CPU, lock or failure countdown): the cache
 ; hit of kh_fast_alloc on CPU 0 (h is kmalloc's first region for kh_heap_alloc), returned
 ; here; where kh_fast_alloc says FAST_MISS, the fill of kernel/kheap.c's fill_alloc, here
-; too (kh_take, the counters; kh_take_report called when it met damage); else a tail call
-; of kh_alloc_full / kh_heap_alloc_full (kernel/kheap.c) with the same arguments, which
-; returns to our caller. So the common call crosses the C layer once, on the way in.
-; kh_free(h, ptr, caller), kh_heap_free(h, ptr, caller) -> 0
-; kheap_free and kfree likewise (no CPU or lock hook; ptr not NULL): kh_fast_free's free on
-; CPU 0, returning 0, or a tail call of kh_free_report(h, r, caller) when it met damage
-; (r: its result, with the flags), or of kh_free_full / kh_heap_free_full when it declined.
+; too (kh_take, the counters; kh_take_report called when it met damage); else the result of
+; kh_alloc_full / kh_heap_alloc_full (kernel/kheap.c) with the same arguments and the caller
+; (kheap_alloc's: its return address). So the common call crosses no C (kmalloc: once, on
+; the way in).
+; kheap_free(h, ptr), kh_heap_free(h, ptr, caller) -> 0
+; kheap_free and kfree likewise (no CPU or lock hook; kheap_free returns 0 for a NULL ptr,
+; kfree passes none): kh_fast_free's free on CPU 0, returning 0, or kh_free_report(h, r,
+; caller)'s result when it met damage (r: its result, with the flags), or kh_free_full's /
+; kh_heap_free_full's when it declined.
 ; =====================================================================================
-%macro ALLOC_ENTRY 1                            ; the full path
-        ENTRY_ENTER
+%macro ALLOC_ENTRY 2                            ; the full path, where the caller is
+        ENTRY_ENTER %2
         ALLOC_HIT %%empty, %%full, 0            ; CPU 0: no CPU hook is set
         ENTRY_LEAVE
 %%empty:
@@ -3145,8 +3163,12 @@ kh_fast_free:
 %%full: ENTRY_LEAVE_TO %1
 %endmacro
 
-%macro FREE_ENTRY 1                             ; the target when it declines
-        ENTRY_ENTER
+%macro FREE_ENTRY 2                             ; the target when it declines, the caller
+        ENTRY_ENTER %2
+  %if %2 == CALLER_RETURN
+        test    xSI, xSI                        ; kheap_free(h, NULL): nothing to do
+        jz      %%null
+  %endif
         HANDLE_OK %%full
         FREE_HIT %%release, %%full, 0
         xor     xAX, xAX                        ; into a cache: nothing met
@@ -3163,19 +3185,40 @@ kh_fast_free:
         mov     ENTRY_ARG1, xAX
         ENTRY_LEAVE_TO kh_free_report
 %%full: ENTRY_LEAVE_TO %1
+  %if %2 == CALLER_RETURN
+%%null: xor     xAX, xAX
+        ENTRY_LEAVE
+  %endif
 %endmacro
 
 extern kh_alloc_full, kh_heap_alloc_full, kh_take_report
 extern kh_free_full, kh_heap_free_full, kh_free_report
+extern kh_hooks, kh_alloc_hooked, kh_free_hooked
 
-kh_alloc:
-        ALLOC_ENTRY kh_alloc_full
+; The public calls: kh_hooks (kernel/kheap.c's word of the hooks set) tested first; any set
+; (a free: a CPU or lock hook; in the Valgrind build always, as the C layer's client requests
+; want) and the call goes to the C layer whole, by a tail call that keeps our caller's
+; return address for its reports.
+kheap_alloc:
+%ifdef KHEAP_VALGRIND
+        jmp     kh_alloc_hooked
+%else
+        cmp     dword [kh_hooks], 0
+        jne     kh_alloc_hooked
+        ALLOC_ENTRY kh_alloc_full, CALLER_RETURN
+%endif
 kh_heap_alloc:
-        ALLOC_ENTRY kh_heap_alloc_full
-kh_free:
-        FREE_ENTRY kh_free_full
+        ALLOC_ENTRY kh_heap_alloc_full, CALLER_ARG
+kheap_free:
+%ifdef KHEAP_VALGRIND
+        jmp     kh_free_hooked
+%else
+        test    dword [kh_hooks], HOOK_CPU | HOOK_LOCK
+        jnz     kh_free_hooked
+        FREE_ENTRY kh_free_full, CALLER_RETURN
+%endif
 kh_heap_free:
-        FREE_ENTRY kh_heap_free_full
+        FREE_ENTRY kh_heap_free_full, CALLER_ARG
 
 ; =====================================================================================
 ; kh_cpu_alloc(h, size, cpu) -> the address of size bytes from CPU cpu's quick-cache set, or 0

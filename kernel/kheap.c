@@ -189,12 +189,14 @@ intptr_t kh_cache_take(kheap_t *h, uintptr_t count, uintptr_t cpu);
 uintptr_t kh_cache_put(kheap_t *h, uintptr_t first, uintptr_t count, uintptr_t cpu);
 void *kh_fast_alloc(kheap_t *h, size_t size, uintptr_t cpu);
 uintptr_t kh_fast_free(kheap_t *h, const void *p, uintptr_t cpu);
-void *kh_alloc(kheap_t *h, size_t size, const void *caller);
 void *kh_heap_alloc(kheap_t *h, size_t size, const void *caller);
-int kh_free(kheap_t *h, void *p, const void *caller);
 void kh_heap_free(kheap_t *h, void *p, const void *caller);
-/* kernel/kheap.c's slow paths of those four, their tail calls (below), and the report of
- * what their fill met */
+/* kernel/kheap.c's slow paths of those two and of kheap_alloc and kheap_free (which are in
+ * asm/kheap_core.asm too), where they end (below), the report of what their fill met, and
+ * the word of the hooks set they test */
+unsigned kh_hooks;
+void *kh_alloc_hooked(kheap_t *h, size_t size);
+int kh_free_hooked(kheap_t *h, void *p);
 void *kh_alloc_full(kheap_t *h, size_t size, const void *caller);
 void *kh_heap_alloc_full(kheap_t *h, size_t size, const void *caller);
 uintptr_t kh_take_report(kheap_t *h, uintptr_t r, const void *caller);
@@ -208,6 +210,9 @@ void kh_fill(void *dst, size_t n, unsigned byte);
 const void *kh_unlike(const void *p, size_t n, unsigned byte);
 void kh_copy(void *dst, const void *src, size_t n);
 #pragma GCC visibility pop
+
+/* The bits of kh_hooks (below): which hooks are set. */
+enum { HOOK_CPU = 1, HOOK_LOCK = 2, HOOK_COUNTDOWN = 4 };
 
 #ifdef KHEAP_EMIT_OFFSETS
 /* Compiled only with -S -DKHEAP_EMIT_OFFSETS: the Makefile turns the "->" lines into
@@ -235,6 +240,8 @@ void kheap_emit_offsets(void)
     __asm__ volatile("\n->CACHE_CLASSES %c0" : : "i"(KH_CACHE_CLASSES));
     __asm__ volatile("\n->CACHE_DEPTH %c0" : : "i"(KH_CACHE_DEPTH));
     __asm__ volatile("\n->KH_SIZE %c0" : : "i"(sizeof(struct kheap)));
+    __asm__ volatile("\n->HOOK_CPU %c0" : : "i"(HOOK_CPU));
+    __asm__ volatile("\n->HOOK_LOCK %c0" : : "i"(HOOK_LOCK));
 }
 #endif
 
@@ -253,28 +260,26 @@ static unsigned long fail_countdown;        /* kheap_fail_nth: calls left, 0 = o
 static unsigned (*cpu_hook)(void);          /* kheap_set_cpu: this CPU's index */
 static unsigned cpu_count = 1;              /* .. and how many there are (the sets laid out) */
 
-/* Which of the hooks a fast entry must honour are set: kheap_alloc, kheap_free, kmalloc and
- * kfree test this one word (direct_alloc, direct_free). note_hooks makes it anew wherever
- * one of them changes. */
-enum { HOOK_CPU = 1, HOOK_LOCK = 2, HOOK_COUNTDOWN = 4 };
-static unsigned hooks;
+/* kh_hooks (defined above): which of the hooks a fast entry must honour are set. kheap_alloc
+ * and kheap_free (in asm/kheap_core.asm), kmalloc and kfree test this one word (direct_alloc,
+ * direct_free). note_hooks makes it anew wherever one of them changes. */
 
 static void note_hooks(void)
 {
-    hooks = (cpu_hook ? HOOK_CPU : 0) | (lock_hook ? HOOK_LOCK : 0)
+    kh_hooks = (cpu_hook ? HOOK_CPU : 0) | (lock_hook ? HOOK_LOCK : 0)
           | (fail_countdown ? HOOK_COUNTDOWN : 0);
 }
 
-/* Whether kheap_alloc and kmalloc may go straight to the asm entry (kh_alloc, kh_heap_alloc),
- * and kheap_alloc_aligned to aligned_fill: no CPU or lock hook, no failure countdown; never
- * in the build for Valgrind, whose client requests follow each allocation in C. kheap_free
- * and kfree: direct_free. */
+/* Whether kmalloc may go straight to the asm entry (kh_heap_alloc), and kheap_alloc_aligned
+ * to aligned_fill: no CPU or lock hook, no failure countdown; never in the build for
+ * Valgrind, whose client requests follow each allocation in C. kfree: direct_free. (The asm
+ * kheap_alloc and kheap_free test the same bits of kh_hooks themselves.) */
 #ifdef KHEAP_VALGRIND
 #define direct_alloc() false
 #define direct_free()  false
 #else
-#define direct_alloc() (!hooks)
-#define direct_free()  (!(hooks & (HOOK_CPU | HOOK_LOCK)))
+#define direct_alloc() (!kh_hooks)
+#define direct_free()  (!(kh_hooks & (HOOK_CPU | HOOK_LOCK)))
 #endif
 
 void kheap_set_fault_handler(void (*fn)(const struct kheap_fault *f))
@@ -722,7 +727,7 @@ static intptr_t take_by(kheap_t *h, uintptr_t n, uintptr_t a, bool heads, struct
     return r == KH_NO_BLOCK ? -1 : (intptr_t)r;
 }
 
-/* The fill of kh_alloc and kh_heap_alloc (asm/kheap_core.asm, fill_alloc's work) calls this
+/* The fill of kheap_alloc and kh_heap_alloc (asm/kheap_core.asm, fill_alloc's work) calls this
  * when kh_take met damage: reported, as take_by reports it; r without its flags. */
 uintptr_t kh_take_report(kheap_t *h, uintptr_t r, const void *caller)
 {
@@ -1138,18 +1143,17 @@ static __attribute__((noinline)) void *alloc_hooked(kheap_t *h, size_t size,
     return p ? p : alloc_call(h, size, 1, false, false, lock_hook != 0, caller);
 }
 
-/* The slow path kh_alloc ends in (a tail call from asm/kheap_core.asm: it returns to the
- * caller of kheap_alloc) when neither a hit nor its fill served: the full path, as
- * alloc_hooked has it with no hook set. */
+/* The slow path kheap_alloc (asm/kheap_core.asm) ends in when neither a hit nor its fill
+ * served: the full path, as alloc_hooked has it with no hook set. */
 void *kh_alloc_full(kheap_t *h, size_t size, const void *caller)
 {
     return alloc_call(h, size, 1, false, false, false, caller);
 }
 
-void *kheap_alloc(kheap_t *h, size_t size)
+/* kheap_alloc with a hook set, or in the Valgrind build: the asm kheap_alloc jumps here, so
+ * our return address is its caller's. */
+void *kh_alloc_hooked(kheap_t *h, size_t size)
 {
-    if (direct_alloc())
-        return kh_alloc(h, size, __builtin_return_address(0));
     return alloc_hooked(h, size, __builtin_return_address(0));
 }
 
@@ -1192,7 +1196,7 @@ static __attribute__((noinline)) int free_hooked(kheap_t *h, void *p, const void
     return err;
 }
 
-/* The slow paths kh_free and kh_heap_free end in (tail calls, as kh_alloc_full's): the report
+/* The slow paths kheap_free and kh_heap_free end in (as kh_alloc_full): the report
  * of the damage a free met (r: kh_fast_free's result; the free is done), and the full path
  * of a free kh_fast_free declined. */
 int kh_free_report(kheap_t *h, uintptr_t r, const void *caller)
@@ -1210,12 +1214,11 @@ int kh_free_full(kheap_t *h, void *p, const void *caller)
     return err;
 }
 
-int kheap_free(kheap_t *h, void *p)
+/* kheap_free with a CPU or lock hook set, or in the Valgrind build (as kh_alloc_hooked). */
+int kh_free_hooked(kheap_t *h, void *p)
 {
     if (!p)
         return 0;
-    if (direct_free())
-        return kh_free(h, p, __builtin_return_address(0));
     return free_hooked(h, p, __builtin_return_address(0));
 }
 

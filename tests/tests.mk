@@ -277,7 +277,7 @@ BENCH_DEPS  := tests/host/rng.h include/kheap.h include/kernel/irqlock.h $(FLAGS
 BENCH_LOCK  := kernel/stub/irqlock.c
 $(BUILD)/host/%: tests/bench/%.c $(BENCH_LOCK) $(BENCH_DEPS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) -m32 -no-pie -O2 -pthread -Iinclude -Itests/host -o $@ $< $(BENCH_LOCK) $(LIB)
+	$(CC) -m32 -fno-pie -no-pie -O2 -pthread -Iinclude -Itests/host -o $@ $< $(BENCH_LOCK) $(LIB)
 $(B64)/host/%: tests/bench/%.c $(BENCH_LOCK) $(BENCH_DEPS) $(LIB64)
 	@mkdir -p $(@D)
 	$(CC) -m64 -O2 -pthread -Iinclude -Itests/host -o $@ $< $(BENCH_LOCK) $(LIB64)

@@ -8,8 +8,7 @@
  * with the arguments the routine table at the top of that file gives. */
 extern const char kh_init[], kh_take[], kh_claim[], kh_release[], kh_mark[], kh_unmark[],
     kh_index_build[], kh_largest_run[], kh_run_start[], kh_run_end[], kh_next_used[], kh_next_free[], kh_alloc_blocks[], kh_summary_build[], kh_block_of[], kh_cache_take[],
-    kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_alloc[], kh_heap_alloc[], kh_free[],
-    kh_heap_free[], kh_cpu_alloc[], kh_cpu_free[], kh_geometry[], kh_fill[], kh_unlike[], kh_copy[];
+    kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_heap_alloc[], kh_heap_free[], kh_cpu_alloc[], kh_cpu_free[], kh_geometry[], kh_fill[], kh_unlike[], kh_copy[];
 
 /* tests/host/checkasm.asm */
 uintptr_t checkasm_call(void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3,
@@ -249,27 +248,45 @@ KTEST(kh_fast_routines_keep_the_registers)
     KT_EXPECT_EQ(kheap_free(d, q), 0);
 }
 
-/* The four entries of the public calls, each way out: returned from asm (a hit, a free into
- * a cache, the fill) and through their tail calls into kernel/kheap.c (kh_alloc_full,
- * kh_free_full; kh_free_report: the damage tests), whose C keeps the registers too. */
+/* The four entries of the public calls (kheap_alloc and kheap_free are asm routines too),
+ * each way out: returned from asm (a hit, a free into a cache, the fill, a NULL free) and
+ * through their calls into kernel/kheap.c (kh_alloc_full, kh_free_full; with a hook set
+ * kh_alloc_hooked, kh_free_hooked; kh_free_report: the damage tests), whose C keeps the
+ * registers too. */
+static uintptr_t no_lock(void)
+{
+    return 0;
+}
+
+static void no_unlock(uintptr_t state)
+{
+    (void)state;
+}
+
 KTEST(kh_entry_routines_keep_the_registers)
 {
     kheap_t *h = pool();
     KT_ASSERT(h != NULL);
-    char *p = (char *)CALL(kh_alloc, h, 48, 0);                     /* nothing cached: the fill */
+    char *p = (char *)CALL(kheap_alloc, h, 48);                     /* nothing cached: the fill */
     KT_ASSERT(p != NULL);
-    KT_EXPECT_EQ(CALL(kh_free, h, p, 0), 0);                        /* into a cache */
-    KT_EXPECT_PTR_EQ(CALL(kh_alloc, h, 40, 0), p);                  /* a hit */
-    KT_EXPECT_EQ(CALL(kh_alloc, h, 0, 0), 0);                       /* the full path: size 0 */
-    KT_EXPECT_EQ((int)CALL(kh_free, h, p + 16, 0), KHEAP_EINTERIOR);  /* the full path (an int) */
-    KT_EXPECT_EQ(CALL(kh_free, h, p, 0), 0);
-    KT_EXPECT_EQ((int)CALL(kh_free, h, p, 0), KHEAP_EDOUBLE);       /* held: the full path */
+    KT_EXPECT_EQ(CALL(kheap_free, h, p), 0);                        /* into a cache */
+    KT_EXPECT_PTR_EQ(CALL(kheap_alloc, h, 40), p);                  /* a hit */
+    KT_EXPECT_EQ(CALL(kheap_alloc, h, 0), 0);                       /* the full path: size 0 */
+    KT_EXPECT_EQ((int)CALL(kheap_free, h, p + 16), KHEAP_EINTERIOR);  /* the full path (an int) */
+    KT_EXPECT_EQ(CALL(kheap_free, h, 0), 0);                        /* NULL: nothing */
+    KT_EXPECT_EQ(CALL(kheap_free, h, p), 0);
+    KT_EXPECT_EQ((int)CALL(kheap_free, h, p), KHEAP_EDOUBLE);       /* held: the full path */
     char *q = (char *)CALL(kh_heap_alloc, h, 48, 0);                   /* (h as a first region) */
     KT_EXPECT_PTR_EQ(q, p);
     char *r = (char *)CALL(kh_heap_alloc, h, 48, 0);                   /* the fill */
     KT_ASSERT(r != NULL && r != q);
     CALL(kh_heap_free, h, r, 0);
-    KT_EXPECT_PTR_EQ(CALL(kh_alloc, h, 48, 0), r);                  /* kh_heap_free cached it */
+    KT_EXPECT_PTR_EQ(CALL(kheap_alloc, h, 48), r);                  /* kh_heap_free cached it */
+    kheap_set_lock(no_lock, no_unlock);                             /* the hooked paths */
+    KT_EXPECT_EQ(CALL(kheap_free, h, r), 0);
+    KT_EXPECT_PTR_EQ(CALL(kheap_alloc, h, 48), r);
+    KT_EXPECT_EQ(CALL(kheap_free, h, 0), 0);
+    kheap_set_lock(0, 0);
     KT_EXPECT_EQ(kheap_free(h, q), 0);
     KT_EXPECT_EQ(kheap_free(h, r), 0);
     KT_EXPECT_EQ(kheap_check(h), 0);
