@@ -95,11 +95,11 @@
 ;                                              a hit
 ; kh_heap_alloc      h, size, caller           kmalloc with no hook set: the same, h its first
 ;                                              region, the full path kh_heap_alloc_full
-; kheap_free         h, ptr                    the public call: 0 for a NULL ptr; with a CPU
-;                                              or lock hook set, kh_free_hooked's result;
-;                                              else kh_fast_free's free on CPU 0 (0), else
-;                                              kh_free_report's (damage met) or kh_free_full's
-;                                              (declined)
+; kheap_free         h, ptr                    the public call: with a CPU or lock hook set,
+;                                              kh_free_hooked's result; else kh_fast_free's
+;                                              free on CPU 0 (0), else kh_free_report's
+;                                              (damage met) or kh_free_full's (declined: 0
+;                                              for a NULL ptr)
 ; kh_heap_free       h, ptr, caller            kfree with no hook set (ptr not NULL): the
 ;                                              same, the full path kh_heap_free_full
 ; kh_cpu_alloc       h, size, cpu              without the heap's lock, in a pool with a set
@@ -134,9 +134,9 @@
 ; cache_set       xCX cpu -> xCX the base of its quick-cache set (cpu modulo sets), 0: none
 ; cache_push      xAX count, xDX first, xSI set base -> pushed on its class (xAX 1) or not
 ;                 (0) (I5)
-; bounded_length  xAX first, xDX most -> xAX its length if at most xDX, else more
-; bounded_after   as bounded_length, with xBP first's boundary bits (BOUNDARY_AFTER) read
-; lf_length       xAX first, xDX most -> as bounded_length, read without the lock
+; bounded_after   xAX first, xDX most, xBP first's boundary bits (BOUNDARY_AFTER) -> xAX
+;                 its length if at most xDX, else more
+; lf_length       xAX first, xDX most -> as bounded_after, read without the lock
 ; cache_top       xAX count, xDX set base -> xAX its class's newest entry, checked (or
 ;                 CACHE_EMPTY, CACHE_DAMAGED), xDX the class, xDI count; not popped (I5)
 ; geometry        -> xAX the geometry sum of xBX
@@ -2813,14 +2813,15 @@ cache_top:
         ret
 
 ; length_is - ZF when the allocation at block xAX is exactly xDI blocks long (I1), measured
-; past its first word (bounded_length). in: xBX = h, xAX = first, xDI = count (first +
-; count <= nblocks). clobbers: xCX, xSI, xBP; keeps xAX, xDX, xDI
+; past its first word, which holds no boundary after it (bounded_after). in: xBX = h, xAX =
+; first, xDI = count (first + count <= nblocks), xBP = 0 (BOUNDARY_AFTER found none).
+; clobbers: xCX, xSI, xBP; keeps xAX, xDX, xDI
 length_is:
         push    xAX
         push    xDX
         push    xDI
         mov     xDX, xDI
-        call    bounded_length
+        call    bounded_after
         mov     xCX, xAX
         pop     xDI
         pop     xDX
@@ -2844,16 +2845,12 @@ kh_cache_put:
         call    cache_push
 .done:  LEAVE_SAVED
 
-; bounded_length - the length of the allocation starting at block xAX (I1: up to the next
+; bounded_after - the length of the allocation starting at block xAX (I1: up to the next
 ; block that is free or a start, or the pool end), looked for over at most xDX + 1 blocks,
 ; so O(xDX / WORD_BITS) words: xAX = the length when it is at most xDX, else a larger
 ; number. in: xBX = h, xAX = first (< nblocks), xDX = most (< nblocks - first when not
-; capped below). clobbers: xCX, xDX, xSI, xDI, xBP
-bounded_length:
-        WORD_OF_BLOCK
-        BOUNDARY_AFTER
-; bounded_after - bounded_length with first's boundary bits read already: in: xBP as
-; BOUNDARY_AFTER leaves it (live_start's), the rest as bounded_length.
+; capped below), xBP = first's boundary bits as BOUNDARY_AFTER leaves them (LIVE_START's;
+; 0 when first's word holds none). clobbers: xCX, xDX, xSI, xDI, xBP
 bounded_after:
         ; The common case: the boundary lies in first's own word, past first.
         test    xBP, xBP
@@ -2945,10 +2942,9 @@ cache_push:
         cmp     byte [xBX + CACHE_SETS], 1
         ja      %2                              ; a set per CPU: kh_cpu_alloc, or the C layer
         mov     xAX, xSI
-        test    xAX, xAX
-        jz      %2                              ; size 0: the C layer's rule
+        sub     xAX, 1
+        jc      %2                              ; size 0: the C layer's rule
         mov     xCX, [xBX + KH_SHIFT]
-        dec     xAX
         shr     xAX, cl
         inc     xAX                             ; xAX = n, without overflow
         cmp     xAX, [xBX + KH_FREE_BLOCKS]
@@ -3035,14 +3031,15 @@ kh_fast_alloc:
         ; pool has none: its frees all go on to the release's flag test): in its own word
         ; from live_start's boundary bits, else measured further.
         test    xBP, xBP
-        jz      %%long
-        bsf     xBP, xBP
+        jz      %%long                          ; (xBP = 0: none in its word, as bounded_after
+        bsf     xBP, xBP                        ;  takes it)
         lea     xCX, [xAX + xBP + 1]            ; the boundary ..
         cmp     xCX, [xBX + KH_NBLOCKS]
-        jbe     %%word                          ; .. in the pool (past it: a damaged pad bit)
+        jbe     %%word                          ; .. in the pool (past it: a damaged pad bit,
+        xor     xBP, xBP                        ;  and the words past it are measured)
 %%long: push    xAX
         mov     xDX, [xBX + KH_CLASSES]
-        call    bounded_length
+        call    bounded_after
         mov     xBP, xAX
         pop     xAX
         jmp     %%length
@@ -3130,10 +3127,10 @@ kh_fast_free:
 ; (kheap_alloc's: its return address). So the common call crosses no C (kmalloc: once, on
 ; the way in).
 ; kheap_free(h, ptr), kh_heap_free(h, ptr, caller) -> 0
-; kheap_free and kfree likewise (no CPU or lock hook; kheap_free returns 0 for a NULL ptr,
-; kfree passes none): kh_fast_free's free on CPU 0, returning 0, or kh_free_report(h, r,
-; caller)'s result when it met damage (r: its result, with the flags), or kh_free_full's /
-; kh_heap_free_full's when it declined.
+; kheap_free and kfree likewise (no CPU or lock hook): kh_fast_free's free on CPU 0,
+; returning 0, or kh_free_report(h, r, caller)'s result when it met damage (r: its result,
+; with the flags), or kh_free_full's / kh_heap_free_full's when it declined (kheap_free's
+; NULL among them: kh_free_full returns 0 for it; kfree passes none).
 ; =====================================================================================
 %macro ALLOC_ENTRY 2                            ; the full path, where the caller is
         ENTRY_ENTER %2
@@ -3165,11 +3162,7 @@ kh_fast_free:
 
 %macro FREE_ENTRY 2                             ; the target when it declines, the caller
         ENTRY_ENTER %2
-  %if %2 == CALLER_RETURN
-        test    xSI, xSI                        ; kheap_free(h, NULL): nothing to do
-        jz      %%null
-  %endif
-        HANDLE_OK %%full
+        HANDLE_OK %%full                        ; (kheap_free's NULL: not a live start, so
         FREE_HIT %%release, %%full, 0
         xor     xAX, xAX                        ; into a cache: nothing met
         ENTRY_LEAVE
@@ -3184,11 +3177,7 @@ kh_fast_free:
 %%report:
         mov     ENTRY_ARG1, xAX
         ENTRY_LEAVE_TO kh_free_report
-%%full: ENTRY_LEAVE_TO %1
-  %if %2 == CALLER_RETURN
-%%null: xor     xAX, xAX
-        ENTRY_LEAVE
-  %endif
+%%full: ENTRY_LEAVE_TO %1                       ;  kh_free_full's, which returns 0 for it)
 %endmacro
 
 extern kh_alloc_full, kh_heap_alloc_full, kh_take_report
@@ -3337,7 +3326,7 @@ kh_cpu_free:
 .none:  xor     xAX, xAX
         LEAVE_SAVED
 
-; lf_length - as bounded_length, read without the heap's lock: each bitmap word's boundary
+; lf_length - as bounded_after, read without the heap's lock: each bitmap word's boundary
 ; bits are ~(used & used') | start, loaded used, start, used' in that order. A claim sets a
 ; start bit before the used bits and a release clears the used bits before the start bit
 ; (kh_claim, kh_release), so no block another CPU is claiming or freeing reads as the middle

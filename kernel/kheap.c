@@ -1207,6 +1207,8 @@ int kh_free_report(kheap_t *h, uintptr_t r, const void *caller)
 
 int kh_free_full(kheap_t *h, void *p, const void *caller)
 {
+    if (!p)                                 /* kheap_free(h, NULL), whatever h */
+        return 0;
     struct call c;
     call_begin(&c, caller);
     int err = free_in(h, p, &c);
