@@ -356,7 +356,7 @@ WORDS_MASK QUICK_WORDS, REST_WORDS
 
 ; HANDLE_OK none - a jump to none unless xBX is a usable handle for the quick paths: not 0,
 ; its magic intact and its quick geometry word what QUICK_SUM computes. A path that reads
-; more of the control block checks `geometry` too. Clobbers xAX.
+; more of the control block checks the whole geometry too (GEOMETRY_OK). Clobbers xAX.
 %macro HANDLE_OK 1
         test    xBX, xBX
         jz      %1
