@@ -211,7 +211,7 @@ const void *kh_unlike(const void *p, size_t n, unsigned byte);
 void kh_copy(void *dst, const void *src, size_t n);
 #pragma GCC visibility pop
 
-/* The bits of kh_hooks (below): which hooks are set. */
+/* The bits of kh_hooks (above): which hooks are set. */
 enum { HOOK_CPU = 1, HOOK_LOCK = 2, HOOK_COUNTDOWN = 4 };
 
 #ifdef KHEAP_EMIT_OFFSETS
@@ -263,11 +263,10 @@ static unsigned cpu_count = 1;              /* .. and how many there are (the se
 /* kh_hooks (defined above): which of the hooks a fast entry must honour are set. kheap_alloc
  * and kheap_free (in asm/kheap_core.asm), kmalloc and kfree test this one word (direct_alloc,
  * direct_free). note_hooks makes it anew wherever one of them changes. */
-
 static void note_hooks(void)
 {
     kh_hooks = (cpu_hook ? HOOK_CPU : 0) | (lock_hook ? HOOK_LOCK : 0)
-          | (fail_countdown ? HOOK_COUNTDOWN : 0);
+             | (fail_countdown ? HOOK_COUNTDOWN : 0);
 }
 
 /* Whether kmalloc may go straight to the asm entry (kh_heap_alloc), and kheap_alloc_aligned
