@@ -418,8 +418,8 @@ INDEX_DAMAGED   equ 1 << (WORD_BITS - 2)        ; a run, link or class word fail
 NO_BLOCK        equ INDEX_DAMAGED - 1           ; kh_take: no placement
 
 ; The quick caches (I5): class c (0 .. classes-1) holds freed allocations of exactly c+1
-; blocks, last in first out: a count, then CACHE_DEPTH block indices (the first `count` in
-; use). Classes: one per 2^QCLASS_SHIFT blocks of the pool, at most CACHE_CLASSES, so a
+; blocks, last in first out: a dword count, then CACHE_DEPTH dword block indices (the first
+; `count` in use; blocks are below 2^32 at both widths, MAX_BLOCKS). Classes: one per 2^QCLASS_SHIFT blocks of the pool, at most CACHE_CLASSES, so a
 ; small pool spends little on them (the fuzzer builds with a smaller shift so its small
 ; pools have caches too; asm and C must be given the same value).
 %ifndef KHEAP_QCLASS_SHIFT
@@ -428,7 +428,8 @@ NO_BLOCK        equ INDEX_DAMAGED - 1           ; kh_take: no placement
 QCLASS_SHIFT    equ KHEAP_QCLASS_SHIFT
 CACHE_CLASSES   equ 64                          ; at most: allocations of up to 64 blocks
 CACHE_DEPTH     equ 16                          ; entries of one class
-CACHE_CLASS_BYTES equ (CACHE_DEPTH + 1) * WORD_BYTES
+CACHE_SLOT      equ 4                           ; bytes of a count or an entry
+CACHE_CLASS_BYTES equ (CACHE_DEPTH + 1) * CACHE_SLOT
 ; Each set begins with a header, then its classes: the header's busy word is the set's own
 ; lock (xchg), held by whoever pushes or pops the set; net, hits and puts count what the
 ; lock-free paths did (blocks pushed minus popped, allocations, frees), which the C layer
@@ -439,6 +440,13 @@ SET_NET         equ WORD_BYTES
 SET_HITS        equ 2 * WORD_BYTES
 SET_PUTS        equ 3 * WORD_BYTES
 SET_HEADER      equ 8 * WORD_BYTES
+; SET_BYTES reg - reg = the bytes of one set of reg classes: the header, the classes, and
+; up to a word of pad, so every set's header stays word aligned (its busy word is xchg's).
+%macro SET_BYTES 1
+        imul    %1, %1, CACHE_CLASS_BYTES
+        add     %1, SET_HEADER + WORD_BYTES - 1
+        and     %1, -WORD_BYTES
+%endmacro
 %ifdef KHEAP_CHECK_OFFSETS
   %if C_CACHE_CLASSES != CACHE_CLASSES || C_CACHE_DEPTH != CACHE_DEPTH
     %error quick-cache drift: kernel/kheap.c has other classes or depth
@@ -699,10 +707,10 @@ fill:
 ; CACHE_POP - xDX = a class whose count cache_top found in range: its newest slot dropped,
 ; the count one less and the slot zero (I5). Clobbers xCX.
 %macro CACHE_POP 0
-        mov     xCX, [xDX]
-        dec     xCX
-        mov     [xDX], xCX
-        mov     WORD_PTR [xDX + WORD_BYTES + xCX * WORD_SCALE], 0
+        mov     ecx, [xDX]
+        dec     ecx                             ; (zero-extended at x86-64)
+        mov     [xDX], ecx
+        mov     dword [xDX + CACHE_SLOT + xCX * CACHE_SLOT], 0
 %endmacro
 
 ; CACHED_CLEAR - the cached bit of block xAX cleared: the allocation there is live (I5).
@@ -765,8 +773,7 @@ cache_set:
         div     xCX
         mov     xCX, xDX                        ; the CPU modulo the sets
 .have:  mov     xAX, [xBX + KH_CLASSES]
-        imul    xAX, xAX, CACHE_CLASS_BYTES
-        add     xAX, SET_HEADER                 ; one set's bytes
+        SET_BYTES xAX                           ; one set's bytes
         imul    xCX, xAX
         add     xCX, [xBX + KH_CACHE]
         pop     xDX
@@ -794,8 +801,7 @@ layout:
         lea     xBP, [xBP + xDI * WORD_BYTES]   ; .. the start bitmap (no scale 16) ..
         lea     xBP, [xBP + xDI * WORD_BYTES]   ; .. and the cached bitmap
         call    cache_classes                   ; xCX = classes
-        imul    xCX, xCX, CACHE_CLASS_BYTES
-        add     xCX, SET_HEADER
+        SET_BYTES xCX
         imul    xCX, ARG(4)
         add     xBP, xCX                        ; the quick caches, `sets` of them
         call    summary_bytes                   ; xCX = bytes of the boundary summary
@@ -1945,8 +1951,7 @@ kh_init:
         mov     xAX, ARG(4)
         mov     [xBX + CACHE_SETS], al
         mov     xAX, [xBX + KH_CLASSES]
-        imul    xAX, xAX, CACHE_CLASS_BYTES
-        add     xAX, SET_HEADER
+        SET_BYTES xAX
         imul    xAX, ARG(4)                     ; every set
         add     xAX, xDX
         mov     [xBX + KH_SUMMARY], xAX         ; the boundary summary follows them
@@ -1970,9 +1975,9 @@ kh_init:
         ; empty, every slot zero.
         mov     xDI, [xBX + KH_CACHE]
         mov     xCX, [xBX + KH_CLASSES]
-        imul    xCX, xCX, CACHE_CLASS_BYTES / WORD_BYTES
-        add     xCX, SET_HEADER / WORD_BYTES
+        SET_BYTES xCX
         imul    xCX, ARG(4)
+        shr     xCX, WORD_BYTES_LOG2
         xor     xAX, xAX
         rep STOS_WORD
         mov     xCX, [xBX + KH_NWORDS]
@@ -2770,11 +2775,11 @@ kh_cache_take:
         mov     xDI, xAX                        ; xDI = count
         CLASS_OF %1, xDX                        ; xAX -> the class: count, entries
         mov     xDX, xAX                        ; xDX = the class
-        mov     xCX, [xDX]
-        dec     xCX
+        mov     ecx, [xDX]
+        dec     ecx                             ; (zero-extended at x86-64: 0 wraps high)
         cmp     xCX, CACHE_DEPTH
         jae     %1                              ; empty (or a damaged count: none trusted)
-        mov     xAX, [xDX + WORD_BYTES + xCX * WORD_SCALE]
+        mov     eax, [xDX + CACHE_SLOT + xCX * CACHE_SLOT]
         ; It lies in the pool with all its blocks: first < nblocks, count <= nblocks - first.
         mov     xCX, [xBX + KH_NBLOCKS]
         cmp     xAX, xCX
@@ -2901,12 +2906,12 @@ bounded_after:
 ; xCX, xSI
 %macro CACHE_PUSH 1
         CLASS_OF %1, xSI                        ; xAX -> the class
-        mov     xCX, [xAX]
+        mov     ecx, [xAX]
         cmp     xCX, CACHE_DEPTH
         jae     %1                              ; full (or a damaged count: left alone)
-        mov     [xAX + WORD_BYTES + xCX * WORD_SCALE], xDX
-        inc     xCX
-        mov     [xAX], xCX
+        mov     [xAX + CACHE_SLOT + xCX * CACHE_SLOT], edx
+        inc     ecx
+        mov     [xAX], ecx
         mov     xSI, [xBX + KH_CACHED]
         lock bts [xSI], xDX                     ; (locked, and a bit string, as CACHED_CLEAR)
 %endmacro
@@ -3305,13 +3310,13 @@ kh_cpu_free:
         mov     ARG(0), xAX                     ; (h is in xBX: its slot holds the length)
         mov     xSI, ARG(2)
         CLASS_OF .undo, xSI                     ; xAX -> its class
-        mov     xCX, [xAX]
+        mov     ecx, [xAX]
         cmp     xCX, CACHE_DEPTH
         jae     .undo                           ; full (or a damaged count: left alone)
         mov     xDX, ARG(1)
-        mov     [xAX + WORD_BYTES + xCX * WORD_SCALE], xDX
-        inc     xCX
-        mov     [xAX], xCX
+        mov     [xAX + CACHE_SLOT + xCX * CACHE_SLOT], edx
+        inc     ecx
+        mov     [xAX], ecx
         mov     xDX, ARG(2)
         mov     xAX, ARG(0)
         add     [xDX + SET_NET], xAX

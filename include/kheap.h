@@ -336,7 +336,7 @@ void kheap_set_lock(kheap_uintptr_t (*lock)(void), void (*unlock)(kheap_uintptr_
  * kheap_set_lock's lock.
  */
 #define KHEAP_MAX_CPUS 64
-#define KHEAP_CPU_SET_BYTES ((8 + 64 * 17) * sizeof(void *)) /* a header, 64 classes of 17 */
+#define KHEAP_CPU_SET_BYTES (8 * sizeof(void *) + 64 * 17 * 4) /* 8 words, 64 classes of 17 dwords */
 void kheap_set_cpu(unsigned (*cpu_index)(void), unsigned ncpus);
 
 /* ======================= the kernel-wide heap: what most kernel code calls ======================= */

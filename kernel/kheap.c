@@ -74,8 +74,9 @@ struct kheap {
     kh_word *cached;                        /* bit i: block i starts an allocation held in
                                                a quick cache (I5), after the start bitmap */
     uintptr_t *cache;                       /* the quick caches, after the index: per set
-                                               (one per CPU), per class, a count and
-                                               KH_CACHE_DEPTH block indices */
+                                               (one per CPU), a header, then per class a
+                                               count and KH_CACHE_DEPTH block indices,
+                                               each a kh_slot */
     uintptr_t classes;                      /* class c holds allocations of c+1 blocks */
     kh_word *summary;                       /* the boundary summary (I6), after the caches:
                                                each level word followed by its mirror */
@@ -93,9 +94,18 @@ struct kh_set {
     uintptr_t window;                       /* 1 + its CPU's window (window_take), 0: none */
     uintptr_t spare[3];
 };
-#define KH_SET_WORDS (sizeof(struct kh_set) / sizeof(uintptr_t))
+typedef uint32_t kh_slot;                   /* a class's count or entry (CACHE_SLOT): blocks
+                                               are below 2^32 at both widths */
+/* The bytes of one set of `classes` classes (SET_BYTES in asm/kheap_core.asm): the header, the
+ * classes, and up to a word of pad so the next set's header stays word aligned. */
+static inline uintptr_t set_bytes(uintptr_t classes)
+{
+    uintptr_t bytes = sizeof(struct kh_set) + classes * (KH_CACHE_DEPTH + 1) * sizeof(kh_slot);
+    return (bytes + sizeof(uintptr_t) - 1) & -sizeof(uintptr_t);
+}
 _Static_assert(KHEAP_CPU_SET_BYTES == sizeof(struct kh_set)
-               + KH_CACHE_CLASSES * (KH_CACHE_DEPTH + 1) * sizeof(uintptr_t),
+               + KH_CACHE_CLASSES * (KH_CACHE_DEPTH + 1) * sizeof(kh_slot)
+               && KHEAP_CPU_SET_BYTES % sizeof(uintptr_t) == 0,
                "kheap.h: KHEAP_CPU_SET_BYTES");
 
 /* A debug pool's side table: an entry per block, meaningful at allocation starts. */
@@ -433,8 +443,7 @@ static uintptr_t cache_sets(const kheap_t *h)
 /* One past the quick caches: where the boundary summary begins. */
 static uintptr_t cache_end(const kheap_t *h)
 {
-    return (uintptr_t)(h->cache
-                       + cache_sets(h) * (KH_SET_WORDS + laid_out_classes(h) * (KH_CACHE_DEPTH + 1)));
+    return (uintptr_t)h->cache + cache_sets(h) * set_bytes(laid_out_classes(h));
 }
 
 /* The calling CPU's index (kheap_set_cpu; 0 without one): its quick-cache set in a pool is
@@ -607,13 +616,13 @@ static void count_used(kheap_t *h, uintptr_t claimed)
 /* Quick-cache set `set`: its header, then its classes. */
 static struct kh_set *set_of(const kheap_t *h, uintptr_t set)
 {
-    return (struct kh_set *)(h->cache + set * (KH_SET_WORDS + h->classes * (KH_CACHE_DEPTH + 1)));
+    return (struct kh_set *)((uintptr_t)h->cache + set * set_bytes(h->classes));
 }
 
 /* The class of n blocks in quick-cache set `set`: its count, then its entries. */
-static uintptr_t *cache_class(const kheap_t *h, uintptr_t set, uintptr_t n)
+static kh_slot *cache_class(const kheap_t *h, uintptr_t set, uintptr_t n)
 {
-    return (uintptr_t *)(set_of(h, set) + 1) + (n - 1) * (KH_CACHE_DEPTH + 1);
+    return (kh_slot *)(set_of(h, set) + 1) + (n - 1) * (KH_CACHE_DEPTH + 1);
 }
 
 #define KH_SET_SPINS 4096                   /* tries at another CPU's set before passing it */
@@ -1539,7 +1548,7 @@ static bool patterns_ok(kheap_t *h, struct call *c)
 static bool held_before(const kheap_t *h, uintptr_t set, uintptr_t n, uintptr_t e, uintptr_t i)
 {
     for (uintptr_t s = 0; s <= set; s++) {
-        const uintptr_t *cls = cache_class(h, s, n);
+        const kh_slot *cls = cache_class(h, s, n);
         for (uintptr_t d = 1; d <= (s < set ? cls[0] : e - 1); d++)
             if (cls[d] == i)
                 return true;
@@ -1557,7 +1566,7 @@ static const void *cache_damage(const kheap_t *h, size_t *entries, size_t *block
     *entries = *blocks = 0;
     for (uintptr_t set = 0; set < cache_sets(h); set++)
     for (uintptr_t n = 1; n <= h->classes; n++) {
-        const uintptr_t *cls = cache_class(h, set, n);
+        const kh_slot *cls = cache_class(h, set, n);
         if (cls[0] > KH_CACHE_DEPTH)
             return cls;
         for (uintptr_t e = 1; e <= cls[0]; e++) {
@@ -1686,7 +1695,7 @@ static bool inside_held(const kheap_t *h, uintptr_t b)
 }
 
 /* cache_drop's work in one class cls: b's entry there, if it holds one. */
-static bool cache_drop_from(kheap_t *h, uintptr_t *cls, uintptr_t b, uintptr_t n, struct call *c)
+static bool cache_drop_from(kheap_t *h, kh_slot *cls, uintptr_t b, uintptr_t n, struct call *c)
 {
     uintptr_t count = cls[0] < KH_CACHE_DEPTH ? cls[0] : KH_CACHE_DEPTH;
     for (uintptr_t k = 1; k <= count; k++) {
@@ -1768,7 +1777,7 @@ static uintptr_t largest_free(const kheap_t *h)
     uintptr_t best = kh_largest_run(h);
     for (uintptr_t set = 0; set < cache_sets(h); set++)
     for (uintptr_t n = 1; n <= h->classes && h->cached_blocks; n++) {
-        const uintptr_t *cls = cache_class(h, set, n);
+        const kh_slot *cls = cache_class(h, set, n);
         for (uintptr_t k = 1; k <= cls[0] && k <= KH_CACHE_DEPTH; k++) {
             uintptr_t run = cached_run(h, cls[k], n);
             if (run > best)
@@ -2034,7 +2043,7 @@ static size_t region_bytes_for(size_t size, size_t align, uintptr_t flags)
         summary += w = level_words(w);      /* (as meta_end) */
     size_t meta = KHEAP_CONTROL_BYTES + 3 * words * sizeof(kh_word) + index_bytes(n)
                 + 2 * summary * sizeof(kh_word)
-                + cpu_count * KH_CACHE_CLASSES * (KH_CACHE_DEPTH + 1) * sizeof(uintptr_t)
+                + cpu_count * KHEAP_CPU_SET_BYTES
                 + (flags & KHEAP_F_DEBUG ? n * sizeof(struct kh_side) : 0)
                 + block + sizeof(uintptr_t);        /* the pad, the control block's alignment */
     return n * block + meta;

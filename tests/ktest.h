@@ -26,8 +26,8 @@ struct ktest {
  * width from here, never from a literal. */
 #define KT_WORD_BITS (8 * sizeof(uintptr_t))
 /* Entries of one quick-cache class, as KHEAP_CPU_SET_BYTES counts them (a header of 8
- * words, then 64 classes of a count and their entries). */
-#define KT_CACHE_DEPTH ((int)((KHEAP_CPU_SET_BYTES / sizeof(void *) - 8) / 64 - 1))
+ * words, then 64 classes of a dword count and their dword entries). */
+#define KT_CACHE_DEPTH ((int)((KHEAP_CPU_SET_BYTES - 8 * sizeof(void *)) / 4 / 64 - 1))
 /* Blocks of 16 bitmap words: a size for runs that reach across many words. */
 #define KT_WIDE_BLOCKS (16 * KT_WORD_BITS)
 /* Word positions in a pool's control block, as struct kheap in kernel/kheap.c lays them out,
@@ -38,6 +38,21 @@ enum { CB_FREE_BLOCKS = 0, CB_LIVE_ALLOCS = 1, CB_PEAK = 2, CB_MAGIC = 8, CB_GEO
        CB_BASE = 15, CB_LIMIT = 16, CB_SIDE = 19, CB_INDEX = 21, CB_NEXT = 22, CB_SHAPE = 23,
        CB_CACHED = 24, CB_CACHE = 25, CB_CLASSES = 26, CB_SUMMARY = 27,
        CB_QUICK_GEOMETRY = 28 };
+
+/* The header of quick-cache set `set` of pool h (its busy word first), and the class of n
+ * blocks there: a dword count, then its dword entries. A set is 8 words, the pool's classes,
+ * and pad to a word (SET_BYTES in asm/kheap_core.asm). */
+static inline uintptr_t *kt_cache_set(const kheap_t *h, unsigned set)
+{
+    const uintptr_t *cb = (const uintptr_t *)h;
+    uintptr_t bytes = 8 * sizeof(uintptr_t) + cb[CB_CLASSES] * (KT_CACHE_DEPTH + 1) * 4;
+    bytes = (bytes + sizeof(uintptr_t) - 1) / sizeof(uintptr_t) * sizeof(uintptr_t);
+    return (uintptr_t *)(cb[CB_CACHE] + set * bytes);
+}
+static inline uint32_t *kt_cache_class(const kheap_t *h, unsigned set, unsigned n)
+{
+    return (uint32_t *)(kt_cache_set(h, set) + 8) + (n - 1) * (KT_CACHE_DEPTH + 1);
+}
 
 /* Records a failure (file:line: expression) and goes on; evaluates to the condition. */
 #define KT_EXPECT(cond) kt_expect(!!(cond), __FILE__, __LINE__, #cond)

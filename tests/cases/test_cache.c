@@ -7,7 +7,6 @@
  * 512 blocks) hold up to 8 frees each. */
 #define POOL (64 * 1024)
 #define DEPTH KT_CACHE_DEPTH
-#define SET_HEADER 8                        /* words before a set's classes */
 
 KTEST(cache_gives_the_newest_free_of_the_same_size_first)
 {
@@ -226,7 +225,7 @@ KTEST(cache_damaged_in_the_way_of_growth_makes_realloc_move)
         uintptr_t *cached = (uintptr_t *)((uintptr_t *)h)[CB_CACHED];
         if (kind == 0) {                                /* b held, its entry overwritten */
             KT_EXPECT_EQ(kheap_free(h, b), 0);
-            uintptr_t *cls = (uintptr_t *)((uintptr_t *)h)[CB_CACHE] + SET_HEADER;  /* 1 block */
+            uint32_t *cls = kt_cache_class(h, 0, 1);
             KT_ASSERT(cls[0] == 1);
             cls[1] = 0;
         } else {                                        /* a long live b marked held */
@@ -270,7 +269,7 @@ KTEST(cache_damaged_entry_is_reported_never_handed_out)
     KT_ASSERT(live && held);
     kt_fill(live, 32, 3);
     KT_EXPECT_EQ(kheap_free(h, held), 0);
-    uintptr_t *cls = (uintptr_t *)((uintptr_t *)h)[CB_CACHE] + SET_HEADER + (DEPTH + 1); /* 2 */
+    uint32_t *cls = kt_cache_class(h, 0, 2);
     KT_ASSERT(cls[0] == 1);
     cls[1] = 0;                                         /* names live's block 0 */
     KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
@@ -298,16 +297,16 @@ KTEST(cache_check_finds_a_damaged_class)
     KT_ASSERT(a && b);
     KT_EXPECT_EQ(kheap_free(h, a), 0);
     KT_EXPECT_EQ(kheap_free(h, b), 0);
-    uintptr_t *cls = (uintptr_t *)((uintptr_t *)h)[CB_CACHE] + SET_HEADER + (DEPTH + 1); /* 2 */
+    uint32_t *cls = kt_cache_class(h, 0, 2);
     KT_ASSERT(cls[0] == 2);
     KT_EXPECT_EQ(kheap_check(h), 0);
-    const struct { unsigned word; uintptr_t value; uintptr_t *reported; } cases[] = {
+    const struct { unsigned word; uint32_t value; uint32_t *reported; } cases[] = {
         { 0, DEPTH + 1, cls },                          /* more entries than a class holds */
         { 2, cls[1], cls },                             /* b's slot names a again */
         { 3, 5, &cls[3] },                              /* an empty slot not zero */
     };
     for (unsigned k = 0; k < 3; k++) {
-        uintptr_t saved = cls[cases[k].word];
+        uint32_t saved = cls[cases[k].word];
         cls[cases[k].word] = cases[k].value;
         int before = kt_faults.count;
         KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);

@@ -22,15 +22,6 @@ static kheap_t *cpu_pool(size_t size)
     return kt_pool(size, 0);
 }
 
-/* The class of n blocks (at most the pool's classes) in CPU set's quick caches: its count,
- * then its entries. */
-static uintptr_t *class_of(kheap_t *h, unsigned set, unsigned n)
-{
-    uintptr_t *cb = (uintptr_t *)h;
-    uintptr_t set_words = 8 + cb[CB_CLASSES] * (DEPTH + 1);      /* a header, the classes */
-    return (uintptr_t *)cb[CB_CACHE] + set * set_words + 8 + (n - 1) * (DEPTH + 1);
-}
-
 KTEST(cpu_sets_lie_in_the_pool_and_count_in_its_overhead)
 {
     size_t one = kt_stats(kt_pool(1 << 20, 0)).capacity;
@@ -56,8 +47,8 @@ KTEST(cpu_a_free_is_held_in_the_freeing_cpus_set)
     KT_ASSERT(p);
     current = 1;
     KT_EXPECT_EQ(kheap_free(h, p), 0);                  /* on CPU 1: held in its set */
-    KT_EXPECT_EQ(class_of(h, 1, 3)[0], 1);
-    KT_EXPECT_EQ(class_of(h, 0, 3)[0], 0);
+    KT_EXPECT_EQ(kt_cache_class(h, 1, 3)[0], 1);
+    KT_EXPECT_EQ(kt_cache_class(h, 0, 3)[0], 0);
     current = 0;
     unsigned char *q = kheap_alloc(h, 48);              /* CPU 0's set holds none */
     KT_EXPECT(q && q != p);
@@ -65,7 +56,7 @@ KTEST(cpu_a_free_is_held_in_the_freeing_cpus_set)
     KT_EXPECT_PTR_EQ(kheap_alloc(h, 48), p);            /* CPU 1's does */
     current = 5;                                        /* past ncpus: 5 % 4 = set 1 */
     KT_EXPECT_EQ(kheap_free(h, q), 0);
-    KT_EXPECT_EQ(class_of(h, 1, 3)[0], 1);
+    KT_EXPECT_EQ(kt_cache_class(h, 1, 3)[0], 1);
     current = 1;
     KT_EXPECT_PTR_EQ(kheap_alloc(h, 48), q);
     KT_EXPECT_EQ(kheap_check(h), 0);
@@ -123,7 +114,7 @@ KTEST(cpu_every_set_is_emptied_before_a_request_fails)
     unsigned classes = (unsigned)((uintptr_t *)h)[CB_CLASSES];    /* 7: the sets took room */
     for (unsigned set = 0; set < CPUS; set++)
         for (unsigned n = 1; n <= classes; n++)
-            KT_EXPECT_EQ(class_of(h, set, n)[0], 0);
+            KT_EXPECT_EQ(kt_cache_class(h, set, n)[0], 0);
     KT_EXPECT_EQ(kheap_free(h, all), 0);
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
@@ -145,7 +136,7 @@ KTEST(cpu_walk_and_check_see_every_set)
     for (current = 0; current < CPUS; current++)
         KT_EXPECT_EQ(kheap_free(h, p[current]), 0);     /* one held in each set */
     for (unsigned set = 0; set < CPUS; set++)
-        KT_EXPECT_EQ(class_of(h, set, 2)[0], 1);
+        KT_EXPECT_EQ(kt_cache_class(h, set, 2)[0], 1);
     unsigned used = 0;
     KT_EXPECT_EQ(kheap_walk(h, count_used, &used), 0);
     KT_EXPECT_EQ(used, 0u);                             /* held ones are free to the walk */
@@ -153,10 +144,10 @@ KTEST(cpu_walk_and_check_see_every_set)
         KT_ASSERT((p[i] = kheap_alloc(h, 32)) != 0);
     for (current = 0; current < CPUS; current++)
         KT_EXPECT_EQ(kheap_free(h, p[current]), 0);
-    uintptr_t *cls = class_of(h, 3, 2);                 /* the last CPU's set */
+    uint32_t *cls = kt_cache_class(h, 3, 2);            /* the last CPU's set */
     KT_ASSERT(cls[0] == 1);
-    uintptr_t saved = cls[1];
-    cls[1] = class_of(h, 0, 2)[1];                      /* the same allocation as set 0's */
+    uint32_t saved = cls[1];
+    cls[1] = kt_cache_class(h, 0, 2)[1];                /* the same allocation as set 0's */
     KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);
     KT_EXPECT_EQ(kt_faults.last.kind, KHEAP_FAULT_CORRUPT);
     cls[1] = saved;
@@ -167,11 +158,6 @@ KTEST(cpu_walk_and_check_see_every_set)
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
-/* The header of CPU set's set: its busy word first (asm/kheap_core.asm, SET_BUSY). */
-static uintptr_t *set_busy(kheap_t *h, unsigned set)
-{
-    return class_of(h, set, 1) - 8;
-}
 
 KTEST(cpu_a_set_held_elsewhere_is_passed_over_and_check_names_it)
 {
@@ -181,18 +167,18 @@ KTEST(cpu_a_set_held_elsewhere_is_passed_over_and_check_names_it)
     unsigned char *p = kheap_alloc(h, 32), *q = kheap_alloc(h, 32);
     KT_ASSERT(p && q);
     kt_fill(q, 32, 4);
-    uintptr_t *busy = set_busy(h, 1);
+    uintptr_t *busy = kt_cache_set(h, 1);
     KT_ASSERT(*busy == 0);
     *busy = 1;                                          /* as if CPU 1 were inside its set */
     KT_EXPECT_EQ(kheap_free(h, p), 0);                  /* into the bitmaps instead */
-    KT_EXPECT_EQ(class_of(h, 1, 2)[0], 0);
+    KT_EXPECT_EQ(kt_cache_class(h, 1, 2)[0], 0);
     KT_EXPECT(kheap_alloc(h, 32) != 0);                 /* from the index, not the set */
     KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);       /* a set held past the wait */
     KT_EXPECT_PTR_EQ(kt_faults.last.ptr, busy);
     *busy = 0;
     KT_EXPECT_EQ(kheap_check(h), 0);
     KT_EXPECT_EQ(kheap_free(h, q), 0);                  /* now held in CPU 1's set */
-    KT_EXPECT_EQ(class_of(h, 1, 2)[0], 1);
+    KT_EXPECT_EQ(kt_cache_class(h, 1, 2)[0], 1);
     KT_EXPECT_EQ(kt_stats(h).live_allocs, 1u);          /* its free counted (folded in) */
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
@@ -229,11 +215,11 @@ KTEST(cpu_a_held_set_keeps_its_entries_through_a_failing_request)
     KT_ASSERT(p);
     KT_EXPECT_EQ(kheap_free(h, p), 0);                  /* held in CPU 2's set */
     KT_EXPECT_EQ(kt_stats(h).used, 0u);                 /* (its count folded: free) */
-    uintptr_t *busy = set_busy(h, 2);
+    uintptr_t *busy = kt_cache_set(h, 2);
     *busy = 1;                                          /* CPU 2 inside its set */
     current = 0;
     KT_EXPECT_PTR_EQ(kheap_alloc(h, cap), 0);           /* its 2 blocks cannot be had now */
-    KT_EXPECT_EQ(class_of(h, 2, 2)[0], 1);              /* still held there */
+    KT_EXPECT_EQ(kt_cache_class(h, 2, 2)[0], 1);              /* still held there */
     *busy = 0;
     void *all = kheap_alloc(h, cap);                    /* now every set is emptied */
     KT_EXPECT(all != 0);
@@ -250,7 +236,7 @@ KTEST(cpu_kmalloc_and_kfree_use_the_cpus_set_too)
     void *p = kmalloc(40), *q = kmalloc(40);
     KT_ASSERT(p && q);
     kfree(p);                                           /* into CPU 3's set */
-    KT_EXPECT_EQ(class_of(kmalloc_heap(), 3, 3)[0], 1);
+    KT_EXPECT_EQ(kt_cache_class(kmalloc_heap(), 3, 3)[0], 1);
     current = 1;
     KT_EXPECT(kmalloc(40) != p);                        /* CPU 1's set holds none */
     current = 3;
@@ -312,7 +298,7 @@ KTEST(cpu_a_free_whose_length_meets_a_bitmap_word_edge_needs_no_lock)
         KT_ASSERT(p);
         KT_EXPECT_PTR_EQ(p, (unsigned char *)cb[CB_BASE] + (edge[k] << cb[CB_SHIFT]));
         KT_EXPECT(freed_without_lock(h, p));
-        KT_EXPECT_EQ(class_of(h, 0, 3)[0], 1);
+        KT_EXPECT_EQ(kt_cache_class(h, 0, 3)[0], 1);
         KT_EXPECT_EQ(kheap_free(h, low), 0);
         KT_EXPECT_EQ(kheap_free(h, high), 0);
         KT_EXPECT_EQ(kheap_check(h), 0);                /* (the next pass's first call */
@@ -347,7 +333,7 @@ KTEST(cpu_allocations_of_two_cpus_lie_in_windows_of_their_own)
         for (unsigned k = 0; k < TURNS; k++)
             shared += cached_line(h, p[0][i]) == cached_line(h, p[1][k]);
     KT_EXPECT_EQ(shared, 0u);
-    uintptr_t *word = set_busy(h, 1) + 4, saved = *word;
+    uintptr_t *word = kt_cache_set(h, 1) + 4, saved = *word;
     KT_EXPECT(saved != 0);
     *word = ~(uintptr_t)0;
     KT_EXPECT_EQ(kheap_check(h), KHEAP_ECORRUPT);

@@ -30,9 +30,10 @@ KTEST(create_default_geometry)
     /* overhead: a control block, three bits per block, the free-run index and the summary
      * (together under 3/512 of the pool here: the index is 128 bytes and 64 a power of two of
      * blocks, the summary a word and its mirror per word of bits of bitmap words), the quick
-     * caches (64 classes of KT_CACHE_DEPTH + 1 words) and less than a block of pad */
+     * caches (a set: a header and 64 classes of KT_CACHE_DEPTH + 1 dwords) and less than a
+     * block of pad */
     KT_EXPECT(st.capacity >= size - 256 - size / 128 * 3 - size / 512 * 3
-                             - 64 * (KT_CACHE_DEPTH + 1) * sizeof(uintptr_t) - 2 * KHEAP_DEFAULT_BLOCK);
+                             - KHEAP_CPU_SET_BYTES - 2 * KHEAP_DEFAULT_BLOCK);
     KT_EXPECT(st.capacity <= size - size / 65);
     KT_EXPECT_EQ(st.used, 0);
     KT_EXPECT_EQ(st.live_allocs, 0);

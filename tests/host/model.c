@@ -32,7 +32,8 @@ bool model_geometry_sets(uintptr_t mem, size_t size, size_t block, bool debug, s
             below = (below + bits - 1) / bits;
         uint64_t bitmaps_end = control + MODEL_CONTROL_BYTES + 3 * w * words
                              + (debug ? n * MODEL_SIDE_BYTES : 0) + index
-                             + sets * (8 + classes * (MODEL_CACHE_DEPTH + 1)) * w
+                             + sets * ((8 * w + classes * (MODEL_CACHE_DEPTH + 1) * 4 + w - 1)
+                                       / w * w)   /* a set: 8 words, dword classes, pad */
                              + 2 * summary * w;
         uint64_t first = (bitmaps_end + block - 1) / block * block;
         if (first + n * block <= end) {

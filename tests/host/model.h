@@ -18,7 +18,7 @@
 #define KHEAP_QCLASS_SHIFT 9                /* (the fuzzer's build sets 2: small pools too) */
 #endif
 #define MODEL_CACHE_CLASSES 64              /* at most; class c: allocations of c+1 blocks */
-#define MODEL_CACHE_DEPTH ((KHEAP_CPU_SET_BYTES / sizeof(void *) - 8) / 64 - 1)
+#define MODEL_CACHE_DEPTH ((KHEAP_CPU_SET_BYTES - 8 * sizeof(void *)) / 4 / 64 - 1)
                                             /* entries a class holds (as kheap.h counts a
                                                set), newest taken first */
 #define MODEL_SETS 4                        /* CPUs' sets of quick caches, at most */
