@@ -164,10 +164,15 @@
 ; run_unlink      xAX first, xSI header, xDX length -> out of its class; CF damage
 ; free_start      xAX b, xDX floor -> xAX the lowest s >= floor with [s, b) free
 ; run_after       xAX first of a run -> xDX its length (bitmap or header); CF damage
+; run_ended       xAX first -> xSI header, xDX length, run_header and its end on the bitmap
+;                 checked; CF damage
 ; run_before      xAX b -> xAX the first block of the run ending at b - 1, xDX its length
 ;                 (bitmap or footer); CF damage
 ; index_take      [xAX, xDX) about to be used -> its run out, what is left back in (or
 ;                 reshaped, a class head cut at its front); CF
+; take_head       xAX count -> xAX the first block of a placement cut from the front of a
+;                 class's head (index_find's step 1 and index_take's reshape in one); CF
+;                 declined, nothing changed
 ; index_give      [xAX, xDX) just freed -> the runs either side out, their union in (or a
 ;                 class head beside it reshaped over it); CF
 ; run_put         xAX first, xDX length -> run_insert when run_min or more; CF damage
@@ -1306,13 +1311,13 @@ free_start:
 
 ; run_after - the free run that starts at block xAX (free, and block xAX - 1 used or xAX 0):
 ; xDX = its length. Shorter than run_min, it is measured on the used bitmap (at most run_min
-; bits); else through its header (run_header, xSI), whose length must end it where the
-; bitmap does (its last block free, the next used or the pool's end). CF when that fails.
+; bits); else through its header (run_ended, xSI), whose length must end it where the bitmap
+; does (its last block free, the next used or the pool's end). CF when that fails.
 ; xAX is kept. clobbers: xCX, xSI, xDI, xBP
 run_after:
         movzx   ecx, byte [xBX + IX_RUN_MIN]
         cmp     ecx, 1
-        jbe     .header                         ; a free block is a run of run_min already
+        jbe     run_ended                       ; a free block is a run of run_min already
         push    xAX
         lea     xDX, [xAX + xCX]
         cmp     xDX, [xBX + KH_NBLOCKS]
@@ -1334,8 +1339,17 @@ run_after:
         mov     xDI, xAX
         add     xDI, xCX
         cmp     xDI, [xBX + KH_NBLOCKS]
-        ja      .short_end                      ; the pool ends within run_min: short
-.header:
+        jbe     run_ended                       ; run_min blocks or more: its header
+        mov     xDX, [xBX + KH_NBLOCKS]         ; the pool ends within run_min: short
+        sub     xDX, xAX
+        clc
+        ret
+
+; run_ended - run_header for the run said to start at block xAX, and its length checked to
+; end it where the used bitmap does: its last block free, the block after it used or the
+; pool's end. out: xSI = its header, xDX = its length; CF when a check fails. xAX is kept.
+; clobbers: xCX, xDI, xBP
+run_ended:
         call    run_header
         jc      .out
         lea     xDI, [xAX + xDX]                ; its end (within the pool: run_header)
@@ -1348,11 +1362,6 @@ run_after:
         jnc     .bad                            ; the block after it is free: not its end
 .end:   clc
 .out:   ret
-.short_end:
-        mov     xDX, [xBX + KH_NBLOCKS]
-        sub     xDX, xAX
-        clc
-        ret
 .bad:   stc
         ret
 
@@ -1482,6 +1491,90 @@ index_take:
 %undef IT_FIRST
 %undef IT_END
 %undef IT_RUN
+
+; take_head - index_find's and index_take's work for the common fill, in one pass: xAX
+; blocks at no alignment from the front of the head of the first class from fit_class(xAX)
+; up that has one (index_find's step 1). Its header is checked once with its ends on the
+; used bitmap (run_ended, and the block before it used or block 0) and the placement free
+; on the bitmap
+; (range_free); then what index_take would do: when the rest keeps the run's class (SL_COUNT
+; blocks or more), the rest made the class's head where it stands (run_reshape), else the
+; run out of its class (run_unlink) and the rest put in its own (run_put).
+; out: xAX = the first block, out of the index (kh_take claims it with CR_TAKEN). CF with
+; xAX = ALL_ONES when it declined, nothing changed (no such head, or its header or ends
+; failed: index_find and index_take decide then, and report it); CF with xAX = 0 when a link
+; failed its check on the way (the index is to be made anew, as after index_take's CF).
+; clobbers: xCX, xDX, xSI, xDI, xBP
+%define TH_COUNT [xSP + WORD_BYTES]
+%define TH_REST  [xSP]
+take_head:
+        push    xAX
+        push    0
+        call    fit_class
+        call    index_search                    ; xAX = the head, xCX its class
+        jc      .declined
+        cmp     eax, NIL
+        je      .declined
+        call    run_ended                       ; xSI = its header, xDX = its length
+        jc      .declined
+        cmp     dword [xSI + RUN_PREV], NIL
+        jne     .declined                       ; a head has none before it
+        test    xAX, xAX
+        jz      .rest
+        lea     xDI, [xAX - 1]
+        USED_BIT xDI
+        jnc     .declined                       ; the block before it is free
+.rest:  mov     xDI, xDX
+        sub     xDI, TH_COUNT                   ; what is left after the placement
+        jb      .declined
+        mov     TH_REST, xDI
+        push    xDX
+        mov     xDX, [xSP + 2 * WORD_BYTES]     ; (TH_COUNT, a word pushed)
+        add     xDX, xAX                        ; the placement's end: the rest's first block
+        push    xAX
+        push    xSI
+        call    range_free                      ; (keeps xDX and xDI)
+        pop     xSI
+        pop     xAX
+        pop     xBP                             ; (xBP = the run's length)
+        jne     .declined                       ; a block of the placement is used
+        cmp     xDI, SL_COUNT
+        jb      .cut                            ; a class of its own
+        push    xDX
+        push    xBP
+        mov     xDX, xBP
+        call    same_class                      ; (xDX, xDI: the run's and the rest's lengths)
+        pop     xBP
+        pop     xDX
+        jne     .cut
+        push    xAX
+        call    run_reshape                     ; the rest takes the run's place
+        pop     xAX
+        jc      .damaged
+        jmp     .taken
+.cut:   mov     xDX, xBP
+        call    run_unlink                      ; (keeps xAX)
+        jc      .damaged
+        push    xAX
+        add     xAX, [xSP + 2 * WORD_BYTES]     ; (TH_COUNT, a word pushed)
+        mov     xDX, [xSP + WORD_BYTES]         ; (TH_REST)
+        call    run_put                         ; the rest, in its own class
+        pop     xAX
+        jc      .damaged
+.taken: add     xSP, 2 * WORD_BYTES             ; (add: CF clear)
+        ret
+.declined:
+        add     xSP, 2 * WORD_BYTES
+        mov     xAX, ALL_ONES
+        stc
+        ret
+.damaged:
+        add     xSP, 2 * WORD_BYTES
+        xor     xAX, xAX
+        stc
+        ret
+%undef TH_COUNT
+%undef TH_REST
 
 ; index_give - after [xAX, xDX) is marked free: the free runs on either side (run_before,
 ; run_after), when indexed, taken out of their classes, and the run they make with it put in
@@ -2027,7 +2120,16 @@ kh_take:
         mov     WORD_PTR TAKE_FLAGS, 0
         cmp     byte [xBX + IX_RUN_MIN], 0
         je      .bitmaps
-.index: mov     xAX, ARG(1)
+.index: cmp     WORD_PTR ARG(2), 1
+        jne     .find                           ; aligned: index_find
+        cmp     WORD_PTR ARG(3), 0
+        jne     .find
+        mov     xAX, ARG(1)
+        call    take_head                       ; the common fill, in one pass
+        jnc     .taken
+        test    xAX, xAX
+        jz      .damaged                        ; a link failed on the way
+.find:  mov     xAX, ARG(1)
         mov     xDX, ARG(2)
         mov     xSI, ARG(3)
         call    index_find
@@ -2057,18 +2159,23 @@ kh_take:
         call    bitmap_fit
         cmp     xAX, ALL_ONES
         je      .none
-.claim: SPUSH   xAX
+.claim: xor     xDI, xDI                        ; (the index not yet told)
+.start: SPUSH   xAX
+        SPUSH   xDI
         call    start_bit
         bts     [xDI], xCX
+        SPOP    xDI
         mov     xAX, [xSP]
         mov     xDX, ARG(1)
         mov     xSI, ALL_ONES
-        mov     xDI, 1
+        or      xDI, 1
         call    change_range                    ; (as kh_claim)
         or      TAKE_FLAGS, xAX
         SPOP    xAX
         or      xAX, TAKE_FLAGS
         LEAVE_SAVED
+.taken: mov     xDI, CR_TAKEN                   ; take_head took it out of the index
+        jmp     .start
 .none:  mov     xAX, NO_BLOCK
         or      xAX, TAKE_FLAGS
         LEAVE_SAVED
@@ -2134,8 +2241,10 @@ change_tail:                                    ; shared tail: [first, first + c
 ; with the index (I3: index_take before a set, index_give after a clear; made anew when
 ; either fails a check) and the summary (I6) over them. xDI = 1 when block xAX starts the
 ; allocation claimed or freed (its start bit set or cleared with it: kh_claim, kh_release),
-; else 0. out: xAX = 0, or SUMMARY_DAMAGED and INDEX_DAMAGED for what was made anew.
+; else 0; + CR_TAKEN when the range is out of the index already (take_head: no index_take).
+; out: xAX = 0, or SUMMARY_DAMAGED and INDEX_DAMAGED for what was made anew.
 ; clobbers: xCX, xDX, xSI, xDI, xBP
+CR_TAKEN        equ 2
 %define CR_FIRST   [xSP + 4 * WORD_BYTES]       ; change_range's locals: the range
 %define CR_END     [xSP + 3 * WORD_BYTES]
 %define CR_PATTERN [xSP + 2 * WORD_BYTES]       ; the pattern
@@ -2152,6 +2261,8 @@ change_range:
         je      .bits                           ; no index
         test    xSI, xSI
         jz      .bits
+        test    xDI, CR_TAKEN
+        jnz     .bits
         call    index_take
         jnc     .bits
         mov     xCX, INDEX_DAMAGED
@@ -2179,6 +2290,7 @@ change_range:
         mov     xDX, CR_END
         mov     xSI, CR_PATTERN
         mov     xDI, CR_STARTS
+        and     xDI, 1
         call    summary_range
         or      xAX, CR_FLAGS
         add     xSP, 5 * WORD_BYTES
