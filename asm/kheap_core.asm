@@ -170,9 +170,9 @@
 ;                 (bitmap or footer); CF damage
 ; index_take      [xAX, xDX) about to be used -> its run out, what is left back in (or
 ;                 reshaped, a class head cut at its front); CF
-; take_head       xAX count -> xAX the first block of a placement cut from the front of a
-;                 class's head (index_find's step 1 and index_take's reshape in one); CF
-;                 declined, nothing changed
+; take_head       xAX count, xDX align -> xAX the first block of a placement cut from the front of a
+;                 class's head, xDX align (index_find's step 1, its answer the head's first
+;                 block, and index_take's reshape in one); CF declined, nothing changed
 ; index_give      [xAX, xDX) just freed -> the runs either side out, their union in (or a
 ;                 class head beside it reshaped over it); CF
 ; run_put         xAX first, xDX length -> run_insert when run_min or more; CF damage
@@ -1493,23 +1493,28 @@ index_take:
 %undef IT_RUN
 
 ; take_head - index_find's and index_take's work for the common fill, in one pass: xAX
-; blocks at no alignment from the front of the head of the first class from fit_class(xAX)
-; up that has one (index_find's step 1). Its header is checked once with its ends on the
-; used bitmap (run_ended, and the block before it used or block 0) and the placement free
-; on the bitmap
-; (range_free); then what index_take would do: when the rest keeps the run's class (SL_COUNT
-; blocks or more), the rest made the class's head where it stands (run_reshape), else the
-; run out of its class (run_unlink) and the rest put in its own (run_put).
+; blocks at a multiple of xDX blocks by address from the front of the head of the first
+; class from fit_class(xAX) up that has one, when that head's first block is aligned (always
+; with xDX 1). That is index_find's answer: every run of the class holds xAX blocks, so with
+; xDX 1 it is step 1's, and with xDX above 1 step 0's (the class below fit_class(xAX + xDX -
+; 1): the first class it tries, its head holding an aligned fit at its first block) or step
+; 1's (no class for step 0, and the same head). Its header is checked once with its ends on
+; the used bitmap (run_ended, and the block before it used or block 0) and the placement free
+; on the bitmap (range_free); then what index_take would do: when the rest keeps the run's
+; class (SL_COUNT blocks or more), the rest made the class's head where it stands
+; (run_reshape), else the run out of its class (run_unlink) and the rest put in its own
+; (run_put).
 ; out: xAX = the first block, out of the index (kh_take claims it with CR_TAKEN). CF with
-; xAX = ALL_ONES when it declined, nothing changed (no such head, or its header or ends
-; failed: index_find and index_take decide then, and report it); CF with xAX = 0 when a link
-; failed its check on the way (the index is to be made anew, as after index_take's CF).
+; xAX = ALL_ONES when it declined, nothing changed (no such head, its first block not
+; aligned, or its header or ends failed: index_find and index_take decide then, and report
+; it); CF with xAX = 0 when a link failed its check on the way (the index is to be made
+; anew, as after index_take's CF).
 ; clobbers: xCX, xDX, xSI, xDI, xBP
 %define TH_COUNT [xSP + WORD_BYTES]
 %define TH_REST  [xSP]
 take_head:
         push    xAX
-        push    0
+        push    xDX                             ; (TH_REST holds the alignment till .rest)
         call    fit_class
         call    index_search                    ; xAX = the head, xCX its class
         jc      .declined
@@ -1520,10 +1525,22 @@ take_head:
         cmp     dword [xSI + RUN_PREV], NIL
         jne     .declined                       ; a head has none before it
         test    xAX, xAX
-        jz      .rest
+        jz      .aligned
         lea     xDI, [xAX - 1]
         USED_BIT xDI
         jnc     .declined                       ; the block before it is free
+.aligned:
+        cmp     WORD_PTR TH_REST, 1
+        jbe     .rest
+        push    xAX
+        push    xDX
+        mov     xDX, [xSP + 2 * WORD_BYTES]     ; (TH_REST, two words pushed)
+        call    aligned_from
+        pop     xDX
+        pop     xDI
+        jc      .declined
+        cmp     xAX, xDI
+        jne     .declined                       ; index_find would cut it further in
 .rest:  mov     xDI, xDX
         sub     xDI, TH_COUNT                   ; what is left after the placement
         jb      .declined
@@ -2120,11 +2137,8 @@ kh_take:
         mov     WORD_PTR TAKE_FLAGS, 0
         cmp     byte [xBX + IX_RUN_MIN], 0
         je      .bitmaps
-.index: cmp     WORD_PTR ARG(2), 1
-        jne     .find                           ; aligned: index_find
-        cmp     WORD_PTR ARG(3), 0
-        jne     .find
-        mov     xAX, ARG(1)
+.index: mov     xAX, ARG(1)
+        mov     xDX, ARG(2)
         call    take_head                       ; the common fill, in one pass
         jnc     .taken
         test    xAX, xAX
