@@ -114,6 +114,9 @@
 ; kh_geometry        h, quick                  what h's geometry word must hold (the XOR of
 ;                                              the fields that never change); with quick
 ;                                              not 0, its quick geometry word. O(1)
+; kh_handle_ok       h                         1 when h is a usable handle: not 0, its magic
+;                                              intact, its quick and whole geometry words
+;                                              what kh_geometry computes; else 0. O(1)
 ; kh_fill            dst, n, byte              -  n bytes at dst set to byte
 ; kh_unlike          p, n, byte                address of the first of n bytes at p that is
 ;                                              not `byte`, or 0 when all are
@@ -499,7 +502,8 @@ PUBLIC(kheap_free, kh_heap_free)
 EXPORT(kh_heap_free, kh_cpu_alloc)
 EXPORT(kh_cpu_alloc, kh_cpu_free)
 EXPORT(kh_cpu_free, kh_geometry)
-EXPORT(kh_geometry, kh_fill)
+EXPORT(kh_geometry, kh_handle_ok)
+EXPORT(kh_handle_ok, kh_fill)
 EXPORT(kh_fill, kh_unlike)
 EXPORT(kh_unlike, kh_copy)
 EXPORT(kh_copy, kh_core_end)
@@ -3514,6 +3518,20 @@ kh_geometry:
         call    geometry
         LEAVE_SAVED
 .quick: QUICK_SUM
+        LEAVE_SAVED
+
+; kh_handle_ok(h) -> 1 when h is usable: the C layer's handle check in one call, HANDLE_OK's
+; then GEOMETRY_OK's (their 20 reads: the quick word stands for its nine, checked first).
+; Reads only. O(1).
+; =====================================================================================
+kh_handle_ok:
+        ENTER_SAVED
+        mov     xBX, ARG(0)
+        HANDLE_OK .bad
+        GEOMETRY_OK .bad
+        mov     xAX, 1
+        LEAVE_SAVED
+.bad:   xor     xAX, xAX
         LEAVE_SAVED
 
 ; geometry - kh_geometry's work. in: xBX = h. out: xAX = the sum. clobbers: nothing else

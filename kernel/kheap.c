@@ -216,6 +216,7 @@ void kh_heap_free_full(kheap_t *h, void *p, const void *caller);
 void *kh_cpu_alloc(kheap_t *h, size_t size, uintptr_t cpu);
 uintptr_t kh_cpu_free(kheap_t *h, const void *p, uintptr_t cpu);
 uintptr_t kh_geometry(const kheap_t *h, uintptr_t quick);
+uintptr_t kh_handle_ok(const kheap_t *h);
 void kh_fill(void *dst, size_t n, unsigned byte);
 const void *kh_unlike(const void *p, size_t n, unsigned byte);
 void kh_copy(void *dst, const void *src, size_t n);
@@ -382,11 +383,11 @@ static void seal_geometry(kheap_t *h)
     h->quick_geometry = kh_geometry(h, true);
 }
 
-/* A usable handle: not NULL, magic intact, both geometry words unchanged. O(1). */
+/* A usable handle: not NULL, magic intact, both geometry words unchanged (kh_handle_ok,
+ * one call: the quick word first, then the whole). O(1). */
 static bool heap_ok(const kheap_t *h)
 {
-    return h && h->magic == KH_MAGIC_VALUE && h->geometry == kh_geometry(h, false)
-        && h->quick_geometry == kh_geometry(h, true);
+    return kh_handle_ok(h);
 }
 
 /* Checks the handle of a call; a damaged one is reported as corruption of h itself. */

@@ -8,7 +8,7 @@
  * with the arguments the routine table at the top of that file gives. */
 extern const char kh_init[], kh_take[], kh_claim[], kh_release[], kh_mark[], kh_unmark[],
     kh_index_build[], kh_largest_run[], kh_run_start[], kh_run_end[], kh_next_used[], kh_next_free[], kh_alloc_blocks[], kh_summary_build[], kh_block_of[], kh_cache_take[],
-    kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_heap_alloc[], kh_heap_free[], kh_cpu_alloc[], kh_cpu_free[], kh_geometry[], kh_fill[], kh_unlike[], kh_copy[];
+    kh_cache_put[], kh_fast_alloc[], kh_fast_free[], kh_heap_alloc[], kh_heap_free[], kh_cpu_alloc[], kh_cpu_free[], kh_geometry[], kh_handle_ok[], kh_fill[], kh_unlike[], kh_copy[];
 
 /* tests/host/checkasm.asm */
 uintptr_t checkasm_call(void *fn, uintptr_t a0, uintptr_t a1, uintptr_t a2, uintptr_t a3,
@@ -235,6 +235,17 @@ KTEST(kh_fast_routines_keep_the_registers)
     KT_EXPECT_EQ(CALL(kh_fast_alloc, 0, 48, 0), 0);
     KT_EXPECT_EQ(CALL(kh_geometry, h, 0), ((uintptr_t *)h)[CB_GEOMETRY]);
     KT_EXPECT_EQ(CALL(kh_geometry, h, 1), ((uintptr_t *)h)[CB_QUICK_GEOMETRY]);
+    /* kh_handle_ok: each of its four refusals, then the handle as it was */
+    uintptr_t *cb = (uintptr_t *)h;
+    KT_EXPECT_EQ(CALL(kh_handle_ok, h), 1);
+    KT_EXPECT_EQ(CALL(kh_handle_ok, 0), 0);
+    static const int words[] = { CB_MAGIC, CB_SHIFT, CB_LIMIT };    /* magic, quick, rest */
+    for (unsigned i = 0; i < sizeof words / sizeof words[0]; i++) {
+        cb[words[i]] ^= 1;
+        KT_EXPECT_EQ(CALL(kh_handle_ok, h), 0);
+        cb[words[i]] ^= 1;
+    }
+    KT_EXPECT_EQ(CALL(kh_handle_ok, h), 1);
     char *q = kheap_alloc(h, 100 * 16);                             /* past every class */
     KT_ASSERT(q != NULL);
     KT_EXPECT_EQ(CALL(kh_fast_free, h, q, 0), 100);                 /* into the bitmaps */
