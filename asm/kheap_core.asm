@@ -173,9 +173,9 @@
 ;                 (bitmap or footer); CF damage
 ; index_take      [xAX, xDX) about to be used -> its run out, what is left back in (or
 ;                 reshaped, a class head cut at its front); CF
-; take_head       xAX count, xDX align -> xAX the first block of a placement cut from the front of a
-;                 class's head, xDX align (index_find's step 1, its answer the head's first
-;                 block, and index_take's reshape in one); CF declined, nothing changed
+; take_head       xAX count, xDX align -> xAX the first block of a placement cut from the
+;                 front of a class's head (index_find's answer where that head's first block
+;                 is aligned, and index_take's reshape, in one); CF declined, nothing changed
 ; index_give      [xAX, xDX) just freed -> the runs either side out, their union in (or a
 ;                 class head beside it reshaped over it); CF
 ; run_put         xAX first, xDX length -> run_insert when run_min or more; CF damage
