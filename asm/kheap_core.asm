@@ -10,10 +10,11 @@
 ; Block indices and counts are unsigned words. No routine uses more stack than its saved
 ; registers and a few words of locals (at most 5, in index_find's walk and kh_init; the
 ; summary's search two a level it climbs: at most 10 on i386, 18 on x86-64),
-; and none calls out of this file but the four entries: kheap_alloc, kh_heap_alloc, kheap_free
-; and kh_heap_free end, off their fast path, in their slow path in kernel/kheap.c (a tail
-; call; at i386 a call for kheap_alloc and kheap_free, whose callers pass one argument fewer
-; than the slow path takes), and kheap_alloc and kheap_free read the C layer's kh_hooks.
+; and none calls out of this file but the five entries: kheap_alloc, kh_heap_alloc,
+; kheap_alloc_aligned, kheap_free and kh_heap_free end, off their fast path, in their slow
+; path in kernel/kheap.c (a tail call; at i386 a call for kheap_alloc and kheap_free, whose
+; callers pass one argument fewer than the slow path takes), and they read the C layer's
+; kh_hooks.
 ;
 ; Routine            arguments                 result
 ; -----------------  ------------------------  ---------------------------------------------
@@ -95,6 +96,12 @@
 ;                                              a hit
 ; kh_heap_alloc      h, size, caller           kmalloc with no hook set: the same, h its first
 ;                                              region, the full path kh_heap_alloc_full
+; kheap_alloc_aligned h, size, align           the public call: with a hook set, or align a
+;                                              block or less, or h not a usable plain pool
+;                                              with one quick-cache set, the result of
+;                                              kh_alloc_aligned_full (kernel/kheap.c); else
+;                                              kh_take's fill at align / block blocks, or
+;                                              that full path where none exists
 ; kheap_free         h, ptr                    the public call: with a CPU or lock hook set,
 ;                                              kh_free_hooked's result; else kh_fast_free's
 ;                                              free on CPU 0 (0), else kh_free_report's
@@ -497,7 +504,8 @@ EXPORT(kh_cache_put, kh_fast_alloc)
 EXPORT(kh_fast_alloc, kh_fast_free)
 EXPORT(kh_fast_free, kheap_alloc)
 PUBLIC(kheap_alloc, kh_heap_alloc)
-EXPORT(kh_heap_alloc, kheap_free)
+EXPORT(kh_heap_alloc, kheap_alloc_aligned)
+PUBLIC(kheap_alloc_aligned, kheap_free)
 PUBLIC(kheap_free, kh_heap_free)
 EXPORT(kh_heap_free, kh_cpu_alloc)
 EXPORT(kh_cpu_alloc, kh_cpu_free)
@@ -3261,38 +3269,80 @@ kh_fast_free:
 ; kh_alloc_full / kh_heap_alloc_full (kernel/kheap.c) with the same arguments and the caller
 ; (kheap_alloc's: its return address). So the common call crosses no C (kmalloc: once, on
 ; the way in).
+; kheap_alloc_aligned(h, size, align) -> an address
+; The same with no hook set, for the fills at an alignment past a block (ALIGNED_ENTRY);
+; else the result of kh_alloc_aligned_full (kernel/kheap.c) with the same arguments.
 ; kheap_free(h, ptr), kh_heap_free(h, ptr, caller) -> 0
 ; kheap_free and kfree likewise (no CPU or lock hook): kh_fast_free's free on CPU 0,
 ; returning 0, or kh_free_report(h, r, caller)'s result when it met damage (r: its result,
 ; with the flags), or kh_free_full's / kh_heap_free_full's when it declined (kheap_free's
 ; NULL among them: kh_free_full returns 0 for it; kfree passes none).
 ; =====================================================================================
-%macro ALLOC_ENTRY 2                            ; the full path, where the caller is
-        ENTRY_ENTER %2
-        ALLOC_HIT %%empty, %%full, 0            ; CPU 0: no CPU hook is set
-        ENTRY_LEAVE
-%%empty:
-        ; The fill, as fill_alloc's: kh_take's placement of the n blocks (xDI), claimed and
-        ; counted; any damage it met reported through kh_take_report, a call into the C
-        ; layer; no placement: the full path, which flushes the caches and tries again.
-        MISS_OK %%full
+; FILL_TAKE none, align - an entry's fill (fill_alloc's work in kernel/kheap.c): kh_take's
+; placement of the n blocks (xDI) at a multiple of align blocks (1, or xCX), claimed and
+; counted, its address returned (ENTRY_LEAVE); any damage it met reported through
+; kh_take_report, a call into the C layer; no placement: a jump to none (the full path,
+; which flushes the caches and tries again). in: xBX = h, whose whole geometry holds and
+; which is a plain pool (MISS_OK). clobbers: everything the entry may
+%macro FILL_TAKE 2
         push    xDI                             ; n
         mov     xSI, xDI
-        CALL4   kh_take, xBX, xSI, 1, 0
+        CALL4   kh_take, xBX, xSI, %2, 0
         mov     xCX, xAX
         shr     xCX, WORD_BITS - 2              ; SUMMARY_DAMAGED or INDEX_DAMAGED
         jnz     %%report
 %%took: pop     xDI
         mov     xCX, NO_BLOCK                   ; (at x86-64, past an immediate's reach)
         cmp     xAX, xCX
-        je      %%full
+        je      %1
         COUNT_USED
         BLOCK_ADDRESS
         ENTRY_LEAVE
 %%report:
         ENTRY_CALL kh_take_report               ; -> the result without its flags
         jmp     %%took
+%endmacro
+
+%macro ALLOC_ENTRY 2                            ; the full path, where the caller is
+        ENTRY_ENTER %2
+        ALLOC_HIT %%empty, %%full, 0            ; CPU 0: no CPU hook is set
+        ENTRY_LEAVE
+%%empty:
+        MISS_OK %%full
+        FILL_TAKE %%full, 1
 %%full: ENTRY_LEAVE_TO %1
+%endmacro
+
+; ALIGNED_ENTRY full - kheap_alloc_aligned with no hook set: on a usable plain pool with one
+; quick-cache set, for align a power of two of two blocks or more and a size of 1 to
+; free_blocks blocks, the fill at that alignment (a quick cache serves no such request);
+; anything else, or no placement, goes to the full path full(h, size, align) by a tail call
+; (its own return address is then our caller's), which decides, counts and reports.
+%macro ALIGNED_ENTRY 1
+        ENTRY_ENTER CALLER_RETURN
+        ENTRY_KEEP3
+        HANDLE_OK %%full
+        cmp     byte [xBX + CACHE_SETS], 1
+        ja      %%full                          ; a set per CPU: the C layer's
+        MISS_OK %%full
+        mov     xAX, ENTRY_ARG3
+        lea     xDX, [xAX - 1]
+        test    xAX, xDX
+        jnz     %%full                          ; not a power of two: the C layer's failure
+        mov     xCX, [xBX + KH_SHIFT]
+        shr     xAX, cl                         ; the alignment in blocks
+        cmp     xAX, 2
+        jb      %%full                          ; 0, or a block at most: as kheap_alloc
+        mov     xDI, xSI
+        sub     xDI, 1
+        jc      %%full                          ; size 0: the C layer's rule
+        shr     xDI, cl
+        inc     xDI                             ; xDI = n, without overflow
+        cmp     xDI, [xBX + KH_FREE_BLOCKS]
+        ja      %%full
+        mov     xCX, xAX
+        FILL_TAKE %%full, xCX
+%%full: ENTRY_LEAVE3_TO %1
 %endmacro
 
 %macro FREE_ENTRY 2                             ; the target when it declines, the caller
@@ -3315,7 +3365,7 @@ kh_fast_free:
 %%full: ENTRY_LEAVE_TO %1                       ;  kh_free_full's, which returns 0 for it)
 %endmacro
 
-extern kh_alloc_full, kh_heap_alloc_full, kh_take_report
+extern kh_alloc_full, kh_heap_alloc_full, kh_alloc_aligned_full, kh_take_report
 extern kh_free_full, kh_heap_free_full, kh_free_report
 extern kh_hooks, kh_alloc_hooked, kh_free_hooked
 
@@ -3333,6 +3383,14 @@ kheap_alloc:
 %endif
 kh_heap_alloc:
         ALLOC_ENTRY kh_heap_alloc_full, CALLER_ARG
+kheap_alloc_aligned:
+%ifdef KHEAP_VALGRIND
+        jmp     kh_alloc_aligned_full
+%else
+        cmp     dword [kh_hooks], 0
+        jne     kh_alloc_aligned_full
+        ALIGNED_ENTRY kh_alloc_aligned_full
+%endif
 kheap_free:
 %ifdef KHEAP_VALGRIND
         jmp     kh_free_hooked

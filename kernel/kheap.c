@@ -201,13 +201,14 @@ void *kh_fast_alloc(kheap_t *h, size_t size, uintptr_t cpu);
 uintptr_t kh_fast_free(kheap_t *h, const void *p, uintptr_t cpu);
 void *kh_heap_alloc(kheap_t *h, size_t size, const void *caller);
 void kh_heap_free(kheap_t *h, void *p, const void *caller);
-/* kernel/kheap.c's slow paths of those two and of kheap_alloc and kheap_free (which are in
- * asm/kheap_core.asm too), where they end (below), the report of what their fill met, and
+/* kernel/kheap.c's slow paths of those two and of kheap_alloc, kheap_alloc_aligned and
+ * kheap_free (which are in asm/kheap_core.asm too), where they end (below), the report of what their fill met, and
  * the word of the hooks set they test */
 unsigned kh_hooks;
 void *kh_alloc_hooked(kheap_t *h, size_t size);
 int kh_free_hooked(kheap_t *h, void *p);
 void *kh_alloc_full(kheap_t *h, size_t size, const void *caller);
+void *kh_alloc_aligned_full(kheap_t *h, size_t size, size_t align);
 void *kh_heap_alloc_full(kheap_t *h, size_t size, const void *caller);
 uintptr_t kh_take_report(kheap_t *h, uintptr_t r, const void *caller);
 int kh_free_report(kheap_t *h, uintptr_t r, const void *caller);
@@ -280,10 +281,10 @@ static void note_hooks(void)
              | (fail_countdown ? HOOK_COUNTDOWN : 0);
 }
 
-/* Whether kmalloc may go straight to the asm entry (kh_heap_alloc), and kheap_alloc_aligned
- * to aligned_fill: no CPU or lock hook, no failure countdown; never in the build for
- * Valgrind, whose client requests follow each allocation in C. kfree: direct_free. (The asm
- * kheap_alloc and kheap_free test the same bits of kh_hooks themselves.) */
+/* Whether kmalloc may go straight to the asm entry (kh_heap_alloc): no CPU or lock hook, no
+ * failure countdown; never in the build for Valgrind, whose client requests follow each
+ * allocation in C. kfree: direct_free. (The asm kheap_alloc, kheap_alloc_aligned and
+ * kheap_free test the same bits of kh_hooks themselves.) */
 #ifdef KHEAP_VALGRIND
 #define direct_alloc() false
 #define direct_free()  false
@@ -945,14 +946,13 @@ static bool align_ok(size_t align)
 
 #define KH_FAST_MISS ((void *)1)            /* kh_fast_alloc: a usable plain pool, no entry */
 
-/* After kh_fast_alloc's FAST_MISS (a usable plain pool, nothing cached for the size), or
- * for an aligned request on such a pool (aligned_fill): kh_take's placement at a multiple of
- * a blocks, claimed and counted, or NULL with nothing changed. */
-static __attribute__((noinline)) void *fill_at(kheap_t *h, size_t size, uintptr_t a,
-                                               struct call *c, const void *caller)
+/* After kh_fast_alloc's FAST_MISS (a usable plain pool, nothing cached for the size): kh_take's
+ * placement, claimed and counted, or NULL with nothing changed. */
+static __attribute__((noinline)) void *fill_alloc(kheap_t *h, size_t size, struct call *c,
+                                                  const void *caller)
 {
     uintptr_t n = blocks_for(h, size);
-    intptr_t first = n == 0 || n > h->free_blocks ? -1 : take(h, n, a, c, caller);
+    intptr_t first = n == 0 || n > h->free_blocks ? -1 : take(h, n, 1, c, caller);
     if (first < 0)                          /* (as pool_alloc) */
         return 0;
     void *p = block_addr(h, (uintptr_t)first);
@@ -961,24 +961,6 @@ static __attribute__((noinline)) void *fill_at(kheap_t *h, size_t size, uintptr_
     h->total_allocs++;
     VG_ALLOC(h, p, n << h->shift);
     return p;
-}
-
-static void *fill_alloc(kheap_t *h, size_t size, struct call *c, const void *caller)
-{
-    return fill_at(h, size, 1, c, caller);
-}
-
-/* kheap_alloc_aligned with no hook set, an alignment past the block size, on a usable plain
- * pool with one quick-cache set: pool_alloc's first placement (kh_take's, at that alignment;
- * a quick cache serves no such request), without the call's other work. NULL, with nothing
- * changed, where that one fails or the pool is not such a pool: the full path follows, and
- * flushes the caches before it fails. */
-static void *aligned_fill(kheap_t *h, size_t size, size_t align, const void *caller)
-{
-    if (!direct_alloc() || !align_ok(align) || !heap_ok(h) || debug_pool(h)
-        || cache_sets(h) > 1 || align >> h->shift < 2)
-        return 0;
-    return fill_at(h, size, align >> h->shift, 0, caller);
 }
 
 /* The fast path of an allocation, called under the call's lock or where no lock is set
@@ -1166,11 +1148,12 @@ void *kh_alloc_hooked(kheap_t *h, size_t size)
     return alloc_hooked(h, size, __builtin_return_address(0));
 }
 
-void *kheap_alloc_aligned(kheap_t *h, size_t size, size_t align)
+/* kheap_alloc_aligned past the fill of the asm entry (asm/kheap_core.asm, which jumps here:
+ * our return address is its caller's): with a hook set, an alignment of a block or less, a
+ * pool that is not plain or has a set per CPU, or no placement found. */
+void *kh_alloc_aligned_full(kheap_t *h, size_t size, size_t align)
 {
-    void *p = aligned_fill(h, size, align, __builtin_return_address(0));
-    return p ? p : alloc_call(h, size, align, false, false, align == 1,
-                              __builtin_return_address(0));
+    return alloc_call(h, size, align, false, false, align == 1, __builtin_return_address(0));
 }
 
 void *kheap_calloc(kheap_t *h, size_t n, size_t size)

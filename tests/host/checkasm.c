@@ -293,14 +293,66 @@ KTEST(kh_entry_routines_keep_the_registers)
     KT_ASSERT(r != NULL && r != q);
     CALL(kh_heap_free, h, r, 0);
     KT_EXPECT_PTR_EQ(CALL(kheap_alloc, h, 48), r);                  /* kh_heap_free cached it */
+    char *a = (char *)CALL(kheap_alloc_aligned, h, 100, 256);      /* the aligned fill */
+    KT_ASSERT(a != NULL);
+    KT_EXPECT_EQ((uintptr_t)a % 256, 0);
+    KT_EXPECT_EQ(kheap_usable_size(h, a), 112);
+    char *b = (char *)CALL(kheap_alloc_aligned, h, 48, 16);        /* a block: the full path */
+    KT_ASSERT(b != NULL);
+    KT_EXPECT_EQ(CALL(kheap_alloc_aligned, h, 48, 0), 0);           /* the full path's failures */
+    KT_EXPECT_EQ(CALL(kheap_alloc_aligned, h, 48, 96), 0);
+    KT_EXPECT_EQ(CALL(kheap_alloc_aligned, h, 0, 256), 0);
+    KT_EXPECT_EQ(CALL(kheap_alloc_aligned, h, POOL_BYTES, 256), 0); /* past free_blocks */
     kheap_set_lock(no_lock, no_unlock);                             /* the hooked paths */
     KT_EXPECT_EQ(CALL(kheap_free, h, r), 0);
     KT_EXPECT_PTR_EQ(CALL(kheap_alloc, h, 48), r);
     KT_EXPECT_EQ(CALL(kheap_free, h, 0), 0);
+    char *c = (char *)CALL(kheap_alloc_aligned, h, 100, 512);
+    KT_ASSERT(c != NULL);
+    KT_EXPECT_EQ((uintptr_t)c % 512, 0);
     kheap_set_lock(0, 0);
     KT_EXPECT_EQ(kheap_free(h, q), 0);
     KT_EXPECT_EQ(kheap_free(h, r), 0);
+    KT_EXPECT_EQ(kheap_free(h, a), 0);
+    KT_EXPECT_EQ(kheap_free(h, b), 0);
+    KT_EXPECT_EQ(kheap_free(h, c), 0);
     KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
+static int faults;
+static struct kheap_fault last_fault;
+
+static void note_fault(const struct kheap_fault *f)
+{
+    faults++;
+    last_fault = *f;
+}
+
+/* The entries' fills when kh_take met damage: their call of kh_take_report (ENTRY_CALL)
+ * keeps the registers, and the damage is reported once, the allocation still made. */
+KTEST(kh_entry_fills_report_damage_and_keep_the_registers)
+{
+    kheap_set_fault_handler(note_fault);
+    for (int aligned = 0; aligned < 2; aligned++) {
+        kheap_t *h = pool();
+        KT_ASSERT(h != NULL);
+        char *p = kheap_alloc(h, 16);                               /* the fill */
+        KT_ASSERT(p != NULL);
+        p[16] ^= 1;                 /* the free run's header after it: its length, unsealed */
+        faults = 0;
+        char *a = (char *)(aligned ? CALL(kheap_alloc_aligned, h, 100, 256)
+                                   : CALL(kheap_alloc, h, 100));
+        KT_ASSERT(a != NULL);
+        KT_EXPECT_EQ(faults, 1);
+        KT_EXPECT_EQ(last_fault.kind, KHEAP_FAULT_CORRUPT);
+        KT_EXPECT_PTR_EQ(last_fault.heap, h);
+        KT_EXPECT_EQ((uintptr_t)a % (aligned ? 256 : 16), 0);
+        KT_EXPECT_EQ(kheap_check(h), 0);
+        KT_EXPECT_EQ(kheap_free(h, a), 0);
+        KT_EXPECT_EQ(kheap_free(h, p), 0);
+        KT_EXPECT_EQ(kheap_check(h), 0);
+    }
+    kheap_set_fault_handler(0);
 }
 
 static unsigned cpu_two(void)
