@@ -2513,11 +2513,17 @@ summary_range:
         shr     xAX, WORD_SHIFT
         dec     xDX
         shr     xDX, WORD_SHIFT
+        test    xDI, xDI
+        jz      .first
+        cmp     xAX, xDX
+        je      .clean                          ; one word, a start's: left as it is
         push    xSI
         push    xDX
         push    xAX
-        test    xDI, xDI
-        jnz     .last                           ; a boundary word before and after
+        jmp     .last                           ; a boundary word before and after
+.first: push    xSI
+        push    xDX
+        push    xAX
         call    summary_one                     ; the first word
         jc      .damaged
 .last:  mov     xAX, SR_LAST
@@ -2535,7 +2541,7 @@ summary_range:
         call    summary_bits
         jc      .damaged
 .done:  add     xSP, 3 * WORD_BYTES
-        xor     xAX, xAX
+.clean: xor     xAX, xAX
         ret
 .damaged:
         add     xSP, 3 * WORD_BYTES
