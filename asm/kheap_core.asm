@@ -1522,16 +1522,19 @@ index_take:
 ; it); CF with xAX = 0 when a link failed its check on the way (the index is to be made
 ; anew, as after index_take's CF).
 ; clobbers: xCX, xDX, xSI, xDI, xBP
-%define TH_COUNT [xSP + WORD_BYTES]
-%define TH_REST  [xSP]
+%define TH_COUNT [xSP + 2 * WORD_BYTES]
+%define TH_REST  [xSP + WORD_BYTES]
+%define TH_CLASS [xSP]
 take_head:
         push    xAX
         push    xDX                             ; (TH_REST holds the alignment till .rest)
+        push    0
         call    fit_class
-        call    index_search                    ; xAX = the head, xCX its class
+.class: call    index_search                    ; xAX = the head, xCX its class
         jc      .declined
         cmp     eax, NIL
         je      .declined
+        mov     TH_CLASS, xCX
         call    run_ended                       ; xSI = its header, xDX = its length
         jc      .declined
         cmp     dword [xSI + RUN_PREV], NIL
@@ -1546,19 +1549,19 @@ take_head:
         jbe     .rest
         push    xAX
         push    xDX
-        mov     xDX, [xSP + 2 * WORD_BYTES]     ; (TH_REST, two words pushed)
+        mov     xDX, [xSP + 3 * WORD_BYTES]     ; (TH_REST, two words pushed)
         call    aligned_from
         pop     xDX
         pop     xDI
         jc      .declined
         cmp     xAX, xDI
-        jne     .declined                       ; index_find would cut it further in
+        jne     .inside                         ; index_find cuts it further in
 .rest:  mov     xDI, xDX
         sub     xDI, TH_COUNT                   ; what is left after the placement
         jb      .declined
         mov     TH_REST, xDI
         push    xDX
-        mov     xDX, [xSP + 2 * WORD_BYTES]     ; (TH_COUNT, a word pushed)
+        mov     xDX, [xSP + 3 * WORD_BYTES]     ; (TH_COUNT, a word pushed)
         add     xDX, xAX                        ; the placement's end: the rest's first block
         push    xAX
         push    xSI
@@ -1585,25 +1588,73 @@ take_head:
         call    run_unlink                      ; (keeps xAX)
         jc      .damaged
         push    xAX
-        add     xAX, [xSP + 2 * WORD_BYTES]     ; (TH_COUNT, a word pushed)
-        mov     xDX, [xSP + WORD_BYTES]         ; (TH_REST)
+        add     xAX, [xSP + 3 * WORD_BYTES]     ; (TH_COUNT, a word pushed)
+        mov     xDX, [xSP + 2 * WORD_BYTES]     ; (TH_REST)
         call    run_put                         ; the rest, in its own class
         pop     xAX
         jc      .damaged
-.taken: add     xSP, 2 * WORD_BYTES             ; (add: CF clear)
+.taken: add     xSP, 3 * WORD_BYTES             ; (add: CF clear)
         ret
+        ; The head's first aligned block xAX is past its first block xDI (xDX: its length,
+        ; xSI its header): index_find's answer when the placement ends inside the run, and
+        ; index_take then cuts the run in three, what is left on either side back in.
+.inside:
+        mov     xCX, xAX
+        add     xCX, TH_COUNT                   ; the placement's end
+        lea     xBP, [xDI + xDX]                ; the run's end
+        sub     xBP, xCX
+        jb      .next                           ; no aligned fit: step 0 goes on past it
+        mov     TH_REST, xBP                    ; the rest after the placement
+        push    xSI
+        push    xAX
+        mov     xDX, xCX
+        call    range_free                      ; (keeps xDX and xDI)
+        pop     xAX
+        pop     xSI
+        jne     .declined                       ; a block of the placement is used
+        add     xDX, TH_REST
+        sub     xDX, xDI                        ; the run's length again
+        push    xAX                             ; [xSP]: the placement's first block
+        mov     xAX, xDI
+        neg     xDI
+        add     xDI, [xSP]                      ; the rest before it
+        cmp     xDI, SL_COUNT
+        jb      .front                          ; a class of its own
+        call    same_class                      ; (xDX, xDI: the run's and that rest's lengths)
+        jne     .front
+        mov     xDX, xAX
+        call    run_reshape                     ; it keeps the run's place, and its first block
+        jmp     .back                           ; (as the run out, then it in, would leave it)
+.front: call    run_unlink                      ; (keeps xAX)
+        jc      .back
+        mov     xDX, [xSP]
+        sub     xDX, xAX
+        call    run_put                         ; the rest before, in its own class
+.back:  pop     xAX
+        jc      .damaged
+        push    xAX
+        add     xAX, [xSP + 3 * WORD_BYTES]     ; (TH_COUNT, a word pushed)
+        mov     xDX, [xSP + 2 * WORD_BYTES]     ; (TH_REST)
+        call    run_put                         ; then the rest after, in its own
+        pop     xAX
+        jc      .damaged
+        jmp     .taken
+.next:  mov     xCX, TH_CLASS                   ; the next class's head, as step 0 tries it
+        inc     xCX                             ; (every head at or above fit_class(count +
+        jmp     .class                          ;  align - 1) holds an aligned fit: step 1's)
 .declined:
-        add     xSP, 2 * WORD_BYTES
+        add     xSP, 3 * WORD_BYTES
         mov     xAX, ALL_ONES
         stc
         ret
 .damaged:
-        add     xSP, 2 * WORD_BYTES
+        add     xSP, 3 * WORD_BYTES
         xor     xAX, xAX
         stc
         ret
 %undef TH_COUNT
 %undef TH_REST
+%undef TH_CLASS
 
 ; index_give - after [xAX, xDX) is marked free: the free runs on either side (run_before,
 ; run_after), when indexed, taken out of their classes, and the run they make with it put in
