@@ -180,9 +180,9 @@
 ;                 (bitmap or footer); CF damage
 ; index_take      [xAX, xDX) about to be used -> its run out, what is left back in (or
 ;                 reshaped, a class head cut at its front); CF
-; take_head       xAX count, xDX align -> xAX the first block of a placement cut from the
-;                 front of a class's head (index_find's answer where that head's first block
-;                 is aligned, and index_take's reshape, in one); CF declined, nothing changed
+; take_head       xAX count, xDX align -> xAX the first block of a placement cut from a
+;                 class's head (index_find's answer where a head holds an aligned fit, and
+;                 index_take's cut, in one); CF declined, nothing changed
 ; index_give      [xAX, xDX) just freed -> the runs either side out, their union in (or a
 ;                 class head beside it reshaped over it); CF
 ; run_put         xAX first, xDX length -> run_insert when run_min or more; CF damage
@@ -1505,22 +1505,23 @@ index_take:
 %undef IT_RUN
 
 ; take_head - index_find's and index_take's work for the common fill, in one pass: xAX
-; blocks at a multiple of xDX blocks by address from the front of the head of the first
-; class from fit_class(xAX) up that has one, when that head's first block is aligned (always
-; with xDX 1). That is index_find's answer: every run of the class holds xAX blocks, so with
-; xDX 1 it is step 1's, and with xDX above 1 step 0's (the class below fit_class(xAX + xDX -
-; 1): the first class it tries, its head holding an aligned fit at its first block) or step
-; 1's (no class for step 0, and the same head). Its header is checked once with its ends on
-; the used bitmap (run_ended, and the block before it used or block 0) and the placement free
-; on the bitmap (range_free); then what index_take would do: when the rest keeps the run's
-; class (SL_COUNT blocks or more), the rest made the class's head where it stands
-; (run_reshape), else the run out of its class (run_unlink) and the rest put in its own
-; (run_put).
+; blocks at a multiple of xDX blocks by address, from the head of the first class from
+; fit_class(xAX) up whose head holds such a fit, at that head's first aligned block. That is
+; index_find's answer: with xDX 1, step 1's (every run of the class holds xAX blocks); with
+; xDX above 1, step 0's (it tries those heads in the same order, below fit_class(xAX + xDX -
+; 1)) or step 1's (the first head from there up, which always holds one). Each head tried is
+; checked once with its ends on the used bitmap (run_ended, and the block before it used or
+; block 0), and the placement free on the bitmap (range_free); then what index_take would do:
+; - the placement at the run's first block: when the rest keeps the run's class (SL_COUNT
+;   blocks or more), the rest made the class's head where it stands (run_reshape), else the
+;   run out of its class (run_unlink) and the rest put in its own (run_put);
+; - further in: the rest before it kept where it stands when it keeps the class (run_reshape,
+;   the same state as the run out and it in), else the run out and it put in its own; then
+;   the rest after it put in its own.
 ; out: xAX = the first block, out of the index (kh_take claims it with CR_TAKEN). CF with
-; xAX = ALL_ONES when it declined, nothing changed (no such head, its first block not
-; aligned, or its header or ends failed: index_find and index_take decide then, and report
-; it); CF with xAX = 0 when a link failed its check on the way (the index is to be made
-; anew, as after index_take's CF).
+; xAX = ALL_ONES when it declined, nothing changed (no head holds a fit, or a header or its
+; ends failed: index_find and index_take decide then, and report it); CF with xAX = 0 when a
+; link failed its check on the way (the index is to be made anew, as after index_take's CF).
 ; clobbers: xCX, xDX, xSI, xDI, xBP
 %define TH_COUNT [xSP + 2 * WORD_BYTES]
 %define TH_REST  [xSP + WORD_BYTES]
