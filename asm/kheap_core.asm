@@ -1518,7 +1518,7 @@ index_take:
 ; - further in: the rest before it kept where it stands when it keeps the class (run_reshape,
 ;   the same state as the run out and it in), else the run out and it put in its own; then
 ;   the rest after it put in its own.
-; out: xAX = the first block, out of the index (kh_take claims it with CR_TAKEN). CF with
+; out: xAX = the first block, out of the index (kh_take claims it: its used bits and summary, no index_take). CF with
 ; xAX = ALL_ONES when it declined, nothing changed (no head holds a fit, or a header or its
 ; ends failed: index_find and index_take decide then, and report it); CF with xAX = 0 when a
 ; link failed its check on the way (the index is to be made anew, as after index_take's CF).
@@ -2237,23 +2237,31 @@ kh_take:
         call    bitmap_fit
         cmp     xAX, ALL_ONES
         je      .none
-.claim: xor     xDI, xDI                        ; (the index not yet told)
+.claim: xor     xBP, xBP                        ; (the index not yet told)
+        jmp     .start
+.taken: mov     xBP, 1                          ; take_head took it out of the index
 .start: SPUSH   xAX
-        SPUSH   xDI
-        call    start_bit
+        call    start_bit                       ; (keeps xBP)
         bts     [xDI], xCX
-        SPOP    xDI
         mov     xAX, [xSP]
         mov     xDX, ARG(1)
         mov     xSI, ALL_ONES
-        or      xDI, 1
+        test    xBP, xBP
+        jnz     .used
+        mov     xDI, 1                          ; (a start)
         call    change_range                    ; (as kh_claim)
+        jmp     .claimed
+.used:  add     xDX, xAX                        ; change_range's work past index_take:
+        mov     xDI, [xBX + KH_USED]
+        call    fill                            ; the used bits (keeps xDX, xSI)
+        mov     xAX, [xSP]
+        mov     xDI, 1                          ; (a start)
+        call    summary_range                   ; and the summary over them
+.claimed:
         or      TAKE_FLAGS, xAX
         SPOP    xAX
         or      xAX, TAKE_FLAGS
         LEAVE_SAVED
-.taken: mov     xDI, CR_TAKEN                   ; take_head took it out of the index
-        jmp     .start
 .none:  mov     xAX, NO_BLOCK
         or      xAX, TAKE_FLAGS
         LEAVE_SAVED
@@ -2319,10 +2327,9 @@ change_tail:                                    ; shared tail: [first, first + c
 ; with the index (I3: index_take before a set, index_give after a clear; made anew when
 ; either fails a check) and the summary (I6) over them. xDI = 1 when block xAX starts the
 ; allocation claimed or freed (its start bit set or cleared with it: kh_claim, kh_release),
-; else 0; + CR_TAKEN when the range is out of the index already (take_head: no index_take).
+; else 0.
 ; out: xAX = 0, or SUMMARY_DAMAGED and INDEX_DAMAGED for what was made anew.
 ; clobbers: xCX, xDX, xSI, xDI, xBP
-CR_TAKEN        equ 2
 %define CR_FIRST   [xSP + 4 * WORD_BYTES]       ; change_range's locals: the range
 %define CR_END     [xSP + 3 * WORD_BYTES]
 %define CR_PATTERN [xSP + 2 * WORD_BYTES]       ; the pattern
@@ -2339,8 +2346,6 @@ change_range:
         je      .bits                           ; no index
         test    xSI, xSI
         jz      .bits
-        test    xDI, CR_TAKEN
-        jnz     .bits
         call    index_take
         jnc     .bits
         mov     xCX, INDEX_DAMAGED
@@ -2368,7 +2373,6 @@ change_range:
         mov     xDX, CR_END
         mov     xSI, CR_PATTERN
         mov     xDI, CR_STARTS
-        and     xDI, 1
         call    summary_range
         or      xAX, CR_FLAGS
         add     xSP, 5 * WORD_BYTES
