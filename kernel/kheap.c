@@ -202,8 +202,8 @@ uintptr_t kh_fast_free(kheap_t *h, const void *p, uintptr_t cpu);
 void *kh_heap_alloc(kheap_t *h, size_t size, const void *caller);
 void kh_heap_free(kheap_t *h, void *p, const void *caller);
 /* kernel/kheap.c's slow paths of those two and of kheap_alloc, kheap_alloc_aligned and
- * kheap_free (which are in asm/kheap_core.asm too), where they end (below), the report of what their fill met, and
- * the word of the hooks set they test */
+ * kheap_free (which are in asm/kheap_core.asm too), where they end (below), the report of
+ * what their fill met, and the word of the hooks set they test */
 unsigned kh_hooks;
 void *kh_alloc_hooked(kheap_t *h, size_t size);
 int kh_free_hooked(kheap_t *h, void *p);
