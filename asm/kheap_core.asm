@@ -205,7 +205,11 @@
 ;       therefore never returns a block past the pool, whatever the word holds.
 ;   I3  The free-run index holds every maximal run of free blocks (per the used bitmap:
 ;       cached allocations are used) of run_min blocks or more, those of RUN_HEADER_BYTES,
-;       and nothing else. Each such run keeps its header in its first RUN_HEADER_BYTES: its
+;       but the top run, and nothing else. The top run is the free run that ends at the
+;       pool's end (of any length; none when the last block is used): the index area names
+;       its first block (nblocks when there is none) in IX_TOP, with its complement in
+;       IX_TOP_NOT, and it keeps no header, so a fill from it writes nothing into it. Every
+;       other indexed run keeps its header in its first RUN_HEADER_BYTES: its
 ;       length, the next and previous runs of its class and a check word (the XOR of those,
 ;       its first block and RUN_SEED); a run longer than run_min keeps its first block in
 ;       its last dword too (the footer). A run's class is TLSF's two-level mapping of its
@@ -218,7 +222,7 @@
 ;       placement is checked free on the bitmap before it is handed out. A check that fails
 ;       makes the index anew from the bitmaps and is reported (INDEX_DAMAGED), so a write
 ;       after free cannot make the heap hand out a live block. Debug pools keep no index
-;       (run_min 0): their free blocks hold the poison.
+;       (run_min 0, both top words 0): their free blocks hold the poison.
 ;   I4  Counters (free_blocks, live_allocs, ...) are kept by the C layer, with two
 ;       exceptions here: kh_init sets them for an empty pool, and the fast paths
 ;       (kh_fast_alloc, kh_fast_free, and kheap_alloc, kh_heap_alloc, kheap_free, kh_heap_free
@@ -425,10 +429,13 @@ SL_LOG          equ 4
 SL_COUNT        equ 1 << SL_LOG
 FL_MAX          equ 31                          ; first levels at most (lengths below 2^32)
 ; The index area: a dword bitmap of first levels with a non-empty class, a dword per first
-; level of its non-empty classes, then a dword head per class (first levels 0 .. fls - 1).
+; level of its non-empty classes, the top run's first block and its complement (its mirror),
+; then a dword head per class (first levels 0 .. fls - 1).
 IX_FLMAP        equ 0
 IX_SLMAP        equ 4                           ; FL_MAX dwords
-IX_HEADS        equ 4 + 4 * FL_MAX              ; (128: word aligned)
+IX_TOP          equ 4 + 4 * FL_MAX              ; the top run's first block (nblocks: none)
+IX_TOP_NOT      equ IX_TOP + 4                  ; its complement
+IX_HEADS        equ IX_TOP + 8                  ; (136: word aligned)
 INDEX_DAMAGED   equ 1 << (WORD_BITS - 2)        ; a run, link or class word failed its check
 NO_BLOCK        equ INDEX_DAMAGED - 1           ; kh_take: no placement
 
@@ -1108,6 +1115,50 @@ run_put:
         clc
         ret
 
+; top_run - xCX = the top run's first block (I3; nblocks when there is none), its word
+; checked against its mirror and the pool's length. CF when either fails. clobbers: nothing
+; else
+top_run:
+        mov     xCX, [xBX + KH_INDEX]
+        push    xDX
+        mov     edx, [xCX + IX_TOP_NOT]
+        mov     ecx, [xCX + IX_TOP]             ; (zero-extended at x86-64)
+        not     edx
+        cmp     edx, ecx
+        pop     xDX
+        jne     .bad
+        cmp     [xBX + KH_NBLOCKS], xCX         ; CF when it lies past the pool
+        ret
+.bad:   stc
+        ret
+
+; top_set - the top run made to start at block xAX (nblocks: none), with its mirror (I3).
+; clobbers: xCX
+top_set:
+        mov     xCX, [xBX + KH_INDEX]
+        mov     [xCX + IX_TOP], eax
+        not     eax
+        mov     [xCX + IX_TOP_NOT], eax
+        not     eax
+        ret
+
+; top_first - top_run, and its first block checked to start a run: block 0, or the block
+; before it used. out: xCX as top_run's; CF when a check fails. clobbers: nothing else
+top_first:
+        call    top_run
+        jc      .out
+        test    xCX, xCX
+        jz      .out                            ; (CF clear)
+        push    xCX
+        dec     xCX
+        push    xDX
+        mov     xDX, [xBX + KH_USED]
+        bt      [xDX], xCX
+        pop     xDX
+        pop     xCX
+        cmc                                     ; CF when the block before it is free
+.out:   ret
+
 ; same_class - ZF when runs of xDX and of xDI blocks (both >= 1) share a class (run_class):
 ; when they agree on every bit from bit bsr(xDX | xDI) - SL_LOG up (every bit, below
 ; SL_COUNT). clobbers: xCX, xBP
@@ -1436,7 +1487,8 @@ run_before:
 ; index_take - before [xAX, xDX) is marked used (all free, by the caller's check): the free
 ; run around it (its first block found on the used bitmap, its length by run_after) taken
 ; out of its class when indexed, and what is left of it on either side, when run_min blocks
-; or more, put back (the part before first, then the part after); when the range is the
+; or more, put back (the part before first, then the part after); in the top run (I3), the
+; part before put back and the top run made to start at xDX; when the range is the
 ; front of its class's head and the rest keeps that class, the rest takes the run's place
 ; instead (run_reshape: the same index, fewer headers read and written). CF when a header or
 ; link fails its check (the index is then to be made anew). clobbers: xAX, xCX, xDX, xSI,
@@ -1455,6 +1507,10 @@ index_take:
         xor     xDX, xDX
         call    free_start                      ; else the run's first block, further down
 .first: push    xAX
+        call    top_run
+        jc      .out
+        cmp     xCX, xAX
+        je      .top                            ; the top run: no header
         call    run_after
         jc      .out
         add     xDX, xAX                        ; the run's end
@@ -1495,6 +1551,14 @@ index_take:
         sub     xDX, xAX                        ; after the range
         call    run_put
         jmp     .out
+        ; The top run holds it (I3: it reaches the pool's end): the part before the range
+        ; put in its class, the top run made to start past it.
+.top:   mov     xDX, IT_FIRST
+        sub     xDX, xAX                        ; before the range
+        call    run_put
+        jc      .out
+        mov     xAX, IT_END
+        call    top_set
 .ok:    clc
 .out:   lea     xSP, [xSP + 3 * WORD_BYTES]     ; (lea: the flags stay)
         ret
@@ -1509,7 +1573,8 @@ index_take:
 ; fit_class(xAX) up whose head holds such a fit, at that head's first aligned block. That is
 ; index_find's answer: with xDX 1, step 1's (every run of the class holds xAX blocks); with
 ; xDX above 1, step 0's (it tries those heads in the same order, below fit_class(xAX + xDX -
-; 1)) or step 1's (the first head from there up, which always holds one). Each head tried is
+; 1)) or step 1's (the first head from there up, which always holds one); with no head
+; from there up, step 2's, the top run's (top_take). Each head tried is
 ; checked once with its ends on the used bitmap (run_ended, and the block before it used or
 ; block 0), and the placement free on the bitmap (range_free); then what index_take would do:
 ; - the placement at the run's first block: when the rest keeps the run's class (SL_COUNT
@@ -1534,7 +1599,7 @@ take_head:
 .class: call    index_search                    ; xAX = the head, xCX its class
         jc      .declined
         cmp     eax, NIL
-        je      .declined
+        je      .top                            ; no head from here up: the top run's turn
         mov     TH_CLASS, xCX
         call    run_ended                       ; xSI = its header, xDX = its length
         jc      .declined
@@ -1643,6 +1708,10 @@ take_head:
 .next:  mov     xCX, TH_CLASS                   ; the next class's head, as step 0 tries it
         inc     xCX                             ; (every head at or above fit_class(count +
         jmp     .class                          ;  align - 1) holds an aligned fit: step 1's)
+.top:   mov     xAX, TH_COUNT                   ; index_find's step 2, as it takes it
+        mov     xDX, TH_REST                    ; (the alignment)
+        add     xSP, 3 * WORD_BYTES
+        jmp     top_take                        ; (its ret and flags are ours)
 .declined:
         add     xSP, 3 * WORD_BYTES
         mov     xAX, ALL_ONES
@@ -1657,12 +1726,70 @@ take_head:
 %undef TH_REST
 %undef TH_CLASS
 
+; top_take - take_head's answer when no class's head holds the fit: xAX blocks at a multiple
+; of xDX blocks by address from the top run (I3), at its first aligned block (index_find's
+; step 2). The top run is checked (top_first), the placement must lie inside the pool and
+; be free on the bitmap (range_free); what lies before it is put in its class (run_put) and
+; the top run starts past it. out: xAX = the first block, out of the index (kh_take claims
+; it); CF with xAX = ALL_ONES when it declined, nothing changed; CF with xAX = 0 when run_put
+; failed (the index is to be made anew). clobbers: xCX, xDX, xSI, xDI, xBP
+%define TT_COUNT [xSP + WORD_BYTES]
+%define TT_TOP   [xSP]
+top_take:
+        push    xAX
+        call    top_first
+        jc      .refused
+        push    xCX
+        mov     xAX, xCX
+        call    aligned_from                    ; the placement's first block
+        jc      .declined
+        mov     xDX, [xBX + KH_NBLOCKS]
+        sub     xDX, xAX
+        jb      .declined                       ; past the pool's end (none: top = nblocks)
+        cmp     xDX, TT_COUNT
+        jb      .declined                       ; too short
+        mov     xDI, xAX
+        mov     xDX, TT_COUNT
+        add     xDX, xAX                        ; the placement's end: the new top run
+        call    range_free                      ; (keeps xDX and xDI)
+        jne     .declined                       ; a block of the placement is used
+        mov     TT_COUNT, xDX
+        mov     xAX, TT_TOP
+        mov     TT_TOP, xDI
+        mov     xDX, xDI
+        sub     xDX, xAX                        ; the blocks before it
+        jz      .moved
+        call    run_put                         ; in their own class
+        jc      .damaged
+.moved: pop     xDI
+        pop     xAX
+        call    top_set                         ; the top run past the placement
+        mov     xAX, xDI
+        clc
+        ret
+.declined:
+        pop     xCX
+.refused:
+        pop     xAX
+        mov     xAX, ALL_ONES
+        stc
+        ret
+.damaged:
+        add     xSP, 2 * WORD_BYTES
+        xor     xAX, xAX
+        stc
+        ret
+%undef TT_COUNT
+%undef TT_TOP
+
 ; index_give - after [xAX, xDX) is marked free: the free runs on either side (run_before,
 ; run_after), when indexed, taken out of their classes, and the run they make with it put in
 ; its class when run_min blocks or more (coalescing); where the union keeps the class of a
 ; run beside it that heads its class (the run before, when a used block follows the range;
 ; else the run after, the one before out already), that run is reshaped over the union
-; where it stands instead (run_reshape). CF when a header or link fails its check.
+; where it stands instead (run_reshape). A union that reaches the pool's end is the top run
+; (I3): the run before out, and the top run made to start at its first block, with no
+; header. CF when a header, link or the top run fails its check.
 ; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
 %define IG_FIRST [xSP + WORD_BYTES]             ; the run's first block so far
 %define IG_END   [xSP]                          ; and its end
@@ -1680,18 +1807,18 @@ index_give:
         movzx   ecx, byte [xBX + IX_RUN_MIN]
         cmp     xDX, xCX
         jb      .right
-        ; An indexed head before it and a used block (or the pool's end) after: that run
-        ; grows over the range where it stands when its class stays (run_reshape).
+        ; An indexed head before it and a used block after: that run grows over the range
+        ; where it stands when its class stays (run_reshape).
         cmp     xDX, SL_COUNT
         jb      .cut_before                     ; a class of its own: it changes
         cmp     dword [xSI + RUN_PREV], NIL
         jne     .cut_before
         mov     xDI, IG_END
         cmp     xDI, [xBX + KH_NBLOCKS]
-        jae     .grow
+        jae     .cut_before                     ; the union is the top run
         USED_BIT xDI
         jnc     .cut_before
-.grow:  sub     xDI, xAX                        ; the new length
+        sub     xDI, xAX                        ; the new length
         call    same_class
         jne     .cut_before
         mov     xDX, xAX
@@ -1702,9 +1829,13 @@ index_give:
         jc      .out
 .right: mov     xAX, IG_END
         cmp     xAX, [xBX + KH_NBLOCKS]
-        jae     .whole
+        jae     .end                            ; the range ends the pool: no top run was
         USED_BIT xAX
         jc      .whole
+        call    top_run
+        jc      .out
+        cmp     xCX, xAX
+        je      .top                            ; the top run after it: the union's
         call    run_after                       ; the free run after it
         jc      .out
         lea     xCX, [xAX + xDX]
@@ -1734,12 +1865,22 @@ index_give:
         call    run_put
 .out:   lea     xSP, [xSP + 2 * WORD_BYTES]
         ret
+.end:   call    top_run
+        jc      .out
+        cmp     xCX, xAX
+        stc
+        jne     .out                            ; a top run named, yet the last block was used
+.top:   mov     xAX, IG_FIRST
+        call    top_set                         ; (the run before it is out already)
+        clc
+        jmp     .out
 %undef IG_FIRST
 %undef IG_END
 
-; index_build - I3 made anew from the used bitmap: the class words zero and every head NIL,
-; then (in a pool with an index) each free run of run_min blocks or more put in its class,
-; lowest first. O(W + runs). clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+; index_build - I3 made anew from the used bitmap: the class words and the top words zero
+; and every head NIL, then (in a pool with an index) each free run of run_min blocks or more
+; but the top run put in its class, lowest first, and the top run named. O(W + runs).
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
 index_build:
         mov     xDI, [xBX + KH_INDEX]
         xor     eax, eax
@@ -1749,12 +1890,16 @@ index_build:
         shl     ecx, SL_LOG
         mov     eax, NIL
         rep stosd
-        xor     xAX, xAX
         cmp     byte [xBX + IX_RUN_MIN], 0
         je      .done                           ; no index (a debug pool)
+        mov     xAX, [xBX + KH_NBLOCKS]
+        call    top_set                         ; none, till a run reaches the pool's end
+        xor     xAX, xAX
 .run:   call    next_run
         cmp     xAX, [xBX + KH_NBLOCKS]
         jae     .done
+        cmp     xDX, [xBX + KH_NBLOCKS]
+        jae     top_set                         ; the top run (its ret is ours)
         push    xDX
         sub     xDX, xAX
         call    run_put                         ; (every old head it checks was written here)
@@ -1821,15 +1966,16 @@ bitmap_fit:
 ;      block (a run that happens to hold one is not cut for the alignment's slack);
 ;   1. the head of the first non-empty class at or above fit_class(n + a - 1): every run
 ;      there holds n + a - 1 blocks, so an aligned fit; the answer is its first aligned block;
-;   2. else the runs of every non-empty class from run_class(n) up, in class order and list
+;   2. else the top run (I3), at its first aligned block, when an aligned fit lies in it;
+;   3. else the runs of every non-empty class from run_class(n) up, in class order and list
 ;      order: the first holding an aligned fit, at its first aligned block;
-;   3. else, when n < run_min (a run too short to be indexed may hold it), bitmap_fit.
-; With xSI (heads) not zero, steps 0 and 1 only: ALL_ONES where step 2 would begin.
+;   4. else, when n < run_min (a run too short to be indexed may hold it), bitmap_fit.
+; With xSI (heads) not zero, steps 0 to 2 only: ALL_ONES where step 3 would begin.
 ; out: xAX = the block, or ALL_ONES when none; CF when a class word or a run fails its check
 ; (then the index is to be made anew). A placement is a hint: the caller checks it against
 ; the used bitmap. Each run visited is counted: more than nblocks of them is a loop, damage.
-; O(1) by step 1 (step 0: a head per non-empty class it passes, at most SL_COUNT a power of
-; two of a); step 2 visits the runs shorter than n + a - 1 of the classes it passes.
+; O(1) by step 2 (step 0: a head per non-empty class it passes, at most SL_COUNT a power of
+; two of a); step 3 visits the runs shorter than n + a - 1 of the classes it passes.
 ; clobbers: xCX, xDX, xSI, xDI, xBP
 %define IF_COUNT [xSP + 4 * WORD_BYTES]
 %define IF_ALIGN [xSP + 3 * WORD_BYTES]
@@ -1876,11 +2022,22 @@ index_find:
         call    aligned_from                    ; (cannot pass the run's end: it is long enough)
         jnc     .out
         jmp     .damaged
-.walk:  cmp     WORD_PTR IF_STEPS, 0
+.walk:  call    top_first                       ; step 2: the top run
+        jc      .out
+        mov     xAX, xCX
+        mov     xDX, IF_ALIGN
+        call    aligned_from
+        jc      .heads                          ; past the top of memory: none there
+        mov     xCX, [xBX + KH_NBLOCKS]
+        sub     xCX, xAX
+        jb      .heads                          ; past the pool's end (or no top run)
+        cmp     xCX, IF_COUNT
+        jae     .out                            ; it holds one (CF clear)
+.heads: cmp     WORD_PTR IF_STEPS, 0
         jne     .none                           ; heads only: no walk
         mov     xAX, IF_COUNT
         call    run_class
-.class: call    index_search                    ; step 2: the next non-empty class from xCX
+.class: call    index_search                    ; step 3: the next non-empty class from xCX
         jc      .out
         cmp     eax, NIL
         je      .bitmaps
@@ -1946,30 +2103,34 @@ aligned_fit:
 %undef IF_STEPS
 
 ; largest_run - xAX = the blocks of the longest free run on the used bitmap. With an index,
-; the runs of its highest non-empty class, the longest of them; the bitmaps are measured
-; instead when there is no index, when the index holds nothing (a run shorter than run_min
-; may still be free) or when a run or class word fails its check. clobbers: xCX, xDX, xSI,
-; xDI, xBP
+; the top run and the runs of the highest non-empty class, the longest of them; the bitmaps
+; are measured instead when there is no index, when that is shorter than run_min (a run
+; the index does not hold may be longer) or when a run, class or top word fails its check.
+; clobbers: xCX, xDX, xSI, xDI, xBP
 largest_run:
         cmp     byte [xBX + IX_RUN_MIN], 0
         je      .bitmaps
+        call    top_first
+        jc      .bitmaps
+        mov     xAX, [xBX + KH_NBLOCKS]
+        sub     xAX, xCX
+        push    xAX                             ; the longest so far: the top run
+        push    0                               ; runs visited
         mov     xDI, [xBX + KH_INDEX]
         mov     eax, [xDI + IX_FLMAP]
         test    eax, eax
-        jz      .bitmaps
+        jz      .done                           ; no class holds a run
         bsr     edx, eax
         movzx   ecx, byte [xBX + IX_FLS]
         cmp     edx, ecx
-        jae     .bitmaps
+        jae     .damaged
         mov     eax, [xDI + IX_SLMAP + xDX * 4]
         test    eax, eax
-        jz      .bitmaps
+        jz      .damaged
         bsr     ecx, eax
         shl     edx, SL_LOG
         add     ecx, edx
         mov     eax, [xDI + IX_HEADS + xCX * 4]
-        push    0                               ; the longest so far
-        push    0                               ; runs visited
 .run:   cmp     eax, NIL
         je      .done
         inc     WORD_PTR [xSP]
@@ -1985,6 +2146,9 @@ largest_run:
         jmp     .run
 .done:  pop     xCX
         pop     xAX
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xAX, xCX
+        jb      .bitmaps                        ; a shorter run, unindexed, may be longer
         ret
 .damaged:
         add     xSP, 2 * WORD_BYTES
@@ -2388,10 +2552,12 @@ change_range:
 ; kh_largest_run(h) -> blocks of the longest free run (cached allocations count as used).
 ;   O(runs of the highest class), O(W) without an index or when it fails a check. Reads only.
 ; kh_run_start(h, b) -> the first block of the free run ending just before block b (b when
-;   b is 0 or block b - 1 is used): through the run's footer (I3), checked; else, or in a
-;   pool without an index, the used bitmap read downward. Reads only.
+;   b is 0 or block b - 1 is used): through the run's footer (I3), or the top word for the
+;   top run, checked; else, or in a pool without an index, the used bitmap read downward.
+;   Reads only.
 ; kh_run_end(h, x) -> one past the free run starting at block x (x when it is used; x
-;   < nblocks): through the run's header when x starts a run, checked; else the bitmap.
+;   < nblocks): through the run's header, or the top word, when x starts a run, checked;
+;   else the bitmap.
 ; =====================================================================================
 kh_index_build:
         ENTER_SAVED
@@ -2416,6 +2582,8 @@ kh_run_start:
         jc      .out
         cmp     byte [xBX + IX_RUN_MIN], 0
         je      .bitmap
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jae     .top                            ; the run before the pool's end: the top run
         call    run_before
         jnc     .out
         mov     xAX, ARG(1)
@@ -2423,6 +2591,13 @@ kh_run_start:
         xor     xDX, xDX
         call    free_start
 .out:   LEAVE_SAVED
+.top:   call    top_first
+        jc      .bitmap
+        mov     xAX, xCX
+        cmp     xAX, [xBX + KH_NBLOCKS]
+        jb      .out
+        mov     xAX, ARG(1)                     ; none named, yet the last block is free
+        jmp     .bitmap
 
 kh_run_end:
         ENTER_SAVED
@@ -2438,9 +2613,15 @@ kh_run_end:
         USED_BIT xDI
         jnc     .bitmap                         ; inside a run: no header to read
 .header:
+        call    top_run
+        jc      .bitmap
+        cmp     xCX, xAX
+        je      .top                            ; the top run: to the pool's end
         call    run_after
         jc      .bitmap
         add     xAX, xDX
+        jmp     .out
+.top:   mov     xAX, [xBX + KH_NBLOCKS]
         jmp     .out
 .bitmap:
         mov     xAX, ARG(1)

@@ -42,7 +42,8 @@ typedef uintptr_t kh_word;                  /* one bitmap word */
 #define KH_SL_COUNT (1u << KH_SL_LOG)
 #define KH_FL_MAX 31u
 #define KH_IX_SLMAP 1                       /* dwords of the index area */
-#define KH_IX_HEADS (1 + KH_FL_MAX)
+#define KH_IX_TOP (1 + KH_FL_MAX)         /* the top run's first block, then its complement */
+#define KH_IX_HEADS (KH_IX_TOP + 2)
 #define KH_INDEX_DAMAGED ((uintptr_t)1 << (KH_WORD_BITS - 2))   /* as in the asm */
 #define KH_NO_BLOCK (KH_INDEX_DAMAGED - 1)
 
@@ -164,6 +165,7 @@ struct kh_side {
  * again. */
 #define VG_RUN(h, b)           vg_run(h, b)
 static void vg_run(const kheap_t *h, uintptr_t b);
+static uintptr_t free_from(const kheap_t *h, uintptr_t b);
 #else
 #define VG_POOL(h, meta_end)        ((void)0)
 #define VG_ALLOC(h, p, n)           ((void)0)
@@ -1350,16 +1352,9 @@ static void vg_run(const kheap_t *h, uintptr_t b)
 {
     if (!run_min(h) || b >= h->nblocks || kh_next_free(h, b, b + 1) != b)
         return;
-    uintptr_t s = b, e = kh_next_used(h, b, h->nblocks);
-    while (s > 0) {                         /* the used bitmap downward, a word at a time */
-        uintptr_t w = (s - 1) / KH_WORD_BITS;
-        kh_word below = h->used[w] & (~(kh_word)0 >> (KH_WORD_BITS - 1 - (s - 1) % KH_WORD_BITS));
-        if (below) {
-            s = w * KH_WORD_BITS + KH_WORD_BITS - (uintptr_t)__builtin_clzl(below);
-            break;
-        }
-        s = w * KH_WORD_BITS;
-    }
+    uintptr_t s = free_from(h, b), e = kh_next_used(h, b, h->nblocks);
+    if (e == h->nblocks)
+        return;                             /* the top run keeps no header (I3) */
     if (e - s >= run_min(h))
         VALGRIND_MAKE_MEM_DEFINED(block_addr(h, s), KH_RUN_HEADER_BYTES);
     if (e - s > run_min(h))
@@ -1443,19 +1438,42 @@ static uint32_t footer_word(const kheap_t *h, uintptr_t b)
     return v;
 }
 
-/* I3, independently of asm/kheap_core.asm: the class words agree with the heads (a class's
- * bit iff it has a head, a first level's bit iff it has a class, none past fls); every
- * class's list holds, from its head, headers whose check words pass, each naming the one
- * before it, each a maximal free run of run_min blocks or more of that class, with its
- * footer when longer than run_min; and the lists hold every such run of the bitmaps, once
- * (their count and blocks are the bitmaps'). A pool without an index has every class empty.
- * Returns the first damaged address (a class word, a head, a header), or NULL. O(W + runs). */
+/* The lowest block s <= b with [s, b) all free, read from the used bitmap downward a word at
+ * a time (no index: kheap_check's own measure). */
+static uintptr_t free_from(const kheap_t *h, uintptr_t b)
+{
+    uintptr_t s = b;
+    while (s > 0) {
+        uintptr_t w = (s - 1) / KH_WORD_BITS;
+        kh_word below = h->used[w] & (~(kh_word)0 >> (KH_WORD_BITS - 1 - (s - 1) % KH_WORD_BITS));
+        if (below)
+            return w * KH_WORD_BITS + KH_WORD_BITS - (uintptr_t)__builtin_clzl(below);
+        s = w * KH_WORD_BITS;
+    }
+    return 0;
+}
+
+/* I3, independently of asm/kheap_core.asm: the top words name the free run that ends at the
+ * pool's end (nblocks when the last block is used), the second the first's complement; the
+ * class words agree with the heads (a class's bit iff it has a head, a first level's bit iff
+ * it has a class, none past fls); every class's list holds, from its head, headers whose
+ * check words pass, each naming the one before it, each a maximal free run of run_min
+ * blocks or more of that class, not the top run, with its footer when longer than run_min;
+ * and the lists hold every such run of the bitmaps, once (their count and blocks are the
+ * bitmaps'). A pool without an index has every class empty and both top words zero.
+ * Returns the first damaged address (a class word, a top word, a head, a header), or NULL.
+ * O(W + runs). */
 static const void *index_damage(const kheap_t *h)
 {
     const uint32_t *ix = h->index, *sl = ix + KH_IX_SLMAP, *head = ix + KH_IX_HEADS;
     uintptr_t fls = index_fls(h->nblocks), min = run_min(h), runs = 0, blocks = 0;
     if (ix[0] >> fls || (min == 0 && ix[0]))
         return ix;
+    uintptr_t top = free_from(h, h->nblocks);
+    if (min ? ix[KH_IX_TOP] != top : ix[KH_IX_TOP] != 0)
+        return &ix[KH_IX_TOP];
+    if (min ? ix[KH_IX_TOP + 1] != ~(uint32_t)top : ix[KH_IX_TOP + 1] != 0)
+        return &ix[KH_IX_TOP + 1];
     for (uintptr_t f = 0; f < KH_FL_MAX; f++) {
         uint32_t want = 0;
         for (uintptr_t c = 0; f < fls && c < KH_SL_COUNT; c++)
@@ -1476,8 +1494,8 @@ static const void *index_damage(const kheap_t *h)
                  ^ KH_RUN_SEED) != run_word(h, x, KH_RUN_CHECK)
                 || run_word(h, x, KH_RUN_PREV) != prev || len < min || len > h->nblocks - x
                 || run_class(len) != c || (x > 0 && kh_next_used(h, x - 1, x) != x - 1)
-                || kh_next_used(h, x, x + len) != x + len
-                || (x + len < h->nblocks && kh_next_used(h, x + len, x + len + 1) != x + len)
+                || kh_next_used(h, x, x + len) != x + len || x + len == h->nblocks
+                || kh_next_used(h, x + len, x + len + 1) != x + len
                 || (len > min && footer_word(h, x + len) != x))
                 return at;
             runs++;
@@ -1487,7 +1505,7 @@ static const void *index_damage(const kheap_t *h)
     uintptr_t want_runs = 0, want_blocks = 0;
     for (uintptr_t b = kh_next_free(h, 0, h->nblocks); min && b < h->nblocks;) {
         uintptr_t e = kh_next_used(h, b, h->nblocks);
-        if (e - b >= min)
+        if (e - b >= min && e < h->nblocks)     /* (the top run is not indexed) */
             want_runs++, want_blocks += e - b;
         b = e < h->nblocks ? kh_next_free(h, e, h->nblocks) : e;
     }

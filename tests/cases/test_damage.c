@@ -6,7 +6,7 @@
  * the heads; the control block's word positions (CB_*) are in ktest.h. */
 enum { RUN_LEN, RUN_NEXT, RUN_PREV, RUN_CHECK };
 #define RUN_SEED 0x52554E53u
-#define IX_HEADS 32
+#define IX_HEADS 34
 #define TAIL 256                            /* bytes watched after each region */
 
 static uintptr_t *control(kheap_t *h)
@@ -142,7 +142,9 @@ KTEST(damaged_pad_bit_never_extends_a_run_past_the_pool)
     KT_EXPECT_PTR_EQ(kheap_alloc(h, 2 * 16), 0);
     KT_EXPECT(kt_intact(d.p, d.bytes, 5));
     KT_EXPECT(tail_intact(h, 4096 + 16 * 7));
-    KT_EXPECT_PTR_EQ(kheap_alloc(h, 16), d.last);   /* the newest run of one block: inside */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 16), (void *)control(h)[CB_BASE]);  /* the hole first */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 16), d.last);   /* then the top run, of one block: inside */
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 16), 0);        /* and nothing past it */
 }
 
 /* A debug pool's side-table size that is not below the allocation's length (one flipped

@@ -78,6 +78,7 @@ KTEST(checkasm_catches_a_clobbered_register_and_a_set_direction_flag)
 
 /* A pool whose quick caches exist (8 classes) and whose index has several first levels. */
 #define POOL_BYTES (256u * 1024)
+#define IX_TOP 32                           /* the index area's dword naming the top run (I3) */
 static kheap_t *pool(void)
 {
     return kt_pool_flags(POOL_BYTES, 16, 0);
@@ -110,10 +111,16 @@ KTEST(kh_take_keeps_the_registers)
     CALL(kh_release, h, 1, 1);
     CALL(kh_release, h, b, 4);
     KT_EXPECT_EQ(kheap_check(h), 0);
-    uintptr_t all = ((uintptr_t *)h)[CB_NBLOCKS];                   /* one run of them all */
-    KT_EXPECT_EQ(CALL(kh_take, h, all, 1, 1), none);    /* heads alone: its class is below */
+    uintptr_t all = ((uintptr_t *)h)[CB_NBLOCKS];                   /* the top run: them all */
+    KT_EXPECT_EQ(CALL(kh_take, h, all, 1, 1), 0);       /* heads alone try the top run too */
+    CALL(kh_release, h, 0, all);
+    CALL(kh_claim, h, all - 1, 1);                      /* no top run: one indexed run */
+    KT_EXPECT_EQ(CALL(kh_take, h, all - 1, 1, 1), none);   /* heads alone: its class is below */
     KT_EXPECT_EQ(CALL(kh_take, h, 1, 1, 1), 0);         /* .. the class that surely fits */
     CALL(kh_release, h, 0, 1);
+    KT_EXPECT_EQ(CALL(kh_take, h, all - 1, 1, 0), 0);   /* the walk finds it */
+    CALL(kh_release, h, 0, all - 1);
+    CALL(kh_release, h, all - 1, 1);
     KT_EXPECT_EQ(kheap_check(h), 0);
 }
 
@@ -338,7 +345,8 @@ KTEST(kh_entry_fills_report_damage_and_keep_the_registers)
         KT_ASSERT(h != NULL);
         char *p = kheap_alloc(h, 16);                               /* the fill */
         KT_ASSERT(p != NULL);
-        p[16] ^= 1;                 /* the free run's header after it: its length, unsealed */
+        uint32_t *ix = (uint32_t *)((uintptr_t *)h)[CB_INDEX];
+        ix[IX_TOP] ^= 1;            /* the top run's first block: its mirror disagrees */
         faults = 0;
         char *a = (char *)(aligned ? CALL(kheap_alloc_aligned, h, 100, 256)
                                    : CALL(kheap_alloc, h, 100));

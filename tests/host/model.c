@@ -46,9 +46,9 @@ bool model_geometry_sets(uintptr_t mem, size_t size, size_t block, bool debug, s
 }
 
 /* ---- the free-run index, as I3 in asm/kheap_core.asm keeps it, without its data structure:
- * a class is the maximal free runs of run_min blocks or more whose length maps to it, in the
- * order of its list, newest put in first; each run's start holds the stamp of when it was
- * put in. */
+ * a class is the maximal free runs of run_min blocks or more whose length maps to it, but
+ * the top run (the one that ends at the pool's end), in the order of its list, newest put in
+ * first; each run's start holds the stamp of when it was put in. */
 
 static size_t run_class(size_t len)
 {
@@ -123,7 +123,7 @@ static size_t class_next(const struct model *m, size_t c, uint64_t before)
             continue;
         }
         size_t e = run_end(m, i);
-        if (e - i >= m->run_min && run_class(e - i) == c && m->stamp[i] < before
+        if (e - i >= m->run_min && e < m->nblocks && run_class(e - i) == c && m->stamp[i] < before
             && (best == SIZE_MAX || m->stamp[i] > m->stamp[best]))
             best = i;
         i = e;
@@ -270,11 +270,11 @@ static long first_fit(const struct model *m, size_t n, size_t align)
 /* The placement of n blocks at an align-byte boundary, as kh_take in asm/kheap_core.asm:
  * with an index and a (the alignment in blocks) above 1, the head of each class from
  * fit_class(n) below fit_class(n + a - 1) that holds an aligned fit; then the head of the
- * first non-empty class at or above fit_class(n + a - 1) at its first aligned block; with
- * heads, nothing else; else the runs of every class from run_class(n) up, in list order,
- * the first that holds an aligned fit; else, when n is shorter than an indexed run, the
- * lowest aligned fit. Without an index (a debug pool), the lowest aligned fit. -1 when
- * none. */
+ * first non-empty class at or above fit_class(n + a - 1) at its first aligned block; then
+ * the top run at its first aligned block, when the fit lies in it; with heads, nothing
+ * else; else the runs of every class from run_class(n) up, in list order, the first that
+ * holds an aligned fit; else, when n is shorter than an indexed run, the lowest aligned
+ * fit. Without an index (a debug pool), the lowest aligned fit. -1 when none. */
 static long place_by(const struct model *m, size_t n, size_t align, bool heads)
 {
     size_t a = align / m->block, classes = run_class(m->nblocks) / MODEL_SL_COUNT + 1;
@@ -293,6 +293,9 @@ static long place_by(const struct model *m, size_t n, size_t align, bool heads)
         if (r != SIZE_MAX)
             return (long)aligned_from(m, r, align);
     }
+    size_t top = run_begin(m, m->nblocks), q = aligned_from(m, top, align);
+    if (q != SIZE_MAX && q <= m->nblocks && m->nblocks - q >= n)
+        return (long)q;
     if (heads)
         return -1;
     for (size_t c = run_class(n); c < classes; c++)

@@ -11,7 +11,7 @@
 #define MODEL_CONTROL_BYTES KHEAP_CONTROL_BYTES   /* before the three bitmaps */
 #define MODEL_SL_LOG 4                      /* the index's classes: TLSF's mapping */
 #define MODEL_SL_COUNT (1u << MODEL_SL_LOG)
-#define MODEL_IX_HEADS 32                   /* dwords of class maps before the heads */
+#define MODEL_IX_HEADS 34                   /* dwords of class maps and top words before the heads */
 #define MODEL_RUN_HEADER 16                 /* bytes of an indexed run's header */
 #define MODEL_SIDE_BYTES (2 * sizeof(uintptr_t))   /* per block, in debug pools */
 #ifndef KHEAP_QCLASS_SHIFT                  /* a quick-cache class per 2^shift blocks */

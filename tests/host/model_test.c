@@ -103,24 +103,24 @@ KTEST(model_geometry_by_hand_and_against_kheap)
     size_t n;
 #if UINTPTR_MAX == 0xFFFFFFFFu
     /* i386. 4096 bytes at 0x1000: control (116 bytes) to 0x1074, three 7-word bitmaps to
-     * 0x10c8, the index (class maps 128 bytes, heads for 5 first levels: 320) to 0x1288, the
-     * quick-cache set's header alone (32 bytes: fewer than 512 blocks, no classes) to 0x12a8,
-     * a one-word summary and its mirror to 0x12b0, block 0 there, then
-     * (0x2000 - 0x12b0) / 16 = 213 blocks (still 7 words). Debug, 8 more bytes a block:
-     * n = 143 has 5-word bitmaps to 0x10b0, the side table to 0x1528, the index to 0x16e8,
+     * 0x10c8, the index (class maps and top words 136 bytes, heads for 5 first levels: 320)
+     * to 0x1290, the quick-cache set's header alone (32 bytes: fewer than 512 blocks, no
+     * classes) to 0x12b0, a one-word summary and its mirror to 0x12b8, block 0 at 0x12c0,
+     * then (0x2000 - 0x12c0) / 16 = 212 blocks (still 7 words). Debug, 8 more bytes a block:
+     * n = 142 has 5-word bitmaps to 0x10b0, the side table to 0x1520, the index to 0x16e8,
      * the header to 0x1708, the summary to 0x1710, block 0 there, and its blocks end at
-     * 0x2000; n = 144 would end at 0x2020. */
-    const uintptr_t plain_base = 0x12b0, debug_base = 0x1710;
-    const size_t plain_n = 213, debug_n = 143;
+     * 0x1ff0; n = 143 would end at 0x2010. */
+    const uintptr_t plain_base = 0x12c0, debug_base = 0x1710;
+    const size_t plain_n = 212, debug_n = 142;
 #else
     /* x86-64. 4096 bytes at 0x1000: control (232 bytes) to 0x10e8, three 4-word bitmaps
-     * (96 bytes) to 0x1148, the index (128 bytes of class maps, heads for 5 first levels:
-     * 320) to 0x1308, the set's header alone (64 bytes) to 0x1348, the summary word and its
-     * mirror to 0x1358, block 0 at 0x1360, then (0x2000 - 0x1360) / 16 = 202 blocks (still
-     * 4 words). Debug, 16 more bytes a block: n = 104 has 2-word bitmaps to 0x1118, the side
-     * table to 0x1798, the index (4 first levels) to 0x1918, the header to 0x1958, the
-     * summary to 0x1968, block 0 at 0x1970, and its blocks end at 0x1ff0; n = 105 would
-     * end at 0x2010. */
+     * (96 bytes) to 0x1148, the index (136 bytes of class maps and top words, heads for 5
+     * first levels: 320) to 0x1310, the set's header alone (64 bytes) to 0x1350, the summary
+     * word and its mirror to 0x1360, block 0 there, then (0x2000 - 0x1360) / 16 = 202 blocks
+     * (still 4 words). Debug, 16 more bytes a block: n = 104 has 2-word bitmaps to 0x1118,
+     * the side table to 0x1798, the index (4 first levels) to 0x1920, the header to 0x1960,
+     * the summary to 0x1970, block 0 there, and its blocks end at 0x1ff0; n = 105 would end
+     * at 0x2010. */
     const uintptr_t plain_base = 0x1360, debug_base = 0x1970;
     const size_t plain_n = 202, debug_n = 104;
 #endif
