@@ -950,6 +950,8 @@ index_bytes:
 ; head, a first level past fls): the index is damaged. clobbers: xDX, xDI
 index_search:
         mov     xDI, [xBX + KH_INDEX]
+        cmp     dword [xDI + IX_FLMAP], 0
+        je      .none                           ; no class holds a run (a fresh pool's fill)
         mov     xDX, xCX
         shr     xDX, SL_LOG                     ; its first level
         movzx   eax, byte [xBX + IX_FLS]
@@ -1142,22 +1144,31 @@ top_set:
         not     eax
         ret
 
-; top_first - top_run, and its first block checked to start a run: block 0, or the block
-; before it used. out: xCX as top_run's; CF when a check fails. clobbers: nothing else
+; top_first - top_run's work, and the first block checked to start a run: block 0, or the
+; block before it used (with none, nblocks, that is the last block). out: xCX as top_run's;
+; CF when a check fails. clobbers: nothing else
 top_first:
-        call    top_run
-        jc      .out
-        test    xCX, xCX
-        jz      .out                            ; (CF clear)
-        push    xCX
-        dec     xCX
         push    xDX
+        mov     xDX, [xBX + KH_INDEX]
+        mov     ecx, [xDX + IX_TOP]             ; (zero-extended at x86-64)
+        mov     edx, [xDX + IX_TOP_NOT]
+        not     edx
+        cmp     edx, ecx
+        jne     .bad                            ; its mirror disagrees
+        cmp     [xBX + KH_NBLOCKS], xCX
+        jb      .out                            ; past the pool (CF)
+        test    xCX, xCX
+        jz      .out                            ; block 0 (CF clear)
         mov     xDX, [xBX + KH_USED]
+        dec     xCX
         bt      [xDX], xCX
-        pop     xDX
-        pop     xCX
+        inc     xCX                             ; (keeps CF)
         cmc                                     ; CF when the block before it is free
-.out:   ret
+.out:   pop     xDX
+        ret
+.bad:   stc
+        pop     xDX
+        ret
 
 ; same_class - ZF when runs of xDX and of xDI blocks (both >= 1) share a class (run_class):
 ; when they agree on every bit from bit bsr(xDX | xDI) - SL_LOG up (every bit, below
@@ -2348,38 +2359,55 @@ kh_init:
 ; =====================================================================================
 ; kh_take(h, count, align, heads) -> first block (+ flags), or NO_BLOCK (+ flags)
 ; An allocation of `count` blocks at a multiple of `align` blocks (a power of two, by
-; address) placed and claimed: where index_find says (I3; with heads not 0, its steps 0 and
-; 1 alone: a head per class, however many runs the pool holds), its hint checked against the
-; used bitmap ([q, q + count) all free), or in a pool without an index the lowest aligned fit
-; (bitmap_fit). Then used and start bits as kh_mark and kh_claim set them, the index and
-; the summary kept (change_range). When the index fails a check it is made anew from the
-; bitmaps (INDEX_DAMAGED added to the result) and the search runs again; should it fail
-; again, the bitmaps decide alone. SUMMARY_DAMAGED is added when the summary was made anew.
-; NO_BLOCK: no placement exists; nothing changed but a rebuilt index or summary.
-; The caller has checked count >= 1 and count <= free blocks.
+; address) placed and claimed: where index_find says (I3; with heads not 0, its steps 0 to
+; 2 alone: a head per class and the top run, however many runs the pool holds), its hint
+; checked against the used bitmap ([q, q + count) all free), or in a pool without an index
+; the lowest aligned fit (bitmap_fit). Then used and start bits as kh_mark and kh_claim set
+; them, the index and the summary kept (change_range). When the index fails a check it is
+; made anew from the bitmaps (INDEX_DAMAGED added to the result) and the search runs again;
+; should it fail again, the bitmaps decide alone. SUMMARY_DAMAGED is added when the summary
+; was made anew. NO_BLOCK: no placement exists; nothing changed but a rebuilt index or
+; summary. The caller has checked count >= 1 and count <= free blocks.
 ; =====================================================================================
-%define TAKE_FLAGS ARG(0)                       ; h's slot, free once h is in xBX
 kh_take:
         ENTER_SAVED
         mov     xBX, ARG(0)
-        mov     WORD_PTR TAKE_FLAGS, 0
+        mov     xAX, ARG(1)
+        mov     xDX, ARG(2)
+        mov     xSI, ARG(3)
+        call    take
+        LEAVE_SAVED
+
+; take - kh_take's work without its frame, for it and the entries' fills (FILL_TAKE). in:
+; xBX = h, xAX = count, xDX = align, xSI = heads. out: xAX as kh_take's result.
+; clobbers: xCX, xDX, xSI, xDI, xBP
+%define TK_FLAGS [xSP + PUSHED * WORD_BYTES]    ; what was made anew
+%define TK_COUNT [xSP + (PUSHED + 1) * WORD_BYTES]
+%define TK_ALIGN [xSP + (PUSHED + 2) * WORD_BYTES]
+%define TK_HEADS [xSP + (PUSHED + 3) * WORD_BYTES]
+take:
+        push    xSI
+        push    xDX
+        push    xAX
+        push    0
+  %assign PUSHED 0
         cmp     byte [xBX + IX_RUN_MIN], 0
         je      .bitmaps
-.index: mov     xAX, ARG(1)
-        mov     xDX, ARG(2)
+.index: mov     xAX, TK_COUNT
+        mov     xDX, TK_ALIGN
         call    take_head                       ; the common fill, in one pass
         jnc     .taken
         test    xAX, xAX
         jz      .damaged                        ; a link failed on the way
-.find:  mov     xAX, ARG(1)
-        mov     xDX, ARG(2)
-        mov     xSI, ARG(3)
+.find:  mov     xAX, TK_COUNT
+        mov     xDX, TK_ALIGN
+        mov     xSI, TK_HEADS
         call    index_find
         jc      .damaged
         cmp     xAX, ALL_ONES
         je      .none
         mov     xDX, xAX                        ; the hint, checked: all its blocks free
-        add     xDX, ARG(1)
+        add     xDX, TK_COUNT
         jc      .damaged
         cmp     xDX, [xBX + KH_NBLOCKS]
         ja      .damaged
@@ -2390,14 +2418,14 @@ kh_take:
 .damaged:
         AT_DEPTH 0
         mov     xCX, INDEX_DAMAGED
-        test    TAKE_FLAGS, xCX
+        test    TK_FLAGS, xCX
         jnz     .bitmaps                        ; made anew and failed again
-        or      TAKE_FLAGS, xCX
+        or      TK_FLAGS, xCX
         call    index_build
         jmp     .index
 .bitmaps:
-        mov     xAX, ARG(1)
-        mov     xDX, ARG(2)
+        mov     xAX, TK_COUNT
+        mov     xDX, TK_ALIGN
         call    bitmap_fit
         cmp     xAX, ALL_ONES
         je      .none
@@ -2407,29 +2435,52 @@ kh_take:
 .start: SPUSH   xAX
         call    start_bit                       ; (keeps xBP)
         bts     [xDI], xCX
-        mov     xAX, [xSP]
-        mov     xDX, ARG(1)
-        mov     xSI, ALL_ONES
+        mov     xDX, TK_COUNT
         test    xBP, xBP
         jnz     .used
+        mov     xSI, ALL_ONES
         mov     xDI, 1                          ; (a start)
         call    change_range                    ; (as kh_claim)
         jmp     .claimed
-.used:  add     xDX, xAX                        ; change_range's work past index_take:
+        ; change_range's work past index_take: the used bits and the summary over them.
+        ; Inside one word (xCX its first bit), a mask; that word held a free block and
+        ; holds a start now, a boundary word before and after (I6): the summary stays.
+.used:  lea     xSI, [xCX + xDX]
+        cmp     xSI, WORD_BITS
+        ja      .words
+        mov     xSI, xCX
+        mov     ecx, WORD_BITS
+        sub     ecx, edx
+        mov     xBP, ALL_ONES
+        shr     xBP, cl                         ; count bits (1 to WORD_BITS) ..
+        mov     ecx, esi
+        shl     xBP, cl                         ; .. from first's
+        sub     xDI, [xBX + KH_START]
+        add     xDI, [xBX + KH_USED]            ; (first's used word)
+        or      [xDI], xBP
+        xor     xAX, xAX                        ; nothing made anew
+        jmp     .claimed
+.words: add     xDX, xAX
+        mov     xSI, ALL_ONES
         mov     xDI, [xBX + KH_USED]
         call    fill                            ; the used bits (keeps xDX, xSI)
         mov     xAX, [xSP]
         mov     xDI, 1                          ; (a start)
-        call    summary_range                   ; and the summary over them
+        call    summary_range
 .claimed:
-        or      TAKE_FLAGS, xAX
+        or      TK_FLAGS, xAX
         SPOP    xAX
-        or      xAX, TAKE_FLAGS
-        LEAVE_SAVED
+        or      xAX, TK_FLAGS
+        jmp     .out
 .none:  mov     xAX, NO_BLOCK
-        or      xAX, TAKE_FLAGS
-        LEAVE_SAVED
-%undef TAKE_FLAGS
+        or      xAX, TK_FLAGS
+.out:   CHECK_DEPTH
+        add     xSP, 4 * WORD_BYTES
+        ret
+%undef TK_FLAGS
+%undef TK_COUNT
+%undef TK_ALIGN
+%undef TK_HEADS
 
 ; =====================================================================================
 ; kh_claim(h, first, count) / kh_mark(h, first, count) -> 0, or SUMMARY_DAMAGED and
@@ -3529,8 +3580,10 @@ kh_fast_free:
 ; which is a plain pool (MISS_OK). clobbers: everything the entry may
 %macro FILL_TAKE 2
         push    xDI                             ; n
-        mov     xSI, xDI
-        CALL4   kh_take, xBX, xSI, %2, 0
+        mov     xAX, xDI
+        mov     xDX, %2
+        xor     xSI, xSI                        ; (not heads alone)
+        call    take
         mov     xCX, xAX
         shr     xCX, WORD_BITS - 2              ; SUMMARY_DAMAGED or INDEX_DAMAGED
         jnz     %%report
