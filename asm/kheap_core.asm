@@ -1441,12 +1441,35 @@ run_ended:
 
 ; run_before - the free run that ends at block xAX - 1 (free; xAX > 0): xAX = its first
 ; block, xDX = its length, and when that is run_min or more xSI = its header (run_header
-; passed). Up to run_min + 1 blocks it is measured on the used bitmap; a longer one is
-; found through its footer, checked: its header passes with the length that ends it there,
-; and the block before it is used (or it is block 0). CF when a check fails.
+; passed). A run longer than run_min is found through its footer, checked: its header
+; passes with the length that ends it there, and the block before it is used (or it is
+; block 0). When that fails, up to run_min + 1 blocks are measured on the used bitmap, and a
+; run longer than that must pass the footer's check. CF when a check fails.
 ; clobbers: xCX, xDI, xBP
 run_before:
         push    xAX                             ; b
+        ; The common case first: a run longer than run_min, named by its footer, checked as
+        ; below; anything else (a shorter run has no footer) is measured from the bitmap.
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        inc     xCX
+        mov     xDX, xAX
+        sub     xDX, xCX                        ; the highest first block such a run has
+        jb      .scan
+        BLOCK_ADDR xDI
+        mov     eax, [xDI - 4]                  ; block b - 1's last dword
+        cmp     xAX, xDX
+        ja      .scan                           ; not such a run's footer
+        call    run_header
+        jc      .scan
+        lea     xDI, [xAX + xDX]
+        cmp     xDI, [xSP]
+        jne     .scan                           ; its length does not end it at b
+        test    xAX, xAX
+        jz      .done
+        lea     xDI, [xAX - 1]
+        USED_BIT xDI
+        jc      .done                           ; the block before it is used: that run
+.scan:  mov     xAX, [xSP]
         movzx   ecx, byte [xBX + IX_RUN_MIN]
         inc     xCX
         xor     xDX, xDX
@@ -2429,38 +2452,43 @@ take:
         call    bitmap_fit
         cmp     xAX, ALL_ONES
         je      .none
-.claim: xor     xBP, xBP                        ; (the index not yet told)
-        jmp     .start
-.taken: mov     xBP, 1                          ; take_head took it out of the index
-.start: SPUSH   xAX
-        call    start_bit                       ; (keeps xBP)
-        bts     [xDI], xCX
+.claim: SPUSH   xAX
+        call    start_bit
+        bts     [xDI], xCX                      ; (I5: the start bit before the used bits)
         mov     xDX, TK_COUNT
-        test    xBP, xBP
-        jnz     .used
         mov     xSI, ALL_ONES
         mov     xDI, 1                          ; (a start)
         call    change_range                    ; (as kh_claim)
         jmp     .claimed
-        ; change_range's work past index_take: the used bits and the summary over them.
-        ; Inside one word (xCX its first bit), a mask; that word held a free block and
-        ; holds a start now, a boundary word before and after (I6): the summary stays.
-.used:  lea     xSI, [xCX + xDX]
+        ; take_head took it out of the index: change_range's work past index_take, the
+        ; start bit, the used bits and the summary over them. Inside one word (xCX its
+        ; first bit), a mask; that word held a free block and holds a start now, a boundary
+        ; word before and after (I6): the summary stays.
+        AT_DEPTH 0
+.taken: SPUSH   xAX
+        mov     xDX, TK_COUNT
+        mov     xCX, xAX
+        and     ecx, WORD_BITS - 1
+        lea     xSI, [xCX + xDX]
         cmp     xSI, WORD_BITS
         ja      .words
-        mov     xSI, xCX
+        shr     xAX, WORD_SHIFT                 ; first's word
+        mov     xSI, [xBX + KH_START]
+        bts     [xSI + xAX * WORD_SCALE], xCX
+        mov     xDI, xCX
         mov     ecx, WORD_BITS
         sub     ecx, edx
         mov     xBP, ALL_ONES
         shr     xBP, cl                         ; count bits (1 to WORD_BITS) ..
-        mov     ecx, esi
+        mov     ecx, edi
         shl     xBP, cl                         ; .. from first's
-        sub     xDI, [xBX + KH_START]
-        add     xDI, [xBX + KH_USED]            ; (first's used word)
-        or      [xDI], xBP
+        mov     xSI, [xBX + KH_USED]
+        or      [xSI + xAX * WORD_SCALE], xBP
         xor     xAX, xAX                        ; nothing made anew
         jmp     .claimed
-.words: add     xDX, xAX
+.words: call    start_bit
+        bts     [xDI], xCX
+        add     xDX, xAX
         mov     xSI, ALL_ONES
         mov     xDI, [xBX + KH_USED]
         call    fill                            ; the used bits (keeps xDX, xSI)
@@ -2569,8 +2597,24 @@ change_range:
         mov     xDX, CR_END
         mov     xSI, CR_PATTERN
         mov     xDI, [xBX + KH_USED]
-        call    fill
-        cmp     byte [xBX + IX_RUN_MIN], 0
+        lea     xCX, [xDX - 1]
+        xor     xCX, xAX
+        shr     xCX, WORD_SHIFT
+        jnz     .words                          ; over several words: fill
+        mov     xCX, xAX                        ; inside one: fill's mask, in place
+        shr     xAX, WORD_SHIFT
+        lea     xDI, [xDI + xAX * WORD_SCALE]
+        mov     xBP, ALL_ONES
+        shl     xBP, cl                         ; from first's bit ..
+        mov     ecx, edx
+        neg     ecx
+        and     ecx, WORD_BITS - 1
+        shl     xBP, cl
+        shr     xBP, cl                         ; .. to end's
+        APPLY_MASK
+        jmp     .given
+.words: call    fill
+.given: cmp     byte [xBX + IX_RUN_MIN], 0
         je      .index
         cmp     WORD_PTR CR_PATTERN, 0
         jne     .index

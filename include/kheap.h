@@ -133,17 +133,20 @@ kheap_t *kheap_create_flags(void *mem, kheap_size_t size, kheap_size_t block_siz
  *            whose size classes are TLSF's (the lengths below 16 blocks one each, then 16
  *            between two powers of two): the start of the free run put in last (freed,
  *            coalesced or split) of the lowest class whose every run holds n blocks; when
- *            no such class has one, the first run in list order of n's own class, or of a
- *            class above, that holds n; in a pool of blocks under 16 bytes, for n shorter
- *            than a run header (16 bytes), the lowest-addressed run of n free blocks. Debug
- *            pools keep no index: the lowest-addressed run of n free blocks (first fit).
+ *            no such class has one, the start of the top run (the free run that reaches
+ *            the pool's end, which no class holds) when it holds n; else the first run in
+ *            list order of n's own class, or of a class above, that holds n; in a pool of
+ *            blocks under 16 bytes, for n shorter than a run header (16 bytes), the
+ *            lowest-addressed run of n free blocks. Debug pools keep no index: the
+ *            lowest-addressed run of n free blocks (first fit).
  * Fails:     NULL, not counted, when size is 0; NULL, counted in failed_allocs, when no run
  *            of n blocks is free after the caches are emptied or size overflows; NULL when
  *            h is NULL, or damaged (a fault, KHEAP_FAULT_CORRUPT; nothing written to h).
  * Unchanged: on failure, the heap, but for the caches (emptied into the bitmaps).
  * Cost:      O(1) from a cache; else O(1 + n / word bits) while a class whose every run
- *            holds n has one, else O(runs of n's class); a request no run can hold fails
- *            in O(runs of n's class), plus O(cached allocations) when the caches held any.
+ *            holds n has one or the top run holds n, else O(runs of n's class); a request
+ *            no run can hold fails in O(runs of n's class), plus O(cached allocations) when
+ *            the caches held any.
  *            Debug pools: O(W).
  * Lock:      held; a damaged cache entry met is dropped and reported after it is released.
  */
@@ -155,16 +158,18 @@ void *kheap_alloc(kheap_t *h, kheap_size_t size);
  *            in the pool, so any power of two up to half the address space works. With
  *            a = align / B above 1: the first aligned block of the run kheap_alloc would
  *            pick for n + a - 1 blocks (which holds an aligned fit); when no class whose
- *            every run holds n + a - 1 has one, the first run, class by class from n's in
- *            list order, that holds an aligned fit, at its first aligned block. Debug pools:
- *            the lowest aligned fit.
+ *            every run holds n + a - 1 has one, the top run's first aligned block when the
+ *            fit lies in it; else the first run, class by class from n's in list order,
+ *            that holds an aligned fit, at its first aligned block. Debug pools: the lowest
+ *            aligned fit.
  * Fails:     as kheap_alloc, and NULL (a counted failure) when align is 0 or not a power
  *            of two.
  * Unchanged: as kheap_alloc.
  * Cost:      O(log a + n / word bits) whatever the free runs elsewhere (a class head
  *            looked at for each non-empty class between n's and n + a - 1's, at most 16 a
- *            power of two of a), while a class whose every run holds n + a - 1 has one;
- *            else O(1) for each run of the classes from n's up to that class. Debug pools:
+ *            power of two of a), while a class whose every run holds n + a - 1 has one or
+ *            the top run holds the fit; else O(1) for each run of the classes from n's up
+ *            to that class. Debug pools:
  *            O(W).
  * Lock:      held.
  */

@@ -379,7 +379,9 @@ class SegregatedFit:
         return runs
 
     def _class_list(self, c):
-        return sorted((r for r in self._runs() if run_class(r[1] - r[0]) == c),
+        """Class c's runs, newest first; the top run (it ends the pool) is in none."""
+        return sorted((r for r in self._runs()
+                       if run_class(r[1] - r[0]) == c and r[1] < len(self.state)),
                       key=lambda r: -self.stamp[r[0]])
 
     def _up(self, i, align):
@@ -388,8 +390,10 @@ class SegregatedFit:
     def _place(self, n, align):
         """As kh_take: for an alignment above a block, the head of each class from
         fit_class(n) below fit_class(n + a - 1) that holds an aligned fit; then the head of
-        the first non-empty class at or above fit_class(n + a - 1) at its first aligned block; else the runs of each class from run_class(n) up, in list
-        order, the first holding an aligned fit."""
+        the first non-empty class at or above fit_class(n + a - 1) at its first aligned
+        block; then the top run at its first aligned block, when the fit lies in it; else
+        the runs of each class from run_class(n) up, in list order, the first holding an
+        aligned fit."""
         classes = (run_class(len(self.state)) // 16 + 1) * 16
         limit = fit_class(n + align // BLOCK - 1)
         for c in range(fit_class(n), limit if align > BLOCK else 0):
@@ -400,6 +404,9 @@ class SegregatedFit:
             runs = self._class_list(c)
             if runs:
                 return self._up(runs[0][0], align)
+        q = self._up(self._begin(len(self.state)), align)
+        if q + n <= len(self.state):
+            return q
         for c in range(run_class(n), classes):
             for first, end in self._class_list(c):
                 q = self._up(first, align)
