@@ -3294,10 +3294,34 @@ cache_top:
         ret
 
 ; length_is - ZF when the allocation at block xAX is exactly xDI blocks long (I1), measured
-; past its first word, which holds no boundary after it (bounded_after). in: xBX = h, xAX =
-; first, xDI = count (first + count <= nblocks), xBP = 0 (BOUNDARY_AFTER found none).
-; clobbers: xCX, xSI, xBP; keeps xAX, xDX, xDI
+; past its first word, which holds no boundary after it: when its end lies in the next word,
+; that word's first boundary must be its end (none: the end is the pool's); else through
+; bounded_after. in: xBX = h, xAX = first, xDI = count (first + count <= nblocks), xBP = 0
+; (BOUNDARY_AFTER found none). clobbers: xCX, xSI, xBP; keeps xAX, xDX, xDI
 length_is:
+        push    xDX
+        mov     xSI, xAX
+        shr     xSI, WORD_SHIFT
+        inc     xSI                             ; the next word
+        mov     xDX, xSI
+        shl     xDX, WORD_SHIFT
+        neg     xDX
+        add     xDX, xAX
+        add     xDX, xDI                        ; the end's bit in it
+        cmp     xDX, WORD_BITS
+        jae     .far                            ; past it (or the end before it: too short)
+        shl     xSI, WORD_BYTES_LOG2
+        BOUNDARY_WORD
+        bsf     xBP, xBP
+        jz      .none
+        cmp     xBP, xDX                        ; its first boundary
+        pop     xDX
+        ret
+.none:  lea     xBP, [xAX + xDI]
+        cmp     xBP, [xBX + KH_NBLOCKS]         ; none in the word: the pool's end (I2)
+        pop     xDX
+        ret
+.far:   pop     xDX
         push    xAX
         push    xDX
         push    xDI
