@@ -152,6 +152,8 @@
 ; geometry        -> xAX the geometry sum of xBX
 ; change_range    xAX first, xDX count, xSI pattern, xDI first a start -> used bits, index and
 ;                 summary (I3, I6); xAX 0, SUMMARY_DAMAGED, INDEX_DAMAGED
+; take            xAX count, xDX align, xSI heads -> xAX as kh_take's result (its work)
+; release         xAX first, xDX count -> xAX as kh_release's result (its work)
 ; alloc_length    xAX first -> xAX its length (+ SUMMARY_DAMAGED), through the summary
 ; summary_bytes   xDI words -> xCX bytes of the boundary summary (I6)
 ; summary_build   -> the summary made anew from the bitmaps
@@ -181,8 +183,12 @@
 ; index_take      [xAX, xDX) about to be used -> its run out, what is left back in (or
 ;                 reshaped, a class head cut at its front); CF
 ; take_head       xAX count, xDX align -> xAX the first block of a placement cut from a
-;                 class's head (index_find's answer where a head holds an aligned fit, and
-;                 index_take's cut, in one); CF declined, nothing changed
+;                 class's head or the top run (index_find's answer where one holds an
+;                 aligned fit, and index_take's cut, in one); CF declined, nothing changed
+; top_take        xAX count, xDX align -> as take_head, from the top run (I3)
+; top_run         -> xCX the top run's first block, checked against its mirror; CF damage
+; top_first       -> as top_run, and the block before it used; CF damage
+; top_set         xAX block -> the top run made to start there, with its mirror
 ; index_give      [xAX, xDX) just freed -> the runs either side out, their union in (or a
 ;                 class head beside it reshaped over it); CF
 ; run_put         xAX first, xDX length -> run_insert when run_min or more; CF damage
@@ -609,6 +615,18 @@ range_free:
         shr     xBP, cl
         test    [xSI], xBP
 .done:  ret
+
+; RANGE_MASK - xBP = the mask of xDX bits (1 to WORD_BITS) from bit cl up: a range inside
+; one bitmap word. Clobbers xCX, xDI.
+%macro RANGE_MASK 0
+        mov     xDI, xCX
+        mov     ecx, WORD_BITS
+        sub     ecx, edx
+        mov     xBP, ALL_ONES
+        shr     xBP, cl                         ; xDX bits ..
+        mov     ecx, edi
+        shl     xBP, cl                         ; .. from bit cl
+%endmacro
 
 ; APPLY_MASK: set (xSI = ALL_ONES) or clear (xSI = 0) the bits of mask xBP in the word at xDI.
 %macro APPLY_MASK 0
@@ -1197,6 +1215,8 @@ same_class:
 ; head follows. CF, nothing changed, when a check fails. clobbers: xAX, xCX, xDX, xSI, xDI,
 ; xBP
 run_reshape:
+        cmp     xDX, xAX
+        je      .grow                           ; it keeps its first block
         push    xDX                             ; the new first
         push    xAX
         mov     xBP, xSI                        ; its header
@@ -1251,6 +1271,35 @@ run_reshape:
         ret
 .damaged:
         pop     xDX
+        stc
+        ret
+        ; Where it keeps its first block, its links and the head word stay: its length, its
+        ; check word (the old one, which passed, with the old length out and the new in)
+        ; and its footer change, once the class's head is seen to name it.
+.grow:  push    xSI
+        push    xAX
+        mov     xAX, xDI
+        call    run_class                       ; (keeps xDI)
+        mov     xDX, [xBX + KH_INDEX]
+        pop     xAX
+        pop     xSI
+        cmp     eax, [xDX + IX_HEADS + xCX * 4]
+        jne     .refused                        ; the head, yet the class does not name it
+        mov     ecx, [xSI + RUN_LEN]
+        xor     ecx, edi
+        xor     [xSI + RUN_CHECK], ecx
+        mov     [xSI + RUN_LEN], edi
+        movzx   ecx, byte [xBX + IX_RUN_MIN]
+        cmp     xDI, xCX
+        jbe     .kept                           ; run_min blocks or fewer: no footer
+        mov     xCX, [xBX + KH_SHIFT]
+        mov     xDX, xDI
+        shl     xDX, cl
+        VG_EXPOSE xSI + xDX - 4, 4
+        mov     [xSI + xDX - 4], eax            ; the footer: its last dword
+.kept:  clc
+        ret
+.refused:
         stc
         ret
 
@@ -2475,13 +2524,7 @@ take:
         shr     xAX, WORD_SHIFT                 ; first's word
         mov     xSI, [xBX + KH_START]
         bts     [xSI + xAX * WORD_SCALE], xCX
-        mov     xDI, xCX
-        mov     ecx, WORD_BITS
-        sub     ecx, edx
-        mov     xBP, ALL_ONES
-        shr     xBP, cl                         ; count bits (1 to WORD_BITS) ..
-        mov     ecx, edi
-        shl     xBP, cl                         ; .. from first's
+        RANGE_MASK
         mov     xSI, [xBX + KH_USED]
         or      [xSI + xAX * WORD_SCALE], xBP
         xor     xAX, xAX                        ; nothing made anew
@@ -2544,15 +2587,51 @@ kh_release:
         mov     xBX, ARG(0)
         mov     xAX, ARG(1)
         mov     xDX, ARG(2)
-        xor     xSI, xSI
+        call    release
+        LEAVE_SAVED
+
+; release - kh_release's work without its frame, for it and the entries' frees
+; (FREE_RELEASE): the live allocation [xAX, xAX + xDX) freed, its used bits cleared first,
+; then its start bit, so that a reader without the lock (lf_length) never sees a used block
+; without its start. Inside one word, through one mask, the index told (index_give, made
+; anew when it fails), the summary left as it is: the word held that start before and a
+; free block after, a boundary word both times (I6); else change_range. out: xAX = 0, or
+; SUMMARY_DAMAGED and INDEX_DAMAGED for what was made anew. clobbers: xCX, xDX, xSI, xDI,
+; xBP
+release:
+        push    xAX
+        lea     xCX, [xAX + xDX - 1]
+        xor     xCX, xAX
+        shr     xCX, WORD_SHIFT
+        jnz     .range                          ; over several words
+        mov     xCX, xAX
+        and     ecx, WORD_BITS - 1
+        mov     xSI, xAX
+        shr     xSI, WORD_SHIFT                 ; its word
+        RANGE_MASK
+        not     xBP
+        mov     xDI, [xBX + KH_USED]
+        and     [xDI + xSI * WORD_SCALE], xBP
+        push    0                               ; what was made anew
+        cmp     byte [xBX + IX_RUN_MIN], 0
+        je      .start                          ; no index
+        add     xDX, xAX
+        call    index_give
+        jnc     .start
+        call    index_build
+        mov     xCX, INDEX_DAMAGED
+        mov     [xSP], xCX
+        jmp     .start
+.range: xor     xSI, xSI
         mov     xDI, 1                          ; (first is a start)
-        call    change_range                    ; used cleared first, then the start bit:
-        SPUSH   xAX                             ; never a used block without its start for
-        mov     xAX, ARG(1)                     ; a reader without the lock (lf_length)
+        call    change_range
+        push    xAX
+.start: mov     xAX, [xSP + WORD_BYTES]
         call    start_bit
         btr     [xDI], xCX
-        SPOP    xAX
-        LEAVE_SAVED
+        pop     xAX
+        add     xSP, WORD_BYTES
+        ret
 
 kh_unmark:
         ENTER_SAVED
@@ -3586,13 +3665,8 @@ kh_fast_alloc:
         push    xAX                             ; [xSP]: the length
         mov     xDX, xAX
         mov     xAX, [xSP + 2 * WORD_BYTES]
-        xor     xSI, xSI
-        mov     xDI, 1                          ; (as kh_release: used, then the start bit)
-        call    change_range
-        or      [xSP + WORD_BYTES], xAX         ; the result: SUMMARY_DAMAGED, if met there
-        mov     xAX, [xSP + 2 * WORD_BYTES]
-        call    start_bit
-        btr     [xDI], xCX
+        call    release                         ; (as kh_release)
+        or      [xSP + WORD_BYTES], xAX         ; the result: what was made anew there
         pop     xAX
         COUNT_FREED
         pop     xAX                             ; the result
