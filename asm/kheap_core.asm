@@ -1497,13 +1497,16 @@ run_ended:
 ; clobbers: xCX, xDI, xBP
 run_before:
         push    xAX                             ; b
-        ; The common case first: a run longer than run_min, named by its footer, checked as
-        ; below; anything else (a shorter run has no footer) is measured from the bitmap.
-        movzx   ecx, byte [xBX + IX_RUN_MIN]
-        inc     xCX
+        ; The common case first, in a pool of run_min 1 (blocks of 16 bytes or more): block
+        ; b - 2 free too, so a run longer than run_min, named by its footer, checked as
+        ; below; anything else is measured from the bitmap (a shorter run has no footer).
+        cmp     byte [xBX + IX_RUN_MIN], 1
+        jne     .scan
         mov     xDX, xAX
-        sub     xDX, xCX                        ; the highest first block such a run has
+        sub     xDX, 2                          ; the highest first block such a run has
         jb      .scan
+        USED_BIT xDX
+        jc      .scan                           ; a run of one block
         BLOCK_ADDR xDI
         mov     eax, [xDI - 4]                  ; block b - 1's last dword
         cmp     xAX, xDX

@@ -218,3 +218,28 @@ KTEST(alloc_of_more_than_65536_blocks_spans_many_words)
     KT_EXPECT(kheap_alloc(h, kt_stats(h).capacity) != 0);
     KT_EXPECT(kheap_check(h) == 0);
 }
+
+/* The top run (the free run that reaches the pool's end) keeps no header: allocations cut
+ * from its front, plain and aligned, write nothing into what lies past them, and the bytes
+ * there stay as they were. */
+KTEST(fills_from_the_top_run_write_nothing_past_them)
+{
+    kheap_t *h = kt_pool_flags(64 * 1024, 0, KHEAP_F_NOCACHE);
+    KT_ASSERT(h);
+    unsigned char *a = kheap_alloc(h, 64);
+    KT_ASSERT(a);
+    unsigned char *far = a + 64 + 4096, *limit = (unsigned char *)((uintptr_t *)h)[CB_LIMIT];
+    KT_ASSERT(far < limit);
+    ktest_expose(far, (size_t)(limit - far));   /* (free memory, written by the test alone) */
+    kt_fill(far, (size_t)(limit - far), 41);
+    unsigned char *b = kheap_alloc(h, 100), *c = kheap_alloc_aligned(h, 64, 1024);
+    unsigned char *d = kheap_alloc(h, 2000);
+    KT_ASSERT(b && c && d);
+    KT_EXPECT_PTR_EQ(b, a + 64);                        /* the top run's front */
+    KT_EXPECT_EQ((uintptr_t)c % 1024, 0);
+    KT_EXPECT(c > b && c - b < 112 + 1024);             /* its first aligned block */
+    KT_EXPECT_PTR_EQ(d, c + 64);                        /* the top run starts past c */
+    KT_EXPECT(d + 2000 <= far);
+    KT_EXPECT(kt_intact(far, (size_t)(limit - far), 41));
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
