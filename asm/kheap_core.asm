@@ -968,10 +968,12 @@ index_bytes:
 ; head, a first level past fls): the index is damaged. clobbers: xDX, xDI
 index_search:
         mov     xDI, [xBX + KH_INDEX]
-        cmp     dword [xDI + IX_FLMAP], 0
-        je      .none                           ; no class holds a run (a fresh pool's fill)
         mov     xDX, xCX
         shr     xDX, SL_LOG                     ; its first level
+        bsr     eax, dword [xDI + IX_FLMAP]
+        jz      .none                           ; no class holds a run (a fresh pool's fill)
+        cmp     eax, edx
+        jb      .none                           ; none at its first level or above
         movzx   eax, byte [xBX + IX_FLS]
         cmp     xDX, xAX
         jae     .none                           ; longer than the pool: no class holds it
@@ -3624,7 +3626,24 @@ kh_fast_alloc:
         cmp     xCX, [xBX + KH_NBLOCKS]
         jbe     %%word                          ; .. in the pool (past it: a damaged pad bit,
         xor     xBP, xBP                        ;  and the words past it are measured)
-%%long: push    xAX
+%%long: mov     xSI, xAX                        ; none in its word: the next word's first
+        shr     xSI, WORD_SHIFT                 ; boundary, when that word is the pool's
+        inc     xSI
+        mov     xCX, xSI
+        shl     xCX, WORD_SHIFT                 ; its first block
+        cmp     xCX, [xBX + KH_NBLOCKS]
+        jae     %%far
+        shl     xSI, WORD_BYTES_LOG2
+        BOUNDARY_WORD
+        bsf     xBP, xBP
+        jz      %%far                           ; none there either
+        add     xBP, xCX                        ; the boundary ..
+        cmp     xBP, [xBX + KH_NBLOCKS]
+        ja      %%far                           ; .. past the pool: a damaged pad bit
+        sub     xBP, xAX                        ; the length
+        jmp     %%length
+%%far:  xor     xBP, xBP                        ; (first's word holds none, as bounded_after
+        push    xAX                             ;  takes it)
         mov     xDX, [xBX + KH_CLASSES]
         call    bounded_after
         mov     xBP, xAX
