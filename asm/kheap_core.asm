@@ -2924,8 +2924,10 @@ summary_build:
 ; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
 %define SR_FIRST   [xSP]                        ; summary_range's locals: the first word,
 %define SR_LAST    [xSP + WORD_BYTES]           ; the last word,
-%define SR_PATTERN [xSP + 2 * WORD_BYTES]       ; and the pattern of the words between
+%define SR_PATTERN [xSP + 2 * WORD_BYTES]       ; the pattern of the words between,
+%define SR_END     [xSP + 3 * WORD_BYTES]       ; and the end block
 summary_range:
+        push    xDX                             ; SR_END
         shr     xAX, WORD_SHIFT
         dec     xDX
         shr     xDX, WORD_SHIFT
@@ -2945,8 +2947,22 @@ summary_range:
 .last:  mov     xAX, SR_LAST
         cmp     xAX, SR_FIRST
         je      .done
+        ; The last word, covered in part, keeps a block past the range: when that block is
+        ; free or a start, the word is a boundary word before and after, left as it is.
+        mov     xCX, SR_END
+        test    ecx, WORD_BITS - 1
+        jz      .measure                        ; covered whole
+        mov     xSI, [xBX + KH_USED]
+        mov     xDI, [xSI + xAX * WORD_SCALE]
+        not     xDI
+        mov     xSI, [xBX + KH_START]
+        or      xDI, [xSI + xAX * WORD_SCALE]
+        bt      xDI, xCX                        ; (the end's bit: modulo WORD_BITS)
+        jc      .between
+.measure:
         call    summary_one                     ; the last
         jc      .damaged
+.between:
         mov     xAX, SR_FIRST
         inc     xAX
         mov     xDX, SR_LAST
@@ -2957,10 +2973,11 @@ summary_range:
         call    summary_bits
         jc      .damaged
 .done:  add     xSP, 3 * WORD_BYTES
-.clean: xor     xAX, xAX
+.clean: pop     xAX
+        xor     xAX, xAX
         ret
 .damaged:
-        add     xSP, 3 * WORD_BYTES
+        add     xSP, 4 * WORD_BYTES
         call    summary_build
         xor     xAX, xAX
         bts     xAX, WORD_BITS - 1              ; SUMMARY_DAMAGED
@@ -2968,6 +2985,7 @@ summary_range:
 %undef SR_FIRST
 %undef SR_LAST
 %undef SR_PATTERN
+%undef SR_END
 
 ; summary_one - I6 after bitmap word xAX changed. Most changes leave it a boundary word or
 ; not, as its level-1 bit says already: then nothing above changes either, and the level-1
