@@ -3397,8 +3397,8 @@ cache_top:
 
 ; length_is - ZF when the allocation at block xAX is exactly xDI blocks long (I1), measured
 ; past its first word, which holds no boundary after it: when its end lies in the next word,
-; that word's first boundary must be its end (none: the end is the pool's); else through
-; bounded_after. in: xBX = h, xAX = first, xDI = count (first + count <= nblocks), xBP = 0
+; that word's first boundary must be its end (none, or no next word: the end is the
+; pool's); else through bounded_after. in: xBX = h, xAX = first, xDI = count (first + count <= nblocks), xBP = 0
 ; (BOUNDARY_AFTER found none). clobbers: xCX, xSI, xBP; keeps xAX, xDX, xDI
 length_is:
         push    xDX
@@ -3406,7 +3406,9 @@ length_is:
         shr     xSI, WORD_SHIFT
         inc     xSI                             ; the next word
         mov     xDX, xSI
-        shl     xDX, WORD_SHIFT
+        shl     xDX, WORD_SHIFT                 ; its first block
+        cmp     xDX, [xBX + KH_NBLOCKS]
+        jae     .none                           ; past the pool: it ends the pool (I2)
         neg     xDX
         add     xDX, xAX
         add     xDX, xDI                        ; the end's bit in it
