@@ -161,6 +161,8 @@
 ;                 it; xAX 0 or SUMMARY_DAMAGED (then made anew)
 ; summary_one     xAX word -> its level-1 bit checked, summary_word when it changed; CF damage
 ; summary_bits    [xAX, xDX] words all changed to pattern xSI -> their level-1 bits; CF damage
+; summary_mask    xAX last word, xDI mask from the first, xSI pattern -> one level-1 word's
+;                 bits (summary_bits' step); CF damage
 ; summary_word    xAX word -> its bit at level 1 and up (summary_up); CF damage
 ; summary_up      xAX entry below, xDI its value, xSI level, xBP entries below -> that
 ;                 level's bit and up; CF damage
@@ -3022,7 +3024,17 @@ summary_one:
 %define SB_LAST    [xSP + WORD_BYTES]           ; the last, and the pattern
 %define SB_PATTERN [xSP + 2 * WORD_BYTES]
 summary_bits:
-        push    xSI
+        mov     xCX, xAX
+        xor     xCX, xDX
+        shr     xCX, WORD_SHIFT
+        jnz     .words                          ; over several level-1 words
+        mov     xCX, xAX                        ; one holds them all: its bits at once
+        and     xCX, WORD_BITS - 1
+        mov     xDI, ALL_ONES
+        shl     xDI, cl                         ; the mask: from xAX's bit ..
+        mov     xAX, xDX
+        jmp     summary_mask                    ; .. to xDX's (its ret is ours)
+.words: push    xSI
         push    xDX
         push    xAX
 .word:  mov     xAX, SB_NEXT
@@ -3030,54 +3042,16 @@ summary_bits:
         and     xCX, WORD_BITS - 1
         mov     xDI, ALL_ONES
         shl     xDI, cl                         ; the mask: from xAX's bit up ..
-        mov     xDX, xAX
-        or      xDX, WORD_BITS - 1              ; .. to the end of its level-1 word,
-        cmp     xDX, SB_LAST
+        or      xAX, WORD_BITS - 1              ; .. to the end of its level-1 word,
+        cmp     xAX, SB_LAST
         jbe     .ends
-        mov     xDX, SB_LAST                    ; .. or to the last word
-.ends:  lea     xCX, [xDX + 1]
+        mov     xAX, SB_LAST                    ; .. or to the last word
+.ends:  lea     xCX, [xAX + 1]
         mov     SB_NEXT, xCX
-        mov     xCX, xDX
-        not     xCX
-        and     xCX, WORD_BITS - 1              ; cl = bits above xDX's in its word
-        mov     xBP, ALL_ONES
-        shr     xBP, cl
-        and     xDI, xBP                        ; xDI = the mask
-        shr     xDX, WORD_SHIFT
-        mov     xAX, xDX                        ; xAX = the level-1 word
-        shl     xDX, WORD_BYTES_LOG2 + 1
-        add     xDX, [xBX + KH_SUMMARY]         ; xDX -> it
-        mov     xCX, xDI
-        mov     xDI, [xDX]
-        MIRROR_CHECK .damaged
-        mov     xBP, xDI                        ; xBP = the word before
-        cmp     WORD_PTR SB_PATTERN, 0
-        je      .set                            ; free words: boundary words
-        not     xCX
-        and     xDI, xCX
-        jmp     .put
-.set:   or      xDI, xCX
-.put:   cmp     xDI, xBP
-        je      .next                           ; unchanged
-        STORE_MIRRORED
-        ; It turned zero or not zero iff exactly one of the two is zero.
-        test    xBP, xBP
-        setz    cl
-        test    xDI, xDI
-        setz    ch
-        cmp     cl, ch
-        je      .next
-        mov     xBP, [xBX + KH_NWORDS]
-        add     xBP, WORD_BITS - 1
-        shr     xBP, WORD_SHIFT                 ; words of level 1
-        cmp     xBP, 1
-        je      .next                           ; level 1 is the top
-        mov     xSI, xBP
-        shl     xSI, WORD_BYTES_LOG2 + 1
-        add     xSI, [xBX + KH_SUMMARY]         ; level 2
-        call    summary_up
+        mov     xSI, SB_PATTERN
+        call    summary_mask
         jc      .damaged
-.next:  mov     xAX, SB_NEXT
+        mov     xAX, SB_NEXT
         cmp     xAX, SB_LAST
         jbe     .word
         add     xSP, 3 * WORD_BYTES
@@ -3090,6 +3064,57 @@ summary_bits:
 %undef SB_NEXT
 %undef SB_LAST
 %undef SB_PATTERN
+
+; summary_mask - summary_bits' work on one level-1 word: the bits of the words from those
+; in mask xDI up to word xAX (of the same level-1 word) set (xSI = 0: they are boundary
+; words) or cleared, the word checked against its mirror first and written with it; when it
+; turns zero or not zero, on up (summary_up). out: CF set when a word failed its mirror.
+; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
+summary_mask:
+        mov     xCX, xAX
+        not     xCX
+        and     xCX, WORD_BITS - 1              ; cl = bits above xAX's in its word
+        mov     xBP, ALL_ONES
+        shr     xBP, cl
+        and     xDI, xBP                        ; the mask, to xAX's bit
+        shr     xAX, WORD_SHIFT                 ; xAX = the level-1 word
+        mov     xDX, xAX
+        shl     xDX, WORD_BYTES_LOG2 + 1
+        add     xDX, [xBX + KH_SUMMARY]         ; xDX -> it
+        mov     xCX, xDI
+        mov     xDI, [xDX]
+        MIRROR_CHECK .damaged
+        mov     xBP, xDI                        ; xBP = the word before
+        test    xSI, xSI
+        jz      .set                            ; free words: boundary words
+        not     xCX
+        and     xDI, xCX
+        jmp     .put
+.set:   or      xDI, xCX
+.put:   cmp     xDI, xBP
+        je      .done                           ; unchanged
+        STORE_MIRRORED
+        ; It turned zero or not zero iff exactly one of the two is zero.
+        test    xBP, xBP
+        setz    cl
+        test    xDI, xDI
+        setz    ch
+        cmp     cl, ch
+        je      .done
+        mov     xBP, [xBX + KH_NWORDS]
+        add     xBP, WORD_BITS - 1
+        shr     xBP, WORD_SHIFT                 ; words of level 1
+        cmp     xBP, 1
+        je      .done                           ; level 1 is the top
+        mov     xSI, xBP
+        shl     xSI, WORD_BYTES_LOG2 + 1
+        add     xSI, [xBX + KH_SUMMARY]         ; level 2
+        jmp     summary_up                      ; (its ret and flags are ours)
+.done:  clc
+        ret
+.damaged:
+        stc
+        ret
 
 ; summary_word - I6 after bitmap word xAX changed: its bit at level 1 set or cleared, and
 ; on up while a level word turns from zero to not zero or back (above that, nothing changes).
