@@ -142,12 +142,12 @@
 ;                 xBP the boundary bits after it (as BOUNDARY_AFTER)
 ; cache_classes   xAX blocks -> xCX the quick-cache classes of such a pool (I5)
 ; cache_set       xCX cpu -> xCX the base of its quick-cache set (cpu modulo sets), 0: none
-; cache_push      xAX count, xDX first, xSI set base -> pushed on its class (xAX 1) or not
+; cache_push      xBP count, xDX first, xSI set base -> pushed on its class (xAX 1) or not
 ;                 (0) (I5)
 ; bounded_after   xAX first, xDX most, xBP first's boundary bits (BOUNDARY_AFTER) -> xAX
 ;                 its length if at most xDX, else more
 ; lf_length       xAX first, xDX most -> as bounded_after, read without the lock
-; cache_top       xAX count, xDX set base -> xAX its class's newest entry, checked (or
+; cache_top       xDI count, xDX set base -> xAX its class's newest entry, checked (or
 ;                 CACHE_EMPTY, CACHE_DAMAGED), xDX the class, xDI count; not popped (I5)
 ; geometry        -> xAX the geometry sum of xBX
 ; change_range    xAX first, xDX count, xSI pattern, xDI first a start -> used bits, index and
@@ -383,13 +383,15 @@ WORDS_MASK QUICK_WORDS, REST_WORDS
 
 ; HANDLE_OK none - a jump to none unless xBX is a usable handle for the quick paths: not 0,
 ; its magic intact and its quick geometry word what QUICK_SUM computes. A path that reads
-; more of the control block checks the whole geometry too (GEOMETRY_OK). Clobbers xAX.
+; more of the control block checks the whole geometry too (GEOMETRY_OK). The magic is
+; XORed into the sum with its value folded into the seed, so one compare tests both: an
+; intact magic cancels, and a changed magic changes the sum. Clobbers xAX.
 %macro HANDLE_OK 1
         test    xBX, xBX
         jz      %1
-        cmp     WORD_PTR [xBX + KH_MAGIC], KH_MAGIC_VALUE
-        jne     %1
-        QUICK_SUM
+        mov     xAX, QUICK_SEED ^ KH_MAGIC_VALUE
+        xor     xAX, [xBX + KH_MAGIC]
+        XOR_WORDS QUICK_WORDS
         cmp     xAX, [xBX + KH_QUICK_GEOMETRY]
         jne     %1
 %endmacro
@@ -686,11 +688,11 @@ fill:
         and     xCX, WORD_BITS - 1
 %endmacro
 
-; WORD_OF_BLOCK - xCX = the bit of block xAX in its bitmap word, xSI = that word's byte
+; WORD_OF_BLOCK - xCX = block xAX, whose bit in its bitmap word is xCX mod WORD_BITS (as
+; cl is taken by a shift of a word, or xCX by a bt on a register), xSI = that word's byte
 ; offset in a bitmap. Clobbers nothing else.
 %macro WORD_OF_BLOCK 0
         mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
         mov     xSI, xAX
         shr     xSI, WORD_SHIFT
         shl     xSI, WORD_BYTES_LOG2
@@ -707,25 +709,26 @@ fill:
 %endmacro
 
 ; BOUNDARY_AFTER - xBP = the blocks after block xAX in its word that are free or start an
-; allocation (I1: where an allocation at xAX would end), shifted so bit 0 is block xAX + 1;
-; ZF when there is none. Blocks past the pool are used and start nothing (I2), so a bit
+; allocation (I1: where an allocation at xAX would end), shifted so bit k is block xAX + k
+; (bit 0, block xAX itself, clear: a set bit's index is a length); ZF when there is none. Blocks past the pool are used and start nothing (I2), so a bit
 ; found is a real block unless a pad bit is damaged: users stop at the pool's end, as scan
 ; does. in: xCX, xSI from WORD_OF_BLOCK. Clobbers xSI.
 %macro BOUNDARY_AFTER 0
         BOUNDARY_WORD
         shr     xBP, cl
-        shr     xBP, 1                          ; (two steps: cl + 1 may be WORD_BITS)
+        and     xBP, ~1
 %endmacro
 
-; CLASS_OF label, set - xAX = a count of blocks -> xAX = the address of its class in the
-; quick-cache set whose base the register `set` holds (I5), or a jump to label when there is
-; none (count 0 or over `classes`). xBX = h.
-%macro CLASS_OF 2
-        dec     xAX                             ; the class (count 0 wraps: out of range)
-        cmp     xAX, [xBX + KH_CLASSES]
+; CLASS_OF label, class, set, count, scratch - the register `class` = the address of the
+; class of the register `count` blocks in the quick-cache set whose base the register `set`
+; holds (I5), or a jump to label when there is none (count 0 or over `classes`). xBX = h.
+; Clobbers the register scratch (which may be class or count, not set).
+%macro CLASS_OF 5
+        lea     %5, [%4 - 1]                    ; the class (count 0 wraps: out of range)
+        cmp     %5, [xBX + KH_CLASSES]
         jae     %1
-        imul    xAX, xAX, CACHE_CLASS_BYTES
-        lea     xAX, [xAX + %2 + SET_HEADER]
+        imul    %5, %5, CACHE_CLASS_BYTES
+        lea     %2, [%5 + %3 + SET_HEADER]
 %endmacro
 
 ; CPU_SET reg, cpu, none - reg = the base of CPU cpu's quick-cache set (I5): CPU 0's, the
@@ -3292,7 +3295,7 @@ kh_block_of:
 ; LIVE_START invalid, double, interior - live_start's work, expanded in it and in
 ; FREE_HIT. in: xBX = h, xAX = ptr. out: falls through with xAX = its block and xBP = the
 ; blocks after it in its word that are free or start an allocation (I1, as BOUNDARY_AFTER:
-; bit 0 is block + 1; 0 when none); a jump to invalid (outside the block area or off a
+; bit k is block + k; 0 and ZF when none); a jump to invalid (outside the block area or off a
 ; block boundary), double (a free block, or a start whose cached bit is set: freed already,
 ; held in a quick cache, I5) or interior (used, not a start). clobbers: xCX, xDX, xSI, xDI
 %macro LIVE_START 3
@@ -3305,11 +3308,12 @@ kh_block_of:
         ror     xAX, cl
         cmp     xAX, [xBX + KH_NBLOCKS]
         jae     %1
-        ; Used, a start and not cached (I1, I5), read from its words.
+        ; Used, a start and not cached (I1, I5), read from its words (the bt on a register
+        ; and the shifts take the block's bit in its word from xCX = the block, mod
+        ; WORD_BITS).
         mov     xDX, xAX
         shr     xDX, WORD_SHIFT
         mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
         mov     xSI, [xBX + KH_USED]
         mov     xBP, [xSI + xDX * WORD_SCALE]
         bt      xBP, xCX
@@ -3319,12 +3323,12 @@ kh_block_of:
         bt      xDI, xCX
         jnc     %3
         mov     xSI, [xBX + KH_CACHED]
-        bt      [xSI + xDX * WORD_SCALE], xCX
+        bt      [xSI], xAX                      ; (a bit string, as CACHED_CLEAR)
         jc      %2
         not     xBP                             ; where an allocation here ends: ~used | start
         or      xBP, xDI
         shr     xBP, cl
-        shr     xBP, 1                          ; (two steps: cl + 1 may be WORD_BITS)
+        and     xBP, ~1                         ; (ZF: none in its word)
 %endmacro
 
 ; live_start - kh_block_of's work, shared with kh_cpu_free: LIVE_START, with xAX = its
@@ -3356,7 +3360,7 @@ kh_cache_take:
         mov     xBX, ARG(0)
         mov     xAX, CACHE_EMPTY
         CPU_SET xDX, ARG(2), .done              ; no set (a damaged count): none trusted
-        mov     xAX, ARG(1)
+        mov     xDI, ARG(1)
         call    cache_top
         cmp     xAX, CACHE_EMPTY
         je      .done
@@ -3367,17 +3371,15 @@ kh_cache_take:
 .done:  LEAVE_SAVED
 
 ; CACHE_TOP empty, damaged - cache_top's work, expanded in it and in ALLOC_HIT: the newest
-; entry of the quick cache of xAX blocks (I5), checked, not popped: inside the pool with
-; all its blocks, its cached bit set, and by the bitmaps an allocation of exactly xAX blocks
-; (I1: the next block that is free or a start is first + count). in: xBX = h, xAX = count,
+; entry of the quick cache of xDI blocks (I5), checked, not popped: inside the pool with
+; all its blocks, its cached bit set, and by the bitmaps an allocation of exactly xDI blocks
+; (I1: the next block that is free or a start is first + count). in: xBX = h, xDI = count,
 ; xDX = a set's base. out: falls through with xAX = the entry's block, xDX = the class and
 ; xDI = count when it passed; a jump to damaged (xDX the class, xDI count) when it failed,
 ; to empty when the class is empty, out of range or its count damaged (no entry trusted).
 ; clobbers: xCX, xSI, xBP
 %macro CACHE_TOP 2
-        mov     xDI, xAX                        ; xDI = count
-        CLASS_OF %1, xDX                        ; xAX -> the class: count, entries
-        mov     xDX, xAX                        ; xDX = the class
+        CLASS_OF %1, xDX, xDX, xDI, xCX         ; xDX -> the class: count, entries
         mov     ecx, [xDX]
         dec     ecx                             ; (zero-extended at x86-64: 0 wraps high)
         cmp     xCX, CACHE_DEPTH
@@ -3393,7 +3395,7 @@ kh_cache_take:
         ; It is cached (I5): its cached bit is set.
         WORD_OF_BLOCK
         mov     xBP, [xBX + KH_CACHED]
-        bt      [xBP + xSI], xCX
+        bt      [xBP], xAX                      ; (a bit string, as CACHED_CLEAR)
         jnc     %2
         ; Its length by the bitmaps (I1) is `count`: in its own word, or measured further.
         BOUNDARY_AFTER
@@ -3401,8 +3403,7 @@ kh_cache_take:
         call    length_is
         jne     %2
         jmp     %%done
-%%word: bsf     xBP, xBP
-        inc     xBP                             ; the length
+%%word: bsf     xBP, xBP                        ; the length
         cmp     xBP, xDI
         jne     %2                              ; it ends early, or runs on
 %%done:
@@ -3474,7 +3475,7 @@ kh_cache_put:
         mov     xBX, ARG(0)
         xor     xAX, xAX
         CPU_SET xSI, ARG(3), .done              ; no set (a damaged count)
-        mov     xAX, ARG(2)
+        mov     xBP, ARG(2)
         mov     xDX, ARG(1)
         call    cache_push
 .done:  LEAVE_SAVED
@@ -3490,7 +3491,7 @@ bounded_after:
         test    xBP, xBP
         jz      .scan                           ; none in this word: look further
         bsf     xBP, xBP
-        lea     xBP, [xAX + xBP + 1]            ; the boundary
+        add     xBP, xAX                        ; the boundary
         cmp     xBP, [xBX + KH_NBLOCKS]
         ja      .scan                           ; past the pool (a damaged pad bit): the scan
         sub     xBP, xAX                        ; stops at its end
@@ -3528,13 +3529,13 @@ bounded_after:
         call    scan
         jmp     .found
 
-; CACHE_PUSH full - cache_push's work, expanded in it and in FREE_HIT. in: xBX = h, xAX =
+; CACHE_PUSH full - cache_push's work, expanded in it and in FREE_HIT. in: xBX = h, xBP =
 ; count, xDX = first (a live start of count blocks), xSI = a set's base (cache_set). out:
 ; falls through when it was pushed on class count-1 of that set and its cached bit set (I5);
 ; a jump to full, nothing changed, when that class is out of range or full. clobbers: xAX,
 ; xCX, xSI
 %macro CACHE_PUSH 1
-        CLASS_OF %1, xSI                        ; xAX -> the class
+        CLASS_OF %1, xAX, xSI, xBP, xAX         ; xAX -> the class
         mov     ecx, [xAX]
         cmp     xCX, CACHE_DEPTH
         jae     %1                              ; full (or a damaged count: left alone)
@@ -3575,17 +3576,17 @@ cache_push:
         HANDLE_OK %2
         cmp     byte [xBX + CACHE_SETS], 1
         ja      %2                              ; a set per CPU: kh_cpu_alloc, or the C layer
-        mov     xAX, xSI
-        sub     xAX, 1
+        mov     xDI, xSI
+        sub     xDI, 1
         jc      %2                              ; size 0: the C layer's rule
         mov     xCX, [xBX + KH_SHIFT]
-        shr     xAX, cl
-        inc     xAX                             ; xAX = n, without overflow
-        cmp     xAX, [xBX + KH_FREE_BLOCKS]
+        shr     xDI, cl
+        inc     xDI                             ; xDI = n, without overflow
+        cmp     xDI, [xBX + KH_FREE_BLOCKS]
         ja      %2
         CPU_SET xDX, %3, %2                     ; no set (a damaged count): the C layer's
         CACHE_TOP %1, %2                        ; damaged: the full path drops and reports it
-        CACHE_POP                               ; (xDI = n from here on)
+        CACHE_POP
         CACHED_CLEAR
         sub     [xBX + KH_CACHED_BLOCKS], xDI   ; (I4: out of the caches, then as a fill)
         COUNT_USED
@@ -3664,12 +3665,11 @@ kh_fast_alloc:
         ; Its length (I1), when it is at most `classes` (a longer one is not cached; a debug
         ; pool has none: its frees all go on to the release's flag test): in its own word
         ; from live_start's boundary bits, else measured further.
-        test    xBP, xBP
-        jz      %%long                          ; (xBP = 0: none in its word, as bounded_after
-        bsf     xBP, xBP                        ;  takes it)
-        lea     xCX, [xAX + xBP + 1]            ; the boundary ..
+        jz      %%long                          ; (LIVE_START's ZF: none in its word)
+        bsf     xBP, xBP                        ; the length
+        lea     xCX, [xAX + xBP]                ; the boundary ..
         cmp     xCX, [xBX + KH_NBLOCKS]
-        jbe     %%word                          ; .. in the pool (past it: a damaged pad bit,
+        jbe     %%length                        ; .. in the pool (past it: a damaged pad bit,
         xor     xBP, xBP                        ;  and the words past it are measured)
 %%long: mov     xSI, xAX                        ; none in its word: the next word's first
         shr     xSI, WORD_SHIFT                 ; boundary, when that word is the pool's
@@ -3693,11 +3693,8 @@ kh_fast_alloc:
         call    bounded_after
         mov     xBP, xAX
         pop     xAX
-        jmp     %%length
-%%word: inc     xBP
 %%length:                                       ; xBP = the length, or more than classes
         mov     xDX, xAX                        ; xDX = the block
-        mov     xAX, xBP
   %ifidn %3, 0
         mov     xSI, [xBX + KH_CACHE]
   %else
@@ -3788,7 +3785,7 @@ kh_fast_free:
 ; which flushes the caches and tries again). in: xBX = h, whose whole geometry holds and
 ; which is a plain pool (MISS_OK). clobbers: everything the entry may
 %macro FILL_TAKE 2
-        push    xDI                             ; n
+        SPUSH   xDI                             ; n
         mov     xAX, xDI
         mov     xDX, %2
         xor     xSI, xSI                        ; (not heads alone)
@@ -3796,7 +3793,7 @@ kh_fast_free:
         mov     xCX, xAX
         shr     xCX, WORD_BITS - 2              ; SUMMARY_DAMAGED or INDEX_DAMAGED
         jnz     %%report
-%%took: pop     xDI
+%%took: SPOP    xDI
         mov     xCX, NO_BLOCK                   ; (at x86-64, past an immediate's reach)
         cmp     xAX, xCX
         je      %1
@@ -3804,8 +3801,10 @@ kh_fast_free:
         BLOCK_ADDRESS
         ENTRY_LEAVE
 %%report:
+  AT_DEPTH 1                                    ; (n is pushed here)
         ENTRY_CALL kh_take_report               ; -> the result without its flags
         jmp     %%took
+  AT_DEPTH 0
 %endmacro
 
 %macro ALLOC_ENTRY 2                            ; the full path, where the caller is
@@ -3937,7 +3936,8 @@ kh_cpu_alloc:
         xchg    [xDX + SET_BUSY], xCX           ; the set's own lock
         test    xCX, xCX
         jnz     .none                           ; held elsewhere: the locked path
-        call    cache_top                       ; xAX = n, xDX = the set
+        mov     xDI, xAX
+        call    cache_top                       ; xDI = n, xDX = the set
         test    xAX, xAX
         js      .free                           ; empty or failed: the locked path decides
         CACHE_POP
@@ -4002,7 +4002,7 @@ kh_cpu_free:
         call    lf_length                       ; stable now but for the block after it
         mov     ARG(0), xAX                     ; (h is in xBX: its slot holds the length)
         mov     xSI, ARG(2)
-        CLASS_OF .undo, xSI                     ; xAX -> its class
+        CLASS_OF .undo, xAX, xSI, xAX, xAX      ; xAX -> its class
         mov     ecx, [xAX]
         cmp     xCX, CACHE_DEPTH
         jae     .undo                           ; full (or a damaged count: left alone)
