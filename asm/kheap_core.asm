@@ -137,7 +137,6 @@
 ; range_free      [xAX, xDX) -> ZF when none of its blocks is used
 ; fill            xDI bitmap, [xAX, xDX), xSI pattern -> bits set or cleared
 ; layout          xAX blocks -> xDI words, xBP block 0, xDX limit (kh_init's helper)
-; start_bit       xAX block -> xDI its start-bitmap word, xCX its bit
 ; live_start      xAX ptr -> xAX its block if a live allocation start, else a KHEAP_E code;
 ;                 xBP the boundary bits after it (as BOUNDARY_AFTER)
 ; cache_classes   xAX blocks -> xCX the quick-cache classes of such a pool (I5)
@@ -562,8 +561,7 @@ EXPORT(kh_copy, kh_core_end)
 scan:
         cmp     xAX, xDX
         jae     .none
-        mov     xCX, xAX
-        and     xCX, WORD_BITS - 1              ; cl = bit of `from` in its word
+        mov     xCX, xAX                        ; cl mod WORD_BITS = bit of `from` in its word
         shr     xAX, WORD_SHIFT                 ; xAX = word index from here on
         WORD_BITS_OF
         shr     xBP, cl                         ; drop bits below `from`
@@ -596,7 +594,6 @@ range_free:
         mov     xCX, xAX
         shr     xAX, WORD_SHIFT                 ; the first word
         lea     xSI, [xSI + xAX * WORD_SCALE]
-        and     ecx, WORD_BITS - 1
         mov     xBP, ALL_ONES
         shl     xBP, cl                         ; its mask: the first block's bit and up
         lea     xCX, [xDX - 1]
@@ -605,23 +602,26 @@ range_free:
         jz      .last
         test    [xSI], xBP
         jnz     .done                           ; used in the first word
-.whole: add     xSI, WORD_BYTES
-        dec     xCX
-        jz      .tail                           ; the last word is next
-        cmp     WORD_PTR [xSI], 0
-        je      .whole
-        ret                                     ; (ZF clear: used in a whole word)
+        lea     xSI, [xSI + xCX * WORD_SCALE]   ; xSI -> the last word,
+        neg     xCX
+        inc     xCX                             ; xCX = -(the whole words between)
+        jz      .tail
+        xor     xBP, xBP
+.whole: or      xBP, [xSI + xCX * WORD_SCALE]   ; (their used bits, all together)
+        inc     xCX
+        jnz     .whole
+        test    xBP, xBP
+        jnz     .done                           ; (ZF clear: used in a whole word)
 .tail:  mov     xBP, ALL_ONES
 .last:  mov     ecx, edx
-        neg     ecx
-        and     ecx, WORD_BITS - 1              ; cl = bits of the last word at or past end
-        shl     xBP, cl
+        neg     ecx                             ; cl mod WORD_BITS = bits of the last word at
+        shl     xBP, cl                         ; or past end
         shr     xBP, cl
         test    [xSI], xBP
 .done:  ret
 
-; RANGE_MASK - xBP = the mask of xDX bits (1 to WORD_BITS) from bit cl up: a range inside
-; one bitmap word. Clobbers xCX, xDI.
+; RANGE_MASK - xBP = the mask of xDX bits (1 to WORD_BITS) from bit cl (mod WORD_BITS) up:
+; a range inside one bitmap word. Clobbers xCX, xDI.
 %macro RANGE_MASK 0
         mov     xDI, xCX
         mov     ecx, WORD_BITS
@@ -653,8 +653,7 @@ fill:
         cmp     xAX, xDX
         jae     .done
         push    xDI
-        mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
+        mov     xCX, xAX                        ; (its bit: the shift takes it mod WORD_BITS)
         mov     xBP, ALL_ONES
         shl     xBP, cl                         ; mask: the first block's bit and up
         shr     xAX, WORD_SHIFT
@@ -671,9 +670,8 @@ fill:
         rep STOS_WORD
         mov     xBP, ALL_ONES
 .last:  mov     xCX, xDX
-        neg     xCX
-        and     xCX, WORD_BITS - 1              ; cl = bits of the last word at or past end
-        shl     xBP, cl                         ; drop them from the mask
+        neg     xCX                             ; cl mod WORD_BITS = bits of the last word at
+        shl     xBP, cl                         ; or past end: drop them from the mask
         shr     xBP, cl
         APPLY_MASK
         pop     xDI
@@ -768,17 +766,12 @@ fill:
         lock btr [xSI], xAX                     ; (locked: other CPUs set bits of the word)
 %endmacro
 
-; start_bit - xDI = address of the start word holding block xAX, xCX = its bit.
-; in: xBX = h, xAX = block. clobbers: nothing else
-start_bit:
-        mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
-        push    xAX
-        shr     xAX, WORD_SHIFT
+; START_BIT op - op (bts or btr) on the start bit of block xAX (I1), addressed as a bit
+; string from the start bitmap's base (blocks are below 2^(WORD_BITS - 1)). Clobbers xDI.
+%macro START_BIT 1
         mov     xDI, [xBX + KH_START]
-        lea     xDI, [xDI + xAX * WORD_SCALE]
-        pop     xAX
-        ret
+        %1      [xDI], xAX
+%endmacro
 
 ; summary_bytes - xCX = bytes of the boundary summary (I6) over bitmaps of xDI words: each
 ; level ceil(below / WORD_BITS) words down to one, every word with its mirror.
@@ -1417,8 +1410,7 @@ free_start:
         lea     xCX, [xAX - 1]
         mov     xBP, xCX
         shr     xBP, WORD_SHIFT                 ; the word of block b - 1
-        and     ecx, WORD_BITS - 1
-        xor     ecx, WORD_BITS - 1              ; the bits above b - 1, to drop
+        xor     ecx, WORD_BITS - 1              ; mod WORD_BITS: the bits above b - 1, to drop
         mov     xAX, [xSI + xBP * WORD_SCALE]
         shl     xAX, cl
         shr     xAX, cl
@@ -1685,6 +1677,17 @@ index_take:
 %define TH_REST  [xSP + WORD_BYTES]
 %define TH_CLASS [xSP]
 take_head:
+        ; Step 2 at once (top_take's ret and flags are ours; when it declines, index_find
+        ; searches the classes too) when no class holds a run of xAX blocks: none holds a run
+        ; (a fresh pool's fill), or xAX is at least 2^(fl + SL_LOG), past every run of the
+        ; highest first level fl that holds one (run_class).
+        mov     xCX, [xBX + KH_INDEX]
+        bsr     ecx, dword [xCX + IX_FLMAP]
+        jz      top_take
+        add     ecx, SL_LOG
+        mov     xSI, xAX
+        shr     xSI, cl
+        jnz     top_take
         push    xAX
         push    xDX                             ; (TH_REST holds the alignment till .rest)
         push    0
@@ -2512,8 +2515,7 @@ take:
         cmp     xAX, ALL_ONES
         je      .none
 .claim: SPUSH   xAX
-        call    start_bit
-        bts     [xDI], xCX                      ; (I5: the start bit before the used bits)
+        START_BIT bts                           ; (I5: the start bit before the used bits)
         mov     xDX, TK_COUNT
         mov     xSI, ALL_ONES
         mov     xDI, 1                          ; (a start)
@@ -2539,8 +2541,7 @@ take:
         or      [xSI + xAX * WORD_SCALE], xBP
         xor     xAX, xAX                        ; nothing made anew
         jmp     .claimed
-.words: call    start_bit
-        bts     [xDI], xCX
+.words: START_BIT bts
         add     xDX, xAX
         mov     xSI, ALL_ONES
         mov     xDI, [xBX + KH_USED]
@@ -2574,8 +2575,7 @@ kh_claim:
         ENTER_SAVED
         mov     xBX, ARG(0)
         mov     xAX, ARG(1)
-        call    start_bit
-        bts     [xDI], xCX
+        START_BIT bts
         mov     xDI, 1                          ; (first is a start)
         jmp     mark_range
 
@@ -2614,9 +2614,8 @@ release:
         xor     xCX, xAX
         shr     xCX, WORD_SHIFT
         jnz     .range                          ; over several words
-        mov     xCX, xAX
-        and     ecx, WORD_BITS - 1
-        mov     xSI, xAX
+        mov     xCX, xAX                        ; (its bit: RANGE_MASK's shift takes it
+        mov     xSI, xAX                        ;  mod WORD_BITS)
         shr     xSI, WORD_SHIFT                 ; its word
         RANGE_MASK
         not     xBP
@@ -2637,8 +2636,7 @@ release:
         call    change_range
         push    xAX
 .start: mov     xAX, [xSP + WORD_BYTES]
-        call    start_bit
-        btr     [xDI], xCX
+        START_BIT btr
         pop     xAX
         add     xSP, WORD_BYTES
         ret
@@ -2696,8 +2694,7 @@ change_range:
         mov     xBP, ALL_ONES
         shl     xBP, cl                         ; from first's bit ..
         mov     ecx, edx
-        neg     ecx
-        and     ecx, WORD_BITS - 1
+        neg     ecx                             ; (mod WORD_BITS: the bits at or past end)
         shl     xBP, cl
         shr     xBP, cl                         ; .. to end's
         APPLY_MASK
@@ -2927,70 +2924,59 @@ summary_build:
 ; it is. When a damaged word is met, the summary is made anew from the bitmaps and
 ; xAX = SUMMARY_DAMAGED, else 0.
 ; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
-%define SR_FIRST   [xSP]                        ; summary_range's locals: the first word,
-%define SR_LAST    [xSP + WORD_BYTES]           ; the last word,
-%define SR_PATTERN [xSP + 2 * WORD_BYTES]       ; the pattern of the words between,
-%define SR_END     [xSP + 3 * WORD_BYTES]       ; and the end block
 summary_range:
-        push    xDX                             ; SR_END
-        shr     xAX, WORD_SHIFT
-        dec     xDX
-        shr     xDX, WORD_SHIFT
         test    xDI, xDI
-        jz      .first
-        cmp     xAX, xDX
-        je      .clean                          ; one word, a start's: left as it is
+        jnz     .rest                           ; first a start: its word stays as it is
+        push    xAX
+        push    xDX
         push    xSI
-        push    xDX
-        push    xAX
-        jmp     .last                           ; a boundary word before and after
-.first: push    xSI
-        push    xDX
-        push    xAX
+        shr     xAX, WORD_SHIFT
         call    summary_one                     ; the first word
+        pop     xSI                             ; (pop keeps the flags)
+        pop     xDX
+        pop     xAX
         jc      .damaged
-.last:  mov     xAX, SR_LAST
-        cmp     xAX, SR_FIRST
-        je      .done
+.rest:  mov     xCX, xDX                        ; xCX = the end block
+        shr     xAX, WORD_SHIFT                 ; xAX = the first word
+        lea     xDI, [xDX - 1]
+        shr     xDI, WORD_SHIFT                 ; xDI = the last word
+        cmp     xAX, xDI
+        je      .clean                          ; one word: done already
         ; The last word, covered in part, keeps a block past the range: when that block is
         ; free or a start, the word is a boundary word before and after, left as it is.
-        mov     xCX, SR_END
         test    ecx, WORD_BITS - 1
-        jz      .measure                        ; covered whole
-        mov     xSI, [xBX + KH_USED]
-        mov     xDI, [xSI + xAX * WORD_SCALE]
-        not     xDI
-        mov     xSI, [xBX + KH_START]
-        or      xDI, [xSI + xAX * WORD_SCALE]
-        bt      xDI, xCX                        ; (the end's bit: modulo WORD_BITS)
+        jz      .last                           ; covered whole
+        mov     xBP, [xBX + KH_USED]
+        mov     xBP, [xBP + xDI * WORD_SCALE]
+        not     xBP
+        mov     xDX, [xBX + KH_START]
+        or      xBP, [xDX + xDI * WORD_SCALE]
+        bt      xBP, xCX                        ; (the end's bit: modulo WORD_BITS)
         jc      .between
-.measure:
-        call    summary_one                     ; the last
+.last:  push    xAX
+        push    xDI
+        push    xSI
+        mov     xAX, xDI
+        call    summary_one                     ; the last word
+        pop     xSI
+        pop     xDI
+        pop     xAX
         jc      .damaged
-.between:
-        mov     xAX, SR_FIRST
+.between:                                       ; the words between, all alike
         inc     xAX
-        mov     xDX, SR_LAST
-        dec     xDX
-        cmp     xAX, xDX
-        ja      .done                           ; none between
-        mov     xSI, SR_PATTERN
+        dec     xDI
+        cmp     xAX, xDI
+        ja      .clean                          ; none
+        mov     xDX, xDI
         call    summary_bits
         jc      .damaged
-.done:  add     xSP, 3 * WORD_BYTES
-.clean: pop     xAX
-        xor     xAX, xAX
+.clean: xor     xAX, xAX
         ret
 .damaged:
-        add     xSP, 4 * WORD_BYTES
         call    summary_build
         xor     xAX, xAX
         bts     xAX, WORD_BITS - 1              ; SUMMARY_DAMAGED
         ret
-%undef SR_FIRST
-%undef SR_LAST
-%undef SR_PATTERN
-%undef SR_END
 
 ; summary_one - I6 after bitmap word xAX changed. Most changes leave it a boundary word or
 ; not, as its level-1 bit says already: then nothing above changes either, and the level-1
@@ -3032,7 +3018,6 @@ summary_bits:
         shr     xCX, WORD_SHIFT
         jnz     .words                          ; over several level-1 words
         mov     xCX, xAX                        ; one holds them all: its bits at once
-        and     xCX, WORD_BITS - 1
         mov     xDI, ALL_ONES
         shl     xDI, cl                         ; the mask: from xAX's bit ..
         mov     xAX, xDX
@@ -3042,7 +3027,6 @@ summary_bits:
         push    xAX
 .word:  mov     xAX, SB_NEXT
         mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
         mov     xDI, ALL_ONES
         shl     xDI, cl                         ; the mask: from xAX's bit up ..
         or      xAX, WORD_BITS - 1              ; .. to the end of its level-1 word,
@@ -3075,9 +3059,8 @@ summary_bits:
 ; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
 summary_mask:
         mov     xCX, xAX
-        not     xCX
-        and     xCX, WORD_BITS - 1              ; cl = bits above xAX's in its word
-        mov     xBP, ALL_ONES
+        not     xCX                             ; cl mod WORD_BITS = bits above xAX's in its
+        mov     xBP, ALL_ONES                   ; word
         shr     xBP, cl
         and     xDI, xBP                        ; the mask, to xAX's bit
         shr     xAX, WORD_SHIFT                 ; xAX = the level-1 word
@@ -3092,18 +3075,19 @@ summary_mask:
         jz      .set                            ; free words: boundary words
         not     xCX
         and     xDI, xCX
-        jmp     .put
-.set:   or      xDI, xCX
-.put:   cmp     xDI, xBP
+        cmp     xDI, xBP
         je      .done                           ; unchanged
         STORE_MIRRORED
-        ; It turned zero or not zero iff exactly one of the two is zero.
-        test    xBP, xBP
-        setz    cl
-        test    xDI, xDI
-        setz    ch
-        cmp     cl, ch
-        je      .done
+        test    xDI, xDI                        ; bits cleared: it turned zero iff it is
+        jnz     .done                           ; zero now
+        jmp     .turned
+.set:   or      xDI, xCX
+        cmp     xDI, xBP
+        je      .done                           ; unchanged
+        STORE_MIRRORED
+        test    xBP, xBP                        ; bits set: it turned not zero iff it was
+        jnz     .done                           ; zero before
+.turned:
         mov     xBP, [xBX + KH_NWORDS]
         add     xBP, WORD_BITS - 1
         shr     xBP, WORD_SHIFT                 ; words of level 1
@@ -3140,9 +3124,8 @@ summary_word:
 summary_up:
         add     xBP, WORD_BITS - 1
         shr     xBP, WORD_SHIFT                 ; xBP = words of this level
-        mov     xCX, xAX
-        and     xCX, WORD_BITS - 1              ; cl = the bit of the entry below
-        shr     xAX, WORD_SHIFT                 ; xAX = this level's word
+        mov     xCX, xAX                        ; xCX mod WORD_BITS = the bit of the entry
+        shr     xAX, WORD_SHIFT                 ; below; xAX = this level's word
         mov     xDX, xAX
         shl     xDX, WORD_BYTES_LOG2 + 1
         add     xDX, xSI                        ; xDX -> it (and its mirror after it)
@@ -3205,7 +3188,6 @@ next_boundary:
         add     xBP, WORD_BITS - 1
         shr     xBP, WORD_SHIFT                 ; xBP = words of this level
         mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
         shr     xAX, WORD_SHIFT                 ; xAX = this level's word, cl = the bit
         call    .read                           ; xDI = the word, checked
         jc      .damaged
@@ -4051,8 +4033,7 @@ lf_length:
         and     xDX, [xBP + xSI]                ; used again
         not     xDX
         or      xDX, xCX                        ; the word's boundary bits
-        mov     xCX, xAX
-        and     xCX, WORD_BITS - 1
+        mov     xCX, xAX                        ; (cl mod WORD_BITS: its bit)
         shr     xDX, cl                         ; from this block on (a count of 0, at
         test    xDX, xDX                        ; a word's first block, sets no flags)
         jnz     .found
