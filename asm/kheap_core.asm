@@ -758,12 +758,28 @@ fill:
         mov     dword [xDX + CACHE_SLOT + xCX * CACHE_SLOT], 0
 %endmacro
 
-; CACHED_CLEAR - the cached bit of block xAX cleared: the allocation there is live (I5).
-; The block is the bit offset from the bitmap's start (a bit string: blocks are below
-; 2^(WORD_BITS - 1)). Clobbers xSI.
-%macro CACHED_CLEAR 0
+; CACHED_BIT op, who - op (bts or btr) on the cached bit of block xAX (I5), addressed as a
+; bit string from the bitmap's base (blocks are below 2^(WORD_BITS - 1)). who = shared
+; where a pool may have a set per CPU: there kh_cpu_free sets bits of the word on other
+; CPUs without the heap's lock, so the op is locked; owned where the pool has one set (the
+; entries' and kh_fast_*'s hit paths test that first): every write of the bitmap is then
+; made by the one caller the heap's lock, or the lack of any CPU hook, admits, and a plain
+; op is enough (a locked one costs tens of cycles). Clobbers xSI.
+%macro CACHED_BIT 3
         mov     xSI, [xBX + KH_CACHED]
-        lock btr [xSI], xAX                     ; (locked: other CPUs set bits of the word)
+  %ifidn %3, shared
+        lock %1 [xSI], %2
+  %elifidn %3, owned
+        %1      [xSI], %2
+  %else
+    %error CACHED_BIT: who is shared or owned
+  %endif
+%endmacro
+
+; CACHED_CLEAR who - the cached bit of block xAX cleared: the allocation there is live (I5).
+; who as CACHED_BIT's. Clobbers xSI.
+%macro CACHED_CLEAR 1
+        CACHED_BIT btr, xAX, %1
 %endmacro
 
 ; START_BIT op - op (bts or btr) on the start bit of block xAX (I1), addressed as a bit
@@ -3305,7 +3321,7 @@ kh_block_of:
         bt      xDI, xCX
         jnc     %3
         mov     xSI, [xBX + KH_CACHED]
-        bt      [xSI], xAX                      ; (a bit string, as CACHED_CLEAR)
+        bt      [xSI], xAX                      ; (a bit string, as CACHED_BIT)
         jc      %2
         not     xBP                             ; where an allocation here ends: ~used | start
         or      xBP, xDI
@@ -3349,7 +3365,7 @@ kh_cache_take:
         CACHE_POP                               ; popped, whatever the entry turned out to be
         test    xAX, xAX
         js      .done                           ; CACHE_DAMAGED: dropped
-        CACHED_CLEAR                            ; the entry: live again
+        CACHED_CLEAR shared                     ; the entry: live again (any pool)
 .done:  LEAVE_SAVED
 
 ; CACHE_TOP empty, damaged - cache_top's work, expanded in it and in ALLOC_HIT: the newest
@@ -3377,7 +3393,7 @@ kh_cache_take:
         ; It is cached (I5): its cached bit is set.
         WORD_OF_BLOCK
         mov     xBP, [xBX + KH_CACHED]
-        bt      [xBP], xAX                      ; (a bit string, as CACHED_CLEAR)
+        bt      [xBP], xAX                      ; (a bit string, as CACHED_BIT)
         jnc     %2
         ; Its length by the bitmaps (I1) is `count`: in its own word, or measured further.
         BOUNDARY_AFTER
@@ -3514,9 +3530,9 @@ bounded_after:
 ; CACHE_PUSH full - cache_push's work, expanded in it and in FREE_HIT. in: xBX = h, xBP =
 ; count, xDX = first (a live start of count blocks), xSI = a set's base (cache_set). out:
 ; falls through when it was pushed on class count-1 of that set and its cached bit set (I5);
-; a jump to full, nothing changed, when that class is out of range or full. clobbers: xAX,
-; xCX, xSI
-%macro CACHE_PUSH 1
+; a jump to full, nothing changed, when that class is out of range or full. who: as
+; CACHED_BIT's. clobbers: xAX, xCX, xSI
+%macro CACHE_PUSH 2
         CLASS_OF %1, xAX, xSI, xBP, xAX         ; xAX -> the class
         mov     ecx, [xAX]
         cmp     xCX, CACHE_DEPTH
@@ -3524,13 +3540,12 @@ bounded_after:
         mov     [xAX + CACHE_SLOT + xCX * CACHE_SLOT], edx
         inc     ecx
         mov     [xAX], ecx
-        mov     xSI, [xBX + KH_CACHED]
-        lock bts [xSI], xDX                     ; (locked, and a bit string, as CACHED_CLEAR)
+        CACHED_BIT bts, xDX, %2
 %endmacro
 
 ; cache_push - CACHE_PUSH as a routine, for kh_cache_put: xAX = 1 when pushed, 0 when not.
 cache_push:
-        CACHE_PUSH .full
+        CACHE_PUSH .full, shared                ; (the C layer's, any pool)
         mov     xAX, 1
         ret
 .full:  xor     xAX, xAX
@@ -3569,7 +3584,7 @@ cache_push:
         CPU_SET xDX, %3, %2                     ; no set (a damaged count): the C layer's
         CACHE_TOP %1, %2                        ; damaged: the full path drops and reports it
         CACHE_POP
-        CACHED_CLEAR
+        CACHED_CLEAR owned                      ; (one set: tested above)
         sub     [xBX + KH_CACHED_BLOCKS], xDI   ; (I4: out of the caches, then as a fill)
         COUNT_USED
         BLOCK_ADDRESS
@@ -3682,7 +3697,7 @@ kh_fast_alloc:
   %else
         mov     xSI, %3
   %endif
-        CACHE_PUSH %1                           ; as kh_cache_put
+        CACHE_PUSH %1, owned                    ; as kh_cache_put (one set: tested above)
         mov     xAX, xBP
         add     [xBX + KH_CACHED_BLOCKS], xAX
         COUNT_FREED
@@ -3923,7 +3938,7 @@ kh_cpu_alloc:
         test    xAX, xAX
         js      .free                           ; empty or failed: the locked path decides
         CACHE_POP
-        CACHED_CLEAR                            ; the entry: live again
+        CACHED_CLEAR shared                     ; the entry: live again
         mov     xDX, ARG(2)
         mov     xCX, ARG(1)
         sub     [xDX + SET_NET], xCX
@@ -3999,7 +4014,7 @@ kh_cpu_free:
         mov     WORD_PTR [xDX + SET_BUSY], 0
         LEAVE_SAVED
 .undo:  mov     xAX, ARG(1)
-        CACHED_CLEAR                            ; the claim given back
+        CACHED_CLEAR shared                     ; the claim given back
 .unlock:
         mov     xDX, ARG(2)
         mov     WORD_PTR [xDX + SET_BUSY], 0
