@@ -632,8 +632,12 @@ range_free:
         shl     xBP, cl                         ; .. from bit cl
 %endmacro
 
-; APPLY_MASK: set (xSI = ALL_ONES) or clear (xSI = 0) the bits of mask xBP in the word at xDI.
-%macro APPLY_MASK 0
+; APPLY_MASK how - the bits of mask xBP in the word at xDI set (how = set), or (how = any)
+; set when xSI = ALL_ONES and cleared when xSI = 0.
+%macro APPLY_MASK 1
+  %ifidn %1, set
+        or      [xDI], xBP
+  %else
         test    xSI, xSI
         jz      %%clear
         or      [xDI], xBP
@@ -642,6 +646,38 @@ range_free:
         not     xBP
         and     [xDI], xBP
 %%done:
+  %endif
+%endmacro
+
+; FILL_RANGE how - fill's work on a range that is not empty, expanded in it and in take's
+; claim (how = set: the pattern is ALL_ONES, known there). in: xDI = bitmap, xAX = first,
+; xDX = end (exclusive), xSI = pattern (how = any). clobbers: xAX, xCX, xBP, xDI
+%macro FILL_RANGE 1
+        mov     xCX, xAX                        ; (its bit: the shift takes it mod WORD_BITS)
+        mov     xBP, ALL_ONES
+        shl     xBP, cl                         ; mask: the first block's bit and up
+        shr     xAX, WORD_SHIFT
+        lea     xDI, [xDI + xAX * WORD_SCALE]   ; xDI -> the first word
+        mov     xCX, xDX
+        dec     xCX
+        shr     xCX, WORD_SHIFT
+        sub     xCX, xAX                        ; xCX = words after the first
+        jz      %%last                          ; none: the last word is this one
+        APPLY_MASK %1
+        add     xDI, WORD_BYTES
+        dec     xCX                             ; whole words before the last
+  %ifidn %1, set
+        mov     xAX, ALL_ONES
+  %else
+        mov     xAX, xSI
+  %endif
+        rep STOS_WORD
+        mov     xBP, ALL_ONES
+%%last: mov     xCX, xDX
+        neg     xCX                             ; cl mod WORD_BITS = bits of the last word at
+        shl     xBP, cl                         ; or past end: drop them from the mask
+        shr     xBP, cl
+        APPLY_MASK %1
 %endmacro
 
 ; fill - set (xSI = ALL_ONES) or clear (xSI = 0) the bits [xAX, xDX) of the bitmap at xDI:
@@ -653,27 +689,7 @@ fill:
         cmp     xAX, xDX
         jae     .done
         push    xDI
-        mov     xCX, xAX                        ; (its bit: the shift takes it mod WORD_BITS)
-        mov     xBP, ALL_ONES
-        shl     xBP, cl                         ; mask: the first block's bit and up
-        shr     xAX, WORD_SHIFT
-        lea     xDI, [xDI + xAX * WORD_SCALE]   ; xDI -> the first word
-        mov     xCX, xDX
-        dec     xCX
-        shr     xCX, WORD_SHIFT
-        sub     xCX, xAX                        ; xCX = words after the first
-        jz      .last                           ; none: the last word is this one
-        APPLY_MASK
-        add     xDI, WORD_BYTES
-        dec     xCX                             ; whole words before the last
-        mov     xAX, xSI
-        rep STOS_WORD
-        mov     xBP, ALL_ONES
-.last:  mov     xCX, xDX
-        neg     xCX                             ; cl mod WORD_BITS = bits of the last word at
-        shl     xBP, cl                         ; or past end: drop them from the mask
-        shr     xBP, cl
-        APPLY_MASK
+        FILL_RANGE any
         pop     xDI
 .done:  ret
 
@@ -1853,8 +1869,11 @@ top_take:
         jc      .refused
         push    xCX
         mov     xAX, xCX
+        cmp     xDX, 1
+        jbe     .aligned                        ; (aligned_from's answer then, without a call)
         call    aligned_from                    ; the placement's first block
         jc      .declined
+.aligned:
         mov     xDX, [xBX + KH_NBLOCKS]
         sub     xDX, xAX
         jb      .declined                       ; past the pool's end (none: top = nblocks)
@@ -2561,7 +2580,7 @@ take:
         add     xDX, xAX
         mov     xSI, ALL_ONES
         mov     xDI, [xBX + KH_USED]
-        call    fill                            ; the used bits (keeps xDX, xSI)
+        FILL_RANGE set                          ; the used bits (keeps xDX, xSI)
         mov     xAX, [xSP]
         mov     xDI, 1                          ; (a start)
         call    summary_range
@@ -2713,7 +2732,7 @@ change_range:
         neg     ecx                             ; (mod WORD_BITS: the bits at or past end)
         shl     xBP, cl
         shr     xBP, cl                         ; .. to end's
-        APPLY_MASK
+        APPLY_MASK any
         jmp     .given
 .words: call    fill
 .given: cmp     byte [xBX + IX_RUN_MIN], 0
