@@ -250,9 +250,11 @@
 ;       than one set, a set is pushed or popped only by whoever holds its busy word, and
 ;       every free claims its allocation's cached bit with a locked bts first (lock or no
 ;       lock), so two frees of one pointer cannot both go on; every write to the cached
-;       bitmap is a locked instruction. A claim sets the start bit before the used bits, a
-;       release clears the used bits before the start bit, so that lf_length, reading
-;       without the lock, never takes a neighbour being claimed or freed for a used block.
+;       bitmap is a locked instruction then. With one set, the heap's lock (or no CPU hook)
+;       admits one writer, and the hit paths write it with plain ones (CACHED_BIT). A claim
+;       sets the start bit before the used bits, a release clears the used bits before the
+;       start bit, so that lf_length, reading without the lock, never takes a neighbour
+;       being claimed or freed for a used block.
 ;   I6  The boundary summary finds where an allocation ends in O(levels) words, whatever its
 ;       length. A bitmap word is a boundary word when one of its blocks is free or starts an
 ;       allocation (~used | start; the I2 pad bits are neither). Level 1 has a bit per
