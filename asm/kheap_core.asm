@@ -3699,12 +3699,17 @@ kh_fast_alloc:
         shl     xSI, WORD_BYTES_LOG2
         BOUNDARY_WORD
         bsf     xBP, xBP
-        jz      %%far                           ; none there either
+        jz      %%beyond                        ; none there either
         add     xBP, xCX                        ; the boundary ..
         cmp     xBP, [xBX + KH_NBLOCKS]
         ja      %%far                           ; .. past the pool: a damaged pad bit
         sub     xBP, xAX                        ; the length
         jmp     %%length
+%%beyond:                                       ; none in its word after it nor in the next:
+  %if CACHE_CLASSES <= WORD_BITS                ; at least WORD_BITS + 1 blocks, past every
+        mov     xBP, WORD_BITS + 1              ; class (x86-64; `classes` is at most
+        jmp     %%length                        ; CACHE_CLASSES): not measured here
+  %endif
 %%far:  xor     xBP, xBP                        ; (first's word holds none, as bounded_after
         push    xAX                             ;  takes it)
         mov     xDX, [xBX + KH_CLASSES]
