@@ -623,15 +623,14 @@ range_free:
 .done:  ret
 
 ; RANGE_MASK - xBP = the mask of xDX bits (1 to WORD_BITS) from bit cl (mod WORD_BITS) up:
-; a range inside one bitmap word. Clobbers xCX, xDI.
+; a range inside one bitmap word. Clobbers xCX.
 %macro RANGE_MASK 0
-        mov     xDI, xCX
-        mov     ecx, WORD_BITS
-        sub     ecx, edx
         mov     xBP, ALL_ONES
-        shr     xBP, cl                         ; xDX bits ..
-        mov     ecx, edi
-        shl     xBP, cl                         ; .. from bit cl
+        shl     xBP, cl                         ; from bit cl ..
+        add     ecx, edx
+        neg     ecx                             ; (mod WORD_BITS: the bits at or past its end)
+        shl     xBP, cl
+        shr     xBP, cl                         ; .. for xDX bits
 %endmacro
 
 ; APPLY_MASK how - the bits of mask xBP in the word at xDI set (how = set), or (how = any)
@@ -3706,9 +3705,12 @@ kh_fast_alloc:
         sub     xBP, xAX                        ; the length
         jmp     %%length
 %%beyond:                                       ; none in its word after it nor in the next:
-  %if CACHE_CLASSES <= WORD_BITS                ; at least WORD_BITS + 1 blocks, past every
-        mov     xBP, WORD_BITS + 1              ; class (x86-64; `classes` is at most
-        jmp     %%length                        ; CACHE_CLASSES): not measured here
+  %if CACHE_CLASSES <= WORD_BITS                ; when the next word lies in the pool whole,
+        lea     xBP, [xCX + WORD_BITS]          ; at least WORD_BITS + 1 blocks, past every
+        cmp     xBP, [xBX + KH_NBLOCKS]         ; class (x86-64; `classes` is at most
+        ja      %%far                           ; CACHE_CLASSES): not measured here (else it
+        mov     xBP, WORD_BITS + 1              ; may end at the pool's end, in that word)
+        jmp     %%length
   %endif
 %%far:  xor     xBP, xBP                        ; (first's word holds none, as bounded_after
         push    xAX                             ;  takes it)
@@ -3740,24 +3742,21 @@ kh_fast_alloc:
         GEOMETRY_OK %2
         test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
         jnz     %2                              ; guards and poison: the C layer's
-        push    xDX                             ; [xSP + 2 words]: the block
         mov     xAX, xBP
         cmp     xBP, [xBX + KH_CLASSES]
         jbe     %%known                         ; FREE_HIT measured it on the bitmaps
+        push    xDX
         mov     xAX, xDX
         call    alloc_length
-%%known:
-        push    xAX                             ; [xSP + 1 word]: the result (with
-        btr     xAX, WORD_BITS - 1              ; SUMMARY_DAMAGED, if so)
-        push    xAX                             ; [xSP]: the length
-        mov     xDX, xAX
-        mov     xAX, [xSP + 2 * WORD_BYTES]
-        call    release                         ; (as kh_release)
-        or      [xSP + WORD_BYTES], xAX         ; the result: what was made anew there
-        pop     xAX
-        COUNT_FREED
-        pop     xAX                             ; the result
         pop     xDX
+%%known:
+        push    xAX                             ; the result (with SUMMARY_DAMAGED, if so)
+        btr     xAX, WORD_BITS - 1              ; the length
+        COUNT_FREED                             ; (the release below always completes)
+        xchg    xAX, xDX                        ; xAX = the block, xDX = the length
+        call    release                         ; (as kh_release)
+        pop     xCX
+        or      xAX, xCX                        ; the result, with what was made anew there
         jmp     %1
 %endmacro
 
