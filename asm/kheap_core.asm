@@ -489,6 +489,7 @@ CACHE_EMPTY     equ -1                          ; kh_cache_take: the class holds
 CACHE_DAMAGED   equ -2                          ; kh_cache_take: an entry failed its check
 SUMMARY_DAMAGED equ 1 << (WORD_BITS - 1)        ; kh_alloc_blocks: the summary failed its check
 FAST_MISS       equ 1                           ; kh_fast_alloc: a usable plain pool, no entry
+LENGTH_UNKNOWN  equ ALL_ONES                    ; FREE_HIT: longer than `classes`, not measured
 HOOK_CPU        equ 1                           ; kh_hooks: a CPU hook is set ..
 HOOK_LOCK       equ 2                           ; .. a lock hook (kernel/kheap.c's bits)
 %ifdef KHEAP_CHECK_OFFSETS
@@ -3670,8 +3671,8 @@ kh_fast_alloc:
 ; kheap_free and kh_heap_free. in: xBX = h, a usable handle (HANDLE_OK), xSI = ptr; set: 0 for
 ; CPU 0's quick-cache set, else an operand holding the base of the set to use. out: pushed
 ; on its class, falls through with xAX = its length; a jump to release with xDX = its
-; block and xBP its length (or, past `classes`, a larger number) when it is a live start
-; that no class takes (FREE_RELEASE's work), to declined
+; block and xBP its length (or LENGTH_UNKNOWN when it is longer than `classes` and was not
+; measured) when it is a live start that no class takes (FREE_RELEASE's work), to declined
 ; where kh_fast_free returns 0 (nothing changed). clobbers: xCX, xDX, xSI, xDI, xBP
 %macro FREE_HIT 3
         cmp     byte [xBX + CACHE_SETS], 1
@@ -3709,7 +3710,7 @@ kh_fast_alloc:
         lea     xBP, [xCX + WORD_BITS]          ; at least WORD_BITS + 1 blocks, past every
         cmp     xBP, [xBX + KH_NBLOCKS]         ; class (x86-64; `classes` is at most
         ja      %%far                           ; CACHE_CLASSES): not measured here (else it
-        mov     xBP, WORD_BITS + 1              ; may end at the pool's end, in that word)
+        mov     xBP, LENGTH_UNKNOWN             ; may end at the pool's end, in that word)
         jmp     %%length
   %endif
 %%far:  xor     xBP, xBP                        ; (first's word holds none, as bounded_after
@@ -3718,7 +3719,10 @@ kh_fast_alloc:
         call    bounded_after
         mov     xBP, xAX
         pop     xAX
-%%length:                                       ; xBP = the length, or more than classes
+        cmp     xBP, [xBX + KH_CLASSES]
+        jbe     %%length                        ; measured: at most classes
+        mov     xBP, LENGTH_UNKNOWN             ; (past them, bounded_after's is a bound)
+%%length:                                       ; xBP = the length, or LENGTH_UNKNOWN
         mov     xDX, xAX                        ; xDX = the block
   %ifidn %3, 0
         mov     xSI, [xBX + KH_CACHE]
@@ -3732,8 +3736,8 @@ kh_fast_alloc:
 %endmacro
 
 ; FREE_RELEASE released, declined - after FREE_HIT's release (xDX = the block, xBP its
-; length when at most `classes`): into the bitmaps, as kh_release (its whole length: that
-; one, or through the summary, I6, when longer; its used bits, index
+; length or LENGTH_UNKNOWN): into the bitmaps, as kh_release (its whole length: that one,
+; or through the summary, I6, when unknown; its used bits, index
 ; and summary, then its start bit), the whole geometry checked first (the summary and the
 ; index are read from here on) and a debug pool left to the C layer. out: a jump to
 ; released with xAX = kh_fast_free's result (the length, with the flags of what was met),
@@ -3743,8 +3747,8 @@ kh_fast_alloc:
         test    WORD_PTR [xBX + KH_FLAGS], KHEAP_F_DEBUG
         jnz     %2                              ; guards and poison: the C layer's
         mov     xAX, xBP
-        cmp     xBP, [xBX + KH_CLASSES]
-        jbe     %%known                         ; FREE_HIT measured it on the bitmaps
+        cmp     xBP, LENGTH_UNKNOWN
+        jne     %%known                         ; FREE_HIT measured it on the bitmaps
         push    xDX
         mov     xAX, xDX
         call    alloc_length
