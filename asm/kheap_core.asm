@@ -726,9 +726,10 @@ fill:
 
 ; BOUNDARY_AFTER - xBP = the blocks after block xAX in its word that are free or start an
 ; allocation (I1: where an allocation at xAX would end), shifted so bit k is block xAX + k
-; (bit 0, block xAX itself, clear: a set bit's index is a length); ZF when there is none. Blocks past the pool are used and start nothing (I2), so a bit
-; found is a real block unless a pad bit is damaged: users stop at the pool's end, as scan
-; does. in: xCX, xSI from WORD_OF_BLOCK. Clobbers xSI.
+; (bit 0, block xAX itself, clear: a set bit's index is a length); ZF when there is none.
+; Blocks past the pool are used and start nothing (I2), so a bit found is a real block
+; unless a pad bit is damaged: users stop at the pool's end, as scan does. in: xCX, xSI from
+; WORD_OF_BLOCK. Clobbers xSI.
 %macro BOUNDARY_AFTER 0
         BOUNDARY_WORD
         shr     xBP, cl
@@ -782,7 +783,7 @@ fill:
 ; CPUs without the heap's lock, so the op is locked; owned where the pool has one set (the
 ; entries' and kh_fast_*'s hit paths test that first): every write of the bitmap is then
 ; made by the one caller the heap's lock, or the lack of any CPU hook, admits, and a plain
-; op is enough (a locked one costs tens of cycles). Clobbers xSI.
+; op is enough (a locked one also waits for every store before it). Clobbers xSI.
 %macro CACHED_BIT 3
         mov     xSI, [xBX + KH_CACHED]
   %ifidn %3, shared
