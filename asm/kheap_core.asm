@@ -1044,14 +1044,14 @@ index_search:
         stc
         ret
 
-; run_header - the header of the indexed run said to start at block xAX, checked: xAX inside
-; the pool and free, the check word right, the length at least run_min and inside the pool.
-; out: xSI = the header's address, xDX = the run's length; CF when it fails. clobbers: xCX
-run_header:
+; HEADER_READ bad - the header of the run said to start at block xAX read and checked against
+; the used bitmap and itself: xAX inside the pool and free, the check word right. xSI = the
+; header's address, xDX = its length; a jump to bad when a check fails. Clobbers xCX.
+%macro HEADER_READ 1
         cmp     xAX, [xBX + KH_NBLOCKS]
-        jae     .bad
+        jae     %1
         USED_BIT xAX
-        jc      .bad
+        jc      %1
         BLOCK_ADDR xSI
         mov     edx, [xSI + RUN_LEN]
         mov     ecx, edx
@@ -1060,7 +1060,24 @@ run_header:
         xor     ecx, eax
         xor     ecx, RUN_SEED
         cmp     ecx, [xSI + RUN_CHECK]
-        jne     .bad
+        jne     %1
+%endmacro
+
+; link_header - the header of a run named by a link or a class's head, about to have a link
+; rewritten (its neighbour unlinked or put in before it): HEADER_READ's checks, so it is
+; written only in a free block and only when it is whole. Its length is not used, so it is
+; not checked here: it is when the run itself is read (run_header).
+; out: xSI, xDX as run_header's; CF when it fails. clobbers: xCX
+link_header:
+        HEADER_READ run_header.bad
+        clc
+        ret
+
+; run_header - the header of the indexed run said to start at block xAX, checked: xAX inside
+; the pool and free, the check word right, the length at least run_min and inside the pool.
+; out: xSI = the header's address, xDX = the run's length; CF when it fails. clobbers: xCX
+run_header:
+        HEADER_READ .bad
         movzx   ecx, byte [xBX + IX_RUN_MIN]
         cmp     xDX, xCX
         jb      .bad
@@ -1123,13 +1140,14 @@ run_insert:
         mov     eax, [xDI + IX_HEADS + xCX * 4] ; the old head
         cmp     eax, NIL
         je      .write
-        call    run_header
+        call    link_header
         jc      .damaged
         cmp     dword [xSI + RUN_PREV], NIL
         jne     .damaged
         mov     xDX, RI_FIRST
         mov     [xSI + RUN_PREV], edx
-        call    run_seal
+        xor     edx, NIL
+        xor     [xSI + RUN_CHECK], edx          ; its check word: prev NIL out, the new in
 .write: mov     xDX, xAX                        ; next: the old head, or NIL
         mov     xAX, RI_FIRST
         BLOCK_ADDR xSI
@@ -1273,14 +1291,15 @@ run_reshape:
         je      .write
         push    xAX
         mov     xAX, xDX
-        call    run_header
+        call    link_header
         pop     xDX                             ; (xDX = the old first)
         jc      .damaged_next
         cmp     edx, [xSI + RUN_PREV]
         jne     .damaged_next
-        mov     xDX, [xSP + 2 * WORD_BYTES]
-        mov     [xSI + RUN_PREV], edx
-        call    run_seal                        ; (xAX = the next's first block)
+        mov     xCX, [xSP + 2 * WORD_BYTES]     ; the new first
+        mov     [xSI + RUN_PREV], ecx
+        xor     ecx, edx
+        xor     [xSI + RUN_CHECK], ecx          ; its check word: the old first out, the new in
 .write: mov     xAX, [xSP + 2 * WORD_BYTES]
         BLOCK_ADDR xSI
         VG_EXPOSE xSI, RUN_HEADER_BYTES
@@ -1365,25 +1384,26 @@ next_run:
 %define RU_FIRST [xSP + 3 * WORD_BYTES]
 %define RU_PREV  [xSP + 2 * WORD_BYTES]
 %define RU_NEXT  [xSP + WORD_BYTES]
-%define RU_CLASS [xSP]
+%define RU_CLASS [xSP]                           ; its class, when it heads it
 run_unlink:
         push    xAX
         mov     ecx, [xSI + RUN_PREV]
         push    xCX
         mov     ecx, [xSI + RUN_NEXT]
         push    xCX
-        mov     xAX, xDX
-        call    run_class
-        push    xCX
+        push    0
         mov     xAX, RU_PREV
         cmp     eax, NIL
         jne     .prev
+        mov     xAX, xDX
+        call    run_class
+        mov     RU_CLASS, xCX
         mov     xDI, [xBX + KH_INDEX]
         mov     eax, [xDI + IX_HEADS + xCX * 4]
         cmp     eax, RU_FIRST
         jne     .damaged                        ; no run before it, yet not the head
         jmp     .next
-.prev:  call    run_header
+.prev:  call    link_header
         jc      .damaged
         mov     eax, [xSI + RUN_NEXT]
         cmp     eax, RU_FIRST
@@ -1391,23 +1411,26 @@ run_unlink:
 .next:  mov     xAX, RU_NEXT
         cmp     eax, NIL
         je      .relink
-        call    run_header
+        call    link_header
         jc      .damaged
         mov     eax, [xSI + RUN_PREV]
         cmp     eax, RU_FIRST
         jne     .damaged
-        mov     eax, RU_PREV                    ; checked both ways: the next names the prev
+        ; Checked both ways: the next names the prev, the prev the next. Each check word
+        ; changes by its one link's old value out and new value in.
+        mov     eax, RU_PREV
         mov     [xSI + RUN_PREV], eax
-        mov     xAX, RU_NEXT
-        call    run_seal
+        xor     eax, RU_FIRST
+        xor     [xSI + RUN_CHECK], eax
 .relink:
         mov     xAX, RU_PREV
         cmp     eax, NIL
         je      .head
-        BLOCK_ADDR xSI                          ; the prev names the next
+        BLOCK_ADDR xSI
         mov     edx, RU_NEXT
         mov     [xSI + RUN_NEXT], edx
-        call    run_seal
+        xor     edx, RU_FIRST
+        xor     [xSI + RUN_CHECK], edx
         jmp     .done
 .head:  mov     xCX, RU_CLASS                   ; the next heads the class
         mov     xDI, [xBX + KH_INDEX]
