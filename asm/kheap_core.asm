@@ -171,8 +171,10 @@
 ; index_search    xCX class -> xAX the head of the first non-empty class from it, xCX that
 ;                 class (NIL: none); CF damage
 ; run_header      xAX block -> xSI its header, xDX its length, checked; CF when not a run
+; link_header     xAX block -> as run_header, its length not checked (a link to rewrite)
 ; run_seal        xSI header, xAX its block -> its check word
 ; run_close       xSI header, xAX first, xDX length -> its length, check word and footer
+; run_footer      xSI header, xAX first, xDX length -> its footer (longer than run_min)
 ; run_insert      xAX first, xDX length -> put at its class's head; CF damage
 ; run_unlink      xAX first, xSI header, xDX length -> out of its class; CF damage
 ; free_start      xAX b, xDX floor -> xAX the lowest s >= floor with [s, b) free
@@ -609,11 +611,17 @@ range_free:
         neg     xCX
         inc     xCX                             ; xCX = -(the whole words between)
         jz      .tail
-        xor     xBP, xBP
-.whole: or      xBP, [xSI + xCX * WORD_SCALE]   ; (their used bits, all together)
+        xor     xBP, xBP                        ; their used bits, all together:
+        test    cl, 1
+        jz      .pairs
+        or      xBP, [xSI + xCX * WORD_SCALE]   ; one, when they are odd,
         inc     xCX
-        jnz     .whole
-        test    xBP, xBP
+        jz      .whole
+.pairs: or      xBP, [xSI + xCX * WORD_SCALE]   ; then two at a time
+        or      xBP, [xSI + xCX * WORD_SCALE + WORD_BYTES]
+        add     xCX, 2
+        jnz     .pairs
+.whole: test    xBP, xBP
         jnz     .done                           ; (ZF clear: used in a whole word)
 .tail:  mov     xBP, ALL_ONES
 .last:  mov     ecx, edx
@@ -955,19 +963,28 @@ VG_MAKE_MEM_DEFINED equ 0x4D430002              ; ('M' << 24 | 'C' << 16) + 2
         bt      [xCX], %1
 %endmacro
 
-; run_class - xCX = the class of a run of xAX blocks (xAX >= 1): xAX below SL_COUNT, else
-; (b - SL_LOG) * SL_COUNT + (xAX >> (b - SL_LOG)) with b = bsr(xAX). clobbers: xDX
-run_class:
-        mov     xCX, xAX
-        cmp     xAX, SL_COUNT
-        jb      .done
-        bsr     xCX, xAX
+; RUN_CLASS len - xCX = the class of a run of len blocks (len >= 1, a register but xCX):
+; len below SL_COUNT, else (b - SL_LOG) * SL_COUNT + (len >> (b - SL_LOG)) with b =
+; bsr(len). Clobbers xDX (len may be xDX).
+%macro RUN_CLASS 1
+        mov     xCX, %1
+        cmp     %1, SL_COUNT
+        jb      %%done
+        bsr     xCX, %1
         sub     xCX, SL_LOG
-        mov     xDX, xAX
+  %ifnidn %1, xDX
+        mov     xDX, %1
+  %endif
         shr     xDX, cl                         ; SL_COUNT + the second level
         shl     xCX, SL_LOG
         add     xCX, xDX
-.done:  ret
+%%done:
+%endmacro
+
+; run_class - xCX = the class of a run of xAX blocks (RUN_CLASS). clobbers: xDX
+run_class:
+        RUN_CLASS xAX
+        ret
 
 ; fit_class - xCX = the lowest class whose every run holds xAX blocks (xAX >= 1): the
 ; class of xAX rounded up to the next class boundary. clobbers: xDX
@@ -1107,6 +1124,11 @@ run_seal:
 run_close:
         mov     [xSI + RUN_LEN], edx
         call    run_seal
+        ; (on into run_footer)
+
+; run_footer - the footer of the run [xAX, xAX + xDX) whose header is at xSI: its first
+; block in its last dword, when it is longer than run_min. xAX is kept. clobbers: xCX, xDX
+run_footer:
         movzx   ecx, byte [xBX + IX_RUN_MIN]
         cmp     xDX, xCX
         jbe     .done                           ; run_min blocks or fewer: no footer
@@ -1133,8 +1155,7 @@ run_insert:
         jc      .refused
         push    xAX
         push    xDX
-        mov     xAX, xDX
-        call    run_class
+        RUN_CLASS xDX
         push    xCX
         mov     xDI, [xBX + KH_INDEX]
         mov     eax, [xDI + IX_HEADS + xCX * 4] ; the old head
@@ -1154,8 +1175,14 @@ run_insert:
         VG_EXPOSE xSI, RUN_HEADER_BYTES
         mov     [xSI + RUN_NEXT], edx
         mov     dword [xSI + RUN_PREV], NIL
-        mov     xDX, RI_LEN
-        call    run_close
+        mov     xCX, RI_LEN
+        mov     [xSI + RUN_LEN], ecx
+        xor     edx, ecx
+        xor     edx, eax
+        xor     edx, RUN_SEED ^ NIL
+        mov     [xSI + RUN_CHECK], edx          ; its check word, of the values written
+        mov     xDX, xCX
+        call    run_footer
         pop     xCX
         mov     xDI, [xBX + KH_INDEX]
         mov     [xDI + IX_HEADS + xCX * 4], eax
@@ -1395,8 +1422,7 @@ run_unlink:
         mov     xAX, RU_PREV
         cmp     eax, NIL
         jne     .prev
-        mov     xAX, xDX
-        call    run_class
+        RUN_CLASS xDX
         mov     RU_CLASS, xCX
         mov     xDI, [xBX + KH_INDEX]
         mov     eax, [xDI + IX_HEADS + xCX * 4]
