@@ -198,6 +198,7 @@
 ; same_class      xDX, xDI lengths -> ZF when their runs share a class
 ; run_reshape     xAX first, xSI header, xDX new first, xDI new length -> its class's head
 ;                 made the new run where it stands (as unlink, then insert); CF damage
+; run_length      xAX first, xSI header, xDI new length -> the run given it where it stands
 ; next_run        xAX from -> xAX the next free run's first block, xDX its end
 ; index_build     -> the index made anew from the used bitmap
 ; aligned_from    xAX block, xDX align -> xAX the first aligned block from it; CF wrap
@@ -1354,9 +1355,8 @@ run_reshape:
         pop     xDX
         stc
         ret
-        ; Where it keeps its first block, its links and the head word stay: its length, its
-        ; check word (the old one, which passed, with the old length out and the new in)
-        ; and its footer change, once the class's head is seen to name it.
+        ; Where it keeps its first block, its links and the head word stay: run_length's
+        ; work, once the class's head is seen to name it.
 .grow:  push    xSI
         push    xAX
         mov     xAX, xDI
@@ -1365,24 +1365,22 @@ run_reshape:
         pop     xAX
         pop     xSI
         cmp     eax, [xDX + IX_HEADS + xCX * 4]
-        jne     .refused                        ; the head, yet the class does not name it
+        je      run_length                      ; (its ret is ours)
+        stc                                     ; the head, yet the class does not name it
+        ret
+
+; run_length - the indexed run at block xAX (header xSI, checked) given the length xDI where
+; it stands in its list: its length, its check word (the old one with the old length out
+; and the new in) and, longer than run_min, its footer. Its links and its class's head and
+; bits stay, so the caller has checked that the new length keeps its class and that every
+; block of it is free. CF clear. clobbers: xCX, xDX
+run_length:
         mov     ecx, [xSI + RUN_LEN]
         xor     ecx, edi
         xor     [xSI + RUN_CHECK], ecx
         mov     [xSI + RUN_LEN], edi
-        movzx   ecx, byte [xBX + IX_RUN_MIN]
-        cmp     xDI, xCX
-        jbe     .kept                           ; run_min blocks or fewer: no footer
-        mov     xCX, [xBX + KH_SHIFT]
         mov     xDX, xDI
-        shl     xDX, cl
-        VG_EXPOSE xSI + xDX - 4, 4
-        mov     [xSI + xDX - 4], eax            ; the footer: its last dword
-.kept:  clc
-        ret
-.refused:
-        stc
-        ret
+        jmp     run_footer                      ; (its ret is ours)
 
 ; next_run - the first free run at or after block xAX: xAX = its first block (nblocks when
 ; there is none), xDX = its end (the next used block, or nblocks). clobbers: xCX, xSI, xDI, xBP
@@ -1970,9 +1968,9 @@ top_take:
 ; its class when run_min blocks or more (coalescing); where the union keeps the class of a
 ; run beside it that heads its class (the run before, when a used block follows the range;
 ; else the run after, the one before out already), that run is reshaped over the union
-; where it stands instead (run_reshape). A union that reaches the pool's end is the top run
-; (I3): the run before out, and the top run made to start at its first block, with no
-; header. CF when a header, link or the top run fails its check.
+; where it stands instead (run_length, run_reshape). A union that reaches the pool's end is
+; the top run (I3): the run before out, and the top run made to start at its first block,
+; with no header. CF when a header, link or the top run fails its check.
 ; clobbers: xAX, xCX, xDX, xSI, xDI, xBP
 %define IG_FIRST [xSP + WORD_BYTES]             ; the run's first block so far
 %define IG_END   [xSP]                          ; and its end
@@ -1991,7 +1989,8 @@ index_give:
         cmp     xDX, xCX
         jb      .right
         ; An indexed head before it and a used block after: that run grows over the range
-        ; where it stands when its class stays (run_reshape).
+        ; where it stands when its class stays, once its class's head is seen to name it
+        ; (run_length).
         cmp     xDX, SL_COUNT
         jb      .cut_before                     ; a class of its own: it changes
         cmp     dword [xSI + RUN_PREV], NIL
@@ -2004,8 +2003,12 @@ index_give:
         sub     xDI, xAX                        ; the new length
         call    same_class
         jne     .cut_before
-        mov     xDX, xAX
-        call    run_reshape
+        RUN_CLASS xDI
+        mov     xDX, [xBX + KH_INDEX]
+        cmp     eax, [xDX + IX_HEADS + xCX * 4]
+        stc
+        jne     .out                            ; the head, yet its class does not name it
+        call    run_length                      ; (xSI: run_before's header)
         jmp     .out
 .cut_before:
         call    run_unlink
