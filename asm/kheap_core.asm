@@ -733,6 +733,24 @@ fill:
         or      xBP, [xSI]
 %endmacro
 
+; WORD_BOUNDARY far, none - xBP = the length of the allocation at block xAX when its first
+; boundary after it (I1, as BOUNDARY_AFTER) is in the bitmap word whose first block is xCX;
+; a jump to none when that word holds none, to far when the word is not the pool's or the
+; boundary lies past the pool's end (a damaged pad bit, I2). Clobbers xSI.
+%macro WORD_BOUNDARY 2
+        cmp     xCX, [xBX + KH_NBLOCKS]
+        jae     %1
+        mov     xSI, xCX
+        shr     xSI, WORD_SHIFT - WORD_BYTES_LOG2 ; (xCX a multiple of WORD_BITS): its offset
+        BOUNDARY_WORD
+        bsf     xBP, xBP
+        jz      %2
+        add     xBP, xCX                        ; the boundary ..
+        cmp     xBP, [xBX + KH_NBLOCKS]
+        ja      %1                              ; .. past the pool: a damaged pad bit
+        sub     xBP, xAX                        ; the length
+%endmacro
+
 ; BOUNDARY_AFTER - xBP = the blocks after block xAX in its word that are free or start an
 ; allocation (I1: where an allocation at xAX would end), shifted so bit k is block xAX + k
 ; (bit 0, block xAX itself, clear: a set bit's index is a length); ZF when there is none.
@@ -3742,29 +3760,24 @@ kh_fast_alloc:
         cmp     xCX, [xBX + KH_NBLOCKS]
         jbe     %%length                        ; .. in the pool (past it: a damaged pad bit,
         xor     xBP, xBP                        ;  and the words past it are measured)
-%%long: mov     xSI, xAX                        ; none in its word: the next word's first
-        shr     xSI, WORD_SHIFT                 ; boundary, when that word is the pool's
-        inc     xSI
-        mov     xCX, xSI
-        shl     xCX, WORD_SHIFT                 ; its first block
-        cmp     xCX, [xBX + KH_NBLOCKS]
-        jae     %%far
-        shl     xSI, WORD_BYTES_LOG2
-        BOUNDARY_WORD
-        bsf     xBP, xBP
-        jz      %%beyond                        ; none there either
-        add     xBP, xCX                        ; the boundary ..
-        cmp     xBP, [xBX + KH_NBLOCKS]
-        ja      %%far                           ; .. past the pool: a damaged pad bit
-        sub     xBP, xAX                        ; the length
+%%long: mov     xCX, xAX                        ; none in its word: the next word's first
+        or      xCX, WORD_BITS - 1              ; boundary
+        inc     xCX                             ; (its first block)
+        WORD_BOUNDARY %%far, %%beyond
         jmp     %%length
-%%beyond:                                       ; none in its word after it nor in the next:
-  %if CACHE_CLASSES <= WORD_BITS                ; when the next word lies in the pool whole,
-        lea     xBP, [xCX + WORD_BITS]          ; at least WORD_BITS + 1 blocks, past every
-        cmp     xBP, [xBX + KH_NBLOCKS]         ; class (x86-64; `classes` is at most
-        ja      %%far                           ; CACHE_CLASSES): not measured here (else it
-        mov     xBP, LENGTH_UNKNOWN             ; may end at the pool's end, in that word)
+%%beyond:                                       ; none there either:
+  %if CACHE_CLASSES > WORD_BITS                 ; (i386) the word after it, likewise
+        add     xCX, WORD_BITS
+        WORD_BOUNDARY %%far, %%past
         jmp     %%length
+%%past:
+  %endif
+  %if CACHE_CLASSES <= 2 * WORD_BITS            ; none in its word after it nor in the words
+        lea     xBP, [xCX + WORD_BITS]          ; read after it: when the last lies in the pool
+        cmp     xBP, [xBX + KH_NBLOCKS]         ; whole, the allocation holds more than their
+        ja      %%far                           ; WORD_BITS each, past every class (`classes`
+        mov     xBP, LENGTH_UNKNOWN             ; is at most CACHE_CLASSES): not measured here
+        jmp     %%length                        ; (else it may end at the pool's end, there)
   %endif
 %%far:  xor     xBP, xBP                        ; (first's word holds none, as bounded_after
         push    xAX                             ;  takes it)
