@@ -148,6 +148,7 @@
 ; lf_length       xAX first, xDX most -> as bounded_after, read without the lock
 ; cache_top       xDI count, xDX set base -> xAX its class's newest entry, checked (or
 ;                 CACHE_EMPTY, CACHE_DAMAGED), xDX the class, xDI count; not popped (I5)
+; length_is       xAX first, xDI count -> ZF when the allocation there is count blocks long
 ; geometry        -> xAX the geometry sum of xBX
 ; change_range    xAX first, xDX count, xSI pattern, xDI first a start -> used bits, index and
 ;                 summary (I3, I6); xAX 0, SUMMARY_DAMAGED, INDEX_DAMAGED
@@ -3512,46 +3513,40 @@ cache_top:
         ret
 
 ; length_is - ZF when the allocation at block xAX is exactly xDI blocks long (I1), measured
-; past its first word, which holds no boundary after it: when its end lies in the next word,
-; that word's first boundary must be its end (none, or no next word: the end is the
-; pool's); else through bounded_after. in: xBX = h, xAX = first, xDI = count (first + count <= nblocks), xBP = 0
-; (BOUNDARY_AFTER found none). clobbers: xCX, xSI, xBP; keeps xAX, xDX, xDI
+; past its first word, which holds no boundary after it: each word after it, up to the one
+; its end lies in, is read in turn; the words before that one must hold no boundary, and
+; in that one the first boundary must be its end (none, or a word past the pool: the end is
+; the pool's, I2). An end before the next word is too short. O(count / WORD_BITS).
+; in: xBX = h, xAX = first, xDI = count (first + count <= nblocks).
+; clobbers: xCX, xSI, xBP; keeps xAX, xDX, xDI
 length_is:
         push    xDX
-        mov     xSI, xAX
-        shr     xSI, WORD_SHIFT
-        inc     xSI                             ; the next word
-        mov     xDX, xSI
-        shl     xDX, WORD_SHIFT                 ; its first block
-        cmp     xDX, [xBX + KH_NBLOCKS]
-        jae     .none                           ; past the pool: it ends the pool (I2)
-        neg     xDX
-        add     xDX, xAX
-        add     xDX, xDI                        ; the end's bit in it
-        cmp     xDX, WORD_BITS
-        jae     .far                            ; past it (or the end before it: too short)
-        shl     xSI, WORD_BYTES_LOG2
+        mov     xCX, xAX
+        or      xCX, WORD_BITS - 1
+        inc     xCX                             ; the next word's first block
+        lea     xDX, [xAX + xDI]
+        sub     xDX, xCX                        ; the end's bit from it
+        jb      .out                            ; before it: it runs on past count (ZF clear)
+.word:  cmp     xCX, [xBX + KH_NBLOCKS]
+        jae     .pool                           ; past the pool: it ends the pool (I2)
+        mov     xSI, xCX
+        shr     xSI, WORD_SHIFT - WORD_BYTES_LOG2 ; (xCX a multiple of WORD_BITS): its offset
         BOUNDARY_WORD
-        bsf     xBP, xBP
-        jz      .none
-        cmp     xBP, xDX                        ; its first boundary
-        pop     xDX
+        cmp     xDX, WORD_BITS
+        jb      .last
+        test    xBP, xBP
+        jnz     .out                            ; a boundary before its end (ZF clear)
+        add     xCX, WORD_BITS
+        sub     xDX, WORD_BITS
+        jmp     .word
+.last:  bsf     xBP, xBP
+        jz      .pool
+        cmp     xBP, xDX                        ; its first boundary: its end
+.out:   pop     xDX
         ret
-.none:  lea     xBP, [xAX + xDI]
+.pool:  lea     xBP, [xAX + xDI]
         cmp     xBP, [xBX + KH_NBLOCKS]         ; none in the word: the pool's end (I2)
         pop     xDX
-        ret
-.far:   pop     xDX
-        push    xAX
-        push    xDX
-        push    xDI
-        mov     xDX, xDI
-        call    bounded_after
-        mov     xCX, xAX
-        pop     xDI
-        pop     xDX
-        pop     xAX
-        cmp     xCX, xDI
         ret
 
 ; =====================================================================================
