@@ -338,22 +338,26 @@ field KH_CLASSES                ; quick-cache classes: allocations of 1 .. class
 field KH_SUMMARY                ; -> the boundary summary (I6), after the quick caches
 field KH_QUICK_GEOMETRY         ; QUICK_SEED XOR the words of QUICK_WORDS
 
+; The used bitmap lies right after the control block (kh_init lays it there, and KH_USED
+; says so for the C layer): the asm finds it from h, reading no word for it.
+USED_MAP        equ CB_SIZE
+
 ; The geometry word (the handle check of every call, C layer and fast paths alike): the fields
 ; that never change after creation, and `next` (re-summed when a region is linked), XORed
 ; into a seed, so a change of any one word changes the sum. kh_geometry computes it.
 GEOMETRY_SEED   equ 0x9E3779B9
 GEOMETRY_FIRST  equ KH_SHIFT
 GEOMETRY_END    equ KH_SUMMARY + WORD_BYTES     ; one past the last word summed
-; The quick geometry word: the same over the nine of those words that the quick paths (a
+; The quick geometry word: the same over the eight of those words that the quick paths (a
 ; cache hit, a free into a cache, with the lock or without) read, so their handle check
-; (HANDLE_OK) reads 10 words, not 19. Every other path checks both words (the C layer's
+; (HANDLE_OK) reads 9 words, not 19. Every other path checks both words (the C layer's
 ; heap_ok), and a free that goes to the bitmaps checks the whole geometry (FREE_HIT). The
 ; flags are not among them: a debug or no-cache pool has no classes (`classes` 0), so a
 ; quick path finds no class there and goes on to a path that checks the whole geometry
 ; before it reads the flags.
 QUICK_SEED      equ 0x7F4A7C15
-%define QUICK_WORDS KH_SHIFT, KH_NBLOCKS, KH_USED, KH_START, KH_BASE, KH_SHAPE, KH_CACHED, \
-                    KH_CACHE, KH_CLASSES
+%define QUICK_WORDS KH_SHIFT, KH_NBLOCKS, KH_START, KH_BASE, KH_SHAPE, KH_CACHED, KH_CACHE, \
+                    KH_CLASSES
 ; XOR_WORDS f, ...: xAX XORed with each field f of xBX's control block.
 %macro XOR_WORDS 1-*
   %rep %0
@@ -369,7 +373,7 @@ QUICK_SEED      equ 0x7F4A7C15
 
 ; The geometry's other words: with QUICK_WORDS, every word from KH_SHIFT to KH_SUMMARY
 ; once (the build checks it, below).
-%define REST_WORDS KH_NWORDS, KH_LIMIT, KH_MEM_START, KH_MEM_END, KH_SIDE, KH_FLAGS, \
+%define REST_WORDS KH_USED, KH_NWORDS, KH_LIMIT, KH_MEM_START, KH_MEM_END, KH_SIDE, KH_FLAGS, \
                    KH_INDEX, KH_NEXT, KH_SUMMARY
 %macro WORDS_MASK 1-*
   %rep %0
@@ -402,8 +406,8 @@ WORDS_MASK QUICK_WORDS, REST_WORDS
 %endmacro
 
 ; GEOMETRY_OK none - after HANDLE_OK passed in the same call: a jump to none unless the whole
-; geometry word holds too. The quick word, checked, stands for the nine words it sums (XOR:
-; the whole sum is GEOMETRY_SEED ^ QUICK_SEED ^ the quick word ^ the other nine), so only
+; geometry word holds too. The quick word, checked, stands for the eight words it sums (XOR:
+; the whole sum is GEOMETRY_SEED ^ QUICK_SEED ^ the quick word ^ the other ten), so only
 ; REST_WORDS are read. Clobbers xAX.
 %macro GEOMETRY_OK 1
         mov     xAX, GEOMETRY_SEED ^ QUICK_SEED
@@ -545,7 +549,7 @@ EXPORT(kh_copy, kh_core_end)
 
 ; WORD_BITS_OF - xBP = B(xAX) for scan (xAX = word index), with xCX kept. Clobbers nothing else.
 %macro WORD_BITS_OF 0
-        mov     xBP, [xBX + KH_USED]
+        lea     xBP, [xBX + USED_MAP]
         mov     xBP, [xBP + xAX * WORD_SCALE]
         xor     xBP, xSI
         push    xCX
@@ -597,7 +601,7 @@ scan:
 ; A placement's check before it is handed out (I3); scan's answer, without its generality.
 ; clobbers: xAX, xCX, xSI, xBP
 range_free:
-        mov     xSI, [xBX + KH_USED]
+        lea     xSI, [xBX + USED_MAP]
         mov     xCX, xAX
         shr     xAX, WORD_SHIFT                 ; the first word
         lea     xSI, [xSI + xAX * WORD_SCALE]
@@ -727,7 +731,7 @@ fill:
 ; BOUNDARY_WORD - xBP = the blocks of the bitmap word at byte offset xSI that are free or
 ; start an allocation (I1: where allocations end): ~used | start. Clobbers xSI.
 %macro BOUNDARY_WORD 0
-        mov     xBP, [xBX + KH_USED]
+        lea     xBP, [xBX + USED_MAP]
         mov     xBP, [xBP + xSI]
         not     xBP
         add     xSI, [xBX + KH_START]
@@ -979,7 +983,7 @@ VG_MAKE_MEM_DEFINED equ 0x4D430002              ; ('M' << 24 | 'C' << 16) + 2
 
 ; USED_BIT reg - CF = the used bit of block reg. Clobbers xCX.
 %macro USED_BIT 1
-        mov     xCX, [xBX + KH_USED]
+        lea     xCX, [xBX + USED_MAP]
         bt      [xCX], %1
 %endmacro
 
@@ -1277,7 +1281,7 @@ top_first:
         jb      .out                            ; past the pool (CF)
         test    xCX, xCX
         jz      .out                            ; block 0 (CF clear)
-        mov     xDX, [xBX + KH_USED]
+        lea     xDX, [xBX + USED_MAP]
         dec     xCX
         bt      [xDX], xCX
         inc     xCX                             ; (keeps CF)
@@ -1507,7 +1511,7 @@ run_unlink:
 free_start:
         cmp     xAX, xDX
         jbe     .floor
-        mov     xSI, [xBX + KH_USED]
+        lea     xSI, [xBX + USED_MAP]
         lea     xCX, [xAX - 1]
         mov     xBP, xCX
         shr     xBP, WORD_SHIFT                 ; the word of block b - 1
@@ -2532,7 +2536,7 @@ kh_init:
         mov     xAX, [xBX + KH_NBLOCKS]
         mov     xDX, [xBX + KH_NWORDS]
         shl     xDX, WORD_SHIFT                 ; end = nwords * WORD_BITS
-        mov     xDI, [xBX + KH_USED]
+        lea     xDI, [xBX + USED_MAP]
         mov     xSI, ALL_ONES
         call    fill                            ; [nblocks, nwords*WORD_BITS)
 
@@ -2646,14 +2650,14 @@ take:
         mov     xSI, [xBX + KH_START]
         bts     [xSI + xAX * WORD_SCALE], xCX
         RANGE_MASK
-        mov     xSI, [xBX + KH_USED]
+        lea     xSI, [xBX + USED_MAP]
         or      [xSI + xAX * WORD_SCALE], xBP
         xor     xAX, xAX                        ; nothing made anew
         jmp     .claimed
 .words: START_BIT bts
         add     xDX, xAX
         mov     xSI, ALL_ONES
-        mov     xDI, [xBX + KH_USED]
+        lea     xDI, [xBX + USED_MAP]
         FILL_RANGE set                          ; the used bits (keeps xDX, xSI)
         mov     xAX, [xSP]
         mov     xDI, 1                          ; (a start)
@@ -2728,7 +2732,7 @@ release:
         shr     xSI, WORD_SHIFT                 ; its word
         RANGE_MASK
         not     xBP
-        mov     xDI, [xBX + KH_USED]
+        lea     xDI, [xBX + USED_MAP]
         and     [xDI + xSI * WORD_SCALE], xBP
         push    0                               ; what was made anew
         cmp     byte [xBX + IX_RUN_MIN], 0
@@ -2792,7 +2796,7 @@ change_range:
 .bits:  mov     xAX, CR_FIRST
         mov     xDX, CR_END
         mov     xSI, CR_PATTERN
-        mov     xDI, [xBX + KH_USED]
+        lea     xDI, [xBX + USED_MAP]
         lea     xCX, [xDX - 1]
         xor     xCX, xAX
         shr     xCX, WORD_SHIFT
@@ -3055,7 +3059,7 @@ summary_range:
         ; free or a start, the word is a boundary word before and after, left as it is.
         test    ecx, WORD_BITS - 1
         jz      .last                           ; covered whole
-        mov     xBP, [xBX + KH_USED]
+        lea     xBP, [xBX + USED_MAP]
         mov     xBP, [xBP + xDI * WORD_SCALE]
         not     xBP
         mov     xDX, [xBX + KH_START]
@@ -3405,7 +3409,7 @@ kh_block_of:
         mov     xDX, xAX
         shr     xDX, WORD_SHIFT
         mov     xCX, xAX
-        mov     xSI, [xBX + KH_USED]
+        lea     xSI, [xBX + USED_MAP]
         mov     xBP, [xSI + xDX * WORD_SCALE]
         bt      xBP, xCX
         jnc     %2
@@ -4078,7 +4082,7 @@ kh_cpu_free:
         mov     xSI, [xBX + KH_CACHED]
         lock bts [xSI + xDX * WORD_SCALE], xCX
         jc      .unlock                         ; another free has it
-        mov     xSI, [xBX + KH_USED]            ; still a start, read after the claim: a
+        lea     xSI, [xBX + USED_MAP]            ; still a start, read after the claim: a
         bt      [xSI + xDX * WORD_SCALE], xCX   ; free under the lock that claimed, released
         jnc     .undo                           ; and gave the bit back between live_start
         mov     xSI, [xBX + KH_START]           ; and this claim cleared used and start
@@ -4131,7 +4135,7 @@ lf_length:
         mov     xSI, xAX
         shr     xSI, WORD_SHIFT
         shl     xSI, WORD_BYTES_LOG2            ; its word's byte offset
-        mov     xBP, [xBX + KH_USED]
+        lea     xBP, [xBX + USED_MAP]
         mov     xDX, [xBP + xSI]                ; used
         mov     xCX, [xBX + KH_START]
         mov     xCX, [xCX + xSI]                ; start

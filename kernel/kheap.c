@@ -377,9 +377,9 @@ static bool injected_failure(void)
 /* The geometry words: kh_geometry (asm/kheap_core.asm) XORs the fields from shift to
  * summary, the ones that never change after creation but `next` (re-summed when
  * kmalloc_add_region links a region) and `flags`, so a wild write to any one of them changes
- * the sum and makes the handle fail heap_ok(); with quick set, the same over the nine of
+ * the sum and makes the handle fail heap_ok(); with quick set, the same over the eight of
  * them the quick paths read (the cache hit, the free into a cache), which check that word
- * alone. One source for C and asm. seal_geometry writes both after a change. */
+ * alone (they find the used bitmap from h, right after the control block). One source for C and asm. seal_geometry writes both after a change. */
 static void seal_geometry(kheap_t *h)
 {
     h->geometry = kh_geometry(h, false);
