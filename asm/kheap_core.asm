@@ -3520,7 +3520,7 @@ cache_top:
 ; past its first word, which holds no boundary after it: each word after it, up to the one
 ; its end lies in, is read in turn; the words before that one must hold no boundary, and
 ; in that one the first boundary must be its end (none, or a word past the pool: the end is
-; the pool's, I2). An end before the next word is too short. O(count / WORD_BITS).
+; the pool's, I2). An end before the next word must be the pool's end. O(count / WORD_BITS).
 ; in: xBX = h, xAX = first, xDI = count (first + count <= nblocks).
 ; clobbers: xCX, xSI, xBP; keeps xAX, xDX, xDI
 length_is:
@@ -3530,7 +3530,10 @@ length_is:
         inc     xCX                             ; the next word's first block
         lea     xDX, [xAX + xDI]
         sub     xDX, xCX                        ; the end's bit from it
-        jb      .out                            ; before it: it runs on past count (ZF clear)
+        jae     .word
+        cmp     xCX, [xBX + KH_NBLOCKS]         ; its end before that word: right only where
+        jae     .pool                           ; the pool ends in this word, there (I2); else
+        jmp     .out                            ; it runs on past count (ZF clear: below)
 .word:  cmp     xCX, [xBX + KH_NBLOCKS]
         jae     .pool                           ; past the pool: it ends the pool (I2)
         mov     xSI, xCX
