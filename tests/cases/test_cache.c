@@ -50,6 +50,33 @@ KTEST(cache_double_free_of_a_held_allocation_is_caught)
     KT_EXPECT(kt_intact(q, 64, 7));
 }
 
+/* The allocation that ends the pool, inside its last bitmap word (the pad past the pool is
+ * used and starts nothing): held and handed out again like any other, with no fault. */
+KTEST(cache_holds_the_allocation_that_ends_the_pool_inside_a_word)
+{
+    const size_t bits = 8 * sizeof(void *);
+    kheap_t *h = kt_pool(POOL, 0);
+    KT_ASSERT(h);
+    struct kheap_stats st;
+    kheap_get_stats(h, &st);
+    if (st.capacity / st.block_size % bits == 0) {      /* a pool of whole words: one less */
+        h = kt_pool(POOL - 16, 0);
+        KT_ASSERT(h);
+        kheap_get_stats(h, &st);
+    }
+    KT_ASSERT(st.capacity / st.block_size % bits != 0);
+    unsigned char *first = kheap_alloc(h, 16), *last = first, *p;
+    KT_ASSERT(first);
+    while ((p = kheap_alloc(h, 16)) != 0)               /* one block each, in address order */
+        last = p;
+    KT_ASSERT(last + 16 == first + st.capacity);        /* it ends the pool */
+    int faults = kt_faults.count;
+    KT_EXPECT_EQ(kheap_free(h, last), 0);
+    KT_EXPECT_PTR_EQ(kheap_alloc(h, 16), last);         /* held, and taken back */
+    KT_EXPECT_EQ(kt_faults.count, faults);              /* not called damaged */
+    KT_EXPECT_EQ(kheap_check(h), 0);
+}
+
 /* More frees of one size than a class holds: the rest go back to the index at once. */
 KTEST(cache_a_full_class_frees_to_the_index)
 {
