@@ -28,7 +28,7 @@ KTEST(create_default_geometry)
     KT_EXPECT(st.block_size == KHEAP_DEFAULT_BLOCK);
     KT_EXPECT(st.capacity % KHEAP_DEFAULT_BLOCK == 0);
     /* overhead: a control block, three bits per block, the free-run index and the summary
-     * (together under 3/512 of the pool here: the index is 128 bytes and 64 a power of two of
+     * (together under 3/512 of the pool here: the index is 136 bytes and 64 a power of two of
      * blocks, the summary a word and its mirror per word of bits of bitmap words), the quick
      * caches (a set: a header and 64 classes of KT_CACHE_DEPTH + 1 dwords) and less than a
      * block of pad */
